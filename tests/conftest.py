@@ -2,8 +2,14 @@
 import os
 
 import pytest
+from hypothesis import settings
 
 from tinynet.paths import data_dir
+
+# CI replays the same examples every run (derandomize) so that main stays reproducibly green;
+# local runs explore new examples each time.
+settings.register_profile("tinynet", max_examples=25, deadline=None, derandomize=os.environ.get("CI") == "true")
+settings.load_profile("tinynet")
 
 
 def require_data(relative_path: str):

@@ -1,0 +1,2 @@
+"""The experiments `make report` runs, in the order of the course's seeds."""
+EXPERIMENTS = []

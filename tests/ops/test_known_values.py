@@ -1,0 +1,64 @@
+"""Hand-computed values, and stability at extreme logits."""
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import functional as F
+
+
+def test_softmax_cross_entropy_gradient_is_p_minus_y_over_n():
+    logits = tn.Tensor(np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), requires_grad=True)
+    labels = np.array([1, 2])
+    F.cross_entropy(logits, labels).backward()
+    p = np.exp(logits.data) / np.exp(logits.data).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(logits.grad, (p - np.eye(3)[labels]) / 2, rtol=1e-12)
+
+
+def test_cross_entropy_value_and_one_hot_equivalence():
+    logits = np.log(np.array([[0.2, 0.3, 0.5]]))
+    assert F.cross_entropy(logits, np.array([2])).item() == pytest.approx(-np.log(0.5))
+    assert F.cross_entropy(logits, np.array([[0.0, 0.0, 1.0]])).item() == pytest.approx(-np.log(0.5))
+
+
+def test_binary_cross_entropy_value_and_gradient():
+    logits = tn.Tensor(np.array([0.0, 2.0]), requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(logits, np.array([1.0, 0.0]), reduction="sum")
+    assert loss.item() == pytest.approx(np.log(2) + np.log(1 + np.exp(2.0)))
+    loss.backward()
+    np.testing.assert_allclose(logits.grad, [0.5 - 1.0, 1 / (1 + np.exp(-2.0))])
+
+
+def test_mse_and_l2_penalty_values():
+    assert F.mse_loss(np.array([1.0, 3.0]), np.array([0.0, 0.0])).item() == pytest.approx(5.0)
+    assert F.l2_penalty([tn.Tensor([1.0, 2.0]), tn.Tensor([[3.0]])], 0.5).item() == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_logits_give_finite_losses_and_gradients(dtype):
+    logits = tn.Tensor(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], dtype=dtype), requires_grad=True)
+    for loss in [F.cross_entropy(logits, np.array([1, 0])),
+                 F.log_softmax(logits).sum(),
+                 F.softmax(logits).sum(),
+                 F.binary_cross_entropy_with_logits(logits, np.ones((2, 3), dtype=dtype))]:
+        logits.grad = None
+        loss.backward()
+        assert np.isfinite(loss.item()) and np.all(np.isfinite(logits.grad))
+    assert F.cross_entropy(logits, np.array([1, 0])).item() == pytest.approx((2e4 + np.log(3)) / 2)
+    assert np.all(np.isfinite(F.sigmoid(logits).data))
+
+
+def test_dropout_keeps_the_expected_value_and_is_identity_in_eval():
+    x = tn.Tensor(np.ones(100000))
+    dropped = F.dropout(x, 0.3, training=True, rng=np.random.default_rng(0)).data
+    np.testing.assert_allclose(np.unique(dropped), [0.0, 1 / 0.7], rtol=1e-6)
+    assert dropped.mean() == pytest.approx(1.0, abs=0.01)
+    assert F.dropout(x, 0.3, training=False) is x
+
+
+def test_loss_input_errors_say_what_was_expected():
+    with pytest.raises(ValueError, match=r"expected logits of shape \(N, C\)"):
+        F.cross_entropy(np.zeros(3), np.array([0]))
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 3\)"):
+        F.cross_entropy(np.zeros((1, 3)), np.array([3]))
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(np.zeros(2), np.zeros(2), reduction="avg")

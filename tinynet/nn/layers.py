@@ -1,0 +1,71 @@
+"""Fully-connected layers, activations as Modules, Dropout, Sequential, Flatten."""
+import numpy as np
+
+from .. import functional as F
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x @ weight^T + bias, x: (N, in_features) -> (N, out_features).
+
+    weight: (out_features, in_features), bias: (out_features,), both drawn as PyTorch does:
+    uniform in [-1/sqrt(in_features), 1/sqrt(in_features)]. rng: a numpy Generator.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        rng = np.random.default_rng() if rng is None else rng
+        bound = 1 / np.sqrt(in_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)), dtype=dtype)
+        self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype) if bias else None
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"expected input of shape (N, {self.in_features}), got {x.shape}")
+        return F.linear(x, self.weight, self.bias)
+
+
+class ReLU(Module):
+    def forward(self, x): return F.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x): return F.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x): return F.sigmoid(x)
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+
+    def forward(self, x): return F.flatten(x)
+
+
+class Dropout(Module):
+    """Zeroes each input with probability p while training (scaled by 1/(1-p)); identity in eval."""
+
+    def __init__(self, p=0.5, rng=None):
+        self.p, self.rng = p, np.random.default_rng() if rng is None else rng
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.rng)
+
+
+class Sequential(Module):
+    """Modules applied in order; parameters are named 'layers.<i>.<name>'."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x

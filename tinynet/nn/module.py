@@ -1,0 +1,85 @@
+"""Module: a callable that owns Parameters and sub-Modules, found by walking its attributes."""
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module trains: requires_grad is on."""
+
+    def __init__(self, data, dtype=None):
+        super().__init__(data, requires_grad=True, dtype=dtype)
+
+
+class Module:
+    """Base class of layers and networks. Subclasses set attributes and define forward().
+
+    Parameters are the Parameter attributes of self and of its sub-Modules (attributes, or
+    lists/tuples of Modules), named by their attribute path: 'hidden.weight', 'layers.0.bias'.
+    """
+
+    training = True
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *inputs):
+        return self.forward(*inputs)
+
+    def named_children(self):
+        """(name, sub-Module) pairs, in attribute order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                yield from ((f"{name}.{i}", m) for i, m in enumerate(value) if isinstance(m, Module))
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter) pairs of self and every sub-Module."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.named_children():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        """Every Parameter of self and its sub-Modules."""
+        return [p for _, p in self.named_parameters()]
+
+    def modules(self):
+        """self and every sub-Module, depth first."""
+        yield self
+        for _, child in self.named_children():
+            yield from child.modules()
+
+    def train(self, mode=True):
+        """Switch self and sub-Modules to training (mode=True) or evaluation behaviour."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        """Switch to evaluation behaviour (e.g. Dropout becomes the identity)."""
+        return self.train(False)
+
+    def zero_grad(self):
+        """Forget the accumulated gradients of every parameter."""
+        for p in self.parameters():
+            p.grad = None
+
+    def state_dict(self):
+        """{parameter name: a copy of its array}."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters; names and shapes must match exactly."""
+        params = dict(self.named_parameters())
+        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise KeyError(f"state dict does not match {type(self).__name__}: missing {missing}, unexpected {unexpected}")
+        for name, p in params.items():
+            value = np.asarray(state[name])
+            if value.shape != p.shape:
+                raise ValueError(f"{name}: expected shape {p.shape}, got {value.shape}")
+            p.data[...] = value
+        return self

@@ -1,0 +1,1 @@
+"""Differentiable primitives, one family per module: forward on arrays beside its VJP."""

@@ -1,0 +1,48 @@
+"""Activation functions. Each saves what its derivative needs: the input or the output."""
+import numpy as np
+
+from ..function import Function
+
+
+class ReLU(Function):
+    """max(x, 0): the gradient passes where x > 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.positive = x > 0
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * ctx.positive,)
+
+
+class Tanh(Function):
+    """tanh(x): d/dx = 1 - tanh(x)**2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.out = np.tanh(x)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * (1 - ctx.out * ctx.out),)
+
+
+def stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) written as (1 + tanh(x/2)) / 2, which never overflows."""
+    return (1 + np.tanh(x / 2)) / 2
+
+
+class Sigmoid(Function):
+    """sigmoid(x): d/dx = s (1 - s)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.out = stable_sigmoid(x)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * ctx.out * (1 - ctx.out),)

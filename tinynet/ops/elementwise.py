@@ -1,0 +1,95 @@
+"""Elementwise arithmetic. Inputs broadcast; the graph core sums gradients back to shape."""
+import numpy as np
+
+from ..function import Function
+
+
+class Add(Function):
+    """a + b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out, grad_out
+
+
+class Mul(Function):
+    """a * b: d/da = b, d/db = a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out * ctx.b, grad_out * ctx.a
+
+
+class Div(Function):
+    """a / b: d/da = 1/b, d/db = -a/b**2."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_a = grad_out / ctx.b
+        grad_b = -grad_a * ctx.a / ctx.b if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """-a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (-grad_out,)
+
+
+class Pow(Function):
+    """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1)."""
+
+    @staticmethod
+    def forward(ctx, a, exponent):
+        ctx.a, ctx.exponent = a, exponent
+        return a ** exponent
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * ctx.exponent * ctx.a ** (ctx.exponent - 1),)
+
+
+class Exp(Function):
+    """exp(a): its own derivative."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.out = np.exp(a)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * ctx.out,)
+
+
+class Log(Function):
+    """Natural log of a (a > 0): d/da = 1/a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out / ctx.a,)

@@ -1,0 +1,25 @@
+"""Matrix multiplication, batched over leading axes (NumPy matmul broadcasting)."""
+import numpy as np
+
+from ..function import Function
+
+
+class MatMul(Function):
+    """a @ b with a: (..., n, k), b: (..., k, m) -> (..., n, m).
+
+    d/da = grad_out @ b^T and d/db = a^T @ grad_out; the graph core sums the results over
+    any batch axes that broadcasting added.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError(f"MatMul needs arrays with at least 2 dimensions, got {a.shape} and {b.shape}")
+        ctx.a, ctx.b = a, b
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_a = grad_out @ np.swapaxes(ctx.b, -1, -2) if ctx.needs_input_grad[0] else None
+        grad_b = np.swapaxes(ctx.a, -1, -2) @ grad_out if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b

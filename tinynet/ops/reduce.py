@@ -1,0 +1,51 @@
+"""Reductions over axes: sum and max (mean is a sum divided by a count, in functional)."""
+import numpy as np
+
+from ..function import Function
+
+
+def normalize_axes(axis, ndim: int) -> tuple:
+    """axis (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    """shape with every reduced axis set to 1 (so the result broadcasts against the input)."""
+    return tuple(1 if i in axes else size for i, size in enumerate(shape))
+
+
+class Sum(Function):
+    """Sum over `axis`: every input element receives the gradient of its sum."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.shape, ctx.axes = x.shape, normalize_axes(axis, x.ndim)
+        return np.asarray(x.sum(axis=ctx.axes, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad = grad_out.reshape(keepdims_shape(ctx.shape, ctx.axes))
+        return (np.broadcast_to(grad, ctx.shape).copy(),)
+
+
+class Max(Function):
+    """Max over `axis`. Ties share the gradient equally (as torch.amax does)."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = normalize_axes(axis, x.ndim)
+        out = x.max(axis=ctx.axes, keepdims=True)
+        is_max = x == out
+        ctx.share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
+        ctx.kept_shape = out.shape
+        return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return ((grad_out.reshape(ctx.kept_shape) * ctx.share).astype(grad_out.dtype),)

@@ -1,0 +1,90 @@
+"""Optimizers with PyTorch's update rules. Each updates `param.data` in place from `param.grad`."""
+import numpy as np
+
+
+class Optimizer:
+    """Holds the parameters; `zero_grad()` clears their gradients, `step()` updates them."""
+
+    def __init__(self, params, lr):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.lr = lr
+        self.state = [{} for _ in self.params]
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        for p, state in zip(self.params, self.state):
+            if p.grad is not None:
+                p.data -= self.update(p.grad, p.data, state).astype(p.dtype, copy=False)
+
+    def update(self, grad, value, state):
+        """The amount to subtract from one parameter's value."""
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional momentum, Nesterov momentum and L2 weight decay.
+
+    g = grad + weight_decay * p;  b = momentum * b + (1 - dampening) * g  (b = g at step 1);
+    p -= lr * (g + momentum * b if nesterov else b).
+    """
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        self.momentum, self.dampening, self.nesterov, self.weight_decay = momentum, dampening, nesterov, weight_decay
+
+    def update(self, grad, value, state):
+        grad = grad + self.weight_decay * value if self.weight_decay else grad
+        if self.momentum:
+            if "buffer" in state:
+                state["buffer"] = self.momentum * state["buffer"] + (1 - self.dampening) * grad
+            else:
+                state["buffer"] = grad.copy()
+            grad = grad + self.momentum * state["buffer"] if self.nesterov else state["buffer"]
+        return self.lr * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with PyTorch's bias correction and eps outside the square root.
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+
+    def update(self, grad, value, state):
+        beta1, beta2 = self.betas
+        grad = grad + self.weight_decay * value if self.weight_decay else grad
+        state["step"] = state.get("step", 0) + 1
+        state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * grad
+        state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * grad * grad
+        m_hat = state["m"] / (1 - beta1 ** state["step"])
+        v_hat = state["v"] / (1 - beta2 ** state["step"])
+        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: v = alpha v + (1 - alpha) g^2;  p -= lr * g / (sqrt(v) + eps).
+
+    Keras' default is RMSprop(lr=1e-3, alpha=0.9, eps=1e-7); PyTorch's alpha=0.99, eps=1e-8.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+
+    def update(self, grad, value, state):
+        grad = grad + self.weight_decay * value if self.weight_decay else grad
+        state["v"] = self.alpha * state.get("v", 0) + (1 - self.alpha) * grad * grad
+        return self.lr * grad / (np.sqrt(state["v"]) + self.eps)

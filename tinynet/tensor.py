@@ -1,0 +1,228 @@
+"""The graph core: Tensor, apply (records how a tensor was made), backward, no_grad.
+
+Nothing here knows any particular op. A Tensor made by an op remembers a `Node`: the op
+class, the context its forward filled, and the parent tensors. `backward` visits the graph
+once in reverse topological order and, for each node, asks its op for the vector-Jacobian
+product and ADDS it into the parents' gradients.
+"""
+import contextlib
+
+import numpy as np
+
+from .function import Context
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block ops record no graph: for evaluation and for optimizer updates."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return _grad_enabled
+
+
+def as_array(data, dtype=None) -> np.ndarray:
+    """A C-ordered float array: float32 unless dtype says otherwise or data is a float64 array."""
+    if dtype is None:
+        is_float64_array = isinstance(data, (np.ndarray, np.generic)) and data.dtype == np.float64
+        dtype = np.float64 if is_float64_array else np.float32
+    return np.asarray(data, dtype=dtype, order="C")
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `grad` over the axes that broadcasting added or stretched, so it has `shape`."""
+    extra_axes = grad.ndim - len(shape)
+    if extra_axes:
+        grad = grad.sum(axis=tuple(range(extra_axes)))
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+class Node:
+    """How a tensor was computed: op(ctx) applied to parents."""
+
+    __slots__ = ("op", "ctx", "parents")
+
+    def __init__(self, op, ctx, parents):
+        self.op, self.ctx, self.parents = op, ctx, parents
+
+
+class Tensor:
+    """An n-dimensional float array that can remember how it was computed.
+
+    `Tensor(data, requires_grad=False, dtype=None)`: float32 unless `data` is float64 or
+    `dtype` is given. After `loss.backward()`, every leaf tensor with `requires_grad` holds
+    d loss / d tensor in `.grad` (same shape as `.data`), accumulated over backward calls.
+    """
+
+    __array_priority__ = 100  # so `ndarray * Tensor` calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = as_array(data, dtype)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.node = None
+
+    # ---- basic properties -------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def is_leaf(self):
+        return self.node is None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (no copy)."""
+        return self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same values, cut from the graph (shares memory with self)."""
+        detached = Tensor.__new__(Tensor)
+        detached.data, detached.requires_grad, detached.grad, detached.node = self.data, False, None, None
+        return detached
+
+    # ---- reverse mode -----------------------------------------------------------------
+    def backward(self, grad=None):
+        """Accumulate d self / d leaf into every leaf's `.grad`.
+
+        grad: d loss / d self, same shape as self; may be omitted when self has one element.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: "
+                               "no input of the computation had requires_grad=True")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward() without a grad needs a one-element tensor, got shape {self.shape}; "
+                                   "pass grad= of the same shape")
+            grad = np.ones_like(self.data)
+        grad = as_array(grad, self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"grad has shape {grad.shape}, expected {self.shape}")
+
+        grads = {id(self): grad}
+        for tensor in reversed(self._topological_order()):
+            grad_out = grads.pop(id(tensor), None)
+            if grad_out is None:
+                continue
+            if tensor.node is None:
+                tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
+                continue
+            parent_grads = tensor.node.op.backward(tensor.node.ctx, grad_out)
+            for parent, parent_grad in zip(tensor.node.parents, parent_grads):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                parent_grad = unbroadcast(parent_grad, parent.shape)
+                key = id(parent)
+                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+
+    def _topological_order(self):
+        """Tensors that self depends on (requiring grad), each after all its parents.
+
+        Iterative depth-first search, so deep graphs (long RNN-like chains) do not hit
+        Python's recursion limit.
+        """
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            tensor, parents_done = stack.pop()
+            if parents_done:
+                order.append(tensor)
+                continue
+            if id(tensor) in visited:
+                continue
+            visited.add(id(tensor))
+            stack.append((tensor, True))
+            if tensor.node is not None:
+                stack.extend((parent, False) for parent in tensor.node.parents
+                             if parent.requires_grad and id(parent) not in visited)
+        return order
+
+    # ---- operators: thin wrappers around tinynet.functional ---------------------------
+    def __add__(self, other): return F.add(self, other)
+    def __radd__(self, other): return F.add(other, self)
+    def __sub__(self, other): return F.sub(self, other)
+    def __rsub__(self, other): return F.sub(other, self)
+    def __mul__(self, other): return F.mul(self, other)
+    def __rmul__(self, other): return F.mul(other, self)
+    def __truediv__(self, other): return F.div(self, other)
+    def __rtruediv__(self, other): return F.div(other, self)
+    def __neg__(self): return F.neg(self)
+    def __pow__(self, exponent): return F.pow(self, exponent)
+    def __matmul__(self, other): return F.matmul(self, other)
+    def __rmatmul__(self, other): return F.matmul(other, self)
+    def __getitem__(self, index): return F.getitem(self, index)
+
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
+    def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
+    def transpose(self, *axes): return F.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+    @property
+    def T(self): return F.transpose(self)
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def relu(self): return F.relu(self)
+    def tanh(self): return F.tanh(self)
+    def sigmoid(self): return F.sigmoid(self)
+
+
+def apply(op, *inputs, **params) -> Tensor:
+    """Run op.forward on the inputs' arrays; record the graph when a gradient is wanted.
+
+    inputs: Tensors, arrays or Python numbers (the latter two are constants).
+    params: non-differentiable settings passed to forward (axis, stride, ...).
+    """
+    tensors = [x if isinstance(x, Tensor) else Tensor(x, dtype=_constant_dtype(x, inputs)) for x in inputs]
+    needs_grad = [t.requires_grad for t in tensors]
+    record = _grad_enabled and any(needs_grad)
+    ctx = Context(needs_grad)
+    out = Tensor.__new__(Tensor)
+    out.data = op.forward(ctx, *(t.data for t in tensors), **params)
+    out.grad = None
+    out.requires_grad = record
+    out.node = Node(op, ctx, tensors) if record else None
+    return out
+
+
+def _constant_dtype(constant, inputs):
+    """A Python number or array mixed with tensors takes the tensors' float dtype."""
+    dtypes = [x.dtype for x in inputs if isinstance(x, Tensor)]
+    return np.result_type(*dtypes) if dtypes else None
+
+
+from . import functional as F  # noqa: E402  (functional builds on Tensor; operators call it)
