@@ -1,0 +1,1 @@
+"""What every experiment shares: command line, result writing, data, training loop, plots."""

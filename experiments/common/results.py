@@ -1,0 +1,85 @@
+"""Writing an experiment's results: config.json, metrics.json, figures, summary.md.
+
+Every file is written to a temporary name and renamed, so an interrupted run never leaves
+a half-written result behind.
+"""
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _json_default(value):
+    """Make NumPy scalars, arrays and paths JSON-serializable."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_atomically(path: Path, data: bytes):
+    """Write bytes to path via a temporary file in the same folder and a rename."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+class Results:
+    """The results folder of one run. Use as a context manager to record the run time.
+
+    results = Results(out, args)            # writes config.json (args + machine)
+    results.figure(fig, "curves")           # out/curves.png
+    results.metrics["test_accuracy"] = 0.9  # written to metrics.json on exit
+    results.summary("text")                 # out/summary.md
+    """
+
+    def __init__(self, out, args, **extra_config):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.metrics = {}
+        config = {key: value for key, value in vars(args).items()}
+        config.update(extra_config)
+        config["command"] = " ".join([Path(sys.executable).name, "-m", self._module_name()] + sys.argv[1:])
+        config["machine"] = {"python": platform.python_version(), "numpy": np.__version__,
+                             "processor": platform.machine(), "cpus": os.cpu_count()}
+        self.write_json("config.json", config)
+        self._started = None
+
+    @staticmethod
+    def _module_name():
+        main = sys.modules["__main__"]
+        spec = getattr(main, "__spec__", None)
+        return spec.name if spec is not None else Path(sys.argv[0]).stem
+
+    def __enter__(self):
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is None:
+            self.metrics["run_seconds"] = round(time.perf_counter() - self._started, 2)
+            self.write_json("metrics.json", self.metrics)
+        return False
+
+    def write_json(self, name, value):
+        write_atomically(self.out / name, (json.dumps(value, indent=2, default=_json_default) + "\n").encode())
+
+    def figure(self, fig, name, dpi=110):
+        """Save a matplotlib figure as out/<name>.png and close it."""
+        import matplotlib.pyplot as plt
+
+        temporary = self.out / f".{name}.tmp.png"
+        fig.savefig(temporary, dpi=dpi, bbox_inches="tight")
+        os.replace(temporary, self.out / f"{name}.png")
+        plt.close(fig)
+
+    def summary(self, markdown: str):
+        """Write out/summary.md."""
+        write_atomically(self.out / "summary.md", markdown.encode())

@@ -1,0 +1,67 @@
+"""Mini-batches, a training loop with learning curves, and accuracy."""
+import numpy as np
+from tqdm import tqdm
+
+import tinynet as tn
+
+
+def minibatches(n, batch_size, rng):
+    """Yield index arrays covering range(n) in a random order, batch_size at a time."""
+    order = rng.permutation(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def predict(model, x, batch_size=1000):
+    """model(x) in evaluation mode without a graph, batch by batch. x: (N, ...) -> (N, ...)."""
+    was_training = model.training
+    model.eval()
+    with tn.no_grad():
+        outputs = [model(tn.Tensor(x[i:i + batch_size])).data for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return np.concatenate(outputs)
+
+
+def accuracy(scores, labels):
+    """Fraction of rows whose highest score is at the label. scores: (N, C), labels: (N,)."""
+    return float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def evaluate(model, loss_fn, splits):
+    """{split: (loss, accuracy)} of the model on each (x, y) in splits."""
+    results = {}
+    for name, (x, y) in splits.items():
+        scores = predict(model, x)
+        results[name] = (float(loss_fn(tn.Tensor(scores), y).item()), accuracy(scores, y))
+    return results
+
+
+def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, eval_every=100, progress=True):
+    """Run `steps` optimizer steps on random mini-batches of (x, y).
+
+    loss_fn(outputs, labels) -> scalar Tensor. eval_splits: {name: (x, y)} evaluated every
+    eval_every steps and at the end. Returns the learning curves:
+    {"step": [...], "<split>_loss": [...], "<split>_accuracy": [...]}.
+    """
+    curves = {"step": []}
+
+    def record(step):
+        curves["step"].append(step)
+        for name, (loss, acc) in evaluate(model, loss_fn, eval_splits).items():
+            curves.setdefault(f"{name}_loss", []).append(loss)
+            curves.setdefault(f"{name}_accuracy", []).append(acc)
+
+    batches = iter(())
+    for step in tqdm(range(steps), desc="training", disable=not progress, mininterval=1.0):
+        if step % eval_every == 0:
+            record(step)
+        batch = next(batches, None)
+        if batch is None:
+            batches = minibatches(len(x), batch_size, rng)
+            batch = next(batches)
+        optimizer.zero_grad()
+        loss = loss_fn(model(tn.Tensor(x[batch])), y[batch])
+        loss.backward()
+        optimizer.step()
+    record(steps)
+    return curves

@@ -1,0 +1,55 @@
+"""The experiment helpers: results are written atomically, training records curves."""
+import json
+
+import numpy as np
+
+from experiments.common.cli import experiment_parser
+from experiments.common.plots import image_grid, learning_curves
+from experiments.common.results import Results
+from experiments.common.training import accuracy, minibatches, predict, train
+from tinynet import functional as F
+from tinynet import nn, optim
+
+
+def test_minibatches_cover_every_index_once():
+    batches = list(minibatches(10, 3, np.random.default_rng(0)))
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+    assert sorted(np.concatenate(batches)) == list(range(10))
+
+
+def test_accuracy():
+    assert accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1])) == 0.5
+
+
+def test_train_records_curves_and_learns_a_separable_problem(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = nn.Sequential(nn.Linear(2, 2, rng=rng))
+    curves = train(model, optim.SGD(model.parameters(), lr=0.5), F.cross_entropy, x, y, steps=50, batch_size=20,
+                   rng=rng, eval_splits={"train": (x, y)}, eval_every=10, progress=False)
+    assert curves["step"] == [0, 10, 20, 30, 40, 50]
+    assert curves["train_accuracy"][-1] > 0.95 and curves["train_loss"][-1] < curves["train_loss"][0]
+    assert model.training
+
+
+def test_results_write_config_metrics_and_figures(tmp_path):
+    args = experiment_parser("demo", "a demo").parse_args(["--seed", "3", "--out", str(tmp_path)])
+    with Results(args.out, args, hidden=300) as results:
+        results.metrics["accuracy"] = np.float32(0.5)
+        results.figure(learning_curves({"step": [0, 1], "train_accuracy": [0, 1], "train_loss": [1, 0]}, "t"), "curves")
+        results.figure(image_grid(np.zeros((3, 4, 4)), 1, 3, titles=list("abc"), colorbar=True, symmetric=True), "grid")
+        results.summary("# demo\n")
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["seed"] == 3 and config["hidden"] == 300
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["accuracy"] == 0.5 and "run_seconds" in metrics
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "curves.png", "grid.png", "metrics.json",
+                                                         "summary.md"]
+
+
+def test_predict_leaves_no_graph_and_restores_training_mode():
+    model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)), nn.Dropout(0.5))
+    scores = predict(model, np.ones((3, 2), np.float32))
+    assert scores.shape == (3, 2) and model.training
+    np.testing.assert_array_equal(scores, predict(model, np.ones((3, 2), np.float32)))  # dropout off in eval
