@@ -1,11 +1,19 @@
 """Activation functions. Each saves what its derivative needs: the input or the output."""
+import contextlib
+
 import numpy as np
 
 from ..function import Function
 
 
 class ReLU(Function):
-    """max(x, 0): the gradient passes where x > 0."""
+    """max(x, 0): the gradient passes where x > 0.
+
+    In guided mode (Springenberg et al. 2015, see `guided_backprop`) it passes only where
+    x > 0 AND the incoming gradient is positive.
+    """
+
+    guided = False
 
     @staticmethod
     def forward(ctx, x):
@@ -14,7 +22,18 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * ctx.positive,)
+        passes = ctx.positive & (grad_out > 0) if ReLU.guided else ctx.positive
+        return (grad_out * passes,)
+
+
+@contextlib.contextmanager
+def guided_backprop():
+    """Inside this block, backward() through every ReLU runs in guided mode."""
+    previous, ReLU.guided = ReLU.guided, True
+    try:
+        yield
+    finally:
+        ReLU.guided = previous
 
 
 class Tanh(Function):
