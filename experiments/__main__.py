@@ -1,7 +1,8 @@
 """Run every experiment in course order: `python -m experiments` (what `make report` does).
 
 Prints a progress line per experiment, goes on past a failing one, writes each one's log
-under results/<name>/, and exits non-zero if any failed.
+under results/<name>/, builds results/index.html (experiments.report, failures included)
+and exits non-zero if any experiment failed.
 """
 import argparse
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from experiments import report
 from experiments.registry import EXPERIMENTS
 
 RESULTS = Path("results")
@@ -30,7 +32,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="run only these experiments")
     args = parser.parse_args()
-    names = args.only or EXPERIMENTS
+    names = args.only or [experiment.name for experiment in EXPERIMENTS]
     failed = []
     for i, name in enumerate(names, start=1):
         print(f"[{i}/{len(names)}] {name} ...", end=" ", flush=True)
@@ -38,6 +40,7 @@ def main():
         print(f"{'ok' if ok else 'FAILED'} in {seconds:.0f} s" + ("" if ok else f" (see {RESULTS / name / 'run.log'})"))
         if not ok:
             failed.append(name)
+    print(f"report: {report.build(RESULTS)}")
     if failed:
         sys.exit(f"{len(failed)} experiment(s) failed: {', '.join(failed)}")
 

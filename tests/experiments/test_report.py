@@ -1,0 +1,63 @@
+"""The HTML report: sections for run, failed and missing experiments; every image link resolves."""
+import json
+from html.parser import HTMLParser
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from experiments import report  # noqa: E402
+from experiments.registry import Experiment  # noqa: E402
+
+
+class LinkCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.links = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag in ("link", "script"):
+            self.links.append(attrs)
+
+
+def fake_results(tmp_path):
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "metrics.json").write_text(json.dumps({"test_accuracy": 0.91, "run_seconds": 12.0,
+                                                   "split": {"train": 70}}))
+    (done / "config.json").write_text(json.dumps({"command": "python -m experiments.done --seed 0"}))
+    (done / "summary.md").write_text("# Summary\n\nAccuracy was **91%**.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    fig.savefig(done / "curve.png")
+    plt.close(fig)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "run.log").write_text("Traceback ...\nValueError: boom\n")
+    return [Experiment("done", "Part 1: done", "000", {"test_accuracy": (0.9, "handout")}),
+            Experiment("broken", "Part 2: broken", "000"),
+            Experiment("absent", "Part 3: absent", "001", note="Needs `--alexnet-weights`.")]
+
+
+def test_report_shows_every_experiment_and_every_image_link_resolves(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "EXPERIMENTS", fake_results(tmp_path))
+    index = report.build(tmp_path)
+    page = index.read_text()
+    parser = LinkCollector()
+    parser.feed(page)
+    assert parser.images == ["done/curve.png"]
+    assert all((tmp_path / src).exists() for src in parser.images)
+    assert parser.links == []  # nothing external: it opens offline
+    assert "ValueError: boom" in page and "failed" in page
+    assert "Not run yet" in page and "<code>--alexnet-weights</code>" in page
+    assert "<b>91%</b>" in page and "<td>handout</td>" in page
+    assert "split.train" in page
+
+
+def test_markdown_subset():
+    rendered = report.markdown_to_html("## Title\n\n- one\n- two\n\n```\ncode <x>\n```")
+    assert "<h4>Title</h4>" in rendered and "<li>two</li>" in rendered and "code &lt;x&gt;" in rendered
