@@ -4,10 +4,14 @@ Arguments may be Tensors, NumPy arrays or Python numbers; non-Tensors are consta
 """
 import numpy as np
 
+from .kernels.padding import output_size, pair, resolve_padding
 from .ops.activation import ReLU, Sigmoid, Tanh
+from .ops.conv import Conv2d
 from .ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow
 from .ops.linear import MatMul
 from .ops.loss import BinaryCrossEntropyWithLogits, LogSoftmax
+from .ops.norm import LocalResponseNorm
+from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum
 from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose
 from .tensor import Tensor, apply
@@ -198,3 +202,67 @@ def dropout(x, p=0.5, training=True, rng=None):
     keep = 1 - p
     mask = (rng.random(x.shape) < keep).astype(x.dtype) / np.asarray(keep, dtype=x.dtype)
     return x * mask
+
+
+# ---- convolution, pooling, normalization (NCHW) -------------------------------------------
+def check_images(x, name="input"):
+    """x as a Tensor, which must be a batch of images (N, C, H, W)."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected {name} of shape (N, C, H, W), got {x.shape}")
+    return x
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, dilation=1):
+    """2-D convolution: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) -> (N, O, Ho, Wo).
+
+    padding: int, (ph, pw), ((top, bottom), (left, right)), 'valid' or 'same' (TensorFlow's
+    rule: Ho = ceil(H / stride), the odd extra pixel at the bottom/right).
+    """
+    x, weight = check_images(x), as_tensor(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"expected weight of shape (O, C/groups, kh, kw), got {weight.shape}")
+    if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
+        raise ValueError(f"input has {x.shape[1]} channels, weight {weight.shape} with groups={groups} expects "
+                         f"{weight.shape[1] * groups} (and output channels divisible by groups)")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = resolve_padding(padding, x.shape[2:], weight.shape[2:], stride, dilation)
+    if min(output_size(*args, *pad) for args, pad in zip(zip(x.shape[2:], weight.shape[2:], stride, dilation), pads)) < 1:
+        raise ValueError(f"kernel {weight.shape[2:]} (dilation {dilation}) does not fit input {x.shape[2:]} "
+                         f"with padding {pads}")
+    out = apply(Conv2d, x, weight, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
+
+
+def pooling_settings(x, kernel_size, stride, padding):
+    """(kernel, stride, pads) for pooling x; stride defaults to the kernel size."""
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1))
+    if any(before >= k or after >= k for (before, after), k in zip(pads, kernel)):
+        raise ValueError(f"padding {pads} must be smaller than the pooling window {kernel}")
+    return kernel, stride, pads
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo); padding as in conv2d."""
+    x = check_images(x)
+    kernel, stride, pads = pooling_settings(x, kernel_size, stride, padding)
+    return apply(MaxPool2d, x, kernel=kernel, stride=stride, pads=pads)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over kh x kw windows, counting only real (unpadded) pixels: (N, C, H, W) -> (N, C, Ho, Wo)."""
+    x = check_images(x)
+    kernel, stride, pads = pooling_settings(x, kernel_size, stride, padding)
+    return apply(AvgPool2d, x, kernel=kernel, stride=stride, pads=pads)
+
+
+def global_avg_pool2d(x):
+    """Mean over H and W: (N, C, H, W) -> (N, C)."""
+    return mean(check_images(x), axis=(2, 3))
+
+
+def local_response_norm(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+    """TensorFlow's LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ** beta."""
+    return apply(LocalResponseNorm, check_images(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)

@@ -1,0 +1,141 @@
+"""Each Numba kernel against its plain NumPy loop reference, forward and backward."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinynet.kernels
+
+from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
+from tinynet.kernels.lrn import channel_window_sum_reference, lrn_forward, lrn_reference, window_sum
+from tinynet.kernels.padding import resolve_padding
+from tinynet.ops.pool import AvgPool2d, MaxPool2d
+from tinynet.function import Context
+from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
+
+
+
+@pytest.fixture(autouse=True, params=["serial", "parallel"])
+def kernel_mode(request, monkeypatch):
+    """Run every test here twice: with the serial and with the parallel (prange) compilation."""
+    if request.param == "parallel":
+        monkeypatch.setattr(tinynet.kernels, "PARALLEL_THRESHOLD", 0)
+    return request.param
+
+
+paddings = st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                     st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                               st.tuples(st.integers(0, 2), st.integers(0, 2))),
+                     st.sampled_from(["valid", "same"]))
+
+
+@st.composite
+def conv_cases(draw):
+    """A random small convolution whose output is not empty."""
+    groups = draw(st.integers(1, 3))
+    channels, out_channels = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride, dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))), (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    pads = resolve_padding(draw(paddings), size, kernel, stride, dilation)
+    spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    if any(s + sum(p) < span for s, p, span in zip(size, pads, spans)):
+        pads = tuple((span, span) for span in spans)  # make the window fit
+    seed = draw(st.integers(0, 2**32 - 1))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((draw(st.integers(1, 2)), channels) + size).astype(dtype)
+    weight = rng.standard_normal((out_channels, channels // groups) + kernel).astype(dtype)
+    return x, weight, (stride, pads, dilation, groups), rng
+
+
+def tolerance(dtype):
+    return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
+
+
+@given(case=conv_cases())
+def test_conv2d_forward_and_backward_match_the_loop_reference(case):
+    x, weight, settings, rng = case
+    out, columns = conv2d_forward(x, weight, *settings)
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, *settings), **tolerance(x.dtype))
+    grad_out = rng.standard_normal(out.shape).astype(x.dtype)
+    grad_x, grad_weight = conv2d_backward(grad_out, columns, x.shape, weight, *settings)
+    expected_x, expected_weight = conv2d_backward_reference(grad_out, x, weight, *settings)
+    np.testing.assert_allclose(grad_x, expected_x, **tolerance(x.dtype))
+    np.testing.assert_allclose(grad_weight, expected_weight, **tolerance(x.dtype))
+    assert out.dtype == grad_x.dtype == grad_weight.dtype == x.dtype
+
+
+@st.composite
+def pool_cases(draw):
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = (draw(st.integers(3, 8)), draw(st.integers(3, 8)))
+    pads = tuple((draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))) for k in kernel)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + size
+    x = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float64)  # distinct: no ties
+    return x, kernel, stride, pads, rng
+
+
+def pool_forward_backward(op, x, kernel, stride, pads, grad_seed):
+    ctx = Context([True])
+    out = op.forward(ctx, x, kernel, stride, pads)
+    grad_out = np.random.default_rng(grad_seed).standard_normal(out.shape)
+    return out, grad_out, op.backward(ctx, grad_out)[0]
+
+
+@given(case=pool_cases())
+def test_max_pool_matches_reference_and_routes_gradient_to_the_maximum(case):
+    x, kernel, stride, pads, _ = case
+    out, grad_out, grad_x = pool_forward_backward(MaxPool2d, x, kernel, stride, pads, 0)
+    np.testing.assert_array_equal(out, max_pool_reference(x, kernel, stride, pads))
+    expected = np.zeros_like(x)
+    for n, c, y, x_ in np.ndindex(*out.shape):
+        expected[n, c][np.unravel_index(np.argmax(x[n, c] == out[n, c, y, x_]), x.shape[2:])] += grad_out[n, c, y, x_]
+    np.testing.assert_allclose(grad_x, expected, rtol=1e-12)
+
+
+@given(case=pool_cases())
+def test_avg_pool_matches_reference_and_its_backward_is_the_adjoint(case):
+    x, kernel, stride, pads, rng = case
+    out, grad_out, grad_x = pool_forward_backward(AvgPool2d, x, kernel, stride, pads, 1)
+    np.testing.assert_allclose(out, avg_pool_reference(x, kernel, stride, pads), rtol=1e-12)
+    probe = rng.standard_normal(x.shape)  # <grad_out, A probe> == <A^T grad_out, probe>
+    np.testing.assert_allclose(np.sum(grad_out * avg_pool_reference(probe, kernel, stride, pads)),
+                               np.sum(grad_x * probe), rtol=1e-9)
+
+
+@given(channels=st.integers(1, 7), radius=st.integers(0, 4), seed=st.integers(0, 2**32 - 1))
+def test_channel_window_sum_and_lrn_match_the_reference(channels, radius, seed):
+    x = np.random.default_rng(seed).standard_normal((2, channels, 3, 2))
+    np.testing.assert_allclose(window_sum(x, radius), channel_window_sum_reference(x, radius), atol=1e-12)
+    out, _ = lrn_forward(x, radius, 2.0, 0.1, 0.75)
+    np.testing.assert_allclose(out, lrn_reference(x, radius, 2.0, 0.1, 0.75), rtol=1e-12)
+
+
+def test_lrn_known_answer():
+    x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
+    out, _ = lrn_forward(x, 1, 1.0, 0.5, 0.5)
+    sums = np.array([1 + 4, 1 + 4 + 9, 4 + 9])
+    np.testing.assert_allclose(out.ravel(), np.array([1.0, 2.0, 3.0]) / np.sqrt(1 + 0.5 * sums))
+
+
+@pytest.mark.parametrize("size, kernel, stride, expected", [
+    (227, 11, 4, ((4, 4), 57)),  # AlexNet conv1: (57 - 1) * 4 + 11 - 227 = 8 pixels of padding
+    (6, 3, 2, ((0, 1), 3)),  # total pad 1: the odd pixel goes to the bottom
+    (150, 3, 1, ((1, 1), 150)),
+    (35, 3, 2, ((1, 1), 18)),
+    (8, 2, 2, ((0, 0), 4)),
+])
+def test_same_padding_known_answers(size, kernel, stride, expected):
+    (pads,) = resolve_padding("same", (size,), (kernel,), (stride,), (1,))[:1]
+    out = (size + sum(pads) - kernel) // stride + 1
+    assert (pads, out) == expected
+
+
+def test_padding_errors_are_clear():
+    with pytest.raises(ValueError, match="'valid' or 'same'"):
+        resolve_padding("full", (5, 5), (3, 3), (1, 1), (1, 1))
+    with pytest.raises(ValueError, match="must not be negative"):
+        resolve_padding(-1, (5, 5), (3, 3), (1, 1), (1, 1))

@@ -1,0 +1,100 @@
+"""Max and average pooling over kh x kw windows of each (N, C) plane.
+
+Padding is given explicitly as ((top, bottom), (left, right)). Max pooling treats padded
+positions as -inf (they never win); average pooling divides by the number of real pixels
+in the window (TensorFlow's rule; PyTorch calls it count_include_pad=False). The kernels
+are parallel over the N*C planes: each thread reads and writes only its own plane.
+"""
+import numpy as np
+from numba import prange
+
+from . import Kernel
+
+
+def pooled_size(size, kernel, stride, before, after):
+    return (size + before + after - kernel) // stride + 1
+
+
+def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
+    """out, argmax: (P, Ho, Wo); x: (P, H, W) planes. argmax holds the flat index y*W + x of
+    the winner in its plane (the first one on ties)."""
+    planes, height, width = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for p in prange(planes):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                best, best_index = -np.inf, -1
+                for i in range(kernel_h):
+                    y = oy * stride_h - top + i
+                    if y < 0 or y >= height:
+                        continue
+                    for j in range(kernel_w):
+                        x_ = ox * stride_w - left + j
+                        if 0 <= x_ < width and (best_index < 0 or x[p, y, x_] > best):
+                            best, best_index = x[p, y, x_], y * width + x_
+                out[p, oy, ox] = best
+                argmax[p, oy, ox] = best_index
+
+
+def max_pool_backward(grad_x, grad_out, argmax):
+    """grad_x (P, H, W) += grad_out (P, Ho, Wo) routed to each window's winner."""
+    planes, width = grad_x.shape[0], grad_x.shape[2]
+    for p in prange(planes):
+        for oy in range(grad_out.shape[1]):
+            for ox in range(grad_out.shape[2]):
+                index = argmax[p, oy, ox]
+                grad_x[p, index // width, index % width] += grad_out[p, oy, ox]
+
+
+def avg_pool(out, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
+    """out (P, Ho, Wo) = mean of the real (unpadded) pixels of each window of x (P, H, W)."""
+    planes, height, width = x.shape
+    for p in prange(planes):
+        for oy in range(out.shape[1]):
+            for ox in range(out.shape[2]):
+                y0, x0 = max(oy * stride_h - top, 0), max(ox * stride_w - left, 0)
+                y1, x1 = min(oy * stride_h - top + kernel_h, height), min(ox * stride_w - left + kernel_w, width)
+                total = 0.0
+                for y in range(y0, y1):
+                    for x_ in range(x0, x1):
+                        total += x[p, y, x_]
+                out[p, oy, ox] = total / ((y1 - y0) * (x1 - x0))
+
+
+def avg_pool_backward(grad_x, grad_out, kernel_h, kernel_w, stride_h, stride_w, top, left):
+    """grad_x (P, H, W) += each window's grad_out shared equally by its real pixels."""
+    planes, height, width = grad_x.shape
+    for p in prange(planes):
+        for oy in range(grad_out.shape[1]):
+            for ox in range(grad_out.shape[2]):
+                y0, x0 = max(oy * stride_h - top, 0), max(ox * stride_w - left, 0)
+                y1, x1 = min(oy * stride_h - top + kernel_h, height), min(ox * stride_w - left + kernel_w, width)
+                share = grad_out[p, oy, ox] / ((y1 - y0) * (x1 - x0))
+                for y in range(y0, y1):
+                    for x_ in range(x0, x1):
+                        grad_x[p, y, x_] += share
+
+
+max_pool_kernel = Kernel(max_pool)
+max_pool_backward_kernel = Kernel(max_pool_backward)
+avg_pool_kernel = Kernel(avg_pool)
+avg_pool_backward_kernel = Kernel(avg_pool_backward)
+
+
+def window_views(x, kernel, stride, pads, fill):
+    """(N, C, Ho, Wo, kh, kw) windows of x (N, C, H, W) padded with `fill` (a strided view)."""
+    padded = np.pad(x, ((0, 0), (0, 0)) + tuple(pads), constant_values=fill)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel, axis=(2, 3))
+    return windows[:, :, ::stride[0], ::stride[1]]
+
+
+def max_pool_reference(x, kernel, stride, pads):
+    """NumPy reference: the max of each window, padding counted as -inf."""
+    return window_views(x, kernel, stride, pads, -np.inf).max(axis=(4, 5))
+
+
+def avg_pool_reference(x, kernel, stride, pads):
+    """NumPy reference: window sums of x divided by window sums of a mask of real pixels."""
+    sums = window_views(x, kernel, stride, pads, 0).sum(axis=(4, 5))
+    counts = window_views(np.ones_like(x), kernel, stride, pads, 0).sum(axis=(4, 5))
+    return sums / counts

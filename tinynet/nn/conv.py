@@ -1,0 +1,52 @@
+"""Convolution, pooling and normalization layers for NCHW images."""
+import numpy as np
+
+from .. import functional as F
+from ..kernels.padding import pair
+from .module import Module, Parameter
+
+
+class Conv2d(Module):
+    """conv2d with weight (out_channels, in_channels/groups, kh, kw) and bias (out_channels,).
+
+    Initialized as PyTorch does: uniform in +-1/sqrt(fan_in), fan_in = in_channels/groups*kh*kw.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, dilation=1,
+                 bias=True, rng=None, dtype=np.float32):
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
+                             f"groups {groups}")
+        rng = np.random.default_rng() if rng is None else rng
+        kernel_h, kernel_w = pair(kernel_size, "kernel_size")
+        bound = 1 / np.sqrt(in_channels // groups * kernel_h * kernel_w)
+        shape = (out_channels, in_channels // groups, kernel_h, kernel_w)
+        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
+        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) if bias else None
+        self.stride, self.padding, self.groups, self.dilation = stride, padding, groups, dilation
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups, self.dilation)
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(MaxPool2d):
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class LocalResponseNorm(Module):
+    """TensorFlow's local response normalization (alpha not divided by the window size)."""
+
+    def __init__(self, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+        self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.depth_radius, self.bias, self.alpha, self.beta)
