@@ -23,8 +23,10 @@ def predict(model, x, batch_size=1000):
 
 
 def accuracy(scores, labels):
-    """Fraction of rows whose highest score is at the label. scores: (N, C), labels: (N,)."""
-    return float(np.mean(np.argmax(scores, axis=1) == labels))
+    """Fraction of correct predictions. scores: (N, C) class scores, predicted class = argmax;
+    or (N, 1) logits of a binary classifier, predicted class = (logit > 0). labels: (N,)."""
+    predicted = scores[:, 0] > 0 if scores.shape[1] == 1 else np.argmax(scores, axis=1)
+    return float(np.mean(predicted == labels))
 
 
 def evaluate(model, loss_fn, splits):

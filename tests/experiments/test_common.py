@@ -19,6 +19,7 @@ def test_minibatches_cover_every_index_once():
 
 def test_accuracy():
     assert accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1])) == 0.5
+    assert accuracy(np.array([[2.0], [-1.0], [0.5]]), np.array([1, 1, 0])) == 1 / 3
 
 
 def test_train_records_curves_and_learns_a_separable_problem(tmp_path):

@@ -15,7 +15,7 @@ class Module:
     """Base class of layers and networks. Subclasses set attributes and define forward().
 
     Parameters are the Parameter attributes of self and of its sub-Modules (attributes, or
-    lists/tuples of Modules), named by their attribute path: 'hidden.weight', 'layers.0.bias'.
+    lists/tuples of them), named by their attribute path: 'hidden.weight', 'layers.0.bias'.
     """
 
     training = True
@@ -23,8 +23,8 @@ class Module:
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *inputs):
-        return self.forward(*inputs)
+    def __call__(self, *inputs, **options):
+        return self.forward(*inputs, **options)
 
     def named_children(self):
         """(name, sub-Module) pairs, in attribute order."""
@@ -35,10 +35,12 @@ class Module:
                 yield from ((f"{name}.{i}", m) for i, m in enumerate(value) if isinstance(m, Module))
 
     def named_parameters(self, prefix=""):
-        """(dotted name, Parameter) pairs of self and every sub-Module."""
+        """(dotted name, Parameter) pairs of self (attributes, or lists/tuples of them) and every sub-Module."""
         for name, value in vars(self).items():
             if isinstance(value, Parameter):
                 yield prefix + name, value
+            elif isinstance(value, (list, tuple)):
+                yield from ((f"{prefix}{name}.{i}", p) for i, p in enumerate(value) if isinstance(p, Parameter))
         for name, child in self.named_children():
             yield from child.named_parameters(f"{prefix}{name}.")
 

@@ -1,0 +1,128 @@
+"""dlib's face-recognition ResNet-34 (via face-api.js), rebuilt with tinynet ops.
+
+Input: (N, 3, 150, 150) RGB images with values 0..255. Output: (N, 128) face descriptors;
+two photos of the same person are usually closer than 0.6 (Euclidean), different people
+farther. The weights file and the architecture are described in ../shared/data/README.md
+(section pretrained/): a 7x7 stride-2 stem, then residual blocks at 32, 64, 128 and 256
+channels, global average pooling and a 256 -> 128 linear map without bias.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import functional as F
+from ..nn.module import Module, Parameter
+from ..paths import data_dir
+
+MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
+INPUT_SIZE = 150
+BLOCKS = ["conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64_2", "conv64_3",
+          "conv128_down", "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2", "conv256_down_out"]
+
+
+def default_weights_dir() -> Path:
+    return data_dir() / "pretrained"
+
+
+def load_weights(directory=None) -> dict:
+    """Decode the face-api weight manifest: {name: float32 array in its manifest shape}.
+
+    Quantized entries are uint8 values q stored as q * scale + min; filters are HWIO.
+    """
+    directory = Path(directory or default_weights_dir())
+    (group,) = json.loads((directory / "face_recognition_model-weights_manifest.json").read_text())
+    raw = (directory / group["paths"][0]).read_bytes()
+    weights, offset = {}, 0
+    for entry in group["weights"]:
+        count = int(np.prod(entry["shape"]))
+        quantization = entry.get("quantization")
+        if quantization:
+            if quantization["dtype"] != "uint8":
+                raise ValueError(f"{entry['name']}: unsupported quantization {quantization['dtype']}")
+            values = np.frombuffer(raw, np.uint8, count, offset) * quantization["scale"] + quantization["min"]
+            offset += count
+        else:
+            values = np.frombuffer(raw, np.float32, count, offset)
+            offset += 4 * count
+        weights[entry["name"]] = values.astype(np.float32).reshape(entry["shape"])
+    if offset != len(raw):
+        raise ValueError(f"weights file has {len(raw)} bytes but the manifest describes {offset}")
+    return weights
+
+
+class ConvScale(Module):
+    """conv (bias) followed by dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel."""
+
+    def __init__(self, weights, prefix, stride, padding):
+        self.weight = Parameter(weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1))  # HWIO -> OIHW
+        self.bias = Parameter(weights[f"{prefix}/conv/bias"])
+        self.gamma = Parameter(weights[f"{prefix}/scale/weights"].reshape(1, -1, 1, 1))
+        self.beta = Parameter(weights[f"{prefix}/scale/biases"].reshape(1, -1, 1, 1))
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding) * self.gamma + self.beta
+
+
+class ResidualBlock(Module):
+    """relu(x + conv2(relu(conv1(x)))), both 3x3 'same'; a down block halves H and W.
+
+    A down block's first conv has stride 2 'valid'; its shortcut is a 2x2 average pool of x
+    zero-padded on the channel axis, and when the conv path comes out one pixel smaller it
+    is zero-padded at the bottom and right.
+    """
+
+    def __init__(self, weights, name):
+        self.down = name.endswith(("_down", "_down_out"))
+        self.conv1 = ConvScale(weights, f"{name}/conv1", stride=2 if self.down else 1,
+                               padding="valid" if self.down else "same")
+        self.conv2 = ConvScale(weights, f"{name}/conv2", stride=1, padding="same")
+
+    def forward(self, x):
+        out = self.conv2(F.relu(self.conv1(x)))
+        shortcut = x
+        if self.down:
+            shortcut = F.avg_pool2d(x, 2, 2)
+            extra_channels = out.shape[1] - shortcut.shape[1]
+            shortcut = F.pad(shortcut, ((0, 0), (0, extra_channels), (0, 0), (0, 0)))
+            missing_rows, missing_cols = shortcut.shape[2] - out.shape[2], shortcut.shape[3] - out.shape[3]
+            out = F.pad(out, ((0, 0), (0, 0), (0, missing_rows), (0, missing_cols)))
+        return F.relu(out + shortcut)
+
+
+class FaceResNet(Module):
+    """The dlib face ResNet: images (N, 3, 150, 150), 0..255 RGB -> descriptors (N, 128)."""
+
+    def __init__(self, weights):
+        self.stem = ConvScale(weights, "conv32_down", stride=2, padding="valid")
+        self.blocks = [ResidualBlock(weights, name) for name in BLOCKS]
+        self.fc = Parameter(weights["fc"])
+
+    @classmethod
+    def pretrained(cls, directory=None, trainable=False):
+        """The network with the pretrained weights; frozen (no weight gradients) unless trainable."""
+        model = cls(load_weights(directory))
+        for p in model.parameters():
+            p.requires_grad = trainable
+        return model
+
+    def forward(self, images, until=None):
+        """Descriptors (N, 128), or the feature map right after the block named `until`.
+
+        images: (N, 3, 150, 150) RGB, values 0..255. `until` is 'stem' or one of BLOCKS,
+        e.g. 'conv128_2' gives (N, 128, 8, 8) and 'conv256_2' gives (N, 256, 4, 4).
+        """
+        if images.ndim != 4 or images.shape[1:] != (3, INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"expected images of shape (N, 3, {INPUT_SIZE}, {INPUT_SIZE}), got {images.shape}")
+        if until is not None and until != "stem" and until not in BLOCKS:
+            raise ValueError(f"unknown layer {until!r}: use 'stem' or one of {BLOCKS}")
+        x = (images - MEAN_RGB.reshape(1, 3, 1, 1)) / 256
+        x = F.max_pool2d(F.relu(self.stem(x)), 3, 2)
+        if until == "stem":
+            return x
+        for name, block in zip(BLOCKS, self.blocks):
+            x = block(x)
+            if name == until:
+                return x
+        return F.matmul(F.mean(x, axis=(2, 3)), self.fc)
