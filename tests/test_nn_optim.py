@@ -96,3 +96,9 @@ def test_optimizer_input_errors():
         optim.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="learning rate"):
         optim.Adam(make_mlp().parameters(), lr=0)
+
+
+def test_to_converts_every_parameter():
+    model = make_mlp().to(np.float64)
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model(tn.Tensor(np.ones((1, 2)), dtype=np.float64)).dtype == np.float64

@@ -64,6 +64,13 @@ class Module:
         """Switch to evaluation behaviour (e.g. Dropout becomes the identity)."""
         return self.train(False)
 
+    def to(self, dtype):
+        """Convert every parameter to dtype in place (e.g. np.float64 for finite differences)."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        return self
+
     def zero_grad(self):
         """Forget the accumulated gradients of every parameter."""
         for p in self.parameters():
