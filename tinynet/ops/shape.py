@@ -18,16 +18,16 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    """x with its axes permuted (reversed when axes is None)."""
+    """x with its axes permuted (reversed when axes is None): a view, no copy."""
 
     @staticmethod
     def forward(ctx, x, axes=None):
         ctx.inverse = None if axes is None else np.argsort(axes)
-        return np.asarray(np.transpose(x, axes), order="C")
+        return np.transpose(x, axes)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (np.asarray(np.transpose(grad_out, ctx.inverse), order="C"),)
+        return (np.transpose(grad_out, ctx.inverse),)
 
 
 class GetItem(Function):
