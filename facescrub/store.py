@@ -1,0 +1,57 @@
+"""A content-addressed folder of original images: <sha256>.<ext>, written atomically.
+
+File names come only from the SHA-256 of the bytes and an extension sniffed from their
+first bytes, never from a server, so nothing can be written outside the folder.
+"""
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+MAGIC = [(b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
+         (b"BM", "bmp"), (b"RIFF", "webp")]
+SHA256_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+def sniff_extension(data: bytes) -> str:
+    """'jpg', 'png', ... from the magic bytes; 'bin' when the bytes are no known image type."""
+    return next((ext for magic, ext in MAGIC if data.startswith(magic)), "bin")
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Store:
+    """Originals named by their SHA-256 in one folder."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def find(self, sha256: str):
+        """Path of the stored file with this hash, or None."""
+        if not SHA256_NAME.fullmatch(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        matches = [p for p in self.folder.glob(f"{sha256}.*") if not p.name.endswith(".tmp")]
+        return matches[0] if matches else None
+
+    def add(self, data: bytes) -> Path:
+        """Write data as <sha256>.<ext> (temporary file + rename: never half-written); return its path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{sha256_of(data)}.{sniff_extension(data)}"
+        if path.exists():
+            return path
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        return path
+
+    def temporary_files(self):
+        """Leftover temporary files (there should be none after any run, even a killed one)."""
+        return sorted(self.folder.glob(".*.tmp"))
