@@ -1,9 +1,11 @@
 """Command line: python -m facescrub download | prepare | stats.
 
-  download  fetch the six actors' originals (or --actors ...) into the store, verify SHA-256,
-            write manifest.csv, print a summary. --mirror DIR is looked at before the network.
-  prepare   crop and resize into the cache (--size, --color), report unreadable files.
-  stats     counts per actor and split of what is available now.
+  download  fetch the six actors' originals (or --actors ...) into --store, verify SHA-256,
+            write <store>/manifest.csv, print a summary. --mirror DIR is looked at before
+            the network; --proxy URL sends every request through an HTTP proxy.
+  prepare   crop and resize what is in --store (and --mirror) into the cache (--size,
+            --color); print the crops per actor and split, and each unreadable file.
+  stats     list lines and available originals per actor in --store (and --mirror).
 """
 import argparse
 import sys
@@ -13,13 +15,14 @@ from pathlib import Path
 
 from tinynet.paths import cache_dir
 
-from .dataset import load_faces, originals
+from .dataset import available_faces, load_faces
 from .download import DownloadSettings, download, make_session, summary, write_manifest
 from .lists import ACTORS, read_lists
 from .store import Store
 
 
-def main(argv=None):
+def parse_args(argv):
+    """The parsed command line; exits with a message on unknown actors."""
     parser = argparse.ArgumentParser(prog="python -m facescrub", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["download", "prepare", "stats"])
@@ -28,18 +31,28 @@ def main(argv=None):
                         help="where originals are stored as <sha256>.<ext>")
     parser.add_argument("--mirror", type=Path, help="a folder of originals named <sha256>.<ext>, used first")
     parser.add_argument("--proxy", help="an HTTP proxy URL for every request")
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--timeout", type=float, default=10.0, help="read timeout per request (s)")
-    parser.add_argument("--deadline", type=float, default=30.0, help="total time per URL, retries included (s)")
+    defaults = DownloadSettings()
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout, help="seconds")
+    parser.add_argument("--timeout", type=float, default=defaults.read_timeout, help="read timeout per request (s)")
+    parser.add_argument("--deadline", type=float, default=defaults.deadline,
+                        help="total time per URL, retries included (s)")
+    parser.add_argument("--retries", type=int, default=defaults.retries, help="for 5xx and connection errors")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--color", action="store_true")
     args = parser.parse_args(argv)
     unknown = set(args.actors) - {face.actor for face in read_lists(actors=None).faces}
     if unknown:
         parser.error(f"not in the lists: {sorted(unknown)}")
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
+    stores = [Store(args.store)] + ([Store(args.mirror)] if args.mirror else [])
     if args.command == "download":
-        settings = DownloadSettings(workers=args.workers, read_timeout=args.timeout, deadline=args.deadline)
+        settings = DownloadSettings(workers=args.workers, connect_timeout=args.connect_timeout,
+                                    read_timeout=args.timeout, deadline=args.deadline, retries=args.retries)
         report = read_lists(actors=args.actors)
         started = time.monotonic()
         rows = download(report.faces, args.store, args.mirror, make_session(args.proxy, settings), settings)
@@ -47,17 +60,21 @@ def main(argv=None):
         print(summary(rows, report.skipped, time.monotonic() - started))
         print(f"manifest: {args.store / 'manifest.csv'}")
     elif args.command == "prepare":
-        stores = [Store(args.store)] + ([Store(args.mirror)] if args.mirror else [])
-        dataset = load_faces(args.size, args.color, args.actors, stores=stores if args.mirror else None)
-        print(f"train {len(dataset.train.y)}, val {len(dataset.val.y)}, test {len(dataset.test.y)} crops of "
-              f"{args.size}x{args.size} {'RGB' if args.color else 'gray'}")
-        for path, error in dataset.unreadable.items():
-            print(f"unreadable: {path}: {error}", file=sys.stderr)
+        dataset = load_faces(args.size, args.color, args.actors, stores=stores)
+        print(f"{args.size}x{args.size} {'RGB' if args.color else 'gray'} crops per actor:")
+        for index, actor in enumerate(dataset.actors):
+            counts = {name: int((split.y == index).sum()) for name, split in
+                      (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))}
+            print(f"  {actor:<18} " + "  ".join(f"{name} {count:>4}" for name, count in counts.items()))
+        print(f"  {'total':<18} train {len(dataset.train.y):>4}  val {len(dataset.val.y):>4}  "
+              f"test {len(dataset.test.y):>4}")
+        for error in dataset.unreadable.values():
+            print(f"unreadable: {error}", file=sys.stderr)
     else:
-        counts = Counter(photo.actor for photo in originals(args.actors))
+        available = Counter(photo.actor for photo in available_faces(args.actors, stores))
         listed = Counter(face.actor for face in read_lists(actors=args.actors).faces)
         for actor in args.actors:
-            print(f"{actor:<18} listed {listed[actor]:>4}   available {counts[actor]:>4}")
+            print(f"{actor:<18} listed faces {listed[actor]:>4}   available {available[actor]:>4}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ and then in the mirror (data_dir()/facescrub/images, the replay's genuine origin
 this works offline. Prepared arrays are cached per size and color as .npz.
 """
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,12 @@ from .store import Store
 
 
 def default_store():
+    """Where `python -m facescrub download` stores originals by default."""
     return Store(cache_dir() / "facescrub" / "originals")
 
 
 def default_mirror():
+    """The replay's genuine originals in the data folder, used when nothing was downloaded."""
     return Store(data_dir() / "facescrub" / "images")
 
 
@@ -38,13 +41,14 @@ class Original:
 
 @dataclass
 class Split:
-    """x: (N, S, S) or (N, S, S, 3) float32 in [0, 1]; y: (N,) actor indices; sha256: (N,) str."""
+    """One row per face. x: (N, S, S) or (N, S, S, 3) float32 in [0, 1]; y: (N,) actor indices; sha256: (N,) str."""
 
     x: np.ndarray
     y: np.ndarray
     sha256: np.ndarray
 
     def take(self, rows):
+        """The rows (indices or a boolean mask) of this split."""
         return Split(self.x[rows], self.y[rows], self.sha256[rows])
 
 
@@ -66,36 +70,53 @@ class FaceDataset:
         return FaceDataset(first(self.train), first(self.val), first(self.test), self.actors, self.unreadable)
 
 
-def originals(actors=ACTORS, stores=None):
-    """The available originals of the actors, one per SHA-256 (the first list line's box), list order."""
-    stores = stores or [default_store(), default_mirror()]
-    found, seen = [], set()
+def available_faces(actors=ACTORS, stores=None):
+    """Every list line of the actors whose original is on disk, as an Original, in list order.
+
+    A photo with several listed faces (the same SHA-256 on several lines) gives one per face.
+    """
+    stores = [store for store in (stores or [default_store(), default_mirror()]) if store.folder.exists()]
+    found = []
     for face in read_lists(actors=actors).faces:
-        if face.sha256 in seen:
-            continue
-        path = next((p for p in (store.find(face.sha256) for store in stores if store.folder.exists()) if p), None)
+        path = next((p for p in (store.find(face.sha256) for store in stores) if p is not None), None)
         if path is not None:
-            seen.add(face.sha256)
             found.append(Original(path, face.bbox, face.actor, face.sha256))
     return found
 
 
-def _crops(photos, spec):
-    """Crop every original: (images (N, ...), kept row indices, {path: error} for unreadable ones)."""
+def originals(actors=ACTORS, stores=None):
+    """The available originals of the actors, one per SHA-256 (with its first list line's box), list order."""
+    unique = {}
+    for photo in available_faces(actors, stores):
+        unique.setdefault(photo.sha256, photo)
+    return list(unique.values())
+
+
+def crop_all(photos, spec, progress=True):
+    """Crop every face: (images (N, S, S[, 3]) float32, kept indices into photos (N,), {path: error} for the rest).
+
+    An unreadable file (truncated, a decompression bomb, box outside the image) is reported
+    and skipped; it does not stop the others.
+    """
     images, kept, unreadable = [], [], {}
-    for i, photo in enumerate(tqdm(photos, desc=f"cropping {spec.name}", mininterval=1.0)):
+    for i, photo in enumerate(tqdm(photos, desc=f"cropping {spec.name}", mininterval=1.0, disable=not progress)):
         try:
             images.append(crop_face(photo.path, photo.bbox, spec))
             kept.append(i)
         except BadImage as error:
             unreadable[str(photo.path)] = str(error)
-    return np.stack(images), kept, unreadable
+    shape = (spec.size, spec.size, 3) if spec.color else (spec.size, spec.size)
+    return np.stack(images) if images else np.zeros((0, *shape), np.float32), np.array(kept, int), unreadable
 
 
 def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=None):
-    """Face crops of the actors, split by SHA-256 (see splits.py), cached per size and color."""
+    """Face crops (one per available list line) of the actors, split by SHA-256 (see splits.py).
+
+    Cached as .npz per size, color and set of faces in cache_dir()/facescrub. Lines sharing an
+    image share its split, so no photo is in both training and test.
+    """
     actors = list(actors)
-    photos = originals(actors, stores)
+    photos = available_faces(actors, stores)
     if not photos:
         raise FileNotFoundError("no FaceScrub originals found: run `python -m facescrub download` or set "
                                 "TINYNET_DATA to a folder with facescrub/images")
@@ -105,18 +126,18 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     if cache.exists():
         with np.load(cache, allow_pickle=False) as archive:
             images, kept = archive["images"], archive["kept"]
-            unreadable = dict(zip(archive["unreadable_paths"], archive["unreadable_errors"]))
+            unreadable = dict(zip(archive["unreadable_paths"].tolist(), archive["unreadable_errors"].tolist()))
     else:
-        images, kept, unreadable = _crops(photos, spec)
+        images, kept, unreadable = crop_all(photos, spec)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f".{cache.name}.tmp.npz")
-        np.savez(temporary, images=images, kept=np.array(kept), unreadable_paths=np.array(list(unreadable), str),
+        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
+        np.savez(temporary, images=images, kept=kept, unreadable_paths=np.array(list(unreadable), str),
                  unreadable_errors=np.array(list(unreadable.values()), str))
         temporary.replace(cache)
     kept_photos = [photos[i] for i in kept]
-    labels = np.array([actors.index(p.actor) for p in kept_photos])
-    hashes = np.array([p.sha256 for p in kept_photos])
-    which = np.array([split_of(h, fractions) for h in hashes])
+    labels = np.array([actors.index(p.actor) for p in kept_photos], dtype=np.int64)
+    hashes = np.array([p.sha256 for p in kept_photos], dtype=str)
+    which = np.array([split_of(h, fractions) for h in hashes], dtype=str)
     splits = {name: Split(images[which == name], labels[which == name], hashes[which == name])
               for name in ("train", "val", "test")}
     return FaceDataset(splits["train"], splits["val"], splits["test"], actors, unreadable)

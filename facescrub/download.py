@@ -1,31 +1,40 @@
 """Downloading the originals: bounded threads, timeouts, retries, a size cap, SHA-256 checks.
 
 Every list line gets one manifest row with its status:
-  ok            stored (downloaded now, found in the store, or copied from the mirror)
-  hash_mismatch the server answered, but not with the listed image (error pages, placeholders)
-  http_<code>   the server answered with an HTTP error (404 is not retried; 5xx is)
-  timeout       no complete answer within the connect/read timeouts or the per-URL deadline
-  connection_error, too_large, too_many_redirects
+  ok                  stored: found in the store, copied from the mirror, or downloaded now
+  hash_mismatch       the server answered 200, but not with the listed image (error pages,
+                      placeholders, a redirect to a "not found" picture)
+  http_<code>         the server answered with an HTTP error (404 is not retried; 5xx is)
+  timeout             no answer within the connect/read timeouts, or the per-URL deadline passed
+  connection_error    refused, reset, or cut off mid-body (retried)
+  too_large           more than max_bytes
+  too_many_redirects  more than max_redirects
+  bad_url             a URL or a redirect target that is not http(s)
+The deadline bounds a URL's total time (retries and backoff included) up to one more read
+timeout: the body is read with read1, which returns after at most one socket read, so a
+server that drips bytes cannot hold a worker for long. (DNS lookups are not bounded by it.)
 """
 import csv
 import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from .store import Store, sha256_of
 
-USER_AGENT = "tinynet-facescrub/0.1 (course dataset downloader; +https://github.com/)"
+USER_AGENT = "tinynet-facescrub/0.1 (course dataset downloader; python-requests)"
+CHUNK_BYTES = 64 * 1024
 
 
-@dataclass
+@dataclass(frozen=True)
 class DownloadSettings:
-    """Limits for one URL. Times in seconds, sizes in bytes."""
+    """Limits for the run (workers) and for one URL. Times in seconds, sizes in bytes."""
 
     workers: int = 8
     connect_timeout: float = 5.0
@@ -37,18 +46,23 @@ class DownloadSettings:
     max_redirects: int = 5
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    """What one URL gave: a status, the bytes (when any) and the time it took."""
+    """What one URL gave: a status, where the bytes came from, how many, the time and the attempts."""
 
     status: str
-    data: bytes = b""
+    source: str = "network"
+    size: int = 0
     seconds: float = 0.0
     attempts: int = 0
 
 
-def make_session(proxy=None, settings=DownloadSettings()):
-    """A requests Session with our User-Agent, redirect limit and optional HTTP proxy."""
+def make_session(proxy=None, settings=None):
+    """A requests Session with our User-Agent and redirect limit; every request through `proxy` if given.
+
+    Without `proxy` the environment's proxy settings (HTTP_PROXY, ...) apply as usual.
+    """
+    settings = settings or DownloadSettings()
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.max_redirects = settings.max_redirects
@@ -58,51 +72,89 @@ def make_session(proxy=None, settings=DownloadSettings()):
     return session
 
 
+def read_body(response, settings, started):
+    """('fetched', body) of a 200 response, or ('too_large' | 'timeout', b'') when a limit is hit."""
+    declared = response.headers.get("Content-Length", "").strip()
+    if declared.isdigit() and int(declared) > settings.max_bytes:
+        return "too_large", b""
+    chunks, size = [], 0
+    while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+        size += len(chunk)
+        if size > settings.max_bytes:
+            return "too_large", b""
+        if time.monotonic() - started > settings.deadline:
+            return "timeout", b""
+        chunks.append(chunk)
+    return "fetched", b"".join(chunks)
+
+
 def fetch_once(session, url, settings, started):
-    """One GET of url: Outcome with status 'fetched' and the bytes, or a failure status."""
+    """One GET of url (redirects followed): ('fetched', body) or (a failure status, b'')."""
     remaining = settings.deadline - (time.monotonic() - started)
+    if remaining <= 0:
+        return "timeout", b""
+    timeout = (min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining))
     try:
-        with session.get(url, stream=True, timeout=(settings.connect_timeout, min(settings.read_timeout, remaining))) \
-                as response:
+        with session.get(url, stream=True, timeout=timeout) as response:
             if response.status_code != 200:
-                return Outcome(f"http_{response.status_code}")
-            if int(response.headers.get("Content-Length") or 0) > settings.max_bytes:
-                return Outcome("too_large")
-            chunks, size = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > settings.max_bytes:
-                    return Outcome("too_large")
-                if time.monotonic() - started > settings.deadline:
-                    return Outcome("timeout")
-                chunks.append(chunk)
-            return Outcome("fetched", b"".join(chunks))
+                return f"http_{response.status_code}", b""
+            return read_body(response, settings, started)
     except requests.TooManyRedirects:
-        return Outcome("too_many_redirects")
-    except requests.Timeout:
-        return Outcome("timeout")
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-        return Outcome("connection_error")
+        return "too_many_redirects", b""
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
+        return "timeout", b""
+    except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema):
+        return "bad_url", b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError):
+        return "connection_error", b""
 
 
 def fetch(session, url, settings):
-    """GET url with retries (with exponential backoff) on 5xx and connection errors, within the deadline."""
+    """(Outcome, body): GET url, retrying 5xx and connection errors with exponential backoff within the deadline."""
     started = time.monotonic()
     for attempt in range(1, settings.retries + 2):
-        outcome = fetch_once(session, url, settings, started)
-        outcome.attempts = attempt
-        retryable = outcome.status == "connection_error" or outcome.status.startswith("http_5")
+        status, body = fetch_once(session, url, settings, started)
+        retryable = status == "connection_error" or status.startswith("http_5")
         wait = settings.backoff * 2 ** (attempt - 1)
-        if not retryable or attempt > settings.retries or time.monotonic() - started + wait > settings.deadline:
+        if not retryable or attempt > settings.retries or time.monotonic() - started + wait >= settings.deadline:
             break
         time.sleep(wait)
-    outcome.seconds = time.monotonic() - started
-    return outcome
+    return Outcome(status, "network", len(body), time.monotonic() - started, attempt), body
 
 
-@dataclass
+def keep_if_genuine(store, data, sha256):
+    """Store data if its SHA-256 is sha256; True if it was."""
+    if sha256_of(data) != sha256:
+        return False
+    store.add(data)
+    return True
+
+
+def obtain(face_group, store, mirror, session, settings):
+    """{sha256: Outcome} for faces sharing one URL: from the store, else the mirror, else one network fetch."""
+    outcomes, missing = {}, set()
+    for sha in {face.sha256 for face in face_group}:
+        stored = store.find(sha)
+        mirrored = mirror.find(sha) if mirror is not None and stored is None else None
+        if stored is not None:
+            outcomes[sha] = Outcome("ok", "store", stored.stat().st_size)
+        elif mirrored is not None and keep_if_genuine(store, mirrored.read_bytes(), sha):
+            outcomes[sha] = Outcome("ok", "mirror", mirrored.stat().st_size)
+        else:
+            missing.add(sha)
+    if missing:
+        fetched, body = fetch(session, face_group[0].url, settings)
+        for sha in missing:
+            status = fetched.status
+            if status == "fetched":
+                status = "ok" if keep_if_genuine(store, body, sha) else "hash_mismatch"
+            outcomes[sha] = replace(fetched, status=status)
+    return outcomes
+
+
+@dataclass(frozen=True)
 class ManifestRow:
-    """One list line's result."""
+    """One list line's result: status, source (store, mirror, network), bytes received, seconds, attempts."""
 
     actor: str
     image_id: str
@@ -110,42 +162,23 @@ class ManifestRow:
     url: str
     sha256: str
     status: str
+    source: str
     bytes: int
     seconds: float
     attempts: int
 
 
-def obtain(face_group, store, mirror, session, settings):
-    """Outcome for the faces sharing one URL: from the store, the mirror, or the network."""
-    wanted = {face.sha256 for face in face_group}
-    if all(store.find(sha) for sha in wanted):
-        return {sha: Outcome("ok", seconds=0.0) for sha in wanted}
-    if mirror is not None:
-        found = {sha: mirror.find(sha) for sha in wanted}
-        if all(found.values()):
-            return {sha: _store_checked(store, path.read_bytes(), sha, Outcome("ok")) for sha, path in found.items()}
-    outcome = fetch(session, face_group[0].url, settings)
-    if outcome.status != "fetched":
-        return {sha: outcome for sha in wanted}
-    return {sha: _store_checked(store, outcome.data, sha, outcome) for sha in wanted}
-
-
-def _store_checked(store, data, sha, outcome):
-    """Store data if its SHA-256 is sha; the outcome says ok or hash_mismatch."""
-    matches = sha256_of(data) == sha
-    if matches:
-        store.add(data)
-    return Outcome("ok" if matches else "hash_mismatch", b"", outcome.seconds, outcome.attempts)
-
-
-def download(faces, store_folder, mirror_folder=None, session=None, settings=DownloadSettings(), progress=True,
-             on_row=None):
+def download(faces, store_folder, mirror_folder=None, session=None, settings=None, progress=True):
     """Fetch every face's original into store_folder; return one ManifestRow per face (list order).
 
-    Faces sharing a URL are fetched once. on_row(row) is called as rows complete (a test uses
-    it to interrupt a run). Interrupting is safe: files appear only complete, by rename.
+    Faces sharing a URL are fetched once. A run can be killed at any moment: files appear only
+    complete (by rename), the next run removes leftover temporary files and does not fetch
+    what is already stored. Only one run at a time may use a store folder.
     """
+    settings = settings or DownloadSettings()
     store, mirror = Store(store_folder), Store(mirror_folder) if mirror_folder else None
+    store.folder.mkdir(parents=True, exist_ok=True)
+    store.remove_temporary()
     session = session or make_session(settings=settings)
     groups = {}
     for face in faces:
@@ -159,39 +192,43 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Dow
             outcomes = future.result()
             for face in futures[future]:
                 outcome = outcomes[face.sha256]
-                path = store.find(face.sha256) if outcome.status == "ok" else None
-                row = ManifestRow(face.actor, face.image_id, face.face_id, face.url, face.sha256, outcome.status,
-                                  path.stat().st_size if path else 0, round(outcome.seconds, 3), outcome.attempts)
-                rows[face] = row
-                if on_row:
-                    on_row(row)
+                rows[face] = ManifestRow(face.actor, face.image_id, face.face_id, face.url, face.sha256,
+                                         outcome.status, outcome.source, outcome.size, round(outcome.seconds, 3),
+                                         outcome.attempts)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
     return [rows[face] for face in faces]
 
 
 def write_manifest(rows, path):
-    """Write the manifest as CSV (atomically)."""
+    """Write the manifest rows as CSV, atomically (temporary file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(ManifestRow.__dataclass_fields__))
+        writer = csv.DictWriter(file, fieldnames=[f.name for f in fields(ManifestRow)])
         writer.writeheader()
         writer.writerows(asdict(row) for row in rows)
     os.replace(temporary, path)
 
 
+def read_manifest(path):
+    """The manifest rows written by write_manifest, as ManifestRow (bytes, seconds and attempts as numbers)."""
+    with open(path, newline="") as file:
+        return [ManifestRow(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"]),
+                               "attempts": int(row["attempts"])}) for row in csv.DictReader(file)]
+
+
 def summary(rows, skipped, seconds):
-    """A one-screen text summary: counts per actor and status."""
+    """A one-screen text summary: list lines per actor and status, the skipped lines, the wall time."""
     statuses = sorted({row.status for row in rows})
     per_actor = {}
     for row in rows:
         per_actor.setdefault(row.actor, Counter())[row.status] += 1
-    width = max(len(a) for a in per_actor) if per_actor else 5
-    lines = [f"{'actor':<{width}}  {'lines':>5}  " + "  ".join(f"{s:>14}" for s in statuses)]
+    per_actor["total"] = sum(per_actor.values(), Counter())
+    width = max(len(actor) for actor in per_actor)
+    lines = [f"{'actor':<{width}}  {'lines':>5}  " + "  ".join(f"{s:>16}" for s in statuses)]
     for actor, counts in per_actor.items():
-        lines.append(f"{actor:<{width}}  {sum(counts.values()):>5}  " + "  ".join(f"{counts[s]:>14}" for s in statuses))
+        lines.append(f"{actor:<{width}}  {sum(counts.values()):>5}  " + "  ".join(f"{counts[s]:>16}" for s in statuses))
     lines.append(f"skipped list lines: {dict(skipped) or 'none'}; {len(rows)} lines in {seconds:.1f} s")
     return "\n".join(lines)
-

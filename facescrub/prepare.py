@@ -1,15 +1,18 @@
 """Cropping faces out of the originals, safely: any mode, size limits, clear per-file errors.
 
 EXIF orientation is ignored on purpose: FaceScrub's boxes were drawn on the stored pixel
-grid, so the crop uses the pixels as stored (a rotated-by-EXIF photo would misplace its box).
+grid, so the crop uses the pixels as stored (applying the EXIF rotation would move the box
+off the face). Only common web image formats are decoded, and an image whose header claims
+more than MAX_PIXELS pixels is refused before its pixels are decoded (a decompression bomb:
+a small file that expands to gigabytes).
 """
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 MAX_PIXELS = 40_000_000  # more than any genuine original (the largest is about 12 MP)
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 
 
 class BadImage(ValueError):
@@ -29,29 +32,33 @@ class CropSpec:
 
 
 def clip_box(bbox, width, height):
-    """(x1, y1, x2, y2) clipped to the image; BadImage if nothing of the box is inside."""
+    """(x1, y1, x2, y2) clipped to a width x height image; BadImage if nothing of the box is inside."""
     x1, y1, x2, y2 = max(bbox[0], 0), max(bbox[1], 0), min(bbox[2], width), min(bbox[3], height)
     if x2 <= x1 or y2 <= y1:
-        raise BadImage(f"face box {bbox} lies outside the {width}x{height} image")
+        raise BadImage(f"face box {tuple(bbox)} lies outside the {width}x{height} image")
     return x1, y1, x2, y2
 
 
-def crop_face(path, bbox, spec: CropSpec) -> np.ndarray:
-    """The face in bbox, resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1]."""
+def open_rgb(path) -> Image.Image:
+    """The image at path decoded to RGB (first frame; any mode); BadImage naming the file if it cannot be."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS
-            try:
-                with Image.open(path) as image:
-                    image.load()
-                    rgb = image.convert("RGB")
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        with Image.open(path, formats=FORMATS) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise BadImage(f"{path}: refusing a decompression bomb: {image.width}x{image.height} pixels "
+                               f"is more than {MAX_PIXELS}")
+            image.load()
+            return image.convert("RGB")
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as error:
         raise BadImage(f"{path}: refusing a decompression bomb ({error})") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadImage(f"{path}: not a readable image ({error})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise BadImage(f"{path}: not a readable image ({type(error).__name__}: {error})") from None
+
+
+def crop_face(path, bbox, spec: CropSpec) -> np.ndarray:
+    """The face in bbox (clipped to the image), resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1]."""
+    rgb = open_rgb(path)
     face = rgb.crop(clip_box(bbox, *rgb.size))
     if not spec.color:
         face = face.convert("L")

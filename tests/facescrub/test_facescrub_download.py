@@ -1,0 +1,174 @@
+"""The downloader against a loopback replay of what the FaceScrub URLs really answered.
+
+The replay proxy (facescrub_replay.py) serves ../shared/data/facescrub/replay.tsv: status
+codes, TIMEOUT (accept, never answer), RESET (drop the connection), 301 (redirect to a URL
+that answers the body). The downloader is pointed at it as its HTTP proxy, so its own
+session, timeouts, retries, hash checks and store run unchanged. https URLs cannot be
+answered by a plain proxy (the client would CONNECT and then expect the origin's TLS
+certificate), so the session forwards them to the proxy in absolute form instead; see the
+docstring of facescrub_replay for why that keeps the code under test the real code.
+To keep the module quick, the replay is downloaded once per module, and that one run is
+the hard case: `python -m facescrub download` is started in a subprocess, killed with
+SIGKILL midway, and the download is run again to completion in this process. The tests
+then check that the resumed run ends exactly where a correct uninterrupted run must end
+(what replay.tsv dictates, line by line), with short timeouts so that it stays bounded.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import require_data
+from facescrub.download import DownloadSettings, download, read_manifest, write_manifest
+from facescrub.lists import Face, read_lists
+from facescrub.store import Store, sha256_of
+from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
+from tinynet.paths import PROJECT_ROOT
+
+SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=0.5, deadline=3.0, retries=2, backoff=0.01)
+FAILURE_STATUS = {"404": "http_404", "500": "http_500", "TIMEOUT": "timeout", "RESET": "connection_error"}
+EDGE = "http://edge.replay.invalid/"
+EDGE_ROUTES = {
+    f"{EDGE}to-passwd": Route("301", location="file:///etc/passwd"),
+    f"{EDGE}loop": Route("302", location=f"{EDGE}loop"),
+    f"{EDGE}big": Route("200", b"\xff\xd8\xff" + bytes(5000)),
+}
+
+
+@pytest.fixture(scope="module")
+def replay_lines():
+    return read_replay(require_data("facescrub"))
+
+
+@pytest.fixture(scope="module")
+def replay(replay_lines):
+    with ReplayServer({**replay_routes(replay_lines), **EDGE_ROUTES}) as server:
+        yield server
+
+
+@dataclass
+class Run:
+    """A store after a killed and resumed download, its manifest rows, and what the resumed run did."""
+
+    store: Path
+    rows: list
+    hits: Counter
+    stored_before: set
+
+
+def start_and_kill(proxy_url, store, images_before_kill=50):
+    """Run `python -m facescrub download` into store through the proxy; SIGKILL it once it stored some images."""
+    command = [sys.executable, "-m", "facescrub", "download", "--store", str(store), "--proxy", proxy_url,
+               "--workers", "2", "--connect-timeout", "2", "--timeout", "0.5", "--deadline", "3"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None and len(Store(store).hashes()) < images_before_kill:
+            time.sleep(0.01)
+        assert process.poll() is None, "the download finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def resumed_run(replay, tmp_path_factory):
+    """Download the six actors through the replay, killed midway with a half-written file left, then resumed."""
+    store = tmp_path_factory.mktemp("run") / "store"
+    start_and_kill(replay.url, store)
+    (store / ".0123abcd.tmp").write_bytes(b"half an image: what SIGKILL leaves in the middle of a write")
+    stored_before, hits_before = Store(store).hashes(), replay.hits.copy()
+    rows = download(read_lists().faces, store, session=replay_session(replay.url, SETTINGS), settings=SETTINGS,
+                    progress=False)
+    write_manifest(rows, store / "manifest.csv")
+    return Run(store, rows, replay.hits - hits_before, stored_before)
+
+
+def expected_status(line, sha256):
+    """The manifest status a correct downloader gives a list line with this hash whose URL replays `line`."""
+    if line.status in ("200", "301"):
+        return "ok" if line.body_sha256 == sha256 else "hash_mismatch"
+    return FAILURE_STATUS[line.status]
+
+
+def test_every_genuine_image_is_kept_with_its_hash(resumed_run):
+    genuine = {sha256_of(path.read_bytes()) for path in require_data("facescrub/images").iterdir()}
+    stored = sorted(path for path in resumed_run.store.iterdir() if path.name != "manifest.csv")
+    assert len(genuine) == 664
+    assert {path.stem for path in stored} == genuine
+    assert all(sha256_of(path.read_bytes()) == path.stem for path in stored)
+    assert {row.sha256 for row in resumed_run.rows if row.status == "ok"} == genuine
+
+
+def test_every_junk_body_is_rejected(resumed_run, replay_lines):
+    junk = {line.url: line for line in replay_lines if line.body_path.startswith("junk/")}
+    assert len({line.body_path for line in junk.values()}) == 198 and len(junk) == 226
+    junk_rows = [row for row in resumed_run.rows if row.url in junk]
+    assert all(row.status == "hash_mismatch" and row.bytes == len(junk[row.url].body) for row in junk_rows)
+    assert not {line.body_sha256 for line in junk.values()} & Store(resumed_run.store).hashes()
+
+
+def test_manifest_matches_replay(resumed_run, replay_lines):
+    by_url = {line.url: line for line in replay_lines}
+    faces = read_lists().faces
+    expected = [expected_status(by_url[face.url], face.sha256) for face in faces]
+    assert read_manifest(resumed_run.store / "manifest.csv") == resumed_run.rows
+    assert [(row.url, row.sha256) for row in resumed_run.rows] == [(face.url, face.sha256) for face in faces]
+    assert [row.status for row in resumed_run.rows] == expected
+    assert Counter(expected) == {"ok": 669, "http_404": 358, "hash_mismatch": 227, "http_500": 59, "timeout": 40,
+                                 "connection_error": 28}
+
+
+def test_a_killed_run_resumes_without_refetching_or_temporary_files(resumed_run):
+    assert 50 <= len(resumed_run.stored_before) < 664
+    assert Store(resumed_run.store).temporary_files() == []
+    from_store = [row for row in resumed_run.rows if row.sha256 in resumed_run.stored_before]
+    assert from_store and all(row.source == "store" and row.attempts == 0 for row in from_store)
+    assert not any(resumed_run.hits[row.url] for row in from_store)
+
+
+def test_retries_5xx_and_resets_but_not_404_or_timeouts(resumed_run, replay_lines, replay):
+    retried = SETTINGS.retries + 1
+    attempts = {"200": 1, "301": 1, "404": 1, "TIMEOUT": 1, "500": retried, "RESET": retried}
+    status = {line.url: line.status for line in replay_lines}
+    fetched = [row for row in resumed_run.rows if row.source == "network"]
+    assert len(fetched) > 600
+    assert all(row.attempts == resumed_run.hits[row.url] == attempts[status[row.url]] for row in fetched)
+    assert replay.unknown == []
+
+
+def test_server_supplied_filename_is_never_used(resumed_run):
+    assert not list(resumed_run.store.parent.parent.rglob(Path(ESCAPING_FILENAME).name))
+    assert all(path.parent == resumed_run.store for path in resumed_run.store.rglob("*"))
+
+
+def test_unsafe_redirects_loops_and_oversized_bodies_are_refused(replay, tmp_path):
+    faces = [Face("Edge", str(i), str(i), url, (0, 0, 1, 1), "0" * 64) for i, url in enumerate(EDGE_ROUTES)]
+    settings = DownloadSettings(workers=2, read_timeout=2.0, deadline=5.0, retries=0, max_bytes=4096)
+    rows = download(faces, tmp_path / "store", session=replay_session(replay.url, settings), settings=settings,
+                    progress=False)
+    assert [row.status for row in rows] == ["bad_url", "too_many_redirects", "too_large"]
+    assert not list((tmp_path / "store").iterdir())
+
+
+def test_mirror_is_used_first_and_a_corrupt_mirror_copy_is_refetched(resumed_run, replay, tmp_path):
+    store = Store(resumed_run.store)
+    faces = {face.sha256: face for face in read_lists().faces}
+    genuine = list(dict.fromkeys(row.sha256 for row in resumed_run.rows if row.status == "ok"))[:4]
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for sha in genuine[:3]:
+        (mirror / store.find(sha).name).write_bytes(store.find(sha).read_bytes())
+    (mirror / store.find(genuine[0]).name).write_bytes(b"not the image")
+    hits_before = replay.hits.copy()
+    rows = download([faces[sha] for sha in genuine], tmp_path / "store", mirror, replay_session(replay.url, SETTINGS),
+                    SETTINGS, progress=False)
+    assert [(row.status, row.source) for row in rows] == [("ok", "network"), ("ok", "mirror"), ("ok", "mirror"),
+                                                          ("ok", "network")]
+    assert sorted(replay.hits - hits_before) == sorted(faces[sha].url for sha in (genuine[0], genuine[3]))
