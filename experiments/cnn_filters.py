@@ -112,18 +112,20 @@ def main(argv=None):
             plt.title(f"{name}: {layer.weight.shape[0] * layer.weight.shape[1]} filters of "
                       f"{layer.weight.shape[2]}x{layer.weight.shape[3]}")
             results.figure(fig, f"filters_{name}")
-        occlusion_report(results, model, *splits["test"], faces=2 if args.quick else 4)
+        occlusion_report(results, model, *splits["test"], faces=2 if args.quick else 4,
+                         stride=4 * PATCH_STRIDE if args.quick else PATCH_STRIDE)
         results.summary(summary(results.metrics))
 
 
-def occlusion_report(results, model, x, y, faces):
-    """Occlusion maps for the first test faces of each actor; figure and region averages."""
+def occlusion_report(results, model, x, y, faces, stride):
+    """Occlusion maps (patch moved by `stride` pixels) for the first test faces of each actor;
+    figure and region averages."""
     chosen = [i for label in (0, 1) for i in np.flatnonzero(y == label)[:faces // 2]]
     fig, axes = plt.subplots(2, len(chosen), figsize=(3.2 * len(chosen), 6.4), squeeze=False)
     border, centre = [], []
     for column, i in enumerate(chosen):
-        drops, base = occlusion_map(model, x[i], y[i])
-        b, c = region_drops(drops)
+        drops, base = occlusion_map(model, x[i], y[i], stride=stride)
+        b, c = region_drops(drops, stride=stride)
         border.append(b)
         centre.append(c)
         axes[0, column].imshow(x[i, 0], cmap="gray")

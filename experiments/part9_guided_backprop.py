@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-import facescrub
 import tinynet as tn
 from experiments.common.cli import experiment_parser
-from experiments.common.features import FeatureNetwork, resnet_input
+from experiments.common.features import resnet_input
 from experiments.common.plots import plt
 from experiments.common.results import Results
-from experiments.part8_gradients import HEAD_FILE, load_or_train_head
+from experiments.part8_gradients import HEAD_FILE, face_network_and_head
 from tinynet import functional as F
 
 UNITS_PER_ACTOR = 3
@@ -73,9 +72,7 @@ def main(argv=None):
     parser.add_argument("--head", default=HEAD_FILE, type=Path, help="part 7's saved head")
     args = parser.parse_args(argv)
     with Results(args.out, args, units_per_actor=UNITS_PER_ACTOR) as results:
-        network = FeatureNetwork.face_resnet()
-        dataset = facescrub.load_faces(size=network.crop_size, color=True)
-        head, head_source = load_or_train_head(network, dataset, args.seed, args.head)
+        network, dataset, head, head_source = face_network_and_head(args)
         outgoing = head.layers[2].weight.data  # (actors, hidden)
         actors = dataset.actors[:2] if args.quick else dataset.actors
         results.metrics.update(model=f"face_resnet + {head_source}", actors={})

@@ -18,7 +18,13 @@ class Experiment:
 
 
 EXPERIMENTS = [
+    Experiment("part7_features", "Part 7: classifying actors from a pretrained network's features", "000",
+               note="AlexNet conv4 features are added with --alexnet-weights bvlc_alexnet.npy (233 MB, not "
+                    "shipped); the face ResNet's descriptors are always used."),
+    Experiment("part8_gradients", "Part 8: the gradient of an actor's score with respect to the photo", "000"),
+    Experiment("part9_guided_backprop", "Part 9: guided backpropagation of the head's hidden units", "000"),
     Experiment("olivetti_cnn", "Olivetti faces: a CNN against a fully-connected network", "001",
                {"CNN.parameters": (3405, "seed 001: CNN total parameters"),
                 "FCNN.parameters": (16393, "seed 001: FCNN total parameters")}),
+    Experiment("cnn_filters", "Seed 004: the 91x91 filter CNN, its filters, and an occlusion test", "004"),
 ]

@@ -46,17 +46,17 @@ class Results:
         self.metrics = {}
         config = {key: value for key, value in vars(args).items()}
         config.update(extra_config)
-        config["command"] = " ".join([Path(sys.executable).name, "-m", self._module_name()] + sys.argv[1:])
+        config["command"] = " ".join([Path(sys.executable).name] + self._how_invoked() + sys.argv[1:])
         config["machine"] = {"python": platform.python_version(), "numpy": np.__version__,
                              "processor": platform.machine(), "cpus": os.cpu_count()}
         self.write_json("config.json", config)
         self._started = None
 
     @staticmethod
-    def _module_name():
-        main = sys.modules["__main__"]
-        spec = getattr(main, "__spec__", None)
-        return spec.name if spec is not None else Path(sys.argv[0]).stem
+    def _how_invoked():
+        """["-m", "experiments.x"] when run as a module, else ["path/to/script.py"]."""
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        return ["-m", spec.name] if spec is not None else [sys.argv[0]]
 
     def __enter__(self):
         self._started = time.perf_counter()

@@ -1,0 +1,24 @@
+"""Seed 004's filter CNN: the seed's filter tiling, and a quick smoke run."""
+import json
+
+import numpy as np
+
+from conftest import require_data
+from experiments import cnn_filters
+
+
+def test_cnn_filters_quick_run(tmp_path):
+    require_data("facescrub/images")
+    cnn_filters.main(["--quick", "--out", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["train_images"] == 8 and 0 <= metrics["test_accuracy"] <= 1
+    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_filter_grid_tiles_every_filter_pair_with_gaps():
+    weight = np.arange(2 * 3 * 2 * 2, dtype=np.float64).reshape(2, 3, 2, 2)  # 6 filters -> a 3x3 grid
+    grid = cnn_filters.filter_grid(weight, padding=1)
+    assert grid.shape == (8, 8) and grid.min() == 0 and grid.max() == 1
+    np.testing.assert_allclose(grid[:2, :2], weight[0, 0] / weight.max())
+    np.testing.assert_allclose(grid[3:5, 0:2], weight[1, 0] / weight.max())  # 4th filter: output 1, input 0
+    assert np.all(grid[2, :] == 0) and np.all(grid[:, 2] == 0)
