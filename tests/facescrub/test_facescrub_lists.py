@@ -1,0 +1,74 @@
+"""Parsing the URL lists: every defect is counted by reason, unsafe URLs are refused, nothing crashes."""
+import pytest
+from hypothesis import given, strategies as st
+
+from conftest import require_data
+from facescrub.lists import ACTORS, BadLine, check_url, parse_line, read_lists
+
+SHA = "ab" * 32
+GOOD = f"Peri Gilpin\t1\t2\thttp://example.com/a.jpg\t10,20,110,120\t{SHA}\n"
+LINES = [
+    "name\timage_id\tface_id\turl\tbbox\tsha256\n",                                  # header
+    GOOD,
+    GOOD,                                                                             # duplicate
+    f"Peri Gilpin\t3\t4\thttps://example.com/noextension\t0,0,5,5\t{SHA.upper()}\n",  # kept: https, upper-case hash
+    f"Peri Gilpin\t5\t6\tfile:///etc/passwd\t0,0,5,5\t{SHA}\n",                       # bad_url
+    f"Peri Gilpin\t7\t8\tftp://example.com/a.jpg\t0,0,5,5\t{SHA}\n",                  # bad_url
+    f"Peri Gilpin\t9\t10\thttp://example.com/b.jpg\t0,0,5\t{SHA}\n",                  # bad_bbox: 3 numbers
+    f"Peri Gilpin\t11\t12\thttp://example.com/c.jpg\t5,5,1,1\t{SHA}\n",               # bad_bbox: x2 < x1
+    f"Peri Gilpin\t13\t14\thttp://example.com/d.jpg\ta,b,c,d\t{SHA}\n",               # bad_bbox: not numbers
+    f"Peri Gilpin\t15\t16\thttp://example.com/e.jpg\t0,0,5,5\tnothex\n",              # bad_sha256
+    "Peri Gilpin\t17\t18\n",                                                          # wrong_field_count
+    "\n",                                                                             # blank: ignored
+    f"Alec Baldwin\t19\t20\tfile:///etc/shadow\t0,0,5,5\t{SHA}\n",                    # someone else: not counted
+    "Peri Gilpin\t21\t22\thttp://www.example.com/wp-content/uploads/20",             # cut off mid-URL
+]
+
+
+def test_every_defect_is_counted_by_reason(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_text("".join(LINES))
+    report = read_lists([path], actors=["Peri Gilpin"])
+    assert [(face.image_id, face.url, face.bbox, face.sha256) for face in report.faces] == [
+        ("1", "http://example.com/a.jpg", (10, 20, 110, 120), SHA), ("3", "https://example.com/noextension", (0, 0, 5, 5), SHA)]
+    assert report.skipped == {"header": 1, "duplicate": 1, "bad_url": 2, "bad_bbox": 3, "bad_sha256": 1,
+                              "wrong_field_count": 1, "truncated": 1}
+
+
+def test_all_actors_counts_every_bad_line(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_text("".join(LINES))
+    assert read_lists([path], actors=None).skipped["bad_url"] == 3
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.jpg", "javascript:alert(1)", "/etc/passwd",
+                                 "http:///etc/passwd", "gopher://example.com/", "http://exa mple.com/a.jpg",
+                                 "http://[::1/a.jpg", "data:image/jpeg;base64,AAAA", ""])
+def test_non_http_urls_are_refused(url):
+    with pytest.raises(BadLine, match="bad_url"):
+        check_url(url)
+    with pytest.raises(BadLine, match="bad_url"):
+        parse_line(f"Peri Gilpin\t1\t2\t{url}\t0,0,5,5\t{SHA}")
+
+
+@pytest.mark.parametrize("url", ["http://example.com/a.jpg", "https://example.com:8443/a?b=c", "HTTP://EXAMPLE.COM/x"])
+def test_http_and_https_urls_are_accepted(url):
+    assert check_url(url) == url
+
+
+@given(st.text())
+def test_any_line_gives_a_face_with_an_http_url_or_a_reason(line):
+    try:
+        face = parse_line(line)
+    except BadLine as reason:
+        assert str(reason) in {"header", "wrong_field_count", "bad_url", "bad_bbox", "bad_sha256"}
+    else:
+        assert check_url(face.url) and face.bbox[0] < face.bbox[2] and face.bbox[1] < face.bbox[3]
+
+
+def test_the_course_lists():
+    require_data("facescrub/subset_actors.txt")
+    report = read_lists()
+    assert {face.actor for face in report.faces} == set(ACTORS)
+    assert len(report.faces) == 1381 and report.skipped == {"truncated": 1}
+    assert len({face.url for face in report.faces}) == 1371
