@@ -30,7 +30,8 @@ ESCAPING_FILENAME = "../../escaped-from-store.jpg"  # every 200 offers it; the s
 
 @dataclass(frozen=True)
 class Route:
-    """What the proxy answers for one URL: an HTTP status ("200", "404", "301", ...), TIMEOUT or RESET."""
+    """What the proxy answers for one URL: an HTTP status ("200", "404", "301", ...), TIMEOUT, RESET, or DRIP
+    (200, then one byte every 50 ms until the client hangs up: a body that never ends)."""
 
     status: str
     body: bytes = b""
@@ -79,7 +80,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
     """Answers each proxied request from server.routes; counts the requests per URL."""
 
     def do_GET(self):
-        route = self.server.route(self.path)
+        route = self.server.route(self.path, self.headers.get("User-Agent"))
         if route is None:
             self.send_error(502, "not in the replay")
         elif route.status == "TIMEOUT":
@@ -89,6 +90,11 @@ class ReplayHandler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
             self.close_connection = True
+        elif route.status == "DRIP":
+            self.send_response(200)
+            self.end_headers()
+            while not self.server.stopping.wait(0.05):
+                self.wfile.write(b"\xff")
         else:
             self.send_response(int(route.status))
             if route.location:
@@ -116,14 +122,16 @@ class ReplayServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), ReplayHandler)
         self.routes = {requote_uri(url): (url, route) for url, route in routes.items()}
         self.hits, self.unknown = Counter(), []  # requests per replay URL; requested URLs the replay lacks
+        self.user_agents = set()
         self.lock, self.stopping = threading.Lock(), threading.Event()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
-    def route(self, requested):
+    def route(self, requested, user_agent):
         """The Route for the requested URL (None if the replay has none); counts requests per replay URL."""
         url, route = self.routes.get(requested, (requested, None))
         with self.lock:
             self.hits[url] += 1
+            self.user_agents.add(user_agent)
             if route is None:
                 self.unknown.append(url)
         return route

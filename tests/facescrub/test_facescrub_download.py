@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_data
-from facescrub.download import DownloadSettings, download, read_manifest, write_manifest
+from facescrub.download import USER_AGENT, DownloadSettings, download, read_manifest, summary, write_manifest
 from facescrub.lists import Face, read_lists
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
@@ -38,6 +38,7 @@ EDGE_ROUTES = {
     f"{EDGE}to-passwd": Route("301", location="file:///etc/passwd"),
     f"{EDGE}loop": Route("302", location=f"{EDGE}loop"),
     f"{EDGE}big": Route("200", b"\xff\xd8\xff" + bytes(5000)),
+    f"{EDGE}endless": Route("DRIP"),
 }
 
 
@@ -140,7 +141,15 @@ def test_retries_5xx_and_resets_but_not_404_or_timeouts(resumed_run, replay_line
     fetched = [row for row in resumed_run.rows if row.source == "network"]
     assert len(fetched) > 600
     assert all(row.attempts == resumed_run.hits[row.url] == attempts[status[row.url]] for row in fetched)
-    assert replay.unknown == []
+    assert replay.unknown == [] and replay.user_agents == {USER_AGENT}
+
+
+def test_summary_fits_one_screen(resumed_run):
+    lines = summary(resumed_run.rows, {"truncated": 1}, 12.3).splitlines()
+    assert len(lines) == 1 + 6 + 1 + 1 and lines[0].split()[:2] == ["actor", "lines"]
+    assert lines[0].split()[2:] == ["connection_error", "hash_mismatch", "http_404", "http_500", "ok", "timeout"]
+    assert lines[-2].split() == ["total", "1381", "28", "227", "358", "59", "669", "40"]
+    assert lines[-1] == "skipped list lines: {'truncated': 1}; 1381 lines in 12.3 s"
 
 
 def test_server_supplied_filename_is_never_used(resumed_run):
@@ -148,12 +157,13 @@ def test_server_supplied_filename_is_never_used(resumed_run):
     assert all(path.parent == resumed_run.store for path in resumed_run.store.rglob("*"))
 
 
-def test_unsafe_redirects_loops_and_oversized_bodies_are_refused(replay, tmp_path):
+def test_unsafe_redirects_loops_oversized_and_endless_bodies_are_refused(replay, tmp_path):
+    """An endless body that keeps each read under the read timeout is cut by the per-URL deadline."""
     faces = [Face("Edge", str(i), str(i), url, (0, 0, 1, 1), "0" * 64) for i, url in enumerate(EDGE_ROUTES)]
-    settings = DownloadSettings(workers=2, read_timeout=2.0, deadline=5.0, retries=0, max_bytes=4096)
+    settings = DownloadSettings(workers=4, read_timeout=2.0, deadline=1.0, retries=0, max_bytes=4096)
     rows = download(faces, tmp_path / "store", session=replay_session(replay.url, settings), settings=settings,
                     progress=False)
-    assert [row.status for row in rows] == ["bad_url", "too_many_redirects", "too_large"]
+    assert [row.status for row in rows] == ["bad_url", "too_many_redirects", "too_large", "timeout"]
     assert not list((tmp_path / "store").iterdir())
 
 
