@@ -5,14 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinynet.kernels
-
-from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
-from tinynet.kernels.lrn import channel_window_sum_reference, lrn_forward, lrn_reference, window_sum
-from tinynet.kernels.padding import resolve_padding
-from tinynet.ops.pool import AvgPool2d, MaxPool2d
 from tinynet.function import Context
+from tinynet.kernels import Kernel, conv, lrn, pool
+from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
+from tinynet.kernels.lrn import (channel_window_sum_reference, lrn_backward, lrn_backward_reference, lrn_forward,
+                                 lrn_reference, window_sum)
+from tinynet.kernels.padding import resolve_padding
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
-
+from tinynet.ops.pool import AvgPool2d, MaxPool2d
 
 
 @pytest.fixture(autouse=True, params=["serial", "parallel"])
@@ -106,12 +106,16 @@ def test_avg_pool_matches_reference_and_its_backward_is_the_adjoint(case):
                                np.sum(grad_x * probe), rtol=1e-9)
 
 
-@given(channels=st.integers(1, 7), radius=st.integers(0, 4), seed=st.integers(0, 2**32 - 1))
-def test_channel_window_sum_and_lrn_match_the_reference(channels, radius, seed):
-    x = np.random.default_rng(seed).standard_normal((2, channels, 3, 2))
+@given(channels=st.integers(1, 7), radius=st.integers(0, 4), seed=st.integers(0, 2**32 - 1),
+       alpha=st.sampled_from([2e-5, 0.1]), beta=st.sampled_from([0.5, 0.75]))
+def test_channel_window_sum_and_lrn_forward_and_backward_match_the_reference(channels, radius, seed, alpha, beta):
+    rng = np.random.default_rng(seed)
+    x, grad_out = rng.standard_normal((2, channels, 3, 2)), rng.standard_normal((2, channels, 3, 2))
     np.testing.assert_allclose(window_sum(x, radius), channel_window_sum_reference(x, radius), atol=1e-12)
-    out, _ = lrn_forward(x, radius, 2.0, 0.1, 0.75)
-    np.testing.assert_allclose(out, lrn_reference(x, radius, 2.0, 0.1, 0.75), rtol=1e-12)
+    out, denominator = lrn_forward(x, radius, 2.0, alpha, beta)
+    np.testing.assert_allclose(out, lrn_reference(x, radius, 2.0, alpha, beta), rtol=1e-12)
+    np.testing.assert_allclose(lrn_backward(grad_out, x, denominator, radius, alpha, beta),
+                               lrn_backward_reference(grad_out, x, radius, 2.0, alpha, beta), rtol=1e-10, atol=1e-12)
 
 
 def test_lrn_known_answer():
@@ -132,6 +136,26 @@ def test_same_padding_known_answers(size, kernel, stride, expected):
     (pads,) = resolve_padding("same", (size,), (kernel,), (stride,), (1,))[:1]
     out = (size + sum(pads) - kernel) // stride + 1
     assert (pads, out) == expected
+
+
+def test_same_padding_convolution_known_answers():
+    """Convolving ones with ones counts the real pixels under each window: it shows where the padding went."""
+    pads = resolve_padding("same", (227, 227), (11, 11), (4, 4), (1, 1))
+    out, _ = conv2d_forward(np.ones((1, 1, 227, 227)), np.ones((1, 1, 11, 11)), (4, 4), pads, (1, 1), 1)
+    assert out.shape == (1, 1, 57, 57)
+    assert (out[0, 0, 0, 0], out[0, 0, 28, 28], out[0, 0, 56, 56]) == (49, 121, 49)  # 4 pixels of padding each side
+    pads = resolve_padding("same", (6, 6), (3, 3), (2, 2), (1, 1))
+    out, _ = conv2d_forward(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), (2, 2), pads, (1, 1), 1)
+    np.testing.assert_array_equal(out[0, 0], [[9, 9, 6], [9, 9, 6], [6, 6, 4]])  # the one padded row/column: last
+
+
+def test_serial_and_parallel_compilations_are_cached_apart():
+    """Numba names its disk cache after the function, not the options: one shared file would make the
+    serial version load the parallel machine code (or the reverse)."""
+    kernels = [k for module in (conv, lrn, pool) for k in vars(module).values() if isinstance(k, Kernel)]
+    assert len(kernels) == 7
+    for kernel in kernels:
+        assert kernel.serial._cache._cache_file._index_path != kernel.parallel._cache._cache_file._index_path
 
 
 def test_padding_errors_are_clear():

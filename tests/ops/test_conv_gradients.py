@@ -1,14 +1,17 @@
-"""gradcheck (float64) of conv2d, pooling and LRN through the Tensor API, and their layers."""
+"""gradcheck (float64) of conv2d, pooling and LRN through the Tensor API, the padding forms of the
+functional API, and their layers."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn
 from strategies import distinct_values, random_tensor, seeds
-from kernels.test_kernels import conv_cases, pool_cases
+from kernels.test_kernels import conv_cases, paddings, pool_cases
+from tinynet.kernels.padding import resolve_padding
+from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
 
 
 @given(case=conv_cases(), with_bias=st.booleans())
@@ -27,6 +30,26 @@ def test_conv2d_gradients(case, with_bias):
 def test_pooling_gradients(pool, case):
     x, kernel, stride, pads, _ = case
     tn.gradcheck(lambda t: pool(t, kernel, stride, pads), [tn.Tensor(x * 0.1, requires_grad=True)])
+
+
+def test_conv2d_same_and_valid_padding_strings():
+    x, weight = tn.Tensor(np.ones((1, 1, 227, 227))), tn.Tensor(np.ones((2, 1, 11, 11)))
+    assert F.conv2d(x, weight, stride=4, padding="same").shape == (1, 2, 57, 57)
+    assert F.conv2d(x, weight, stride=4, padding="valid").shape == (1, 2, 55, 55)
+    out = F.conv2d(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), stride=2, padding="same")
+    np.testing.assert_array_equal(out.data[0, 0], [[9, 9, 6], [9, 9, 6], [6, 6, 4]])  # TensorFlow: extra pad last
+
+
+@pytest.mark.parametrize("pool, reference", [(F.max_pool2d, max_pool_reference), (F.avg_pool2d, avg_pool_reference)],
+                         ids=["max", "avg"])
+@given(case=pool_cases(), padding=paddings)
+def test_pooling_takes_every_padding_form(pool, reference, case, padding):
+    x, kernel, stride, _, _ = case
+    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1))
+    assume(all(before < k and after < k for (before, after), k in zip(pads, kernel)))
+    x_t = tn.Tensor(x * 0.1, requires_grad=True)
+    np.testing.assert_allclose(pool(x_t, kernel, stride, padding).data, reference(x_t.data, kernel, stride, pads))
+    tn.gradcheck(lambda t: pool(t, kernel, stride, padding), [x_t])
 
 
 @given(channels=st.integers(1, 6), radius=st.integers(0, 3), seed=seeds,

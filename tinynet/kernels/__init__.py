@@ -3,6 +3,8 @@
 Nothing here knows about Tensor. Every kernel is written as a Python function and then
 compiled by `Kernel`, so NUMBA_DISABLE_JIT=1 runs the same code as Python for debugging.
 """
+import types
+
 from numba import njit
 
 # Below this many elements of work, starting threads costs more than it saves (on a loaded
@@ -10,17 +12,31 @@ from numba import njit
 PARALLEL_THRESHOLD = 1 << 16
 
 
+def renamed(function, suffix):
+    """A copy of function whose qualified name ends in suffix.
+
+    Numba names a function's disk cache after its qualified name and line, not after the
+    compile options, so the serial and the parallel compilation of one function would
+    overwrite and load each other's machine code (a "serial" call would start threads).
+    """
+    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__ + suffix,
+                              function.__defaults__, function.__closure__)
+    copy.__qualname__ = function.__qualname__ + suffix
+    copy.__doc__ = function.__doc__
+    return copy
+
+
 class Kernel:
     """A Python function compiled twice by Numba: serial, and parallel over its prange loop.
 
     kernel(*arguments, work=n) runs the parallel version when n >= PARALLEL_THRESHOLD.
-    Both versions are cached on disk, so only the first run on a machine compiles.
+    Both versions are cached on disk (separately), so only the first run on a machine compiles.
     """
 
     def __init__(self, function):
         self.function = function
-        self.serial = njit(cache=True)(function)
-        self.parallel = njit(cache=True, parallel=True)(function)
+        self.serial = njit(cache=True)(renamed(function, "_serial"))
+        self.parallel = njit(cache=True, parallel=True)(renamed(function, "_parallel"))
 
     def __call__(self, *arguments, work):
         return (self.parallel if work >= PARALLEL_THRESHOLD else self.serial)(*arguments)

@@ -63,3 +63,21 @@ def channel_window_sum_reference(values, radius):
 def lrn_reference(x, radius, bias, alpha, beta):
     """TensorFlow's formula, evaluated with the plain loop window sum."""
     return x / (bias + alpha * channel_window_sum_reference(x * x, radius)) ** beta
+
+
+def lrn_backward_reference(grad_out, x, radius, bias, alpha, beta):
+    """Plain loops over channel pairs: grad_x[:, j] = sum over i of grad_out[:, i] * d out[:, i] / d x[:, j].
+
+    With d_i = bias + alpha * sum of x_k^2 over |k - i| <= r, for |i - j| <= r:
+    d out_i / d x_j = [i == j] d_i^-beta - 2 alpha beta x_i x_j d_i^(-beta-1), and 0 otherwise.
+    """
+    channels = x.shape[1]
+    denominator = bias + alpha * channel_window_sum_reference(x * x, radius)
+    grad_x = np.zeros_like(x)
+    for i in range(channels):
+        for j in range(max(i - radius, 0), min(i + radius + 1, channels)):
+            jacobian = -2 * alpha * beta * x[:, i] * x[:, j] * denominator[:, i] ** (-beta - 1)
+            if i == j:
+                jacobian += denominator[:, i] ** -beta
+            grad_x[:, j] += grad_out[:, i] * jacobian
+    return grad_x
