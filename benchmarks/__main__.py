@@ -1,0 +1,85 @@
+"""python -m benchmarks [--quick] [--budget SECONDS] [--no-torch]: print the benchmark table.
+
+Every case runs its tinynet, plain NumPy and (when torch is importable) PyTorch CPU
+implementations on the same float32 inputs, checks that their results agree, then prints
+the median time of each and tinynet's ratio to the others. Exits 1 if results disagree.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from . import cases as benchmark_cases
+from .timing import machine_lines, matmul_gflops, median_seconds
+
+TOLERANCE = 2e-3  # float32 results of different summation orders, relative to the largest value
+
+
+def worst_difference(results, expected):
+    """max over paired arrays of max |result - expected| / max |expected|."""
+    worst = 0.0
+    for result, wanted in zip(results, expected):
+        result, wanted = np.asarray(result, dtype=np.float64), np.asarray(wanted, dtype=np.float64)
+        if result.shape != wanted.shape:
+            return np.inf
+        worst = max(worst, np.max(np.abs(result - wanted)) / max(np.max(np.abs(wanted)), 1e-30))
+    return worst
+
+
+def measure(case, budget):
+    """({implementation: median seconds}, worst difference of any implementation from tinynet)."""
+    first = {name: run() for name, run in case.runners.items()}  # also compiles and warms up
+    difference = max(worst_difference(first[name], first["tinynet"]) for name in first)
+    return {name: median_seconds(run, budget) for name, run in case.runners.items()}, difference
+
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def table_row(case, seconds, difference):
+    tinynet, numpy_time, torch_time = (seconds.get(name) for name in ("tinynet", "numpy", "torch"))
+    vs_torch = tinynet / torch_time if torch_time else None
+    verdict = "-"
+    if case.target and vs_torch is not None:
+        verdict = f"{'met' if vs_torch <= case.target else 'MISSED'} (<= {case.target}x)"
+    gflops = None if case.flops is None else case.flops / tinynet / 1e9
+    torch_gflops = None if case.flops is None or torch_time is None else case.flops / torch_time / 1e9
+    cells = [case.name, fmt(tinynet * 1e3, ".2f"), fmt(numpy_time * 1e3, ".2f"),
+             fmt(None if torch_time is None else torch_time * 1e3, ".2f"), fmt(tinynet / numpy_time, ".2f"),
+             fmt(vs_torch, ".2f"), fmt(gflops, ".1f"), fmt(torch_gflops, ".1f"), verdict, f"{difference:.0e}"]
+    return "| " + " | ".join(cells) + " |", verdict.startswith("MISSED")
+
+
+HEADER = ["case", "tinynet ms", "numpy ms", "torch ms", "tinynet/numpy", "tinynet/torch", "tinynet GFLOP/s",
+          "torch GFLOP/s", "target vs torch", "max diff"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the code paths, times nothing useful")
+    parser.add_argument("--budget", type=float, default=0.6,
+                        help="seconds of timed calls per implementation and case (3..25 calls)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch = None if args.no_torch else benchmark_cases.torch_reference
+    print("\n".join(machine_lines(torch.torch.__version__ if torch else "not installed")))
+    print(f"NumPy float32 matmul 1024^3: {matmul_gflops(budget=args.budget):.1f} GFLOP/s\n")
+    print("| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER), flush=True)
+    missed, disagree = [], []
+    for case in benchmark_cases.all_cases(quick=args.quick, seed=args.seed, with_torch=torch is not None):
+        seconds, difference = measure(case, args.budget)
+        row, is_missed = table_row(case, seconds, difference)
+        print(row, flush=True)
+        missed += [case.name] if is_missed else []
+        disagree += [case.name] if difference > TOLERANCE else []
+    print(f"\ntargets missed: {', '.join(missed) or 'none'}")
+    if disagree:
+        print(f"RESULTS DISAGREE (max diff > {TOLERANCE}): {', '.join(disagree)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

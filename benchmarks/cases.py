@@ -1,0 +1,201 @@
+"""The benchmark cases: each one computation with a tinynet, a plain NumPy and (optionally) a
+PyTorch implementation, all fed the same float32 inputs and returning their results as NumPy
+arrays so that they can be checked against each other before they are timed.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import tinynet as tn
+from tinynet import functional as F
+from tinynet import nn, optim
+from tinynet.kernels.lrn import lrn_backward_reference, lrn_reference
+from tinynet.kernels.padding import output_size, resolve_padding
+from tinynet.models.alexnet import CONV_LAYERS, INPUT_SIZE
+
+from . import numpy_reference as reference
+
+try:
+    from . import torch_reference
+except ImportError:
+    torch_reference = None
+
+CONV_TARGET = 2.0  # tinynet time / PyTorch CPU time, for every convolution
+MLP_TARGET = 1.3
+
+
+@dataclass
+class Case:
+    """name; flops of one run (None when not counted); runners {implementation: () -> tuple of arrays};
+    target: the largest acceptable ratio tinynet / torch, or None."""
+    name: str
+    flops: float | None
+    runners: dict = field(default_factory=dict)
+    target: float | None = None
+
+
+@dataclass
+class ConvSpec:
+    """x: (N, C, H, W), weight: (O, C/groups, kh, kw), stride (h, w), pads ((t, b), (l, r))."""
+    name: str
+    x_shape: tuple
+    weight_shape: tuple
+    stride: tuple = (1, 1)
+    pads: tuple = ((0, 0), (0, 0))
+    groups: int = 1
+    dilation: tuple = (1, 1)
+
+    def settings(self):
+        return self.stride, self.pads, self.dilation, self.groups
+
+    def flops(self):
+        """Multiply-adds of the forward pass, counted as 2 flops each."""
+        n_images = self.x_shape[0]
+        out_channels, group_channels, kernel_h, kernel_w = self.weight_shape
+        out_h, out_w = (output_size(size, k, s, d, *p) for size, k, s, d, p in
+                        zip(self.x_shape[2:], self.weight_shape[2:], self.stride, self.dilation, self.pads))
+        return 2.0 * n_images * out_channels * out_h * out_w * group_channels * kernel_h * kernel_w
+
+
+def alexnet_convs(batch, input_size=INPUT_SIZE, channel_divisor=1):
+    """ConvSpecs of AlexNet conv1..conv5 ('same' padding) at this batch size, following
+    tinynet.models.alexnet: each max pool is 3x3 stride 2 'valid'. channel_divisor shrinks
+    the output channels (for a quick run)."""
+    specs, channels, size = [], 3, input_size
+    for name, (out_channels, kernel, stride, groups, _, pool) in CONV_LAYERS.items():
+        out_channels //= channel_divisor
+        pads = resolve_padding("same", (size, size), (kernel, kernel), (stride, stride), (1, 1))
+        specs.append(ConvSpec(f"AlexNet {name} fwd, batch {batch}", (batch, channels, size, size),
+                              (out_channels, channels // groups, kernel, kernel), (stride, stride), pads, groups))
+        size = output_size(size, kernel, stride, 1, *pads[0])
+        if pool:
+            size = output_size(size, 3, 2, 1, 0, 0)
+        channels = out_channels
+    return specs
+
+
+def tinynet_conv(x, weight, spec, grad_out=None):
+    """tinynet's conv2d through the Tensor API: (out,) or (out, grad_x, grad_weight)."""
+    stride, pads, dilation, groups = spec.settings()
+    if grad_out is None:
+        with tn.no_grad():
+            return (F.conv2d(x, weight, None, stride, pads, groups, dilation).data,)
+    x_t, weight_t = tn.Tensor(x, requires_grad=True), tn.Tensor(weight, requires_grad=True)
+    out = F.conv2d(x_t, weight_t, None, stride, pads, groups, dilation)
+    out.backward(grad_out)
+    return out.data, x_t.grad, weight_t.grad
+
+
+def numpy_conv(x, weight, spec, grad_out=None):
+    out, columns = reference.conv2d_forward(x, weight, *spec.settings())
+    if grad_out is None:
+        return (out,)
+    return (out, *reference.conv2d_backward(grad_out, columns, x.shape, weight, *spec.settings()))
+
+
+def conv_case(spec, backward, rng, torch_ref):
+    """The convolution of spec, forward only or forward + backward (x and weight)."""
+    x = rng.standard_normal(spec.x_shape, dtype=np.float32)
+    weight = rng.standard_normal(spec.weight_shape, dtype=np.float32) / np.float32(np.sqrt(np.prod(spec.weight_shape[1:])))
+    grad_out = None
+    if backward:
+        grad_out = rng.standard_normal(tinynet_conv(x, weight, spec)[0].shape, dtype=np.float32)
+    case = Case(spec.name, spec.flops() * (3 if backward else 1), target=CONV_TARGET)
+    case.runners["tinynet"] = lambda: tinynet_conv(x, weight, spec, grad_out)
+    case.runners["numpy"] = lambda: numpy_conv(x, weight, spec, grad_out)
+    if torch_ref:
+        case.runners["torch"] = lambda: torch_ref.conv2d(x, weight, *spec.settings(), grad_out=grad_out)
+    return case
+
+
+def tinynet_forward_backward(function, x, grad_out):
+    """(out, grad_x) of a one-input tinynet function."""
+    x_t = tn.Tensor(x, requires_grad=True)
+    out = function(x_t)
+    out.backward(grad_out)
+    return out.data, x_t.grad
+
+
+def max_pool_case(shape, kernel, stride, rng, torch_ref):
+    """Max pooling fwd + bwd, 'valid' padding; distinct values so every implementation picks the same maximum."""
+    x = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float32)
+    pads = ((0, 0), (0, 0))
+    out, argmax = reference.max_pool_forward(x, (kernel, kernel), (stride, stride), pads)
+    grad_out = rng.standard_normal(out.shape, dtype=np.float32)
+    case = Case(f"max_pool {kernel}x{kernel}/{stride} fwd+bwd {shape}", None)
+    case.runners["tinynet"] = lambda: tinynet_forward_backward(lambda t: F.max_pool2d(t, kernel, stride), x, grad_out)
+
+    def numpy_run():
+        out, argmax = reference.max_pool_forward(x, (kernel, kernel), (stride, stride), pads)
+        return out, reference.max_pool_backward(grad_out, argmax, x.shape, (kernel, kernel), (stride, stride), pads)
+
+    case.runners["numpy"] = numpy_run
+    if torch_ref:
+        case.runners["torch"] = lambda: torch_ref.max_pool2d(x, kernel, stride, pads, grad_out)
+    return case
+
+
+def lrn_case(shape, rng, torch_ref, radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+    """TensorFlow LRN fwd + bwd with AlexNet's settings."""
+    x = rng.standard_normal(shape, dtype=np.float32) * 10
+    grad_out = rng.standard_normal(shape, dtype=np.float32)
+    settings = (radius, bias, alpha, beta)
+    case = Case(f"LRN r={radius} fwd+bwd {shape}", None)
+    case.runners["tinynet"] = lambda: tinynet_forward_backward(lambda t: F.local_response_norm(t, *settings), x,
+                                                                grad_out)
+    case.runners["numpy"] = lambda: (lrn_reference(x, *settings), lrn_backward_reference(grad_out, x, *settings))
+    if torch_ref:
+        case.runners["torch"] = lambda: torch_ref.local_response_norm(x, *settings, grad_out)
+    return case
+
+
+def mlp_case(batch, sizes, rng, torch_ref, lr=0.1):
+    """One SGD train step of a sizes[0]-sizes[1]-sizes[2] ReLU MLP on softmax cross-entropy.
+
+    Each runner returns (loss, w1, b1, w2, b2) after its step; all start from the same weights.
+    """
+    n_in, n_hidden, n_out = sizes
+    x = rng.standard_normal((batch, n_in), dtype=np.float32)
+    labels = rng.integers(0, n_out, batch)
+    model = nn.Sequential(nn.Linear(n_in, n_hidden, rng=rng), nn.ReLU(), nn.Linear(n_hidden, n_out, rng=rng))
+    initial = [p.data.copy() for p in model.parameters()]
+    optimizer = optim.SGD(model.parameters(), lr=lr)
+    case = Case(f"MLP {n_in}-{n_hidden}-{n_out} SGD step, batch {batch}",
+                2.0 * 3 * batch * (n_in * n_hidden + n_hidden * n_out), target=MLP_TARGET)
+
+    def tinynet_step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(tn.Tensor(x)), labels)
+        loss.backward()
+        optimizer.step()
+        return (np.float32(loss.item()), *(p.data for p in model.parameters()))
+
+    numpy_params = [p.copy() for p in initial]
+    case.runners["tinynet"] = tinynet_step
+    case.runners["numpy"] = lambda: (reference.mlp_sgd_step(numpy_params, x, labels, lr), *numpy_params)
+    if torch_ref:
+        torch_mlp = torch_ref.MLP(initial, lr)
+        case.runners["torch"] = lambda: (torch_mlp.step(x, labels), *(p.detach().numpy() for p in torch_mlp.params))
+    return case
+
+
+def all_cases(quick=False, seed=0, with_torch=True):
+    """The issue's benchmark list; quick=True gives the same kinds of case at tiny sizes (for tests).
+
+    The PyTorch runners are added when with_torch is set and torch is importable.
+    """
+    rng, torch_ref = np.random.default_rng(seed), torch_reference if with_torch else None
+    if quick:
+        small_conv = ConvSpec("conv2d (4,1,8,8)x(3,1,3,3)", (4, 1, 8, 8), (3, 1, 3, 3))
+        alexnet = alexnet_convs(2, input_size=35, channel_divisor=16)
+        pool_shape, mlp = (2, 6, 9, 9), (20, (12, 8, 3))
+    else:
+        small_conv = ConvSpec("conv2d (64,1,32,32)x(32,1,5,5)", (64, 1, 32, 32), (32, 1, 5, 5))
+        alexnet = alexnet_convs(1) + alexnet_convs(32)
+        pool_shape, mlp = (32, 96, 57, 57), (500, (784, 300, 10))
+    cases = [conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
+                       kind == "fwd+bwd", rng, torch_ref) for kind in ("fwd", "fwd+bwd")]
+    cases += [conv_case(spec, False, rng, torch_ref) for spec in alexnet]
+    cases += [max_pool_case(pool_shape, 3, 2, rng, torch_ref), lrn_case(pool_shape, rng, torch_ref),
+              mlp_case(*mlp, rng, torch_ref)]
+    return cases

@@ -1,0 +1,97 @@
+"""Plain NumPy implementations that the benchmarks compare tinynet against (no Numba, no Tensor).
+
+Each is a straightforward vectorised NumPy version of what tinynet computes: im2col with a
+strided window view and one matmul per group for conv2d, window views for max pooling,
+and a hand-written MLP step. (LRN uses the references in tinynet.kernels.lrn: loops over
+channels only.) All arrays are NCHW.
+"""
+import numpy as np
+
+from tinynet.kernels.pool import window_views
+
+
+def conv_columns(x_padded, kernel, stride, dilation, groups):
+    """(G, N*Ho*Wo, C/G*kh*kw) receptive fields of x_padded (N, C, Hp, Wp), one row per output pixel."""
+    n_images, channels = x_padded.shape[:2]
+    spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    windows = np.lib.stride_tricks.sliding_window_view(x_padded, spans, axis=(2, 3))
+    windows = windows[:, :, ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]]  # (N, C, Ho, Wo, kh, kw)
+    out_h, out_w = windows.shape[2:4]
+    grouped = windows.reshape(n_images, groups, channels // groups, out_h, out_w, *kernel)
+    return grouped.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n_images * out_h * out_w, -1)
+
+
+def conv2d_forward(x, weight, stride, pads, dilation, groups):
+    """(out (N, O, Ho, Wo), columns) of x (N, C, H, W) with weight (O, C/G, kh, kw)."""
+    x_padded = np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
+    columns = conv_columns(x_padded, weight.shape[2:], stride, dilation, groups)
+    out_channels = weight.shape[0]
+    grouped_weight = weight.reshape(groups, out_channels // groups, -1)
+    out = columns @ grouped_weight.transpose(0, 2, 1)  # (G, N*Ho*Wo, O/G)
+    n_images = x.shape[0]
+    spans = [(k - 1) * d + 1 for k, d in zip(weight.shape[2:], dilation)]
+    out_h, out_w = ((size - span) // s + 1 for size, span, s in zip(x_padded.shape[2:], spans, stride))
+    out = out.reshape(groups, n_images, out_h, out_w, -1).transpose(1, 0, 4, 2, 3)
+    return out.reshape(n_images, out_channels, out_h, out_w), columns
+
+
+def conv2d_backward(grad_out, columns, x_shape, weight, stride, pads, dilation, groups):
+    """(grad_x (N, C, H, W), grad_weight (O, C/G, kh, kw)): two matmuls and a strided col2im."""
+    n_images, out_channels, out_h, out_w = grad_out.shape
+    kernel_h, kernel_w = weight.shape[2:]
+    grad_rows = grad_out.reshape(n_images, groups, -1, out_h * out_w).transpose(1, 0, 3, 2)
+    grad_rows = grad_rows.reshape(groups, n_images * out_h * out_w, -1)  # (G, N*Ho*Wo, O/G)
+    grad_weight = (grad_rows.transpose(0, 2, 1) @ columns).reshape(weight.shape)
+    grad_columns = grad_rows @ weight.reshape(groups, out_channels // groups, -1)  # (G, N*Ho*Wo, C/G*kh*kw)
+    grad_columns = grad_columns.reshape(groups, n_images, out_h, out_w, -1, kernel_h, kernel_w)
+    grad_columns = grad_columns.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n_images, -1, out_h, out_w, kernel_h, kernel_w)
+    (top, bottom), (left, right) = pads
+    grad_x = np.zeros((n_images, x_shape[1], x_shape[2] + top + bottom, x_shape[3] + left + right), grad_out.dtype)
+    for i in range(kernel_h):
+        rows = slice(i * dilation[0], i * dilation[0] + (out_h - 1) * stride[0] + 1, stride[0])
+        for j in range(kernel_w):
+            cols = slice(j * dilation[1], j * dilation[1] + (out_w - 1) * stride[1] + 1, stride[1])
+            grad_x[:, :, rows, cols] += grad_columns[..., i, j]
+    return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]], grad_weight
+
+
+def max_pool_forward(x, kernel, stride, pads):
+    """(out (N, C, Ho, Wo), argmax of each window as a flat index into its kh*kw positions)."""
+    windows = window_views(x, kernel, stride, pads, -np.inf)
+    flat = windows.reshape(*windows.shape[:4], -1)
+    argmax = flat.argmax(axis=-1)
+    return np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0], argmax
+
+
+def max_pool_backward(grad_out, argmax, x_shape, kernel, stride, pads):
+    """grad_x (N, C, H, W): each window's gradient added at its maximum, one window offset at a time."""
+    (top, bottom), (left, right) = pads
+    out_h, out_w = grad_out.shape[2:]
+    grad_x = np.zeros((*x_shape[:2], x_shape[2] + top + bottom, x_shape[3] + left + right), grad_out.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            routed = np.where(argmax == i * kernel[1] + j, grad_out, 0)
+            grad_x[:, :, i:i + (out_h - 1) * stride[0] + 1:stride[0], j:j + (out_w - 1) * stride[1] + 1:stride[1]] += routed
+    return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
+
+
+def mlp_sgd_step(params, x, labels, lr):
+    """One SGD step of linear-ReLU-linear with softmax cross-entropy (mean over the batch), in place.
+
+    params: [w1 (H, D), b1 (H,), w2 (K, H), b2 (K,)]; x: (N, D); labels: (N,) ints. Returns the loss.
+    """
+    w1, b1, w2, b2 = params
+    hidden = np.maximum(x @ w1.T + b1, 0)
+    logits = hidden @ w2.T + b2
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(len(labels))
+    loss = -log_probs[rows, labels].mean()
+    grad_logits = np.exp(log_probs)
+    grad_logits[rows, labels] -= 1
+    grad_logits /= len(labels)
+    grad_hidden = (grad_logits @ w2) * (hidden > 0)
+    grads = [grad_hidden.T @ x, grad_hidden.sum(axis=0), grad_logits.T @ hidden, grad_logits.sum(axis=0)]
+    for param, grad in zip(params, grads):
+        param -= lr * grad
+    return loss

@@ -1,0 +1,67 @@
+"""The same computations in PyTorch (CPU), imported only when torch is installed.
+
+Inputs and results are NumPy arrays so that the benchmark can compare every implementation
+with the same code. Padding ((top, bottom), (left, right)) is applied with torch.nn.functional.pad
+when it is asymmetric, since torch's conv2d only takes symmetric padding.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+
+def as_tensor(array, requires_grad=False):
+    return torch.from_numpy(np.ascontiguousarray(array)).requires_grad_(requires_grad)
+
+
+def padded(x, pads):
+    """x and the symmetric padding left for the op, after padding asymmetric sides explicitly."""
+    (top, bottom), (left, right) = pads
+    if top == bottom and left == right:
+        return x, (top, left)
+    return TF.pad(x, (left, right, top, bottom)), (0, 0)
+
+
+def conv2d(x, weight, stride, pads, dilation, groups, grad_out=None):
+    """(out,) or, when grad_out is given, (out, grad_x, grad_weight)."""
+    with torch.set_grad_enabled(grad_out is not None):
+        x_t, weight_t = as_tensor(x, grad_out is not None), as_tensor(weight, grad_out is not None)
+        source, padding = padded(x_t, pads)
+        out = TF.conv2d(source, weight_t, None, stride, padding, dilation, groups)
+        if grad_out is None:
+            return (out.numpy(),)
+        out.backward(as_tensor(grad_out))
+        return out.detach().numpy(), x_t.grad.numpy(), weight_t.grad.numpy()
+
+
+def max_pool2d(x, kernel, stride, pads, grad_out):
+    """(out, grad_x); padding must be symmetric here."""
+    x_t = as_tensor(x, True)
+    source, padding = padded(x_t, pads)
+    out = TF.max_pool2d(source, kernel, stride, padding)
+    out.backward(as_tensor(grad_out))
+    return out.detach().numpy(), x_t.grad.numpy()
+
+
+def local_response_norm(x, radius, bias, alpha, beta, grad_out):
+    """(out, grad_x) with TensorFlow's LRN: torch divides alpha by the window size, so it is multiplied back."""
+    x_t = as_tensor(x, True)
+    size = 2 * radius + 1
+    out = TF.local_response_norm(x_t, size, alpha * size, beta, bias)
+    out.backward(as_tensor(grad_out))
+    return out.detach().numpy(), x_t.grad.numpy()
+
+
+class MLP:
+    """784-300-10 (any sizes) with ReLU, trained by SGD on softmax cross-entropy."""
+
+    def __init__(self, params, lr):
+        self.params = [as_tensor(p.copy(), True) for p in params]
+        self.optimizer = torch.optim.SGD(self.params, lr=lr)
+
+    def step(self, x, labels):
+        w1, b1, w2, b2 = self.params
+        self.optimizer.zero_grad()
+        loss = TF.cross_entropy(TF.linear(TF.relu(TF.linear(as_tensor(x), w1, b1)), w2, b2), as_tensor(labels))
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()

@@ -1,0 +1,47 @@
+"""The benchmark code on tiny sizes: it runs, its references agree with tinynet, and it notices when they do not."""
+import numpy as np
+import pytest
+
+from benchmarks import __main__ as bench
+from benchmarks import cases, numpy_reference
+from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
+
+
+def test_quick_run_prints_a_row_for_every_case_and_all_implementations_agree(capsys):
+    assert bench.main(["--quick", "--no-torch", "--budget", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
+    names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
+    assert len(names) == 10 and all(f"| {name} |" in printed for name in names)
+
+
+def test_a_disagreement_is_reported():
+    case = cases.Case("broken", None, {"tinynet": lambda: (np.ones(3),), "numpy": lambda: (np.zeros(3),)})
+    seconds, difference = bench.measure(case, budget=0)
+    assert set(seconds) == {"tinynet", "numpy"} and difference == 1.0
+
+
+def test_numpy_reference_conv_matches_the_loop_reference_with_groups_dilation_and_uneven_padding():
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((6, 2, 3, 2))
+    settings = ((2, 1), ((1, 2), (0, 1)), (1, 2), 2)  # stride, pads, dilation, groups
+    out, columns = numpy_reference.conv2d_forward(x, weight, *settings)
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, *settings), rtol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    grads = numpy_reference.conv2d_backward(grad_out, columns, x.shape, weight, *settings)
+    for grad, expected in zip(grads, conv2d_backward_reference(grad_out, x, weight, *settings)):
+        np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_alexnet_shapes_follow_the_model():
+    shapes = [(spec.x_shape, spec.weight_shape, spec.pads) for spec in cases.alexnet_convs(1)]
+    assert shapes[0] == ((1, 3, 227, 227), (96, 3, 11, 11), ((4, 4), (4, 4)))
+    assert shapes[1] == ((1, 96, 28, 28), (256, 48, 5, 5), ((2, 2), (2, 2)))
+    assert [s[0][2] for s in shapes[2:]] == [13, 13, 13] and shapes[4][1] == (256, 192, 3, 3)
+
+
+def test_torch_references_agree_with_tinynet_when_torch_is_installed():
+    pytest.importorskip("torch")
+    for case in cases.all_cases(quick=True, with_torch=True):
+        first = {name: run() for name, run in case.runners.items()}
+        assert bench.worst_difference(first["torch"], first["tinynet"]) < bench.TOLERANCE, case.name
