@@ -2,7 +2,8 @@
 
 Originals are looked up by SHA-256 in the download store (cache_dir()/facescrub/originals)
 and then in the mirror (data_dir()/facescrub/images, the replay's genuine originals), so
-this works offline. Prepared arrays are cached per size and color as .npz.
+this works offline. There is one crop per list line (a photo listed with two faces gives
+two), and crops are cached per size, color and set of faces as .npz.
 """
 import hashlib
 import os

@@ -57,7 +57,10 @@ def open_rgb(path) -> Image.Image:
 
 
 def crop_face(path, bbox, spec: CropSpec) -> np.ndarray:
-    """The face in bbox (clipped to the image), resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1]."""
+    """The face in bbox (clipped to the image), resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1].
+
+    FaceScrub's boxes are square; a box clipped at the border is not, and is stretched to a square.
+    """
     rgb = open_rgb(path)
     face = rgb.crop(clip_box(bbox, *rgb.size))
     if not spec.color:
