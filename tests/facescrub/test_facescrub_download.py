@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_data
+import facescrub.__main__ as cli
 from facescrub.download import USER_AGENT, DownloadSettings, download, read_manifest, summary, write_manifest
 from facescrub.lists import Face, read_lists
 from facescrub.store import Store, sha256_of
@@ -182,3 +183,16 @@ def test_mirror_is_used_first_and_a_corrupt_mirror_copy_is_refetched(resumed_run
     assert [(row.status, row.source) for row in rows] == [("ok", "network"), ("ok", "mirror"), ("ok", "mirror"),
                                                           ("ok", "network")]
     assert sorted(replay.hits - hits_before) == sorted(faces[sha].url for sha in (genuine[0], genuine[3]))
+
+
+def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "make_session", replay_session)  # https forwarded, as everywhere in this module
+    store, mirror = tmp_path / "store", require_data("facescrub/images")
+    hits_before = replay.hits.copy()
+    cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--mirror", str(mirror), "--proxy",
+              replay.url, "--connect-timeout", "2", "--timeout", "0.5", "--deadline", "3", "--retries", "1"])
+    rows, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
+    genuine = [row for row in rows if row.status == "ok"]
+    assert len(rows) == 195 and len(genuine) == 88 and all(row.source == "mirror" for row in genuine)
+    assert not any((replay.hits - hits_before)[row.url] for row in genuine)
+    assert out.splitlines()[1].split()[:3] == ["Peri", "Gilpin", "195"] and out.endswith(f"manifest: {store / 'manifest.csv'}\n")
