@@ -61,7 +61,8 @@ def test_load_faces_splits_by_image_and_caches(empty_cache, monkeypatch):
 def test_subset_takes_the_first_images_of_each_actor():
     def split(labels):
         labels = np.array(labels)
-        return Split(np.arange(len(labels), dtype=np.float32)[:, None], labels, np.array([f"{i}" for i in range(len(labels))]))
+        rows = np.arange(len(labels))
+        return Split(rows[:, None].astype(np.float32), labels, rows.astype(str))
 
     data = FaceDataset(split([0, 1, 0, 0, 1]), split([1]), split([]), ["A", "B"], {})
     small = data.subset(per_actor=2)

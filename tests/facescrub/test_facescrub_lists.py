@@ -30,7 +30,8 @@ def test_every_defect_is_counted_by_reason(tmp_path):
     path.write_text("".join(LINES))
     report = read_lists([path], actors=["Peri Gilpin"])
     assert [(face.image_id, face.url, face.bbox, face.sha256) for face in report.faces] == [
-        ("1", "http://example.com/a.jpg", (10, 20, 110, 120), SHA), ("3", "https://example.com/noextension", (0, 0, 5, 5), SHA)]
+        ("1", "http://example.com/a.jpg", (10, 20, 110, 120), SHA),
+        ("3", "https://example.com/noextension", (0, 0, 5, 5), SHA)]
     assert report.skipped == {"header": 1, "duplicate": 1, "bad_url": 2, "bad_bbox": 3, "bad_sha256": 1,
                               "wrong_field_count": 1, "truncated": 1}
 

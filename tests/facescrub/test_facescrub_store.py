@@ -9,7 +9,8 @@ JPEG = b"\xff\xd8\xff\xe0" + b"jpeg body"
 PNG = b"\x89PNG\r\n\x1a\n" + b"png body"
 
 
-@pytest.mark.parametrize("data, ext", [(JPEG, "jpg"), (PNG, "png"), (b"GIF89a...", "gif"), (b"<html>", "bin"), (b"", "bin")])
+@pytest.mark.parametrize("data, ext", [(JPEG, "jpg"), (PNG, "png"), (b"GIF89a...", "gif"), (b"<html>", "bin"),
+                                       (b"", "bin")])
 def test_extension_is_sniffed_from_the_bytes(data, ext):
     assert sniff_extension(data) == ext
 
