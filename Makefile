@@ -1,11 +1,13 @@
 # make test    create .venv if needed, install tinynet with its test extra, run the tests
 # make report  same install, run every experiment, write results/ and results/index.html
 # make bench   run the benchmarks
+# make report-screenshot  render the top of results/index.html to results/report-top.png
+#               with headless Chromium (Debian: apt-get install chromium)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test report bench clean
+.PHONY: test report bench report-screenshot clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -21,6 +23,11 @@ report: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PYTHON) -m benchmarks
+
+report-screenshot:
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+		--disable-sync --no-first-run --hide-scrollbars --user-data-dir=$$(mktemp -d) --window-size=1200,900 \
+		--screenshot=$(CURDIR)/results/report-top.png file://$(CURDIR)/results/index.html
 
 clean:
 	rm -rf results .pytest_cache .hypothesis
