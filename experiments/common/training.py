@@ -1,4 +1,6 @@
 """Mini-batches, a training loop with learning curves, and accuracy."""
+import itertools
+
 import numpy as np
 from tqdm import tqdm
 
@@ -38,29 +40,29 @@ def evaluate(model, loss_fn, splits):
     return results
 
 
-def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, eval_every=100, progress=True):
+def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, eval_every=100, progress=True,
+          batches=None, eval_loss_fn=None):
     """Run `steps` optimizer steps on random mini-batches of (x, y).
 
     loss_fn(outputs, labels) -> scalar Tensor. eval_splits: {name: (x, y)} evaluated every
-    eval_every steps and at the end. Returns the learning curves:
-    {"step": [...], "<split>_loss": [...], "<split>_accuracy": [...]}.
+    eval_every steps and at the end, with eval_loss_fn (default loss_fn). batches: an
+    iterator of index arrays into x to train on instead of shuffled epochs of batch_size.
+    Returns the learning curves: {"step": [...], "<split>_loss": [...], "<split>_accuracy": [...]}.
     """
     curves = {"step": []}
 
     def record(step):
         curves["step"].append(step)
-        for name, (loss, acc) in evaluate(model, loss_fn, eval_splits).items():
+        for name, (loss, acc) in evaluate(model, eval_loss_fn or loss_fn, eval_splits).items():
             curves.setdefault(f"{name}_loss", []).append(loss)
             curves.setdefault(f"{name}_accuracy", []).append(acc)
 
-    batches = iter(())
+    if batches is None:
+        batches = (batch for _ in itertools.count() for batch in minibatches(len(x), batch_size, rng))
     for step in tqdm(range(steps), desc="training", disable=not progress, mininterval=1.0):
         if step % eval_every == 0:
             record(step)
-        batch = next(batches, None)
-        if batch is None:
-            batches = minibatches(len(x), batch_size, rng)
-            batch = next(batches)
+        batch = next(batches)
         optimizer.zero_grad()
         loss = loss_fn(model(tn.Tensor(x[batch])), y[batch])
         loss.backward()

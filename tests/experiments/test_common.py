@@ -54,3 +54,20 @@ def test_predict_leaves_no_graph_and_restores_training_mode():
     scores = predict(model, np.ones((3, 2), np.float32))
     assert scores.shape == (3, 2) and model.training
     np.testing.assert_array_equal(scores, predict(model, np.ones((3, 2), np.float32)))  # dropout off in eval
+
+
+def test_train_takes_given_batches_and_an_evaluation_loss():
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    y = np.array([0, 1, 0, 1])
+    model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)))
+    seen = []
+
+    def recording_loss(outputs, labels):
+        seen.append(labels.tolist())
+        return F.cross_entropy(outputs, labels, reduction="sum")
+
+    curves = train(model, optim.SGD(model.parameters(), lr=0.1), recording_loss, x, y, steps=2, batch_size=3,
+                   rng=np.random.default_rng(0), eval_splits={"all": (x, y)}, progress=False,
+                   batches=iter([np.array([1, 3]), np.array([0])]), eval_loss_fn=lambda out, labels: out.sum() * 0)
+    assert seen == [[1, 1], [0]]
+    assert curves["all_loss"] == [0.0, 0.0]
