@@ -96,7 +96,8 @@ def numpy_conv(x, weight, spec, grad_out=None):
 def conv_case(spec, backward, rng, torch_ref):
     """The convolution of spec, forward only or forward + backward (x and weight)."""
     x = rng.standard_normal(spec.x_shape, dtype=np.float32)
-    weight = rng.standard_normal(spec.weight_shape, dtype=np.float32) / np.float32(np.sqrt(np.prod(spec.weight_shape[1:])))
+    fan_in = np.prod(spec.weight_shape[1:])
+    weight = rng.standard_normal(spec.weight_shape, dtype=np.float32) / np.float32(np.sqrt(fan_in))
     grad_out = None
     if backward:
         grad_out = rng.standard_normal(tinynet_conv(x, weight, spec)[0].shape, dtype=np.float32)

@@ -71,7 +71,8 @@ def max_pool_backward(grad_out, argmax, x_shape, kernel, stride, pads):
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             routed = np.where(argmax == i * kernel[1] + j, grad_out, 0)
-            grad_x[:, :, i:i + (out_h - 1) * stride[0] + 1:stride[0], j:j + (out_w - 1) * stride[1] + 1:stride[1]] += routed
+            rows = slice(i, i + (out_h - 1) * stride[0] + 1, stride[0])
+            grad_x[:, :, rows, j:j + (out_w - 1) * stride[1] + 1:stride[1]] += routed
     return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
 
 

@@ -8,8 +8,7 @@ import tinynet.kernels
 from tinynet.function import Context
 from tinynet.kernels import Kernel, conv, lrn, pool
 from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
-from tinynet.kernels.lrn import (channel_window_sum_reference, lrn_backward, lrn_backward_reference, lrn_forward,
-                                 lrn_reference, window_sum)
+from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
 from tinynet.kernels.padding import resolve_padding
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
 from tinynet.ops.pool import AvgPool2d, MaxPool2d
@@ -107,15 +106,17 @@ def test_avg_pool_matches_reference_and_its_backward_is_the_adjoint(case):
 
 
 @given(channels=st.integers(1, 7), radius=st.integers(0, 4), seed=st.integers(0, 2**32 - 1),
-       alpha=st.sampled_from([2e-5, 0.1]), beta=st.sampled_from([0.5, 0.75]))
-def test_channel_window_sum_and_lrn_forward_and_backward_match_the_reference(channels, radius, seed, alpha, beta):
+       alpha=st.sampled_from([2e-5, 0.1]), beta=st.sampled_from([0.5, 0.6, 0.75]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_lrn_forward_and_backward_match_the_reference(channels, radius, seed, alpha, beta, dtype):
     rng = np.random.default_rng(seed)
-    x, grad_out = rng.standard_normal((2, channels, 3, 2)), rng.standard_normal((2, channels, 3, 2))
-    np.testing.assert_allclose(window_sum(x, radius), channel_window_sum_reference(x, radius), atol=1e-12)
-    out, denominator = lrn_forward(x, radius, 2.0, alpha, beta)
-    np.testing.assert_allclose(out, lrn_reference(x, radius, 2.0, alpha, beta), rtol=1e-12)
-    np.testing.assert_allclose(lrn_backward(grad_out, x, denominator, radius, alpha, beta),
-                               lrn_backward_reference(grad_out, x, radius, 2.0, alpha, beta), rtol=1e-10, atol=1e-12)
+    x, grad_out = (rng.standard_normal((2, channels, 3, 2)).astype(dtype) for _ in range(2))
+    out, saved = lrn_forward(x, radius, 2.0, alpha, beta)
+    np.testing.assert_allclose(out, lrn_reference(x, radius, 2.0, alpha, beta), **tolerance(dtype))
+    grad_x = lrn_backward(grad_out, x, saved, radius, alpha, beta)
+    expected = lrn_backward_reference(grad_out, x, radius, 2.0, alpha, beta)
+    np.testing.assert_allclose(grad_x, expected, **tolerance(dtype))
+    assert out.dtype == grad_x.dtype == dtype
 
 
 def test_lrn_known_answer():
@@ -153,7 +154,7 @@ def test_serial_and_parallel_compilations_are_cached_apart():
     """Numba names its disk cache after the function, not the options: one shared file would make the
     serial version load the parallel machine code (or the reverse)."""
     kernels = [k for module in (conv, lrn, pool) for k in vars(module).values() if isinstance(k, Kernel)]
-    assert len(kernels) == 7
+    assert len(kernels) == 8
     for kernel in kernels:
         assert kernel.serial._cache._cache_file._index_path != kernel.parallel._cache._cache_file._index_path
 

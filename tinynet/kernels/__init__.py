@@ -3,13 +3,22 @@
 Nothing here knows about Tensor. Every kernel is written as a Python function and then
 compiled by `Kernel`, so NUMBA_DISABLE_JIT=1 runs the same code as Python for debugging.
 """
+import os
 import types
 
-from numba import njit
+from numba import config, njit
 
 # Below this many elements of work, starting threads costs more than it saves (on a loaded
 # 2-core machine a parallel launch can wait a whole scheduler time slice for a thread).
 PARALLEL_THRESHOLD = 1 << 16
+
+# The kernels run between BLAS calls, which have their own threads. Numba's default OpenMP
+# threads keep spinning on the cores after each kernel and slow the next matrix product (by
+# 2-10x for AlexNet's convolutions at batch 1, see benchmarks/README.md); the workqueue
+# threads sleep at once. (It allows no parallel kernel in two Python threads at the same
+# time; set NUMBA_THREADING_LAYER to choose another layer.)
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    config.THREADING_LAYER = "workqueue"
 
 
 def renamed(function, suffix):

@@ -5,50 +5,88 @@
 
 (alpha is not divided by the window size, unlike PyTorch's LocalResponseNorm.)
 """
+import math
+
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from . import Kernel
 
 
-def channel_window_sum(out, values, radius):
-    """out[n, c] = sum of values[n, c'] for |c' - c| <= radius; arrays (N, C, H, W).
+@njit(cache=True)
+def negative_power(d, beta):
+    """d^-beta, by square roots for AlexNet's beta = 0.75 and for 0.5: several times faster than pow."""
+    if beta == 0.75:
+        return 1.0 / math.sqrt(d * math.sqrt(d))
+    if beta == 0.5:
+        return 1.0 / math.sqrt(d)
+    return d ** -beta
 
-    A running sum over channels: add the channel entering the window, drop the one leaving.
+
+def local_response_norm(out, scale, denominator, x, radius, bias, alpha, beta):
+    """out, scale, denominator (N, C, H, W) from x (N, C, H, W):
+
+    denominator[n, c] = bias + alpha * sum of x[n, c']^2 over |c' - c| <= radius (clipped to [0, C)),
+    scale = denominator^-beta, out = x * scale. Parallel over the N*H image rows: each thread
+    owns its rows.
     """
-    n_images, channels = values.shape[0], values.shape[1]
-    for n in prange(n_images):
-        running = np.zeros(values.shape[2:], dtype=values.dtype)
-        for c in range(min(radius, channels)):
-            running += values[n, c]
+    n_images, channels, height, width = x.shape
+    for row in prange(n_images * height):
+        n, y = row // height, row % height
         for c in range(channels):
-            if c + radius < channels:
-                running += values[n, c + radius]
-            if c - radius - 1 >= 0:
-                running -= values[n, c - radius - 1]
-            out[n, c] = running
+            first, last = max(c - radius, 0), min(c + radius + 1, channels)
+            for i in range(width):
+                squares = 0.0
+                for k in range(first, last):
+                    squares += x[n, k, y, i] * x[n, k, y, i]
+                d = bias + alpha * squares
+                denominator[n, c, y, i] = d
+                scale[n, c, y, i] = negative_power(d, beta)
+                out[n, c, y, i] = x[n, c, y, i] * scale[n, c, y, i]
 
 
-channel_window_sum_kernel = Kernel(channel_window_sum)
+def local_response_norm_backward(grad_x, grad_out, x, scale, denominator, radius, alpha, beta):
+    """grad_x (N, C, H, W) of local_response_norm, from what its forward saved (s = scale, d = denominator):
+
+    grad_x[c] = grad_out[c] s[c] - 2 alpha beta x[c] * sum over |c' - c| <= radius of
+    grad_out[c'] x[c'] s[c'] / d[c']   (s / d = d^(-beta-1)). Parallel over the N*H image rows.
+    """
+    n_images, channels, height, width = x.shape
+    for row in prange(n_images * height):
+        n, y = row // height, row % height
+        weighted = np.empty((channels, width), dtype=np.float64)  # grad_out x d^(-beta-1) along this row
+        for c in range(channels):
+            for i in range(width):
+                weighted[c, i] = grad_out[n, c, y, i] * x[n, c, y, i] * scale[n, c, y, i] / denominator[n, c, y, i]
+        for c in range(channels):
+            first, last = max(c - radius, 0), min(c + radius + 1, channels)
+            for i in range(width):
+                window = 0.0
+                for k in range(first, last):
+                    window += weighted[k, i]
+                grad_x[n, c, y, i] = (grad_out[n, c, y, i] * scale[n, c, y, i]
+                                      - 2 * alpha * beta * x[n, c, y, i] * window)
 
 
-def window_sum(values, radius):
-    """channel_window_sum as a function returning a new array."""
-    out = np.empty_like(values)
-    channel_window_sum_kernel(out, np.ascontiguousarray(values), radius, work=values.size)
-    return out
+local_response_norm_kernel = Kernel(local_response_norm)
+local_response_norm_backward_kernel = Kernel(local_response_norm_backward)
 
 
 def lrn_forward(x, radius, bias, alpha, beta):
-    """(out, denominator) for x (N, C, H, W); denominator = bias + alpha * sqr_sum."""
-    denominator = bias + alpha * window_sum(x * x, radius)
-    return x * denominator ** -beta, denominator
+    """(out, saved) for x (N, C, H, W); saved = (scale, denominator) for lrn_backward."""
+    x = np.ascontiguousarray(x)
+    out, scale, denominator = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    local_response_norm_kernel(out, scale, denominator, x, radius, float(bias), float(alpha), float(beta),
+                               work=x.size * (2 * radius + 1))
+    return out, (scale, denominator)
 
 
-def lrn_backward(grad_out, x, denominator, radius, alpha, beta):
-    """d/dx_j = g_j d_j^-beta - 2 alpha beta x_j * sum over |i - j| <= r of g_i x_i d_i^(-beta-1)."""
-    scaled = grad_out * x * denominator ** (-beta - 1)
-    return grad_out * denominator ** -beta - 2 * alpha * beta * x * window_sum(scaled, radius)
+def lrn_backward(grad_out, x, saved, radius, alpha, beta):
+    """grad_x (N, C, H, W) of lrn_forward, from the `saved` it returned."""
+    grad_x = np.empty_like(x)
+    local_response_norm_backward_kernel(grad_x, np.ascontiguousarray(grad_out), np.ascontiguousarray(x), *saved,
+                                        radius, float(alpha), float(beta), work=x.size * (2 * radius + 1))
+    return grad_x
 
 
 def channel_window_sum_reference(values, radius):

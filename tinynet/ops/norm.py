@@ -8,10 +8,10 @@ class LocalResponseNorm(Function):
 
     @staticmethod
     def forward(ctx, x, depth_radius, bias, alpha, beta):
-        out, denominator = lrn_forward(x, depth_radius, bias, alpha, beta)
-        ctx.x, ctx.denominator, ctx.settings = x, denominator, (depth_radius, alpha, beta)
+        out, saved = lrn_forward(x, depth_radius, bias, alpha, beta)
+        ctx.x, ctx.saved, ctx.settings = x, saved, (depth_radius, alpha, beta)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (lrn_backward(grad_out, ctx.x, ctx.denominator, *ctx.settings),)
+        return (lrn_backward(grad_out, ctx.x, ctx.saved, *ctx.settings),)
