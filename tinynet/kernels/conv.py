@@ -5,8 +5,7 @@ one matrix product: weight (C_out/G, C_in/G * kh * kw) @ columns (C_in/G * kh * 
 The backward pass is two more matrix products and col2im, which adds columns back into
 the image. im2col/col2im are Numba kernels, parallel over input channels (each channel owns
 its own rows of the columns and its own plane of the image, so no two threads write the
-same element). On this machine this is many times faster than a direct Numba loop nest
-(see benchmarks/README.md).
+same element). benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
 """
 import numpy as np
 from numba import prange
