@@ -63,7 +63,8 @@ def hidden_units_figure(input_weights, output_weights):
 def unit_figure(input_weights, output_weights, unit):
     """One hidden unit: its input weights (784,) as a 28x28 heatmap and its 10 output weights as bars."""
     fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1, 1.2]})
-    heatmap = ax_in.imshow(input_weights[unit].reshape(SIDE, SIDE), cmap="coolwarm")
+    bound = np.abs(input_weights[unit]).max()
+    heatmap = ax_in.imshow(input_weights[unit].reshape(SIDE, SIDE), cmap="coolwarm", vmin=-bound, vmax=bound)
     fig.colorbar(heatmap, ax=ax_in, shrink=0.8)
     ax_in.set(title=f"hidden unit {unit}: input weights", xticks=[], yticks=[])
     votes = output_weights[:, unit]
