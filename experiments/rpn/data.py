@@ -91,9 +91,9 @@ class Photos:
     def take(self, rows):
         return Photos(self.images[rows], self.faces[rows], self.sha256[rows], self.split[rows])
 
-    def of_split(self, name, limit=None):
-        """The photos of one split, the first `limit` of them if given."""
-        return self.take(np.flatnonzero(self.split == name)[:limit])
+    def of_split(self, name):
+        """The photos of one split ('train', 'val' or 'test')."""
+        return self.take(self.split == name)
 
 
 def load_photos(originals=None, size=INPUT_SIZE):
