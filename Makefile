@@ -1,6 +1,6 @@
 # make test    create .venv if needed, install tinynet with its test extra, run the tests
 # make report  same install, run every experiment, write results/ and results/index.html
-# make bench   run the benchmarks
+# make bench   run the benchmarks, write results/benchmarks/metrics.json for the report
 # make report-screenshot  render the top of results/index.html to results/report-top.png
 #               with headless Chromium (Debian: apt-get install chromium)
 VENV := .venv
@@ -22,7 +22,7 @@ report: $(INSTALLED)
 	$(PYTHON) -m experiments
 
 bench: $(INSTALLED)
-	$(PYTHON) -m benchmarks
+	$(PYTHON) -m benchmarks --out results/benchmarks
 
 report-screenshot:
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \

@@ -1,11 +1,15 @@
-"""python -m benchmarks [--quick] [--budget SECONDS] [--no-torch]: print the benchmark table.
+"""python -m benchmarks [--quick] [--budget SECONDS] [--no-torch] [--out DIR]: print the benchmark table.
 
 Every case runs its tinynet, plain NumPy and (when torch is importable) PyTorch CPU
 implementations on the same float32 inputs, checks that their results agree, then prints
 the median time of each and tinynet's ratio to the others. Exits 1 if results disagree.
+With --out, the table also goes to DIR/metrics.json ("machine" lines and "cases" rows), where
+`make report` picks it up for the report's headline.
 """
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -48,11 +52,19 @@ def table_row(case, seconds, difference):
     cells = [case.name, fmt(tinynet * 1e3, ".2f"), fmt(numpy_time * 1e3, ".2f"),
              fmt(None if torch_time is None else torch_time * 1e3, ".2f"), fmt(tinynet / numpy_time, ".2f"),
              fmt(vs_torch, ".2f"), fmt(gflops, ".1f"), fmt(torch_gflops, ".1f"), verdict, f"{difference:.0e}"]
-    return "| " + " | ".join(cells) + " |", verdict.startswith("MISSED")
+    return cells, verdict.startswith("MISSED")
 
 
 HEADER = ["case", "tinynet ms", "numpy ms", "torch ms", "tinynet/numpy", "tinynet/torch", "tinynet GFLOP/s",
           "torch GFLOP/s", "target vs torch", "max diff"]
+
+
+def write_metrics(out, metrics):
+    """Write out/metrics.json atomically (a temporary file, then a rename)."""
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / ".metrics.json.tmp"
+    temporary.write_text(json.dumps(metrics, indent=2) + "\n")
+    temporary.replace(out / "metrics.json")
 
 
 def main(argv=None):
@@ -62,19 +74,24 @@ def main(argv=None):
                         help="seconds of timed calls per implementation and case (3..25 calls)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the table to OUT/metrics.json")
     args = parser.parse_args(argv)
     torch = None if args.no_torch else benchmark_cases.torch_reference
-    print("\n".join(machine_lines(torch.torch.__version__ if torch else "not installed")))
-    print(f"NumPy float32 matmul 1024^3: {matmul_gflops(budget=args.budget):.1f} GFLOP/s\n")
+    machine = machine_lines(torch.torch.__version__ if torch else "not installed")
+    machine.append(f"NumPy float32 matmul 1024^3: {matmul_gflops(budget=args.budget):.1f} GFLOP/s")
+    print("\n".join(machine) + "\n")
     print("| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER), flush=True)
-    missed, disagree = [], []
+    missed, disagree, rows = [], [], []
     for case in benchmark_cases.all_cases(quick=args.quick, seed=args.seed, with_torch=torch is not None):
         seconds, difference = measure(case, args.budget)
-        row, is_missed = table_row(case, seconds, difference)
-        print(row, flush=True)
+        cells, is_missed = table_row(case, seconds, difference)
+        print("| " + " | ".join(cells) + " |", flush=True)
+        rows.append(dict(zip(HEADER, cells)))
         missed += [case.name] if is_missed else []
         disagree += [case.name] if difference > TOLERANCE else []
     print(f"\ntargets missed: {', '.join(missed) or 'none'}")
+    if args.out:
+        write_metrics(args.out, {"machine": machine, "cases": rows, "targets_missed": missed})
     if disagree:
         print(f"RESULTS DISAGREE (max diff > {TOLERANCE}): {', '.join(disagree)}")
         return 1

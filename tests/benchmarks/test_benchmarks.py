@@ -1,4 +1,6 @@
 """The benchmark code on tiny sizes: it runs, its references agree with tinynet, and it notices when they do not."""
+import json
+
 import numpy as np
 import pytest
 
@@ -7,12 +9,15 @@ from benchmarks import cases, numpy_reference
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
 
 
-def test_quick_run_prints_a_row_for_every_case_and_all_implementations_agree(capsys):
-    assert bench.main(["--quick", "--no-torch", "--budget", "0"]) == 0
+def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementations_agree(capsys, tmp_path):
+    assert bench.main(["--quick", "--no-torch", "--budget", "0", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
     names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
     assert len(names) == 10 and all(f"| {name} |" in printed for name in names)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert [row["case"] for row in written["cases"]] == names and written["cases"][0]["torch ms"] == "-"
+    assert any("matmul" in line for line in written["machine"])
 
 
 def test_a_disagreement_is_reported():
