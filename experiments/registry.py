@@ -18,6 +18,9 @@ class Experiment:
 
 
 EXPERIMENTS = [
+    Experiment("part1_mnist", "Part 1: MNIST and the course's 784-300-10 handout network rebuilt with tinynet", "000",
+               note="Seed 000 gives no number for part 1; test_accuracy is after 5000 Adam steps from "
+                    "snapshot50.pkl."),
     Experiment("part7_features", "Part 7: classifying actors from a pretrained network's features", "000",
                note="AlexNet conv4 features are added with --alexnet-weights bvlc_alexnet.npy (233 MB, not "
                     "shipped); the face ResNet's descriptors are always used."),
@@ -26,5 +29,12 @@ EXPERIMENTS = [
     Experiment("olivetti_cnn", "Olivetti faces: a CNN against a fully-connected network", "001",
                {"CNN.parameters": (3405, "seed 001: CNN total parameters"),
                 "FCNN.parameters": (16393, "seed 001: FCNN total parameters")}),
+    Experiment("mnist_softmax", "MNIST without a hidden layer: hand-written gradient, gradient descent vs momentum",
+               "002",
+               {"gradient_descent.test_accuracy": (0.9257, "seed 002: test performance, gradient descent"),
+                "gradient_descent.train_accuracy": (0.9324, "seed 002: training performance, gradient descent"),
+                "momentum.test_accuracy": (0.9267, "seed 002: test performance, gradient descent with momentum")},
+               note="Steps on a tenth of the training set (6,000 images) at the seed's per-image step size; "
+                    "the seed used full batches (--batch-size 60000)."),
     Experiment("cnn_filters", "Seed 004: the 91x91 filter CNN, its filters, and an occlusion test", "004"),
 ]

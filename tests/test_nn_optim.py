@@ -102,3 +102,12 @@ def test_to_converts_every_parameter():
     model = make_mlp().to(np.float64)
     assert all(p.dtype == np.float64 for p in model.parameters())
     assert model(tn.Tensor(np.ones((1, 2)), dtype=np.float64)).dtype == np.float64
+
+
+def test_a_parameter_owns_a_copy_of_its_initial_values():
+    initial = np.ones((2, 2), dtype=np.float32)
+    weight = nn.Parameter(initial)
+    weight.grad = np.ones((2, 2), dtype=np.float32)
+    optim.SGD([weight], lr=0.5).step()
+    np.testing.assert_array_equal(initial, 1.0)
+    np.testing.assert_array_equal(weight.data, 0.5)

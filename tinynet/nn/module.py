@@ -5,10 +5,14 @@ from ..tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module trains: requires_grad is on."""
+    """A Tensor that a Module trains: requires_grad is on.
+
+    It owns a copy of `data`: optimizers update parameters in place, and that must not
+    change the array the caller passed in (e.g. saved initial weights).
+    """
 
     def __init__(self, data, dtype=None):
-        super().__init__(data, requires_grad=True, dtype=dtype)
+        super().__init__(np.array(data, copy=True), requires_grad=True, dtype=dtype)
 
 
 class Module:
