@@ -36,5 +36,9 @@ EXPERIMENTS = [
                 "momentum.test_accuracy": (0.9267, "seed 002: test performance, gradient descent with momentum")},
                note="Steps on a tenth of the training set (6,000 images) at the seed's per-image step size; "
                     "the seed used full batches (--batch-size 60000)."),
+    Experiment("rpn_faces", "Face detection with a Faster R-CNN region-proposal head on FaceScrub photos", "003",
+               {"untrained.bce": (0.695076, "seed 003: BCE loss of the untrained network on its image 0")},
+               note="The seed publishes no detection accuracy; its untrained BCE is for one image, ours is the "
+                    "test-split mean, so that comparison is loose."),
     Experiment("cnn_filters", "Seed 004: the 91x91 filter CNN, its filters, and an occlusion test", "004"),
 ]
