@@ -18,6 +18,7 @@ from experiments.common.results import Results
 from tinynet.paths import data_dir
 
 EXAMPLES_PER_ACTOR = 1
+SHOWN_PIXELS = 400  # originals are drawn downsampled to at most this many pixels a side
 OUTLIERS = 8
 LOW_CORRELATION = 0.2  # crops correlating less than this with the mean crop are counted
 
@@ -100,7 +101,9 @@ def originals_figure(examples, crops):
     fig, axes = plt.subplots(2, len(examples), figsize=(2.6 * len(examples), 5.4), squeeze=False)
     for column, (photo, crop) in enumerate(zip(examples, crops)):
         with Image.open(photo.path) as image:
-            axes[0, column].imshow(np.asarray(image.convert("RGB")))
+            width, height = image.size
+            image.thumbnail((SHOWN_PIXELS, SHOWN_PIXELS))
+            axes[0, column].imshow(np.asarray(image.convert("RGB")), extent=(0, width, height, 0))
         x1, y1, x2, y2 = photo.bbox
         axes[0, column].add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", lw=2))
         axes[0, column].set_title(f"{photo.actor}\nbox {x2 - x1}x{y2 - y1} px", fontsize=8)

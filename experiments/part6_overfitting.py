@@ -40,35 +40,54 @@ def overfitting_figure(all_curves):
     return fig
 
 
-def memorization(model, x_train):
-    """For each hidden unit: the training image that activates it most (N,) and the Pearson
-    correlation between the unit's incoming weights and that (centered) image (H,)."""
-    first = model.layers[0]
-    activations = predict(first, x_train)
-    best = np.argmax(activations, axis=0)
-    weights = first.weight.data
-    correlation = np.array([np.corrcoef(weights[j], x_train[best[j]])[0, 1] for j in range(len(weights))])
-    return best, correlation
+def most_activating(layer, x_train):
+    """Index (H,) of the training image (rows of x_train (N, D)) that drives each unit of a
+    Linear layer highest."""
+    return np.argmax(predict(layer, x_train), axis=0)
 
 
-def units_figure(model, x_train, best, correlation, actors, labels, count):
-    """The `count` units most correlated with their most-activating training image, each above that image."""
-    units = np.argsort(-correlation)[:count]
-    fig, axes = plt.subplots(2, count, figsize=(2.3 * count, 4.8), squeeze=False)
-    weights = as_images(model.layers[0].weight.data[units], SIZE)
-    images = as_images(x_train[best[units]], SIZE)
-    for column, unit in enumerate(units):
-        bound = np.abs(weights[column]).max()
-        shown = axes[0, column].imshow(weights[column], cmap="coolwarm", vmin=-bound, vmax=bound)
-        fig.colorbar(shown, ax=axes[0, column], fraction=0.046, pad=0.04)
-        axes[0, column].set_title(f"unit {unit}\nr = {correlation[unit]:.2f}", fontsize=8)
-        shown = axes[1, column].imshow(images[column], cmap="gray")
-        fig.colorbar(shown, ax=axes[1, column], fraction=0.046, pad=0.04)
-        axes[1, column].set_title(f"train image {best[unit]}\n{actors[labels[best[unit]]]}", fontsize=8)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.suptitle("units most like their most-activating training image (top: incoming weights; bottom: the image "
-                 "minus the mean face)")
+def row_correlations(weights, images):
+    """Pearson correlation of each row of weights (H, D) with the same row of images (H, D): (H,)."""
+    weights = weights - weights.mean(axis=1, keepdims=True)
+    images = images - images.mean(axis=1, keepdims=True)
+    return np.sum(weights * images, axis=1) / (np.linalg.norm(weights, axis=1) * np.linalg.norm(images, axis=1) + 1e-12)
+
+
+def memorization(model, untrained, x_train):
+    """How much each hidden unit of the trained model copies its most-activating training image.
+
+    untrained: the same network before training (same seed). Returns the image index (H,)
+    and the correlations (H,) of that image with the unit's weights, with what training
+    changed in them (weights minus initial weights), and, as a baseline, of the untrained
+    network's units with their own most-activating images.
+    """
+    trained, initial = model.layers[0].weight.data, untrained.layers[0].weight.data
+    best = most_activating(model.layers[0], x_train)
+    return best, {"weights": row_correlations(trained, x_train[best]),
+                  "change": row_correlations(trained - initial, x_train[best]),
+                  "untrained": row_correlations(initial, x_train[most_activating(untrained.layers[0], x_train)])}
+
+
+def units_figure(model, untrained, x_train, best, correlation, actors, labels, count):
+    """The `count` units whose learned change correlates most with their most-activating
+    training image: the change, the weights, and the image, top to bottom."""
+    units = np.argsort(-correlation["change"])[:count]
+    trained, initial = model.layers[0].weight.data[units], untrained.layers[0].weight.data[units]
+    rows = [(as_images(trained - initial, SIZE), "coolwarm", lambda u: f"unit {u}: change\nr = "
+             f"{correlation['change'][u]:.2f}"),
+            (as_images(trained, SIZE), "coolwarm", lambda u: f"unit {u}: weights\nr = {correlation['weights'][u]:.2f}"),
+            (as_images(x_train[best[units]], SIZE), "gray",
+             lambda u: f"train image {best[u]}\n{actors[labels[best[u]]]}")]
+    fig, axes = plt.subplots(len(rows), count, figsize=(2.3 * count, 2.4 * len(rows)), squeeze=False)
+    for row, (images, cmap, title) in enumerate(rows):
+        for column, unit in enumerate(units):
+            bound = np.abs(images[column]).max() if cmap == "coolwarm" else None
+            shown = axes[row, column].imshow(images[column], cmap=cmap, vmin=-bound if bound else None, vmax=bound)
+            fig.colorbar(shown, ax=axes[row, column], fraction=0.046, pad=0.04)
+            axes[row, column].set_title(title(unit), fontsize=8)
+            axes[row, column].axis("off")
+    fig.suptitle("units that copy their most-activating training image: what training changed in the incoming "
+                 "weights, the weights, and the image (minus the mean face)")
     fig.tight_layout()
     return fig
 
@@ -79,7 +98,7 @@ def summary(metrics):
                      for r in metrics["sizes"])
     largest, memo = metrics["sizes"][-1], metrics["memorization"]
     rising = largest["val_loss_final"] > 1.2 * largest["val_loss_min"]
-    memorizes = memo["trained_median"] > memo["untrained_median"] + 0.05
+    memorizes = memo["change_max"] > 0.5 and memo["weights_median"] > memo["untrained_median"] + 0.05
     return f"""# Part 6: overfitting with many hidden units and no regularization
 
 {metrics['steps']} Adam steps (lr {metrics['lr']:g}, batch {metrics['batch_size']}), L2 = 0, 32x32 gray.
@@ -93,10 +112,13 @@ With {largest['hidden']} hidden units and no regularization the network reaches
 {largest['gap']:.1%}. {'Its validation loss falls to ' + format(largest['val_loss_min'], '.3f') + ' and then rises to ' + format(largest['val_loss_final'], '.3f') + ' while the training loss keeps falling (`overfitting.png`): past that point the network grows more confident on the training faces and more wrongly confident on new ones.' if rising else 'Its validation loss ends at ' + format(largest['val_loss_final'], '.3f') + ', near its lowest value ' + format(largest['val_loss_min'], '.3f') + ': the gap shows overfitting in accuracy more than in loss.'}
 
 To find units where this is visible, we took for each of its units the training image that
-activates it most and correlated the unit's incoming weights with that image (as fed to the
-network, minus the mean face). The median correlation is {memo['trained_median']:.2f} after training against
-{memo['untrained_median']:.2f} for the same network before training, and the highest is {memo['trained_max']:.2f}
-(`memorizing_units.png`). {'Some units have become templates of single training photos: with far more units than needed, gradient descent can dedicate units to individual faces, which fits the training set without describing the actor.' if memorizes else 'Training did not make the units much more like single photos than chance: the overfitting here is spread over many units rather than concentrated in units that copy one face.'}
+drives it highest and correlated that image (as fed to the network, minus the mean face) with the
+unit's incoming weights, and with what training changed in them (weights minus their random
+initial values, which otherwise hide what was learned). The change correlates with the image by
+{memo['change_median']:.2f} at the median and up to {memo['change_max']:.2f}; {memo['units_change_above_0.5']} of
+{memo['hidden']} units exceed 0.5. The full weights correlate by {memo['weights_median']:.2f} at the median
+(up to {memo['weights_max']:.2f}) against {memo['untrained_median']:.2f} (up to {memo['untrained_max']:.2f}) for the
+same network before training (`memorizing_units.png`). {'Units like these have become templates of single training photos: with far more units than the six actors need, gradient descent dedicates units to individual faces, which fits the training set (including what is peculiar to that one photo: lighting, pose, background) without describing the actor.' if memorizes else 'Training did not make the units much more like single photos than chance: the overfitting here is spread over many units rather than concentrated in units that copy one face.'}
 """
 
 
@@ -117,19 +139,16 @@ def main(argv=None):
             print(f"H={hidden}: train {row['train_accuracy']:.3f}, val {row['val_accuracy']:.3f}, gap {row['gap']:.3f}")
         results.figure(overfitting_figure(all_curves), "overfitting")
         x_train = splits["train"][0]
-        best, correlation = memorization(model, x_train)
-        untrained = make_mlp(x_train.shape[1], HIDDEN_SIZES[-1], classes, np.random.default_rng(args.seed))
-        _, untrained_correlation = memorization(untrained, x_train)
-        results.figure(units_figure(model, x_train, best, correlation, dataset.actors, dataset.train.y, SHOWN_UNITS),
-                       "memorizing_units")
-        results.metrics.update(
-            sizes=rows, steps=base.steps, lr=base.lr, batch_size=base.batch_size,
-            test_accuracy=rows[-1]["test_accuracy"],
-            memorization={"hidden": HIDDEN_SIZES[-1], "trained_median": float(np.median(correlation)),
-                          "trained_max": float(correlation.max()),
-                          "untrained_median": float(np.median(untrained_correlation)),
-                          "untrained_max": float(untrained_correlation.max()),
-                          "units_above_0.5": int(np.sum(correlation > 0.5))})
+        untrained = make_mlp(x_train.shape[1], HIDDEN_SIZES[-1], classes, np.random.default_rng(args.seed),
+                             base.activation)
+        best, correlation = memorization(model, untrained, x_train)
+        results.figure(units_figure(model, untrained, x_train, best, correlation, dataset.actors, dataset.train.y,
+                                    SHOWN_UNITS), "memorizing_units")
+        memo = {"hidden": HIDDEN_SIZES[-1], "units_change_above_0.5": int(np.sum(correlation["change"] > 0.5))}
+        for name, values in correlation.items():
+            memo.update({f"{name}_median": float(np.median(values)), f"{name}_max": float(values.max())})
+        results.metrics.update(sizes=rows, steps=base.steps, lr=base.lr, batch_size=base.batch_size,
+                               test_accuracy=rows[-1]["test_accuracy"], memorization=memo)
         results.summary(summary(results.metrics))
 
 

@@ -9,6 +9,8 @@ import tinynet as tn
 from conftest import require_data
 from experiments import part3_mlp
 from experiments.common import faces
+from experiments.common.training import evaluate
+from tinynet import functional as F
 
 
 def test_splits_share_no_image():
@@ -48,13 +50,23 @@ def test_l2_loss_adds_the_squared_weights_only():
     assert penalized == pytest.approx(plain + 0.5 * squares, rel=1e-5)
 
 
-def test_fit_learns_a_separable_problem():
+def separable_splits():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((60, 8)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    splits = {"train": (x[:40], y[:40]), "val": (x[40:50], y[40:50]), "test": (x[50:], y[50:])}
-    _, curves = faces.fit(splits, 2, faces.Setting(hidden=8, lr=1e-2, l2=0.0, steps=200, batch_size=20), seed=0)
+    return {"train": (x[:40], y[:40]), "val": (x[40:50], y[40:50]), "test": (x[50:], y[50:])}
+
+
+def test_fit_learns_a_separable_problem():
+    _, curves = faces.fit(separable_splits(), 2, faces.Setting(hidden=8, lr=1e-2, l2=0.0, steps=200, batch_size=20),
+                          seed=0)
     assert curves["train_accuracy"][-1] >= 0.95 and curves["train_accuracy"][0] < curves["train_accuracy"][-1]
+
+
+def test_learning_curves_show_the_cross_entropy_without_the_l2_term():
+    splits = separable_splits()
+    model, curves = faces.fit(splits, 2, faces.Setting(hidden=8, lr=1e-2, l2=1.0, steps=20, batch_size=20), seed=0)
+    assert curves["val_loss"][-1] == pytest.approx(evaluate(model, F.cross_entropy, splits)["val"][0])
 
 
 def test_quick_run_reports_both_networks(tmp_path):
