@@ -12,13 +12,11 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
-        out, columns = conv2d_forward(x, weight, stride, pads, dilation, groups)
-        ctx.columns, ctx.x_shape, ctx.weight = columns, x.shape, weight
+        ctx.x, ctx.weight = x, weight
         ctx.settings = (stride, pads, dilation, groups)
-        return out
+        return conv2d_forward(x, weight, stride, pads, dilation, groups)
 
     @staticmethod
     def backward(ctx, grad_out):
         need_x, need_weight = ctx.needs_input_grad
-        return conv2d_backward(grad_out, ctx.columns, ctx.x_shape, ctx.weight, *ctx.settings,
-                               need_x=need_x, need_weight=need_weight)
+        return conv2d_backward(grad_out, ctx.x, ctx.weight, *ctx.settings, need_x=need_x, need_weight=need_weight)
