@@ -170,7 +170,8 @@ Originals that could not be decoded: {metrics['unreadable']}.
 Of {lines} list lines of the six actors, {sum(r['lines_ok'] for r in rows)} gave the listed image
 (SHA-256 matched) and {sum(rejected.values())} did not; the most common reason was `{top}`
 ({rejected.get(top, 0)} lines). Every answer whose bytes did not hash to the listed SHA-256 (error
-pages, placeholders after redirects) is rejected, which leaves {metrics['originals']} distinct originals.
+pages, placeholders after redirects) is rejected, which leaves {metrics['originals']} distinct originals
+({sum(r['lines_ok'] for r in rows) - metrics['originals']} of the good lines name an original another line names too) and {align['crops']} crops.
 The boxes are {box['width_median']:.0f} px wide at the median (from {box['width_min']:.0f} to
 {box['width_max']:.0f} px; {box['relative_width_median']:.0%} of the image width at the median), so
 crops are resampled by very different factors before reaching 32x32. Their aspect ratio
@@ -180,9 +181,10 @@ The mean of the {align['crops']} 32x32 crops (`alignment.png`) shows eyes, nose 
 and the per-pixel standard deviation is {align['std_center']:.3f} in the central 16x16 against
 {align['std_border']:.3f} on the border: {'the inner face varies less than its surroundings, so the boxes put it at nearly the same place in every crop, while hair and background vary' if center_lower else 'the inner face varies as much as its surroundings, so the boxes do not align faces well'}.
 Each crop correlates with the mean crop by {align['correlation_median']:.2f} at the median and
-{align['low_correlation']} ({align['low_correlation'] / align['crops']:.1%}) by less than {LOW_CORRELATION}; the least
-typical ones (`least_typical_crops.png`) show that a low correlation comes from side lighting, dark
-backgrounds and turned heads as much as from box placement. Alignment matters because a
+{align['low_correlation']} ({align['low_correlation'] / align['crops']:.1%}) by less than {LOW_CORRELATION}. The least
+typical crops are in `least_typical_crops.png`: a low correlation can come from side lighting, a dark
+background or a turned head as well as from a misplaced box, so it flags crops to inspect rather than
+proving a bad box. Alignment matters because a
 fully-connected network on pixels treats input (i, j) as the same part of the face in every photo.
 """
 
