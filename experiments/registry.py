@@ -21,6 +21,15 @@ EXPERIMENTS = [
     Experiment("part1_mnist", "Part 1: MNIST and the course's 784-300-10 handout network rebuilt with tinynet", "000",
                note="Seed 000 gives no number for part 1; test_accuracy is after 5000 Adam steps from "
                     "snapshot50.pkl."),
+    Experiment("part2_faces", "Part 2: FaceScrub: the six actors' data, rejected downloads, annotation quality", "000"),
+    Experiment("part3_mlp", "Part 3: faces with one hidden layer on 32x32 gray pixels (and seed 002's 64x64 RGB "
+               "version)", "000",
+               {"test_accuracy": (0.85, "issue 7 target for seed 000 part 3 (course reports 77-90%)"),
+                "seed002_variant.test_accuracy": (0.8333, "seed 002: 83.33% test, 64x64 RGB, 600 ReLU, Adam 1e-4")}),
+    Experiment("part4_weights", "Part 4: the weights of a face classifier with no hidden layer", "000"),
+    Experiment("part5_hidden_units", "Part 5: hidden units for two actors under L2 and input size", "000"),
+    Experiment("part6_overfitting", "Part 6: overfitting with many hidden units, and units that memorize photos",
+               "000"),
     Experiment("part7_features", "Part 7: classifying actors from a pretrained network's features", "000",
                note="AlexNet conv4 features are added with --alexnet-weights bvlc_alexnet.npy (233 MB, not "
                     "shipped); the face ResNet's descriptors are always used."),
