@@ -66,12 +66,20 @@ class Adam(Optimizer):
     def update(self, grad, value, state):
         beta1, beta2 = self.betas
         grad = grad + self.weight_decay * value if self.weight_decay else grad
-        state["step"] = state.get("step", 0) + 1
-        state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * grad
-        state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * grad * grad
-        m_hat = state["m"] / (1 - beta1 ** state["step"])
-        v_hat = state["v"] / (1 - beta2 ** state["step"])
-        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        if not state:
+            state.update(step=0, m=np.zeros_like(grad), v=np.zeros_like(grad))
+        state["step"] += 1
+        m, v = state["m"], state["v"]
+        # The moments are updated in place: for a large layer, each temporary is a full-size copy.
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        # As PyTorch: lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), the same as the formula above.
+        denominator = np.sqrt(v)
+        denominator /= np.sqrt(1 - beta2 ** state["step"])
+        denominator += self.eps
+        return self.lr / (1 - beta1 ** state["step"]) * m / denominator
 
 
 class RMSprop(Optimizer):
