@@ -52,16 +52,13 @@ def tolerance(dtype):
     return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
 
 
-@pytest.mark.parametrize("small_window", [conv.SMALL_WINDOW, 0], ids=["small-window-kernel", "im2col-blas"])
 @given(case=conv_cases())
-def test_conv2d_forward_and_backward_match_the_loop_reference(small_window, case):
+def test_conv2d_forward_and_backward_match_the_loop_reference(case):
     x, weight, settings, rng = case
-    with pytest.MonkeyPatch.context() as patch:  # 0: every convolution goes through im2col + BLAS
-        patch.setattr(conv, "SMALL_WINDOW", small_window)
-        out = conv2d_forward(x, weight, *settings)
+    out, columns = conv2d_forward(x, weight, *settings)
     np.testing.assert_allclose(out, conv2d_reference(x, weight, *settings), **tolerance(x.dtype))
     grad_out = rng.standard_normal(out.shape).astype(x.dtype)
-    grad_x, grad_weight = conv2d_backward(grad_out, x, weight, *settings)
+    grad_x, grad_weight = conv2d_backward(grad_out, columns, x.shape, weight, *settings)
     expected_x, expected_weight = conv2d_backward_reference(grad_out, x, weight, *settings)
     np.testing.assert_allclose(grad_x, expected_x, **tolerance(x.dtype))
     np.testing.assert_allclose(grad_weight, expected_weight, **tolerance(x.dtype))
@@ -145,11 +142,11 @@ def test_same_padding_known_answers(size, kernel, stride, expected):
 def test_same_padding_convolution_known_answers():
     """Convolving ones with ones counts the real pixels under each window: it shows where the padding went."""
     pads = resolve_padding("same", (227, 227), (11, 11), (4, 4), (1, 1))
-    out = conv2d_forward(np.ones((1, 1, 227, 227)), np.ones((1, 1, 11, 11)), (4, 4), pads, (1, 1), 1)
+    out, _ = conv2d_forward(np.ones((1, 1, 227, 227)), np.ones((1, 1, 11, 11)), (4, 4), pads, (1, 1), 1)
     assert out.shape == (1, 1, 57, 57)
     assert (out[0, 0, 0, 0], out[0, 0, 28, 28], out[0, 0, 56, 56]) == (49, 121, 49)  # 4 pixels of padding each side
     pads = resolve_padding("same", (6, 6), (3, 3), (2, 2), (1, 1))
-    out = conv2d_forward(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), (2, 2), pads, (1, 1), 1)
+    out, _ = conv2d_forward(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), (2, 2), pads, (1, 1), 1)
     np.testing.assert_array_equal(out[0, 0], [[9, 9, 6], [9, 9, 6], [6, 6, 4]])  # the one padded row/column: last
 
 
@@ -157,7 +154,7 @@ def test_serial_and_parallel_compilations_are_cached_apart():
     """Numba names its disk cache after the function, not the options: one shared file would make the
     serial version load the parallel machine code (or the reverse)."""
     kernels = [k for module in (conv, lrn, pool) for k in vars(module).values() if isinstance(k, Kernel)]
-    assert len(kernels) == 9
+    assert len(kernels) == 8
     for kernel in kernels:
         assert kernel.serial._cache._cache_file._index_path != kernel.parallel._cache._cache_file._index_path
 

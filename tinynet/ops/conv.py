@@ -12,11 +12,13 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
-        ctx.x, ctx.weight = x, weight
+        out, columns = conv2d_forward(x, weight, stride, pads, dilation, groups)
+        ctx.columns, ctx.x_shape, ctx.weight = columns, x.shape, weight
         ctx.settings = (stride, pads, dilation, groups)
-        return conv2d_forward(x, weight, stride, pads, dilation, groups)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
         need_x, need_weight = ctx.needs_input_grad
-        return conv2d_backward(grad_out, ctx.x, ctx.weight, *ctx.settings, need_x=need_x, need_weight=need_weight)
+        return conv2d_backward(grad_out, ctx.columns, ctx.x_shape, ctx.weight, *ctx.settings,
+                               need_x=need_x, need_weight=need_weight)
