@@ -30,7 +30,7 @@ from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
 from tinynet.paths import PROJECT_ROOT
 
-SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=0.5, deadline=3.0, retries=2, backoff=0.01)
+SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01)
 FAILURE_STATUS = {"404": "http_404", "500": "http_500", "TIMEOUT": "timeout", "RESET": "connection_error"}
 EDGE = "http://edge.replay.invalid/"
 EDGE_ROUTES = {
@@ -65,7 +65,7 @@ class Run:
 def start_and_kill(proxy_url, store, images_before_kill=50):
     """Run `python -m facescrub download` into store through the proxy; SIGKILL it once it stored some images."""
     command = [sys.executable, "-m", "facescrub", "download", "--store", str(store), "--proxy", proxy_url,
-               "--workers", "2", "--connect-timeout", "2", "--timeout", "0.5", "--deadline", "3"]
+               "--workers", "2", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4"]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while process.poll() is None and len(Store(store).hashes()) < images_before_kill:
@@ -187,7 +187,7 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
     store, mirror = tmp_path / "store", require_data("facescrub/images")
     hits_before = replay.hits.copy()
     cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--mirror", str(mirror), "--proxy",
-              replay.url, "--connect-timeout", "2", "--timeout", "0.5", "--deadline", "3", "--retries", "1"])
+              replay.url, "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "1"])
     rows, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
     genuine = [row for row in rows if row.status == "ok"]
     assert len(rows) == 195 and len(genuine) == 88 and all(row.source == "mirror" for row in genuine)
