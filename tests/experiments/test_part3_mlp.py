@@ -69,12 +69,59 @@ def test_learning_curves_show_the_cross_entropy_without_the_l2_term():
     assert curves["val_loss"][-1] == pytest.approx(evaluate(model, F.cross_entropy, splits)["val"][0])
 
 
+def assert_folds_partition_by_photo(folds, sha256):
+    rows = np.concatenate(folds)
+    np.testing.assert_array_equal(np.sort(rows), np.arange(len(sha256)))
+    fold_of_photo = {}
+    for fold, held_out in enumerate(folds):
+        for photo in sha256[held_out]:
+            assert fold_of_photo.setdefault(photo, fold) == fold, f"photo {photo} is in folds {fold_of_photo[photo]} and {fold}"
+
+
+def test_folds_keep_each_photo_together_and_deal_each_actor_evenly():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 40, size=120)
+    sha256, y = np.array([f"{p:064x}" for p in photo]), photo % 4
+    folds = part3_mlp.sha256_folds(sha256, y, 5, np.random.default_rng(1))
+    assert_folds_partition_by_photo(folds, sha256)
+    for actor in range(4):
+        photos_per_fold = [len(set(sha256[held_out][y[held_out] == actor])) for held_out in folds]
+        assert max(photos_per_fold) - min(photos_per_fold) <= 1
+    with pytest.raises(ValueError, match="distinct photos"):
+        part3_mlp.sha256_folds(sha256[:3], y[:3], 5, rng)
+
+
+def test_fold_splits_center_on_the_training_folds_and_mirror_them_only():
+    x = np.random.default_rng(0).random((6, part3_mlp.SIZE ** 2), dtype=np.float32)
+    y, held_out = np.arange(6), np.array([1, 4])
+    splits = part3_mlp.fold_splits(x, y, held_out)
+    training = np.array([0, 2, 3, 5])
+    mean = x[training].mean(axis=0)
+    np.testing.assert_allclose(splits["val"][0], x[held_out] - mean, atol=1e-6)
+    np.testing.assert_array_equal(splits["train"][1], np.concatenate([y[training], y[training]]))
+    mirrored = (x[training] - mean).reshape(4, part3_mlp.SIZE, part3_mlp.SIZE)[:, :, ::-1].reshape(4, -1)
+    np.testing.assert_allclose(splits["train"][0][4:], mirrored, atol=1e-6)
+
+
 def test_quick_run_reports_both_networks(tmp_path):
     require_data("facescrub/images")
     part3_mlp.main(["--quick", "--out", str(tmp_path)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert len(metrics["sweep"]) == len(json.loads((tmp_path / "sweep.json").read_text())) == 8
-    chosen = max(metrics["sweep"], key=lambda row: row["val_accuracy"])
-    assert metrics["val_accuracy"] == chosen["val_accuracy"]
+    rows = json.loads((tmp_path / "sweep.json").read_text())
+    assert rows == metrics["sweep"] and len(rows) == 8
+    assert all(len(row["fold_accuracies"]) == part3_mlp.FOLDS for row in rows)
+    best = max(row["cv_accuracy"] for row in rows)
+    chosen = [row for row in rows if (row["hidden"], row["lr"], row["l2"]) ==
+              tuple(metrics["setting"][key] for key in ("hidden", "lr", "l2"))]
+    assert chosen[0]["cv_accuracy"] == best
+    assert metrics["selection"]["pooled_images"] == metrics["split_sizes"]["train"] + metrics["split_sizes"]["val"]
+    assert sum(metrics["selection"]["fold_sizes"]) == metrics["selection"]["pooled_images"]
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["seed002_variant"]["inputs"] == 64 * 64 * 3
     assert {"learning_curves.png", "learning_curves_seed002.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_folds_of_the_real_training_and_validation_images_keep_each_photo_together():
+    require_data("facescrub/images")
+    pool = part3_mlp.pooled(facescrub.load_faces(size=32, color=False))
+    folds = part3_mlp.sha256_folds(pool.sha256, pool.y, part3_mlp.FOLDS, np.random.default_rng(0))
+    assert_folds_partition_by_photo(folds, pool.sha256)
