@@ -108,8 +108,9 @@ def sweep_table(rows, chosen):
 
 def pooled(dataset):
     """The training and validation splits of the dataset in one facescrub.Split (train rows first)."""
-    parts = (dataset.train, dataset.val)
-    return facescrub.Split(*(np.concatenate([getattr(part, field) for part in parts]) for field in ("x", "y", "sha256")))
+    train, val = dataset.train, dataset.val
+    return facescrub.Split(np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y]),
+                           np.concatenate([train.sha256, val.sha256]))
 
 
 def summary(metrics, sizes):

@@ -75,7 +75,8 @@ def assert_folds_partition_by_photo(folds, sha256):
     fold_of_photo = {}
     for fold, held_out in enumerate(folds):
         for photo in sha256[held_out]:
-            assert fold_of_photo.setdefault(photo, fold) == fold, f"photo {photo} is in folds {fold_of_photo[photo]} and {fold}"
+            first = fold_of_photo.setdefault(photo, fold)
+            assert first == fold, f"photo {photo} is in folds {first} and {fold}"
 
 
 def test_folds_keep_each_photo_together_and_deal_each_actor_evenly():
