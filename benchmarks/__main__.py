@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common.results import write_atomically
+
 from . import cases as benchmark_cases
 from .timing import machine_lines, matmul_gflops, median_seconds
 
@@ -62,9 +64,7 @@ HEADER = ["case", "tinynet ms", "numpy ms", "torch ms", "tinynet/numpy", "tinyne
 def write_metrics(out, metrics):
     """Write out/metrics.json atomically (a temporary file, then a rename)."""
     out.mkdir(parents=True, exist_ok=True)
-    temporary = out / ".metrics.json.tmp"
-    temporary.write_text(json.dumps(metrics, indent=2) + "\n")
-    temporary.replace(out / "metrics.json")
+    write_atomically(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from experiments.common.results import write_atomically
 from experiments.registry import EXPERIMENTS
 
 STYLE = """
@@ -153,9 +154,7 @@ def build(results: Path) -> Path:
     parts.append("</body></html>")
     index = results / "index.html"
     results.mkdir(parents=True, exist_ok=True)
-    temporary = results / ".index.html.tmp"
-    temporary.write_text("\n".join(parts))
-    temporary.replace(index)
+    write_atomically(index, "\n".join(parts).encode())
     return index
 
 
