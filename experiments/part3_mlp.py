@@ -1,15 +1,18 @@
 """Seed 000, part 3: a one-hidden-layer network that tells the six actors apart, on pixels.
 
-Inputs: 32x32 grayscale crops in [0, 1], flattened to 1024 values, minus the training set's
-mean image; the training set is doubled with the mirror image of every face (a left-right flip
-keeps who it is; the run also measures the chosen setting without it). Network:
-Linear(1024, H) -> ReLU -> Linear(H, 6) -> softmax cross-entropy (+ L2 on the weights), Adam on
-mini-batches of 64. H, the learning rate and the L2 coefficient are picked from a small grid by
-5-fold cross-validation over the training and validation images together (the validation
-split alone, 64 faces, is too small to tell the settings apart); the test split takes no part
-in the choice. The chosen setting is then trained on the training split, with the validation
-and test splits as held-out curves. Then seed 002's variant: 64x64 RGB in [-1, 1], 600 ReLU
-units, Adam 1e-4, batches of 20, 700 iterations.
+Inputs: 32x32 grayscale crops in [0, 1], flattened to 1024 values, each standardized to zero
+mean and unit standard deviation over its own pixels (so that lighting and contrast do not tell
+the actors apart), minus the training set's mean of those; the training set is doubled with the
+mirror image of every face (a left-right flip keeps who it is). Network: Linear(1024, H) -> ReLU
+-> Linear(H, 6) -> softmax cross-entropy (+ L2 on the weights), Adam on mini-batches of 64.
+H, the learning rate and the L2 coefficient are picked from a small grid by 5-fold
+cross-validation over the training and validation images together (the validation split alone,
+64 faces, is too small to tell the settings apart); the test split takes no part in the choice.
+The same cross-validation measures the chosen setting without the standardization and without
+the mirrored faces. The chosen setting is then trained on the training split, with the
+validation and test splits as held-out curves, from TRAINING_SEEDS seeds, so that the test
+accuracy comes with its spread over initializations and batch orders. Then seed 002's variant:
+64x64 RGB in [-1, 1], 600 ReLU units, Adam 1e-4, batches of 20, 700 iterations.
 """
 import itertools
 from dataclasses import asdict, replace
@@ -18,7 +21,7 @@ import numpy as np
 
 import facescrub
 from experiments.common.cli import experiment_parser
-from experiments.common.faces import QUICK_STEPS, Setting, final_accuracies, fit, load, vectors
+from experiments.common.faces import QUICK_STEPS, Setting, final_accuracies, fit, load, standardized_faces, vectors
 from experiments.common.plots import learning_curves
 from experiments.common.results import Results
 
@@ -26,6 +29,7 @@ GRID = {"hidden": (30, 100), "lr": (3e-4, 1e-3), "l2": (0.0, 1e-3)}
 STEPS = 800
 FOLDS = 5
 SIZE = 32
+TRAINING_SEEDS = 5
 SEED002 = Setting(hidden=600, lr=1e-4, l2=0.0, steps=700, batch_size=20, activation="relu")
 
 
@@ -56,23 +60,27 @@ def sha256_folds(sha256, y, k, rng):
     return [np.flatnonzero(fold_of_row == fold) for fold in range(k)]
 
 
-def fold_splits(x, y, held_out):
-    """{'train': (x, y) of the rows not in held_out, doubled with their mirror images; 'val': the
-    held_out rows}, both minus the mean image of the training rows. x: (N, SIZE*SIZE) in [0, 1]."""
+def fold_splits(x, y, held_out, mirror=True):
+    """{'train': (x, y) of the rows not in held_out, doubled with their mirror images if mirror;
+    'val': the held_out rows}, both minus the mean image of the training rows. x: (N, SIZE*SIZE)."""
     training = np.ones(len(x), dtype=bool)
     training[held_out] = False
     mean = x[training].mean(axis=0)
     splits = {"train": (x[training] - mean, y[training]), "val": (x[held_out] - mean, y[held_out])}
-    return with_mirrored_training_faces(splits, SIZE)
+    return with_mirrored_training_faces(splits, SIZE) if mirror else splits
 
 
-def cross_validate(pool, folds, classes, setting, seed):
-    """Train the setting once per fold on the other folds. pool: the facescrub.Split the folds index.
-    Returns (accuracy (k,), cross-entropy (k,)) on each held-out fold."""
+def cross_validate(pool, folds, classes, setting, seed, standardize=True, mirror=True):
+    """Train the setting once per fold on the other folds. pool: the facescrub.Split the folds index;
+    standardize: each face through standardized_faces first (else only centered, as in fold_splits);
+    mirror: train on the mirror images too. Returns (accuracy (k,), cross-entropy (k,)) on each
+    held-out fold."""
     x = pool.x.reshape(len(pool.x), -1)
+    if standardize:
+        x = standardized_faces(x)
     scores = []
     for held_out in folds:
-        _, curves = fit(fold_splits(x, pool.y, held_out), classes, setting, seed, eval_every=setting.steps)
+        _, curves = fit(fold_splits(x, pool.y, held_out, mirror), classes, setting, seed, eval_every=setting.steps)
         scores.append((curves["val_accuracy"][-1], curves["val_loss"][-1]))
     return np.array(scores).T
 
@@ -95,6 +103,23 @@ def sweep(pool, folds, classes, steps, seed):
     return best[0], rows
 
 
+def ablations(pool, folds, classes, setting, seed):
+    """Mean cross-validated accuracy of the setting without standardized_faces, and without the
+    mirrored training faces: {'without_standardized_faces': ..., 'without_mirrored_faces': ...}."""
+    variants = {"without_standardized_faces": {"standardize": False}, "without_mirrored_faces": {"mirror": False}}
+    return {name: float(cross_validate(pool, folds, classes, setting, seed, **options)[0].mean())
+            for name, options in variants.items()}
+
+
+def over_training_seeds(splits, classes, setting, seed):
+    """The setting trained on splits['train'] from seeds seed, ..., seed + TRAINING_SEEDS - 1.
+
+    Returns (the learning curves of the first run, {'<split>_accuracy': [final accuracy of each run]}).
+    """
+    runs = [fit(splits, classes, setting, seed + offset)[1] for offset in range(TRAINING_SEEDS)]
+    return runs[0], {key: [curves[key][-1] for curves in runs] for key in final_accuracies(runs[0])}
+
+
 def sweep_table(rows, chosen):
     lines = ["| hidden | learning rate | L2 | fold accuracies | mean | std | mean cross-entropy |",
              "|---|---|---|---|---|---|---|"]
@@ -115,15 +140,19 @@ def pooled(dataset):
 
 def summary(metrics, sizes):
     chosen, variant = metrics["setting"], metrics["seed002_variant"]
-    gap = metrics["train_accuracy"] - metrics["test_accuracy"]
+    seeds = metrics["over_training_seeds"]
+    test_mean, test_std = seeds["mean_test_accuracy"], np.std(seeds["test_accuracy"], ddof=1)
+    gap = np.mean(seeds["train_accuracy"]) - test_mean
     difference = variant["test_accuracy"] - metrics["test_accuracy"]
-    mirrored = metrics["without_mirrored_faces"]
+    ablation = metrics["cross_validated_ablations"]
     selection = metrics["selection"]
     means = [row["cv_accuracy"] for row in metrics["sweep"]]
     best = max(metrics["sweep"], key=lambda row: row["cv_accuracy"])
+    chosen_row = next(row for row in metrics["sweep"] if all(row[key] == chosen[key] for key in ("hidden", "lr", "l2")))
     standard_error = best["cv_accuracy_std"] / np.sqrt(selection["folds"])
     close = sum(max(means) - mean <= standard_error for mean in means)
     comparison = (f"{abs(difference):.1%} {'above' if difference > 0 else 'below'}" if difference else "equal to")
+    spread = lambda split: (f"{np.mean(seeds[split]):.3f} ({min(seeds[split]):.3f}-{max(seeds[split]):.3f})")
     return f"""# Part 3: a one-hidden-layer face classifier on pixels
 
 Split by SHA-256 (facescrub.splits): {sizes['train']} training, {sizes['val']} validation and
@@ -132,7 +161,8 @@ Architecture: {metrics['architecture']}. Initialization: {metrics['initializatio
 
 | network | train | validation | test |
 |---|---|---|---|
-| 32x32 gray, chosen by cross-validation | {metrics['train_accuracy']:.3f} | {metrics['val_accuracy']:.3f} | {metrics['test_accuracy']:.3f} |
+| 32x32 gray, chosen by cross-validation, seed {seeds['seeds'][0]} | {metrics['train_accuracy']:.3f} | {metrics['val_accuracy']:.3f} | {metrics['test_accuracy']:.3f} |
+| the same, mean (min-max) over seeds {seeds['seeds'][0]}-{seeds['seeds'][-1]} | {spread('train_accuracy')} | {spread('val_accuracy')} | {spread('test_accuracy')} |
 | seed 002: 64x64 RGB, 600 ReLU, Adam 1e-4 | {variant['train_accuracy']:.3f} | {variant['val_accuracy']:.3f} | {variant['test_accuracy']:.3f} |
 
 How the setting was chosen: {selection['folds']}-fold cross-validation over the {selection['pooled_images']} training and
@@ -140,30 +170,30 @@ validation images together (the {sizes['val']} validation images alone would giv
 {np.sqrt(metrics['val_accuracy'] * (1 - metrics['val_accuracy']) / sizes['val']):.1%} at the accuracy reached).
 The folds are formed by photo, so that crops with the same SHA-256 never sit in two folds, and
 each actor's photos are dealt evenly to the folds (fold sizes {', '.join(map(str, selection['fold_sizes']))}). For every
-setting and fold a network is trained ({chosen['steps']} Adam steps, batch {chosen['batch_size']}) on the other folds,
-doubled with their mirror images and centered on their own mean image, and scored on the held-out
+setting and fold a network is trained ({chosen['steps']} Adam steps, batch {chosen['batch_size']}) on the other folds
+(faces standardized one by one, doubled with their mirror images and centered on their own mean image) and scored on the held-out
 fold. The setting with the best mean fold accuracy wins (ties: the lower mean cross-entropy); the
-test split takes no part. That setting is then trained once more on the training split alone,
-which gives the curves and the accuracies above. Fold accuracies (std over the folds, ddof 1):
+test split takes no part. That setting is then trained on the training split alone, once per
+seed; the first seed's run gives the curves. Fold accuracies (std over the folds, ddof 1):
 
 {sweep_table(metrics['sweep'], Setting(**chosen))}
 
-The chosen setting trained without the mirrored faces: validation accuracy
-{mirrored['val_accuracy']:.3f} (with them: {metrics['val_accuracy']:.3f}).
+What the preprocessing buys, by the same cross-validation: the chosen setting reaches
+{chosen_row['cv_accuracy']:.3f}; with each face only centered (not standardized over its own pixels)
+{ablation['without_standardized_faces']:.3f}; without the mirrored training faces {ablation['without_mirrored_faces']:.3f}.
 
 The chosen network ({chosen['hidden']} hidden units, learning rate {chosen['lr']:g}, L2 {chosen['l2']:g})
-reaches {metrics['test_accuracy']:.1%} test accuracy (target 85%: {'met' if metrics['test_accuracy'] >= 0.85 else 'not met'};
-the course reports 77-90%) and {metrics['train_accuracy']:.1%} on the training set, {gap:.1%} more.
+reaches {test_mean:.1%} test accuracy on average over {len(seeds['seeds'])} training seeds (std {test_std:.1%}; target 85%:
+{'met' if test_mean >= 0.85 else 'not met'}; the course reports 77-90%) and {np.mean(seeds['train_accuracy']):.1%} on the training set, {gap:.1%} more.
 {'That gap is overfitting: with about ' + str(sizes['train'] // 6) + ' photos per actor the network fits every training face, and only what carries over to new photos of the same people counts.' if gap > 0.05 else 'Training and test accuracy are close: the network has not overfit.'}
-Mirroring the training faces changed the chosen setting's validation accuracy by
-{metrics['val_accuracy'] - mirrored['val_accuracy']:+.1%}. Across the grid the cross-validated accuracy spans
+Across the grid the cross-validated accuracy spans
 {max(means) - min(means):.1%}, i.e. {round((max(means) - min(means)) * selection['pooled_images'])} of the {selection['pooled_images']} images scored; the best mean has a
 standard error of {standard_error:.1%} (fold std / sqrt({selection['folds']})), and {close} of the {len(means)} settings are within one
-standard error of it{': the grid hardly separates them' if close > len(means) // 2 else ''}.
+standard error of it{': the grid hardly separates them, and the preprocessing matters more than the setting' if close > len(means) // 2 else ''}.
 
 Seed 002's variant, on larger color inputs ({variant['inputs']} values per face, {variant['parameters']:,}
 parameters) and trained as seed 002 did (no mirrored faces), reaches {variant['test_accuracy']:.1%} test accuracy, {comparison}
-the 32x32 gray network (seed 002 reported 83.3% on its own split of 20 test faces per actor) with
+the 32x32 gray network's seed-{seeds['seeds'][0]} run (seed 002 reported 83.3% on its own split of 20 test faces per actor) with
 {variant['train_accuracy']:.1%} on the training set. {str(variant['inputs'] // (32 * 32)) + ' times as many inputs did not buy accuracy here: at ' + str(sizes['train']) + ' training images, the extra resolution and color add more capacity to memorize than information that separates the actors.' if difference <= 1 / sizes['test'] else 'The extra resolution and color help here by more than one test image.'}
 """
 
@@ -173,25 +203,27 @@ def main(argv=None):
     args = parser.parse_args(argv)
     steps = QUICK_STEPS if args.quick else STEPS
     dataset = load(SIZE, False, args.quick)
-    splits, classes = vectors(dataset), len(dataset.actors)
+    splits, classes = vectors(dataset, scale="standardize"), len(dataset.actors)
     sizes = {name: len(y) for name, (_, y) in splits.items()}
     with Results(args.out, args, grid=GRID, steps=steps, folds=FOLDS, seed002_setting=asdict(SEED002)) as results:
         pool = pooled(dataset)
         folds = sha256_folds(pool.sha256, pool.y, FOLDS, np.random.default_rng(args.seed))
         setting, rows = sweep(pool, folds, classes, steps, args.seed)
-        _, curves = fit(with_mirrored_training_faces(splits, SIZE), classes, setting, args.seed)
-        _, plain_curves = fit(splits, classes, setting, args.seed)
+        curves, seed_accuracies = over_training_seeds(with_mirrored_training_faces(splits, SIZE), classes, setting,
+                                                      args.seed)
         results.write_json("sweep.json", rows)
         results.figure(learning_curves(curves, f"32x32 gray, {setting.hidden} ReLU"), "learning_curves")
         results.metrics.update(final_accuracies(curves))
-        results.metrics["without_mirrored_faces"] = {"val_accuracy": plain_curves["val_accuracy"][-1],
-                                                     "train_accuracy": plain_curves["train_accuracy"][-1]}
         results.metrics.update(
+            over_training_seeds={"seeds": [args.seed + offset for offset in range(TRAINING_SEEDS)], **seed_accuracies,
+                                 "mean_test_accuracy": float(np.mean(seed_accuracies["test_accuracy"]))},
+            cross_validated_ablations=ablations(pool, folds, classes, setting, args.seed),
             setting=asdict(setting), sweep=rows, split_sizes=sizes, actors=dataset.actors,
             selection={"folds": FOLDS, "pooled_images": len(pool.y), "fold_sizes": [len(fold) for fold in folds],
                        "rule": "best mean held-out-fold accuracy, ties by lower mean cross-entropy; test split unused"},
             preprocessing="32x32 grayscale (PIL LANCZOS resize of the box crop), /255 to [0, 1], flattened "
-                          "row-major to 1024 values, minus the training mean image; training set doubled with mirror images",
+                          "row-major to 1024 values, each face standardized to zero mean and unit std over its own "
+                          "pixels, minus the training mean of those; training set doubled with mirror images",
             architecture=f"1024 -> Linear({setting.hidden}) -> {setting.activation} -> Linear({classes}) -> softmax",
             initialization="weights and biases uniform in +-1/sqrt(fan_in) (PyTorch's nn.Linear default)",
             loss="mean cross-entropy + L2 * sum of squared weights (biases not penalized)")
@@ -207,7 +239,8 @@ def main(argv=None):
             "inputs": variant_splits["train"][0].shape[1],
             "parameters": sum(p.size for p in variant_model.parameters()),
             "preprocessing": "64x64 RGB, [0, 1] mapped to [-1, 1], flattened to 12288 values"}
-        print(f"test accuracy: 32x32 gray {results.metrics['test_accuracy']:.3f}, "
+        print(f"test accuracy: 32x32 gray {results.metrics['test_accuracy']:.3f} (mean over {TRAINING_SEEDS} seeds "
+              f"{results.metrics['over_training_seeds']['mean_test_accuracy']:.3f}), "
               f"seed 002 variant {results.metrics['seed002_variant']['test_accuracy']:.3f}")
         results.summary(summary(results.metrics, sizes))
 

@@ -24,7 +24,9 @@ EXPERIMENTS = [
     Experiment("part2_faces", "Part 2: FaceScrub: the six actors' data, rejected downloads, annotation quality", "000"),
     Experiment("part3_mlp", "Part 3: faces with one hidden layer on 32x32 gray pixels (and seed 002's 64x64 RGB "
                "version)", "000",
-               {"test_accuracy": (0.85, "issue 7 target for seed 000 part 3 (course reports 77-90%)"),
+               {"over_training_seeds.mean_test_accuracy": (0.85, "issue 7 target for seed 000 part 3, here the mean "
+                                                                 "over 5 training seeds (course reports 77-90%)"),
+                "test_accuracy": (0.85, "the same, the --seed run alone"),
                 "seed002_variant.test_accuracy": (0.8333, "seed 002: 83.33% test, 64x64 RGB, 600 ReLU, Adam 1e-4")}),
     Experiment("part4_weights", "Part 4: the weights of a face classifier with no hidden layer", "000"),
     Experiment("part5_hidden_units", "Part 5: hidden units for two actors under L2 and input size", "000"),

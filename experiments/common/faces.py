@@ -32,19 +32,30 @@ def gray_inputs(args, setting, size):
     return replace(setting, steps=QUICK_STEPS) if args.quick else setting, dataset, vectors(dataset)
 
 
+def standardized_faces(x):
+    """Each face (row of x, (N, D)) minus its own mean pixel, divided by its own pixel standard
+    deviation: the same face under brighter light or more contrast gives the same row. A flat
+    face (standard deviation below 1e-6) is only shifted to zero mean."""
+    x = x - x.mean(axis=1, keepdims=True)
+    return x / np.maximum(x.std(axis=1, keepdims=True), 1e-6)
+
+
 def vectors(dataset, scale="center"):
     """{split: (x (N, D) float32, y (N,))} of flattened crops.
 
     scale: "center" subtracts the training set's mean image from every split (pixels stay
-    in [0, 1] before that); "symmetric" maps [0, 1] to [-1, 1] (seed 002's preprocessing).
+    in [0, 1] before that); "standardize" first applies standardized_faces to every face,
+    then centers the same way; "symmetric" maps [0, 1] to [-1, 1] (seed 002's preprocessing).
     """
     flat = {name: getattr(dataset, name).x.reshape(len(getattr(dataset, name).x), -1) for name in SPLITS}
-    if scale == "center":
+    if scale == "standardize":
+        flat = {name: standardized_faces(x) for name, x in flat.items()}
+    if scale in ("center", "standardize"):
         offset, factor = flat["train"].mean(axis=0), 1.0
     elif scale == "symmetric":
         offset, factor = 0.5, 2.0
     else:
-        raise ValueError(f"scale must be 'center' or 'symmetric', got {scale!r}")
+        raise ValueError(f"scale must be 'center', 'standardize' or 'symmetric', got {scale!r}")
     return {name: (((x - offset) * factor).astype(np.float32), getattr(dataset, name).y) for name, x in flat.items()}
 
 

@@ -40,6 +40,24 @@ def test_vectors_center_on_the_training_mean_or_map_to_plus_minus_one():
         faces.vectors(dataset, scale="other")
 
 
+def test_standardized_faces_ignore_brightness_and_contrast():
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 16))
+    standardized = faces.standardized_faces(x)
+    np.testing.assert_allclose(standardized.mean(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(standardized.std(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(faces.standardized_faces(0.3 * x + 0.5), standardized, atol=1e-12)
+    np.testing.assert_array_equal(faces.standardized_faces(np.full((1, 16), 0.7)), np.zeros((1, 16)))
+
+
+def test_vectors_standardize_each_face_then_center_on_the_training_mean():
+    dataset = tiny_dataset(np.random.default_rng(0))
+    standardized = {name: faces.standardized_faces(getattr(dataset, name).x.reshape(-1, 16)) for name in faces.SPLITS}
+    vectors = faces.vectors(dataset, scale="standardize")
+    np.testing.assert_allclose(vectors["val"][0], standardized["val"] - standardized["train"].mean(axis=0), atol=1e-5)
+    assert vectors["val"][0].dtype == np.float32
+
+
 def test_l2_loss_adds_the_squared_weights_only():
     rng = np.random.default_rng(0)
     model = faces.make_mlp(4, 3, 2, rng)
@@ -102,6 +120,8 @@ def test_fold_splits_center_on_the_training_folds_and_mirror_them_only():
     np.testing.assert_array_equal(splits["train"][1], np.concatenate([y[training], y[training]]))
     mirrored = (x[training] - mean).reshape(4, part3_mlp.SIZE, part3_mlp.SIZE)[:, :, ::-1].reshape(4, -1)
     np.testing.assert_allclose(splits["train"][0][4:], mirrored, atol=1e-6)
+    unmirrored = part3_mlp.fold_splits(x, y, held_out, mirror=False)
+    np.testing.assert_allclose(unmirrored["train"][0], x[training] - mean, atol=1e-6)
 
 
 def test_quick_run_reports_both_networks(tmp_path):
@@ -118,6 +138,10 @@ def test_quick_run_reports_both_networks(tmp_path):
     assert metrics["selection"]["pooled_images"] == metrics["split_sizes"]["train"] + metrics["split_sizes"]["val"]
     assert sum(metrics["selection"]["fold_sizes"]) == metrics["selection"]["pooled_images"]
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["seed002_variant"]["inputs"] == 64 * 64 * 3
+    seeds = metrics["over_training_seeds"]
+    assert len(seeds["seeds"]) == len(seeds["test_accuracy"]) == part3_mlp.TRAINING_SEEDS
+    assert seeds["test_accuracy"][0] == metrics["test_accuracy"]
+    assert set(metrics["cross_validated_ablations"]) == {"without_standardized_faces", "without_mirrored_faces"}
     assert {"learning_curves.png", "learning_curves_seed002.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
 
 
