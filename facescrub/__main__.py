@@ -2,7 +2,8 @@
 
   download  fetch the six actors' originals (or --actors ...) into --store, verify SHA-256,
             write <store>/manifest.csv, print a summary. --mirror DIR is looked at before
-            the network; --proxy URL sends every request through an HTTP proxy.
+            the network; --proxy URL sends every request through an HTTP proxy;
+            --skip-failed does not ask again what the last manifest says failed for good.
   prepare   crop and resize what is in --store (and --mirror) into the cache (--size,
             --color); print the crops per actor and split, and each unreadable file.
   stats     list lines and available originals per actor in --store (and --mirror).
@@ -16,7 +17,8 @@ from pathlib import Path
 from tinynet.paths import cache_dir
 
 from .dataset import available_faces, load_faces
-from .download import DownloadSettings, download, make_session, summary, write_manifest
+from .download import (DownloadSettings, download, known_failures, make_session, read_manifest, summary,
+                       write_manifest)
 from .lists import ACTORS, read_lists
 from .store import Store
 
@@ -38,6 +40,10 @@ def parse_args(argv):
     parser.add_argument("--deadline", type=float, default=defaults.deadline,
                         help="total time per URL, retries included (s)")
     parser.add_argument("--retries", type=int, default=defaults.retries, help="for 5xx and connection errors")
+    parser.add_argument("--skip-failed", action="store_true",
+                        help="do not ask again for the URLs that <store>/manifest.csv records as failed for good "
+                             "(HTTP 4xx, hash mismatch, bad URL, too large, too many redirects); timeouts, "
+                             "connection errors and 5xx are tried again")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--color", action="store_true")
     args = parser.parse_args(argv)
@@ -47,18 +53,32 @@ def parse_args(argv):
     return args
 
 
+def previous_rows(manifest):
+    """The rows of an earlier run's manifest; exits with a message if it is not one."""
+    try:
+        return read_manifest(manifest)
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
+        sys.exit(f"{manifest} is not a manifest written by `python -m facescrub download` ({error}); "
+                 f"move it away or leave out --skip-failed")
+
+
 def main(argv=None):
     args = parse_args(argv)
     stores = [Store(args.store)] + ([Store(args.mirror)] if args.mirror else [])
     if args.command == "download":
         settings = DownloadSettings(workers=args.workers, connect_timeout=args.connect_timeout,
                                     read_timeout=args.timeout, deadline=args.deadline, retries=args.retries)
-        report = read_lists(actors=args.actors)
+        report, manifest = read_lists(actors=args.actors), args.store / "manifest.csv"
+        known = known_failures(previous_rows(manifest)) if args.skip_failed and manifest.exists() else {}
         started = time.monotonic()
-        rows = download(report.faces, args.store, args.mirror, make_session(args.proxy, settings), settings)
-        write_manifest(rows, args.store / "manifest.csv")
+        rows = download(report.faces, args.store, args.mirror, make_session(args.proxy, settings), settings,
+                        known_failures=known)
+        write_manifest(rows, manifest)
         print(summary(rows, report.skipped, time.monotonic() - started))
-        print(f"manifest: {args.store / 'manifest.csv'}")
+        if args.skip_failed:
+            print(f"not asked again (failed for good in the last manifest): "
+                  f"{sum(row.source == 'manifest' for row in rows)} lines")
+        print(f"manifest: {manifest}")
     elif args.command == "prepare":
         dataset = load_faces(args.size, args.color, args.actors, stores=stores)
         print(f"{args.size}x{args.size} {'RGB' if args.color else 'gray'} crops per actor:")

@@ -10,6 +10,9 @@ Every list line gets one manifest row with its status:
   too_large           more than max_bytes
   too_many_redirects  more than max_redirects
   bad_url             a URL or a redirect target that is not http(s)
+A row's source says where its answer came from: the store, the mirror, the network, or the
+manifest (a failure for good that a previous run recorded and this run did not ask again; see
+failed_for_good and download's known_failures).
 The deadline bounds a URL's total time (retries and backoff included) up to one more read
 timeout: the body is read with read1, which returns after at most one socket read, so a
 server that drips bytes cannot hold a worker for long. (DNS lookups are not bounded by it.)
@@ -122,6 +125,20 @@ def fetch(session, url, settings):
     return Outcome(status, "network", len(body), time.monotonic() - started, attempt), body
 
 
+def failed_for_good(status):
+    """True for a status that asking the same URL again will not change: an HTTP 4xx other than
+    408 (request timeout) and 429 (too many requests), hash_mismatch, bad_url, too_large or
+    too_many_redirects. Timeouts, connection errors and 5xx may answer another time."""
+    if status.startswith("http_4"):
+        return status not in ("http_408", "http_429")
+    return status in ("hash_mismatch", "bad_url", "too_large", "too_many_redirects")
+
+
+def known_failures(rows):
+    """{(url, sha256): status} of the manifest rows whose status failed_for_good."""
+    return {(row.url, row.sha256): row.status for row in rows if failed_for_good(row.status)}
+
+
 def keep_if_genuine(store, data, sha256):
     """Store data if its SHA-256 is sha256; True if it was."""
     if sha256_of(data) != sha256:
@@ -130,9 +147,10 @@ def keep_if_genuine(store, data, sha256):
     return True
 
 
-def obtain(face_group, store, mirror, session, settings):
-    """{sha256: Outcome} for faces sharing one URL: from the store, else the mirror, else one network fetch."""
-    outcomes, missing = {}, set()
+def obtain(face_group, store, mirror, session, settings, known_failures):
+    """{sha256: Outcome} for faces sharing one URL: from the store, else the mirror, else the
+    known_failures ({(url, sha256): status}), else one network fetch."""
+    outcomes, missing, url = {}, set(), face_group[0].url
     for sha in {face.sha256 for face in face_group}:
         stored = store.find(sha)
         mirrored = mirror.find(sha) if mirror is not None and stored is None else None
@@ -140,10 +158,12 @@ def obtain(face_group, store, mirror, session, settings):
             outcomes[sha] = Outcome("ok", "store", stored.stat().st_size)
         elif mirrored is not None and keep_if_genuine(store, mirrored.read_bytes(), sha):
             outcomes[sha] = Outcome("ok", "mirror", mirrored.stat().st_size)
+        elif (url, sha) in known_failures:
+            outcomes[sha] = Outcome(known_failures[url, sha], "manifest")
         else:
             missing.add(sha)
     if missing:
-        fetched, body = fetch(session, face_group[0].url, settings)
+        fetched, body = fetch(session, url, settings)
         for sha in missing:
             status = fetched.status
             if status == "fetched":
@@ -168,10 +188,12 @@ class ManifestRow:
     attempts: int
 
 
-def download(faces, store_folder, mirror_folder=None, session=None, settings=None, progress=True):
+def download(faces, store_folder, mirror_folder=None, session=None, settings=None, progress=True,
+             known_failures=None):
     """Fetch every face's original into store_folder; return one ManifestRow per face (list order).
 
-    Faces sharing a URL are fetched once. A run can be killed at any moment: files appear only
+    Faces sharing a URL are fetched once. known_failures: {(url, sha256): status} not to ask
+    again (see known_failures()); their rows keep that status, with source "manifest". A run can be killed at any moment: files appear only
     complete (by rename), the next run removes leftover temporary files and does not fetch
     what is already stored. Only one run at a time may use a store folder.
     """
@@ -186,7 +208,8 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
     rows = {}
     executor = ThreadPoolExecutor(max_workers=settings.workers)
     try:
-        futures = {executor.submit(obtain, group, store, mirror, session, settings): group for group in groups.values()}
+        futures = {executor.submit(obtain, group, store, mirror, session, settings, known_failures or {}): group
+                   for group in groups.values()}
         for future in tqdm(as_completed(futures), total=len(futures), desc="downloading", unit="url",
                            disable=not progress, mininterval=1.0):
             outcomes = future.result()

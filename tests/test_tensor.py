@@ -72,3 +72,12 @@ def test_numpy_array_on_the_left_of_an_operator_gives_a_tensor():
     assert isinstance(y, tn.Tensor)
     y.sum().backward()
     np.testing.assert_allclose(x.grad, [3.0, 4.0])
+
+
+def test_a_float32_array_is_shared_and_anything_else_is_converted():
+    array = np.zeros(3, dtype=np.float32)
+    tn.Tensor(array).data[0] = 1.0
+    assert array[0] == 1.0
+    doubles = np.zeros(3)
+    tn.Tensor(doubles, dtype=np.float32).data[0] = 1.0
+    assert doubles[0] == 0.0

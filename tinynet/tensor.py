@@ -64,6 +64,10 @@ class Tensor:
     `Tensor(data, requires_grad=False, dtype=None)`: float32 unless `data` is float64 or
     `dtype` is given. After `loss.backward()`, every leaf tensor with `requires_grad` holds
     d loss / d tensor in `.grad` (same shape as `.data`), accumulated over backward calls.
+
+    A NumPy array that already has the tensor's dtype is used as it is, not copied (like
+    torch.from_numpy): writing into `tensor.data` writes into that array. nn.Parameter
+    copies its values, so an optimizer step never changes the caller's array.
     """
 
     __array_priority__ = 100  # so `ndarray * Tensor` calls Tensor.__rmul__

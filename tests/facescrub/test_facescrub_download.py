@@ -24,7 +24,8 @@ import pytest
 
 import facescrub.__main__ as cli
 from conftest import require_data
-from facescrub.download import USER_AGENT, DownloadSettings, download, read_manifest, summary, write_manifest
+from facescrub.download import (USER_AGENT, DownloadSettings, download, failed_for_good, known_failures, read_manifest,
+                                summary, write_manifest)
 from facescrub.lists import Face, read_lists
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
@@ -182,6 +183,28 @@ def test_mirror_is_used_first_and_a_corrupt_mirror_copy_is_refetched(resumed_run
     assert sorted(replay.hits - hits_before) == sorted(faces[sha].url for sha in (genuine[0], genuine[3]))
 
 
+def test_failed_for_good_means_asking_again_cannot_help():
+    assert all(map(failed_for_good, ["http_404", "http_403", "http_410", "hash_mismatch", "bad_url", "too_large",
+                                     "too_many_redirects"]))
+    assert not any(map(failed_for_good, ["ok", "http_408", "http_429", "http_500", "http_503", "timeout",
+                                         "connection_error"]))
+
+
+def test_known_failures_are_not_asked_again_and_the_rest_is(resumed_run, replay):
+    faces = read_lists(actors=["Peri Gilpin"]).faces
+    previous = {(row.url, row.sha256): row.status for row in resumed_run.rows}
+    hits_before = replay.hits.copy()
+    rows = download(faces, resumed_run.store, session=replay_session(replay.url, SETTINGS), settings=SETTINGS,
+                    progress=False, known_failures=known_failures(resumed_run.rows))
+    hits = replay.hits - hits_before
+    assert [row.status for row in rows] == [previous[face.url, face.sha256] for face in faces]
+    by_source = Counter(row.source for row in rows)
+    assert by_source["manifest"] > 50 and by_source["network"] > 5
+    for row in rows:
+        asked = row.source == "network"
+        assert asked == (row.status != "ok" and not failed_for_good(row.status)) == (hits[row.url] > 0), row
+
+
 def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "make_session", replay_session)  # https forwarded, as everywhere in this module
     store, mirror = tmp_path / "store", require_data("facescrub/images")
@@ -194,3 +217,16 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
     assert not any((replay.hits - hits_before)[row.url] for row in genuine)
     assert out.splitlines()[1].split()[:3] == ["Peri", "Gilpin", "195"]
     assert out.endswith(f"manifest: {store / 'manifest.csv'}\n")
+
+    hits_before = replay.hits.copy()
+    cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--proxy", replay.url, "--skip-failed",
+              "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "0"])
+    again, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
+    skipped = [row for row in again if row.source == "manifest"]
+    assert [row.status for row in again] == [row.status for row in rows]
+    assert skipped and not any((replay.hits - hits_before)[row.url] for row in skipped)
+    assert f"not asked again (failed for good in the last manifest): {len(skipped)} lines" in out
+
+    (store / "manifest.csv").write_text("not,a\nmanifest,at all\n")
+    with pytest.raises(SystemExit, match="is not a manifest"):
+        cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--skip-failed"])
