@@ -154,7 +154,7 @@ def build(results: Path) -> Path:
     parts.append("</body></html>")
     index = results / "index.html"
     results.mkdir(parents=True, exist_ok=True)
-    write_atomically(index, "\n".join(parts).encode())
+    write_atomically(index, "\n".join(parts))
     return index
 
 

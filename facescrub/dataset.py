@@ -6,12 +6,12 @@ this works offline. There is one crop per list line (a photo listed with two fac
 two), and crops are cached per size, color and set of faces as .npz.
 """
 import hashlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
+from tinynet.files import atomic_write
 from tinynet.paths import cache_dir, data_dir
 
 from .lists import ACTORS, read_lists
@@ -130,11 +130,9 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
             unreadable = dict(zip(archive["unreadable_paths"].tolist(), archive["unreadable_errors"].tolist()))
     else:
         images, kept, unreadable = crop_all(photos, spec)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
-        np.savez(temporary, images=images, kept=kept, unreadable_paths=np.array(list(unreadable), str),
-                 unreadable_errors=np.array(list(unreadable.values()), str))
-        temporary.replace(cache)
+        with atomic_write(cache) as file:
+            np.savez(file, images=images, kept=kept, unreadable_paths=np.array(list(unreadable), str),
+                     unreadable_errors=np.array(list(unreadable.values()), str))
     kept_photos = [photos[i] for i in kept]
     labels = np.array([actors.index(p.actor) for p in kept_photos], dtype=np.int64)
     hashes = np.array([p.sha256 for p in kept_photos], dtype=str)

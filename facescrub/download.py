@@ -18,16 +18,16 @@ timeout: the body is read with read1, which returns after at most one socket rea
 server that drips bytes cannot hold a worker for long. (DNS lookups are not bounded by it.)
 """
 import csv
-import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 
 import requests
 import urllib3
 from tqdm import tqdm
+
+from tinynet.files import atomic_write
 
 from .store import Store, sha256_of
 
@@ -225,14 +225,10 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
 
 def write_manifest(rows, path):
     """Write the manifest rows as CSV, atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", newline="") as file:
+    with atomic_write(path, "w") as file:
         writer = csv.DictWriter(file, fieldnames=[f.name for f in fields(ManifestRow)])
         writer.writeheader()
         writer.writerows(asdict(row) for row in rows)
-    os.replace(temporary, path)
 
 
 def read_manifest(path):

@@ -6,16 +6,16 @@ A file appears only complete (temporary file + rename); temporary files left by 
 run start with "." and end with ".tmp", and remove_temporary() clears them.
 """
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from tinynet.files import TEMPORARY_SUFFIX, atomic_write
 
 MAGIC = [(b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
          (b"BM", "bmp"), (b"RIFF", "webp")]
 EXTENSIONS = tuple(dict.fromkeys([ext for _, ext in MAGIC] + ["bin"]))
 SHA256_NAME = re.compile(r"[0-9a-f]{64}")
-TEMPORARY_PATTERN = ".*.tmp"
+TEMPORARY_PATTERN = f".*{TEMPORARY_SUFFIX}"
 
 
 def sniff_extension(data: bytes) -> str:
@@ -46,18 +46,11 @@ class Store:
 
     def add(self, data: bytes) -> Path:
         """Write data as <sha256>.<ext> (temporary file + rename: never half-written); return its path."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{sha256_of(data)}.{sniff_extension(data)}"
         if path.exists():
             return path
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        with atomic_write(path) as file:
+            file.write(data)
         return path
 
     def temporary_files(self) -> list:

@@ -6,13 +6,12 @@ NumPy arrays and dtypes: a pickle naming any other callable (os.system, eval, ..
 UnsafeWeightsError before anything is called.
 """
 import io as _io
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
 from .nn.module import Module
 
 
@@ -23,15 +22,8 @@ class UnsafeWeightsError(pickle.UnpicklingError):
 def save(path, module_or_state):
     """Write a Module's state_dict (or a {name: array} dict) to an .npz file, atomically."""
     state = module_or_state.state_dict() if isinstance(module_or_state, Module) else module_or_state
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **{name: np.asarray(value) for name, value in state.items()})
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path) as file:
+        np.savez(file, **{name: np.asarray(value) for name, value in state.items()})
 
 
 def load(path):

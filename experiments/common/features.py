@@ -12,6 +12,7 @@ import tinynet as tn
 from tinynet import nn
 from tinynet.models.alexnet import AlexNet
 from tinynet.models.alexnet import preprocess as alexnet_preprocess
+from tinynet.files import atomic_write
 from tinynet.models.face_resnet import FaceResNet
 from tinynet.paths import cache_dir
 
@@ -55,10 +56,8 @@ class FeatureNetwork:
                 batch = self.prepare(images[start:start + batch_size])
                 chunks.append(self(tn.Tensor(batch)).data)
         features = np.concatenate(chunks).astype(np.float32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp.npy")
-        np.save(temporary, features)
-        temporary.replace(path)
+        with atomic_write(path) as file:
+            np.save(file, features)
         return features
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinynet.files import atomic_write
+
 
 def _json_default(value):
     """Make NumPy scalars, arrays and paths JSON-serializable."""
@@ -24,11 +26,10 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def write_atomically(path: Path, data: bytes):
-    """Write bytes to path via a temporary file in the same folder and a rename."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+def write_atomically(path: Path, text: str):
+    """Write text to path (UTF-8) through tinynet.files.atomic_write: never half-written."""
+    with atomic_write(path) as file:
+        file.write(text.encode())
 
 
 class Results:
@@ -69,17 +70,16 @@ class Results:
         return False
 
     def write_json(self, name, value):
-        write_atomically(self.out / name, (json.dumps(value, indent=2, default=_json_default) + "\n").encode())
+        write_atomically(self.out / name, json.dumps(value, indent=2, default=_json_default) + "\n")
 
     def figure(self, fig, name, dpi=110):
         """Save a matplotlib figure as out/<name>.png and close it."""
         import matplotlib.pyplot as plt
 
-        temporary = self.out / f".{name}.tmp.png"
-        fig.savefig(temporary, dpi=dpi, bbox_inches="tight")
-        os.replace(temporary, self.out / f"{name}.png")
+        with atomic_write(self.out / f"{name}.png") as file:
+            fig.savefig(file, format="png", dpi=dpi, bbox_inches="tight")
         plt.close(fig)
 
     def summary(self, markdown: str):
         """Write out/summary.md."""
-        write_atomically(self.out / "summary.md", markdown.encode())
+        write_atomically(self.out / "summary.md", markdown)

@@ -17,6 +17,7 @@ import facescrub
 from experiments.common.features import FeatureNetwork, resnet_input
 from facescrub.splits import split_of
 from tinynet.models.face_resnet import INPUT_SIZE, MEAN_RGB, FaceResNet
+from tinynet.files import atomic_write
 from tinynet.paths import cache_dir
 
 from .boxes import from_corners
@@ -122,11 +123,9 @@ def load_photos(originals=None, size=INPUT_SIZE):
                 continue
             images.append(image), faces.append(face), kept.append(i)
         images, faces, kept = np.stack(images), np.stack(faces), np.array(kept)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f".{cache.name}.tmp.npz")
-        np.savez(temporary, kept=kept, images=images, faces=faces, skipped_paths=np.array(list(skipped), str),
-                 skipped_reasons=np.array(list(skipped.values()), str))
-        temporary.replace(cache)
+        with atomic_write(cache) as file:
+            np.savez(file, kept=kept, images=images, faces=faces, skipped_paths=np.array(list(skipped), str),
+                     skipped_reasons=np.array(list(skipped.values()), str))
     hashes = np.array([originals[i].sha256 for i in kept])
     return Photos(images, faces, hashes, np.array([split_of(h) for h in hashes])), skipped
 

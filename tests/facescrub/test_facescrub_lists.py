@@ -17,7 +17,7 @@ LINES = [
     f"Peri Gilpin\t9\t10\thttp://example.com/b.jpg\t0,0,5\t{SHA}\n",                  # bad_bbox: 3 numbers
     f"Peri Gilpin\t11\t12\thttp://example.com/c.jpg\t5,5,1,1\t{SHA}\n",               # bad_bbox: x2 < x1
     f"Peri Gilpin\t13\t14\thttp://example.com/d.jpg\ta,b,c,d\t{SHA}\n",               # bad_bbox: not numbers
-    f"Peri Gilpin\t15\t16\thttp://example.com/e.jpg\t0,0,5,5\tnothex\n",              # bad_sha256
+    "Peri Gilpin\t15\t16\thttp://example.com/e.jpg\t0,0,5,5\tnothex\n",              # bad_sha256
     "Peri Gilpin\t17\t18\n",                                                          # wrong_field_count
     "\n",                                                                             # blank: ignored
     f"Alec Baldwin\t19\t20\tfile:///etc/shadow\t0,0,5,5\t{SHA}\n",                    # someone else: not counted

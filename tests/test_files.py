@@ -1,0 +1,42 @@
+"""atomic_write: all of the new file or none of it, and no leftovers."""
+import numpy as np
+import pytest
+
+from tinynet.files import atomic_write
+
+
+def test_the_file_appears_whole_in_a_new_folder(tmp_path):
+    path = tmp_path / "new" / "weights.npz"
+    with atomic_write(path) as file:
+        np.savez(file, w=np.arange(3))
+    with np.load(path) as archive:
+        np.testing.assert_array_equal(archive["w"], np.arange(3))
+    assert [p.name for p in path.parent.iterdir()] == ["weights.npz"]
+
+
+def test_the_file_gets_the_permissions_open_would_give(tmp_path):
+    (tmp_path / "plain").write_bytes(b"x")
+    with atomic_write(tmp_path / "atomic") as file:
+        file.write(b"x")
+    assert (tmp_path / "atomic").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_a_failing_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_text("old\n")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_write(path, "w") as file:
+            file.write("half of the new")
+            raise RuntimeError("disk full")
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.csv"]
+
+
+def test_text_mode_keeps_newlines_as_written(tmp_path):
+    path = tmp_path / "rows.csv"
+    with atomic_write(path, "w") as file:
+        file.write("a,b\r\n1,2\r\n")
+    assert path.read_bytes() == b"a,b\r\n1,2\r\n"
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_write(path, "a"):
+            pass
