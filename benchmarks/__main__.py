@@ -62,8 +62,7 @@ HEADER = ["case", "tinynet ms", "numpy ms", "torch ms", "tinynet/numpy", "tinyne
 
 
 def write_metrics(out, metrics):
-    """Write out/metrics.json atomically (a temporary file, then a rename)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write out/metrics.json (creating out) atomically: never half-written."""
     write_atomically(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
 

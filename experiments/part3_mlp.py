@@ -114,10 +114,13 @@ def ablations(pool, folds, classes, setting, seed):
 def over_training_seeds(splits, classes, setting, seed):
     """The setting trained on splits['train'] from seeds seed, ..., seed + TRAINING_SEEDS - 1.
 
-    Returns (the learning curves of the first run, {'<split>_accuracy': [final accuracy of each run]}).
+    Returns (the learning curves of the first run, {'seeds': [...], '<split>_accuracy': [final
+    accuracy of each run], 'mean_test_accuracy': ...}).
     """
-    runs = [fit(splits, classes, setting, seed + offset)[1] for offset in range(TRAINING_SEEDS)]
-    return runs[0], {key: [curves[key][-1] for curves in runs] for key in final_accuracies(runs[0])}
+    seeds = [seed + offset for offset in range(TRAINING_SEEDS)]
+    runs = [fit(splits, classes, setting, run_seed)[1] for run_seed in seeds]
+    accuracies = {key: [curves[key][-1] for curves in runs] for key in final_accuracies(runs[0])}
+    return runs[0], {"seeds": seeds, **accuracies, "mean_test_accuracy": float(np.mean(accuracies["test_accuracy"]))}
 
 
 def sweep_table(rows, chosen):
@@ -211,14 +214,12 @@ def main(argv=None):
         pool = pooled(dataset)
         folds = sha256_folds(pool.sha256, pool.y, FOLDS, np.random.default_rng(args.seed))
         setting, rows = sweep(pool, folds, classes, steps, args.seed)
-        curves, seed_accuracies = over_training_seeds(with_mirrored_training_faces(splits, SIZE), classes, setting,
-                                                      args.seed)
+        curves, seed_runs = over_training_seeds(with_mirrored_training_faces(splits, SIZE), classes, setting, args.seed)
         results.write_json("sweep.json", rows)
         results.figure(learning_curves(curves, f"32x32 gray, {setting.hidden} ReLU"), "learning_curves")
         results.metrics.update(final_accuracies(curves))
         results.metrics.update(
-            over_training_seeds={"seeds": [args.seed + offset for offset in range(TRAINING_SEEDS)], **seed_accuracies,
-                                 "mean_test_accuracy": float(np.mean(seed_accuracies["test_accuracy"]))},
+            over_training_seeds=seed_runs,
             cross_validated_ablations=ablations(pool, folds, classes, setting, args.seed),
             setting=asdict(setting), sweep=rows, split_sizes=sizes, actors=dataset.actors,
             selection={"folds": FOLDS, "pooled_images": len(pool.y), "fold_sizes": [len(fold) for fold in folds],

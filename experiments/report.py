@@ -153,7 +153,6 @@ def build(results: Path) -> Path:
     parts.extend(section(experiment, results) for experiment in EXPERIMENTS)
     parts.append("</body></html>")
     index = results / "index.html"
-    results.mkdir(parents=True, exist_ok=True)
     write_atomically(index, "\n".join(parts))
     return index
 

@@ -10,9 +10,9 @@ from tqdm import tqdm
 
 import tinynet as tn
 from tinynet import nn
+from tinynet.files import atomic_write
 from tinynet.models.alexnet import AlexNet
 from tinynet.models.alexnet import preprocess as alexnet_preprocess
-from tinynet.files import atomic_write
 from tinynet.models.face_resnet import FaceResNet
 from tinynet.paths import cache_dir
 

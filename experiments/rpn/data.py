@@ -16,8 +16,8 @@ from tqdm import tqdm
 import facescrub
 from experiments.common.features import FeatureNetwork, resnet_input
 from facescrub.splits import split_of
-from tinynet.models.face_resnet import INPUT_SIZE, MEAN_RGB, FaceResNet
 from tinynet.files import atomic_write
+from tinynet.models.face_resnet import INPUT_SIZE, MEAN_RGB, FaceResNet
 from tinynet.paths import cache_dir
 
 from .boxes import from_corners
