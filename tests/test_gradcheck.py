@@ -1,10 +1,15 @@
-"""gradcheck itself: it must catch a wrong VJP, in full and in fast mode."""
+"""gradcheck itself: it must pass round-off, report kinks, and catch (and locate) a wrong VJP of any size."""
 import numpy as np
 import pytest
 
 import tinynet as tn
+from tinynet import functional as F
 from tinynet.function import Function
+from tinynet.gradcheck import first_disagreeing_op, step_sweep
+from tinynet.ops.activation import Tanh
 from tinynet.tensor import apply
+
+ULP_OF_FOUR = float(np.spacing(4.0))  # 8.9e-16: one unit in the last place of a score near 4
 
 
 class SquareWithWrongGradient(Function):
@@ -18,10 +23,37 @@ class SquareWithWrongGradient(Function):
         return (grad_out * ctx.x,)  # should be 2 x
 
 
+class MatrixProductWithTransposedGradient(Function):
+    """x @ weight whose backward forgets to transpose the (square) weight."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.weight = weight
+        return x @ weight
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out @ ctx.weight, None  # should be grad_out @ weight.T
+
+
+class OneUlpStep(Function):
+    """4 + (one ulp of 4 where x > 0): the derivative is 0 almost everywhere, yet a finite
+    difference across the step sees ulp / 2h, as part 8 saw at a pixel that no filter reads."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 4.0 + ULP_OF_FOUR * (x > 0)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (np.zeros_like(grad_out),)
+
+
 @pytest.mark.parametrize("fast", [False, True])
-def test_gradcheck_catches_a_wrong_vjp_and_names_input_and_values(fast):
+def test_gradcheck_catches_a_wrong_vjp_and_names_input_values_and_op(fast):
     x = tn.Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
-    with pytest.raises(tn.GradcheckError, match="input 0 is wrong at index .*analytic .* numeric"):
+    with pytest.raises(tn.GradcheckError, match=r"(?s)input 0 is wrong .*backward .* finite difference .*"
+                                                r"first op that disagrees: SquareWithWrongGradient"):
         tn.gradcheck(lambda t: apply(SquareWithWrongGradient, t), [x], fast=fast)
 
 
@@ -29,7 +61,7 @@ def test_gradcheck_reports_tiny_errors_for_a_correct_op_and_keeps_existing_grads
     x = tn.Tensor(np.array([0.5, -1.5]), requires_grad=True)
     x.grad = np.array([7.0, 7.0])
     (report,) = tn.gradcheck(lambda t: t * t, [x])
-    assert report.max_abs_error < 1e-8 and report.input_index == 0
+    assert report.passed and report.max_abs_error < 1e-8 and report.input_index == 0
     np.testing.assert_array_equal(x.grad, [7.0, 7.0])
 
 
@@ -39,3 +71,93 @@ def test_gradcheck_refuses_float32_and_non_leaf_inputs():
     x = tn.Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match="leaf"):
         tn.gradcheck(lambda t: t * 2, [x * 2])
+
+
+def test_zero_gradient_against_one_ulp_of_round_off_passes():
+    """Part 8's false alarm: backward 0, finite difference 4.44e-13 = ulp(4) / 2h, other gradients ~1e-9."""
+    pixels = tn.Tensor(np.array([0.3, -0.2, 0.0]), requires_grad=True)
+
+    def score(x):
+        return apply(OneUlpStep, x[2]) + 1e-9 * x[:2].sum()
+
+    (report,) = tn.gradcheck(score, [pixels], eps=1e-3)
+    unread = report.elements[2]
+    assert unread.analytic == 0 and unread.numeric == pytest.approx(ULP_OF_FOUR / 2e-3, rel=1e-6)
+    assert report.passed and [e.verdict for e in report.elements] == ["ok"] * 3
+    assert unread.noise_floor > unread.error
+
+
+def test_tiny_but_correct_gradients_pass_and_tiny_wrong_ones_fail():
+    x = tn.Tensor(np.array([0.7, -1.2, 2.0]), requires_grad=True)
+    (report,) = tn.gradcheck(lambda t: 1e-12 * t * t + t, [x])
+    assert report.passed
+    with pytest.raises(tn.GradcheckError, match="SquareWithWrongGradient"):
+        tn.gradcheck(lambda t: 1e-9 * apply(SquareWithWrongGradient, t), [x])
+
+
+@pytest.mark.parametrize("planted", ["scaled", "transposed"])
+def test_a_planted_bug_inside_a_network_is_found_and_its_op_named(planted, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = tn.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    weight = rng.standard_normal((3, 3))
+    if planted == "scaled":
+        correct = Tanh.backward
+        monkeypatch.setattr(Tanh, "backward", staticmethod(lambda ctx, g: (2 * correct(ctx, g)[0],)))
+        network, culprit = (lambda t: F.tanh(t @ weight).sum(axis=1)), "Tanh"
+        ratio = "backward is 2x the finite difference"
+    else:
+        network, culprit = (lambda t: F.tanh(apply(MatrixProductWithTransposedGradient, t, weight))), \
+            "MatrixProductWithTransposedGradient"
+        ratio = "input 0: backward"
+    with pytest.raises(tn.GradcheckError) as failure:
+        tn.gradcheck(network, [x])
+    message = str(failure.value)
+    assert f"first op that disagrees: {culprit} (called at test_gradcheck.py:" in message and ratio in message
+
+
+def test_when_every_op_agrees_the_diagnosis_says_so():
+    x = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert "every op's own VJP agrees" in first_disagreeing_op(lambda t: F.tanh(t) * t, [x])
+
+
+def test_relu_within_a_step_of_zero_is_a_kink_crossing_not_a_failure():
+    x = tn.Tensor(np.array([3e-7, -2e-7, 0.0, 0.5, -0.5]), requires_grad=True)
+    (report,) = tn.gradcheck(F.relu, [x])
+    assert report.passed
+    assert [e.verdict for e in report.elements] == ["kink", "kink", "kink", "ok", "ok"]
+    assert all(e.crossed_kinks == ["ReLU"] for e in report.kinks)
+    assert "kink (ReLU)" in str(report)
+
+
+def test_max_pool_ties_are_kink_crossings():
+    image = np.zeros((1, 1, 4, 4))
+    image[0, 0, :2, :2] = 1.0
+    (report,) = tn.gradcheck(lambda t: F.max_pool2d(t, 2), [tn.Tensor(image, requires_grad=True)])
+    assert report.passed and len(report.kinks) == 16
+    assert {name for e in report.kinks for name in e.crossed_kinks} == {"MaxPool2d"}
+
+def test_max_shares_a_tie_equally_which_is_what_the_central_difference_sees():
+    (report,) = tn.gradcheck(lambda t: F.max(t, 0), [tn.Tensor(np.array([2.0, 2.0, 1.0]), requires_grad=True)])
+    assert report.passed and [e.crossed_kinks for e in report.elements] == [["Max"], ["Max"], []]
+
+
+def test_a_wrong_gradient_next_to_a_kink_elsewhere_still_fails():
+    x = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(tn.GradcheckError):
+        tn.gradcheck(lambda t: apply(SquareWithWrongGradient, t) + F.relu(t - 1.0), [x])
+
+
+def test_elements_selects_what_is_checked():
+    x = tn.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    (report,) = tn.gradcheck(lambda t: t * t, [x], elements=[(1, 2), (0, 0)])
+    assert [e.index for e in report.elements] == [(1, 2), (0, 0)]
+    assert report.elements[0].analytic == pytest.approx(2 * 5.0 * report.elements[0].numeric / 10.0)
+
+
+def test_step_sweep_shows_truncation_at_large_steps_and_round_off_at_small_ones():
+    x = tn.Tensor(np.array([0.4, -0.9]), requires_grad=True)
+    steps = (1e-1, 1e-5, 1e-11)
+    analytic, numeric, roundoff = step_sweep(F.tanh, [x], [(0,), (1,)], steps=steps)
+    errors = np.abs(numeric - analytic).max(axis=1)
+    assert errors[1] < errors[0] and errors[1] < errors[2]
+    assert errors[0] > 1e-4 and roundoff[2].min() > roundoff[1].max() * 1e5

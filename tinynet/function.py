@@ -22,6 +22,7 @@ class Function:
     Subclasses define two static methods:
       forward(ctx, *arrays, **params) -> array
       backward(ctx, grad_out) -> tuple with one array (or None) per array input of forward.
+    and, if the op has kinks, `branch(ctx)` (see below).
     The gradient backward returns for an input may have the broadcast shape of the output:
     the graph core sums it back to the input's shape (see `unbroadcast`).
     """
@@ -33,3 +34,13 @@ class Function:
     @staticmethod
     def backward(ctx, grad_out):
         raise NotImplementedError
+
+    @staticmethod
+    def branch(ctx):
+        """Which side of its kinks the forward took, as an array (ReLU: x > 0), or None.
+
+        Ops that are not differentiable everywhere (ReLU at 0, max at a tie) define it, so that
+        gradcheck can tell when a finite-difference step crossed a kink: the branches taken at
+        x + h and at x - h then differ.
+        """
+        return None

@@ -1,15 +1,28 @@
 """Check analytic gradients against central finite differences, in float64.
 
-For a function f of tensors, pick a fixed random direction u in output space and compare
-the analytic gradient of the scalar <u, f(x)> (one backward pass) with
-(<u, f(x + eps e_i)> - <u, f(x - eps e_i)>) / (2 eps) for every input element i.
-Fast mode compares only the directional derivative along one random v per input.
+For fn mapping tensors to a tensor, gradcheck draws a fixed random weighting u of fn's output,
+takes the analytic gradient of the scalar f = sum(u * fn(x)) from one backward pass, and
+compares it, element by element, with the central difference of f (tinynet.finite_differences
+says how, and what a step can resolve). Fast mode compares one random directional derivative
+per input instead (cheap for big convolutions).
+
+Each element gets a verdict: "ok", "kink" (the step crossed a non-differentiable point of a
+ReLU, max or max-pool: reported with the op, not judged) or "FAIL". When an element fails,
+gradcheck re-checks the VJP of every op the computation ran, on the inputs it actually saw, and
+names the first op that disagrees with where it was called.
+
+`step_sweep` measures the error against the step size h: the "V" of truncation (large h) and
+round-off (small h).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tensor import Tensor
+from .finite_differences import ProjectedFunction
+from .recorder import record_ops
+from .tensor import Tensor, apply
+
+SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
 
 
 class GradcheckError(AssertionError):
@@ -17,26 +30,143 @@ class GradcheckError(AssertionError):
 
 
 @dataclass
-class InputReport:
-    """Worst disagreement found for one input."""
+class ElementCheck:
+    """One checked element (or, in fast mode, one direction): both derivatives and the verdict."""
 
-    input_index: int
-    max_abs_error: float
-    max_rel_error: float
-    worst_index: tuple
+    index: tuple
     analytic: float
     numeric: float
+    noise_floor: float
+    tolerance: float
+    verdict: str
+    crossed_kinks: list = field(default_factory=list)
+
+    @property
+    def error(self) -> float:
+        return abs(self.analytic - self.numeric)
+
+    def excess(self) -> float:
+        """error / tolerance: above 1 fails (or, at a kink, would have)."""
+        return self.error / max(self.tolerance, np.finfo(np.float64).tiny)
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
-    """Compare d<u, fn(*inputs)>/d input (backward) with central differences.
+@dataclass
+class InputReport:
+    """The checks of one input. `str(report)` is a table, worst elements first."""
 
-    fn: maps Tensors to one Tensor. inputs: Tensors (float64 recommended); only those with
-    requires_grad are checked. An element passes when |analytic - numeric| <= atol + rtol *
-    |numeric|. Returns a list of InputReport, one per checked input; raises GradcheckError
-    naming the input, the worst element and both values on failure.
+    input_index: int
+    elements: list
+
+    @property
+    def failures(self) -> list:
+        return [e for e in self.elements if e.verdict == "FAIL"]
+
+    @property
+    def kinks(self) -> list:
+        return [e for e in self.elements if e.verdict == "kink"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def worst(self) -> ElementCheck:
+        """The judged element whose error is largest against its tolerance (kinks are not judged)."""
+        judged = [e for e in self.elements if e.verdict != "kink"] or self.elements
+        return max(judged, key=ElementCheck.excess)
+
+    @property
+    def max_abs_error(self) -> float:
+        return max((e.error for e in self.elements if e.verdict != "kink"), default=0.0)
+
+    def __str__(self):
+        rows = sorted(self.elements, key=lambda e: (e.verdict == "ok", -e.excess()))
+        lines = [f"input {self.input_index}: {len(self.elements)} checked, {len(self.failures)} failed, "
+                 f"{len(self.kinks)} at kinks",
+                 f"{'index':>16} {'backward':>14} {'finite diff.':>14} {'noise floor':>11} {'error':>9}  verdict"]
+        lines += [f"{str(e.index):>16} {e.analytic:14.6e} {e.numeric:14.6e} {e.noise_floor:11.2e} {e.error:9.2e}  "
+                  f"{e.verdict}{' (' + ', '.join(e.crossed_kinks) + ')' if e.crossed_kinks else ''}"
+                  for e in rows]
+        return "\n".join(lines)
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, elements=None,
+              raise_on_failure=True):
+    """Compare d sum(u * fn(*inputs)) / d input (backward) with central differences of step eps.
+
+    fn: maps Tensors to one Tensor. inputs: Tensors (float64); those with requires_grad are
+    checked. elements: which elements to check, as {input index: [index tuple, ...]}, or a
+    list of index tuples when one input is checked; default all (or, with fast=True, one
+    random direction per input). An element passes when |analytic - numeric| <= noise floor
+    + atol + rtol |numeric| (see tinynet.finite_differences). Returns one InputReport per
+    checked input; raises GradcheckError on a failure, naming the input, the element, both
+    values and the first op whose own VJP disagrees.
     """
+    inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(seed)
+    f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
+    wanted = _elements_by_input(elements, checked, inputs)
+    reports = []
+    for i in checked:
+        if fast:
+            direction = rng.standard_normal(inputs[i].shape)
+            probes = [((), direction, float(np.sum(analytic[i] * direction)))]
+        else:
+            probes = [(index, int(np.ravel_multi_index(index, inputs[i].shape)), float(analytic[i][index]))
+                      for index in wanted[i]]
+        reports.append(InputReport(i, [_check_element(f, i, index, direction, value, eps, atol, rtol)
+                                       for index, direction, value in probes]))
+    failed = [r for r in reports if not r.passed]
+    if failed and raise_on_failure:
+        raise GradcheckError(_failure_message(failed[0], eps, atol, rtol)
+                             + "\n" + first_disagreeing_op(fn, inputs, seed=seed))
+    return reports
+
+
+def step_sweep(fn, inputs, elements, steps=SWEEP_STEPS, seed=0):
+    """Central differences of the elements of the one checked input at every step in steps.
+
+    Returns (analytic (k,), numeric (len(steps), k), roundoff (len(steps), k)): plot
+    |numeric - analytic| against the step to see truncation (large h) and round-off (small h).
+    """
+    inputs, checked = _checked_inputs(inputs)
+    if len(checked) != 1:
+        raise ValueError(f"step_sweep moves one input; {len(checked)} inputs have requires_grad")
+    (i,) = checked
+    f, analytic = _projection_and_gradients(fn, inputs, checked, np.random.default_rng(seed))
+    flat = [int(np.ravel_multi_index(index, inputs[i].shape)) for index in elements]
+    differences = [[f.central_difference(i, k, h) for k in flat] for h in steps]
+    return (np.array([analytic[i][tuple(index)] for index in elements]),
+            np.array([[d.value for d in row] for row in differences]),
+            np.array([[d.roundoff for d in row] for row in differences]))
+
+
+def first_disagreeing_op(fn, inputs, seed=0) -> str:
+    """Re-check the VJP of each op fn runs, on the inputs it saw; describe the first that disagrees.
+
+    Every op is checked alone by a fast gradcheck in float64 (one random direction per input).
+    """
+    with record_ops(call_sites=True) as calls:
+        fn(*inputs)
+    for call in calls:
+        local_inputs = [Tensor(x.data.astype(np.float64), requires_grad=True)
+                        if x.requires_grad and np.issubdtype(x.dtype, np.floating) else Tensor(x.data, dtype=x.dtype)
+                        for x in call.inputs]
+        if not any(x.requires_grad for x in local_inputs):
+            continue
+        reports = gradcheck(lambda *xs, call=call: apply(call.op, *xs, **call.params), local_inputs, fast=True,
+                            seed=seed, raise_on_failure=False)
+        for report in reports:
+            if not report.passed:
+                e = report.failures[0]
+                return (f"first op that disagrees: {call.name} (called at {call.call_site}), input "
+                        f"{report.input_index}: {_compared(e.analytic, e.numeric)}")
+    return ("every op's own VJP agrees with finite differences on the inputs it saw: look at how they are "
+            "combined (or at fn: it must be deterministic, e.g. dropout needs a fixed mask)")
+
+
+def _checked_inputs(inputs):
+    """(inputs as Tensors, indices of those with requires_grad), after checking they suit gradcheck."""
     inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
     checked = [i for i, x in enumerate(inputs) if x.requires_grad]
     if not checked:
@@ -46,64 +176,61 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast=False, seed=0, ra
             raise ValueError(f"input {i} was computed by an op; gradcheck needs leaf tensors (e.g. x.detach())")
         if inputs[i].dtype != np.float64:
             raise ValueError(f"input {i} is {inputs[i].dtype}; gradcheck needs float64 for finite differences")
+    return inputs, checked
 
+
+def _projection_and_gradients(fn, inputs, checked, rng):
+    """(f = sum(u * fn(...)) as a ProjectedFunction, {input index: df/d input by backward}).
+
+    The inputs' .grad is left as it was.
+    """
     output = fn(*inputs)
-    direction = rng.standard_normal(output.shape)
-
-    def projected(values):
-        return float(np.sum(fn(*values).data * direction))
-
-    saved_grads = [x.grad for x in inputs]
+    weights = rng.standard_normal(output.shape)
+    saved = [x.grad for x in inputs]
     for i in checked:
         inputs[i].grad = None
-    output.backward(direction.astype(output.dtype))
-    analytic_grads = {i: np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad for i in checked}
-    for x, grad in zip(inputs, saved_grads):
+    output.backward(weights.astype(output.dtype))
+    analytic = {i: np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad for i in checked}
+    for x, grad in zip(inputs, saved):
         x.grad = grad
-
-    reports = []
-    for i in checked:
-        if fast:
-            v = rng.standard_normal(inputs[i].shape)
-            analytic = np.array([np.sum(analytic_grads[i] * v)])
-            numeric = np.array([_central_difference(projected, inputs, i, v, eps)])
-        else:
-            analytic = analytic_grads[i].ravel()
-            numeric = np.array([_central_difference(projected, inputs, i, _unit(inputs[i].shape, flat), eps)
-                                for flat in range(inputs[i].size)])
-        reports.append(_report(i, inputs[i].shape if not fast else (1,), analytic, numeric, atol, rtol,
-                               raise_on_failure))
-    return reports
+    return ProjectedFunction(fn, inputs, weights), analytic
 
 
-def _unit(shape, flat_index):
-    """The array of `shape` that is 1 at flat_index and 0 elsewhere."""
-    e = np.zeros(int(np.prod(shape)))
-    e[flat_index] = 1.0
-    return e.reshape(shape)
+def _elements_by_input(elements, checked, inputs):
+    """{input index: [index tuple, ...]} from gradcheck's `elements` argument."""
+    if elements is None:
+        return {i: list(np.ndindex(inputs[i].shape)) for i in checked}
+    if not isinstance(elements, dict):
+        if len(checked) != 1:
+            raise ValueError("with several inputs to check, give elements as {input index: [index, ...]}")
+        elements = {checked[0]: elements}
+    return {i: [tuple(int(k) for k in np.atleast_1d(index)) for index in elements.get(i, [])] for i in checked}
 
 
-def _central_difference(projected, inputs, index, direction, eps):
-    """(f(x + eps d) - f(x - eps d)) / (2 eps) with only input `index` moved along d."""
-    def moved(sign):
-        values = list(inputs)
-        values[index] = Tensor(inputs[index].data + sign * eps * direction)
-        return projected(values)
+def _check_element(f, input_index, index, direction, analytic, eps, atol, rtol) -> ElementCheck:
+    """Judge one element (or direction): stage 1 with the round-off floor, then with measured truncation."""
+    difference = f.central_difference(input_index, direction, eps)
+    numeric, floor, crossed = difference.value, difference.roundoff, difference.crossed_kinks
+    error = abs(analytic - numeric)
+    if error > floor + atol + rtol * abs(numeric):
+        half = f.central_difference(input_index, direction, eps / 2)
+        floor += 4 / 3 * abs(numeric - half.value)
+        crossed = list(dict.fromkeys(crossed + half.crossed_kinks))
+    tolerance = floor + atol + rtol * abs(numeric)
+    verdict = "ok" if error <= tolerance else "kink" if crossed else "FAIL"
+    return ElementCheck(index, analytic, numeric, floor, tolerance, verdict, crossed)
 
-    return (moved(+1) - moved(-1)) / (2 * eps)
+
+def _failure_message(report, eps, atol, rtol):
+    worst = report.worst
+    return (f"the gradient of input {report.input_index} is wrong at {len(report.failures)} of "
+            f"{len(report.elements)} checked elements, worst at index {worst.index}: backward {worst.analytic:.8g}, "
+            f"finite difference {worst.numeric:.8g} (error {worst.error:.3g}; noise floor {worst.noise_floor:.3g} "
+            f"at step {eps:g}, atol={atol:g}, rtol={rtol:g})")
 
 
-def _report(input_index, shape, analytic, numeric, atol, rtol, raise_on_failure):
-    """Summarize the element-wise comparison of one input; raise if any element fails."""
-    abs_error = np.abs(analytic - numeric)
-    rel_error = abs_error / np.maximum(np.abs(numeric), np.finfo(np.float64).tiny)
-    worst = int(np.argmax(abs_error - rtol * np.abs(numeric)))
-    report = InputReport(input_index, float(abs_error.max(initial=0)), float(rel_error.max(initial=0)),
-                         tuple(int(i) for i in np.unravel_index(worst, shape)) if analytic.size else (),
-                         float(analytic[worst]) if analytic.size else 0.0,
-                         float(numeric[worst]) if analytic.size else 0.0)
-    if raise_on_failure and np.any(abs_error > atol + rtol * np.abs(numeric)):
-        raise GradcheckError(f"gradient of input {input_index} is wrong at index {report.worst_index}: "
-                             f"analytic {report.analytic:.8g}, numeric {report.numeric:.8g} "
-                             f"(abs error {abs_error[worst]:.3g}, tolerance atol={atol} rtol={rtol})")
-    return report
+def _compared(analytic, numeric) -> str:
+    """'backward is 2x the finite difference', or both values when their ratio means nothing."""
+    if numeric != 0 and np.sign(analytic) == np.sign(numeric):
+        return f"backward is {analytic / numeric:.3g}x the finite difference"
+    return f"backward gives {analytic:.6g}, the finite difference {numeric:.6g}"

@@ -12,6 +12,7 @@ import numpy as np
 from .function import Context
 
 _grad_enabled = True
+_forward_observers = []
 
 
 @contextlib.contextmanager
@@ -28,6 +29,20 @@ def no_grad():
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()`."""
     return _grad_enabled
+
+
+@contextlib.contextmanager
+def observe_forward(observer):
+    """Inside this block, `observer(op, ctx, inputs, params)` is called after every op's forward.
+
+    inputs are the op's input Tensors. Tools that watch a computation (gradcheck's kink
+    detector, its per-op diagnosis) observe it this way; outside such a block nothing is called.
+    """
+    _forward_observers.append(observer)
+    try:
+        yield
+    finally:
+        _forward_observers.remove(observer)
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -220,6 +235,8 @@ def apply(op, *inputs, **params) -> Tensor:
     out.grad = None
     out.requires_grad = record
     out.node = Node(op, ctx, tensors) if record else None
+    for observer in _forward_observers:
+        observer(op, ctx, tensors, params)
     return out
 
 

@@ -25,6 +25,10 @@ class ReLU(Function):
         passes = ctx.positive & (grad_out > 0) if ReLU.guided else ctx.positive
         return (grad_out * passes,)
 
+    @staticmethod
+    def branch(ctx):
+        return ctx.positive
+
 
 @contextlib.contextmanager
 def guided_backprop():

@@ -36,6 +36,10 @@ class MaxPool2d(Function):
         max_pool_backward_kernel(as_planes(grad_x), as_planes(grad_out), as_planes(ctx.argmax), work=grad_x.size)
         return (grad_x,)
 
+    @staticmethod
+    def branch(ctx):
+        return ctx.argmax
+
 
 class AvgPool2d(Function):
     """The mean of the real (unpadded) pixels of each kh x kw window."""

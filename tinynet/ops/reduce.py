@@ -49,3 +49,7 @@ class Max(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return ((grad_out.reshape(ctx.kept_shape) * ctx.share).astype(grad_out.dtype),)
+
+    @staticmethod
+    def branch(ctx):
+        return ctx.share > 0

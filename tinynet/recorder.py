@@ -1,0 +1,73 @@
+"""Recording the ops of a forward pass: which ops ran, on what, called from where, on which branch.
+
+gradcheck records each finite-difference evaluation to see kink crossings (an op's branch, e.g.
+which inputs of a ReLU were positive, differs between x + h and x - h), and records the forward
+once more to re-check every op's VJP on the inputs it actually saw.
+"""
+import contextlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .tensor import observe_forward
+
+ENGINE_DIR = Path(__file__).resolve().parent
+MODELS_DIR = ENGINE_DIR / "models"  # model definitions count as the user's code: their lines say where
+
+
+@dataclass
+class OpCall:
+    """One op's forward as it ran: op(*inputs, **params), from call_site, taking branch."""
+
+    op: type
+    inputs: list
+    params: dict
+    branch: np.ndarray
+    call_site: str
+
+    @property
+    def name(self) -> str:
+        return self.op.__name__
+
+
+@contextlib.contextmanager
+def record_ops(call_sites=False):
+    """Inside this block, every op's forward is appended to the yielded list as an OpCall.
+
+    call_sites: also record the file:line that called the op (costs a stack walk per op).
+    """
+    calls = []
+
+    def record(op, ctx, inputs, params):
+        calls.append(OpCall(op, list(inputs), params, op.branch(ctx), caller_outside_engine() if call_sites else ""))
+
+    with observe_forward(record):
+        yield calls
+
+
+def caller_outside_engine() -> str:
+    """'file:line in function' of the innermost frame that is not tinynet's own machinery."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if not path.is_relative_to(ENGINE_DIR) or path.is_relative_to(MODELS_DIR):
+            return f"{path.name}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def ops_whose_branch_differs(calls: list, other_calls: list) -> list:
+    """Names of the ops that took a different branch in two recordings of one computation.
+
+    The two recordings list the same ops in the same order, unless the computation itself
+    took another path (Python control flow on values); then every op from there on counts.
+    """
+    differing = []
+    for call, other in zip(calls, other_calls):
+        if call.op is not other.op:
+            return differing + [f"{call.name} (the computation took another path)"]
+        if call.branch is not None and not np.array_equal(call.branch, other.branch):
+            differing.append(call.name)
+    return differing
