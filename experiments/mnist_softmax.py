@@ -19,17 +19,19 @@ import scipy.special
 
 import tinynet as tn
 from experiments.common.cli import experiment_parser
+from experiments.common.gradient_checks import step_sweep_figure
 from experiments.common.mnist import DIGITS, PIXELS, SIDE, load_mnist, unit_scale
 from experiments.common.plots import image_grid, learning_curves, plt
 from experiments.common.results import Results
 from experiments.common.training import accuracy
 from tinynet import functional as F
 from tinynet import nn, optim
+from tinynet.gradcheck import SWEEP_STEPS, step_sweep
 
 LEARNING_RATE = 0.6  # per unit of the mean cost: the seed's 1e-5 on the cost summed over 60,000 images
 MOMENTUM = 0.9
 STEPS, BATCH_SIZE, CURVE_POINTS = 2000, 6000, 30
-STEP_SIZES = (1e-1, 1e-3, 1e-5, 1e-7, 1e-9)
+STEP_SIZES = (1e-1, 1e-3, 1e-5, 1e-7, 1e-9)  # the table's columns; the figure shows all of SWEEP_STEPS
 CHECKED_WEIGHTS, CHECK_IMAGES = 6, 1000
 PAIR_PIXELS, PAIR_DIGIT = ((13, 13), (14, 13)), 1  # two neighbouring centre pixels, weights into digit 1
 PAIR_OFFSET = np.array([3.0, -3.0])  # where the pair starts, relative to its minimum: along the valley
@@ -60,29 +62,29 @@ def autodiff_gradients(weights, bias, x, labels):
     return weights.grad, bias.grad
 
 
-def finite_difference(weights, bias, x, labels, index, step):
-    """(C(W + step e_index) - C(W - step e_index)) / (2 step) for one weight index (pixel, digit)."""
-    shifted = weights.copy()
-    shifted[index] += step
-    above = cost(shifted, bias, x, labels)
-    shifted[index] -= 2 * step
-    return (above - cost(shifted, bias, x, labels)) / (2 * step)
-
-
 def gradient_check(weights, bias, x, labels, rng):
     """Hand, autodiff and finite-difference dC/dW for CHECKED_WEIGHTS random weights on inked pixels, float64.
 
-    Returns one dict per weight: pixel, digit, hand, autodiff, finite_differences {step: value}.
+    The central differences are tinynet.gradcheck's, at every step of its sweep (1e-1 to 1e-10).
+    Returns one dict per weight (pixel, digit, hand, autodiff, finite_differences {step: value})
+    and the sweep (analytic (k,), numeric (steps, k), round-off estimate (steps, k)).
     """
     weights, bias, x = weights.astype(np.float64), bias.astype(np.float64), x.astype(np.float64)
     hand, _ = hand_gradients(weights, bias, x, labels)
     auto, _ = autodiff_gradients(weights, bias, x, labels)
     inked = np.flatnonzero(x.mean(axis=0) > 0.2)
     pixels, digits = rng.choice(inked, CHECKED_WEIGHTS, replace=False), rng.integers(0, DIGITS, CHECKED_WEIGHTS)
-    return [{"pixel": int(pixel), "digit": int(digit), "hand": hand[pixel, digit], "autodiff": auto[pixel, digit],
-             "finite_differences": {step: finite_difference(weights, bias, x, labels, (pixel, digit), step)
-                                    for step in STEP_SIZES}}
-            for pixel, digit in zip(pixels, digits)]
+    elements = [(int(pixel), int(digit)) for pixel, digit in zip(pixels, digits)]
+    images = tn.Tensor(x)
+
+    def summed_cost(w):
+        return F.cross_entropy(F.matmul(images, w) + bias, labels, reduction="sum")
+
+    sweep = step_sweep(summed_cost, [tn.Tensor(weights, requires_grad=True)], elements)
+    rows = [{"pixel": pixel, "digit": digit, "hand": hand[pixel, digit], "autodiff": auto[pixel, digit],
+             "finite_differences": dict(zip(SWEEP_STEPS, sweep[1][:, k].tolist()))}
+            for k, (pixel, digit) in enumerate(elements)]
+    return rows, sweep
 
 
 def gradient_table(rows):
@@ -95,7 +97,7 @@ def gradient_table(rows):
         values = [row["hand"], row["autodiff"]] + [row["finite_differences"][step] for step in STEP_SIZES]
         lines.append(f"| {row_col} -> {row['digit']} | " + " | ".join(f"{v:.10f}" for v in values) + " |")
     worst = {step: max(abs(r["finite_differences"][step] - r["hand"]) / abs(r["hand"]) for r in rows)
-             for step in STEP_SIZES}
+             for step in SWEEP_STEPS}
     lines.append("| worst relative error vs hand-written | | " + f"{max_autodiff_error(rows):.1e} | "
                  + " | ".join(f"{worst[step]:.1e}" for step in STEP_SIZES) + " |")
     return "\n".join(lines), worst
@@ -264,7 +266,8 @@ o = Wᵀx + b, p = softmax(o), cost = -Σ log p_label over the images; dC/dW = x
 
 The hand-written and autodiff gradients agree to rounding. The central difference has a
 truncation error of order h² (large h) and a rounding error of order ε·C/h (small h), so it
-is best in between.
+is best in between: `step_sweep.png` shows the "V" for every step from 1e-1 to 1e-10
+(tinynet.gradcheck's sweep; dashed, the checker's round-off estimate).
 
 ## Training ({metrics['steps']} steps of {metrics['batch_size']} images, lr {LEARNING_RATE} per unit of mean cost)
 
@@ -328,9 +331,12 @@ def main(argv=None):
         weights = (0.01 * rng.standard_normal((PIXELS, DIGITS))).astype(np.float32)
         bias = np.zeros(DIGITS, np.float32)
         checked = rng.choice(len(train_y), min(CHECK_IMAGES, len(train_y)), replace=False)
-        rows = gradient_check(weights, bias, train_x[checked], train_y[checked], rng)
+        rows, sweep = gradient_check(weights, bias, train_x[checked], train_y[checked], rng)
         table, worst = gradient_table(rows)
         print(table)
+        labels = [f"{divmod(row['pixel'], SIDE)} -> {row['digit']}" for row in rows]
+        results.figure(step_sweep_figure(SWEEP_STEPS, *sweep, labels, "dC/dW: central difference vs backward"),
+                       "step_sweep")
         results.metrics["gradient_check"] = {"rows": rows, "autodiff_max_relative_error": max_autodiff_error(rows),
                                              "finite_difference_max_relative_error": worst}
         splits = {"train": (train_x, train_y), "test": (unit_scale(mnist.test_x), mnist.test_y)}

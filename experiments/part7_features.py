@@ -7,38 +7,18 @@ validation split. The head and its configuration are saved for parts 8 and 9.
 """
 import json
 
-import numpy as np
-
 import facescrub
 import tinynet as tn
 from experiments.common.cli import experiment_parser
-from experiments.common.features import FeatureNetwork, make_head
+from experiments.common.features import (HEAD_BATCH_SIZE, HEAD_LEARNING_RATE, HEAD_STEPS, FeatureNetwork,
+                                         split_features, train_head)
 from experiments.common.plots import learning_curves
 from experiments.common.results import Results
-from experiments.common.training import evaluate, train
+from experiments.common.training import evaluate
 from tinynet import functional as F
-from tinynet import optim
 
 HIDDEN_SIZES = (32, 128)
-STEPS, BATCH_SIZE, LEARNING_RATE = 1500, 64, 1e-3
 PART3_METRICS = "results/part3_mlp/metrics.json"
-
-
-def split_features(network, dataset):
-    """{split: (features (N, D), labels (N,))} for train, val and test."""
-    return {name: (network.features(split.x, split.sha256), split.y)
-            for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))}
-
-
-def train_head(features, hidden, classes, seed, steps):
-    """A head trained on features['train']; returns (head, learning curves)."""
-    rng = np.random.default_rng(seed)
-    x, y = features["train"]
-    head = make_head(x.shape[1], hidden, classes, rng)
-    curves = train(head, optim.Adam(head.parameters(), lr=LEARNING_RATE), F.cross_entropy, x, y, steps=steps,
-                   batch_size=BATCH_SIZE, rng=rng, eval_splits=features, eval_every=max(steps // 30, 1),
-                   progress=False)
-    return head, curves
 
 
 def select_and_train(features, classes, seed, steps):
@@ -101,11 +81,11 @@ def main(argv=None):
     parser = experiment_parser("part7_features", __doc__)
     parser.add_argument("--alexnet-weights", help="bvlc_alexnet.npy, to also use AlexNet conv4 features")
     args = parser.parse_args(argv)
-    steps = 60 if args.quick else STEPS
+    steps = 60 if args.quick else HEAD_STEPS
     networks = [FeatureNetwork.face_resnet()]
     if args.alexnet_weights:
         networks.append(FeatureNetwork.alexnet(args.alexnet_weights))
-    with Results(args.out, args, steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+    with Results(args.out, args, steps=steps, batch_size=HEAD_BATCH_SIZE, learning_rate=HEAD_LEARNING_RATE,
                  hidden_sizes=HIDDEN_SIZES) as results:
         results.metrics["networks"] = {}
         for network in networks:

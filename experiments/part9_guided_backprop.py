@@ -13,10 +13,9 @@ import numpy as np
 
 import tinynet as tn
 from experiments.common.cli import experiment_parser
-from experiments.common.features import resnet_input
+from experiments.common.features import HEAD_FILE, face_network_and_head, resnet_input
 from experiments.common.plots import plt
 from experiments.common.results import Results
-from experiments.part8_gradients import HEAD_FILE, face_network_and_head
 from tinynet import functional as F
 
 UNITS_PER_ACTOR = 3

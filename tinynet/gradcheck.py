@@ -182,10 +182,10 @@ def _checked_inputs(inputs):
 def _projection_and_gradients(fn, inputs, checked, rng):
     """(f = sum(u * fn(...)) as a ProjectedFunction, {input index: df/d input by backward}).
 
-    The inputs' .grad is left as it was.
+    u is random, or 1 for a one-element output (so f is fn itself). The inputs' .grad is left as it was.
     """
     output = fn(*inputs)
-    weights = rng.standard_normal(output.shape)
+    weights = np.ones(output.shape) if output.size == 1 else rng.standard_normal(output.shape)
     saved = [x.grad for x in inputs]
     for i in checked:
         inputs[i].grad = None

@@ -29,9 +29,10 @@ def test_hand_gradient_equals_autodiff():
 def test_hand_gradient_equals_central_differences():
     weights, bias, x, labels = random_problem(seed=1)
     hand_w, _ = ms.hand_gradients(weights, bias, x, labels)
-    for index in [(0, 0), (300, 4), (783, 9), (412, 7)]:
-        numeric = ms.finite_difference(weights, bias, x, labels, index, 1e-5)
-        assert numeric == pytest.approx(hand_w[index], rel=1e-6, abs=1e-8)
+    rows, _ = ms.gradient_check(weights, bias, x, labels, np.random.default_rng(5))
+    for row in rows:
+        numeric = row["finite_differences"][1e-5]
+        assert numeric == pytest.approx(hand_w[row["pixel"], row["digit"]], rel=1e-6, abs=1e-8)
 
 
 def test_cost_is_stable_at_huge_logits():
@@ -42,10 +43,12 @@ def test_cost_is_stable_at_huge_logits():
 
 def test_gradient_table_reports_every_weight_and_step():
     weights, bias, x, labels = random_problem(seed=3)
-    rows = ms.gradient_check(weights, bias, x, labels, np.random.default_rng(0))
+    rows, (analytic, numeric, roundoff) = ms.gradient_check(weights, bias, x, labels, np.random.default_rng(0))
     table, worst = ms.gradient_table(rows)
-    assert len(rows) == ms.CHECKED_WEIGHTS and set(worst) == set(ms.STEP_SIZES)
+    assert len(rows) == ms.CHECKED_WEIGHTS and set(worst) == set(ms.SWEEP_STEPS) and numeric.shape == (10, 6)
     assert worst[1e-5] < 1e-6 < worst[1e-1]  # truncation error shrinks with the step
+    assert worst[1e-5] < 1e-6 < worst[1e-10]  # round-off grows as the step shrinks
+    np.testing.assert_allclose(analytic, [row["autodiff"] for row in rows])
     assert table.count("\n") == ms.CHECKED_WEIGHTS + 2
 
 
@@ -77,6 +80,6 @@ def test_quick_run_writes_the_table_curves_and_figures(tmp_path):
         assert losses[-1] < losses[0]
     distances = metrics["weight_pair"]["final_distance"]
     assert max(distances.values()) < np.linalg.norm(ms.PAIR_OFFSET)
-    assert {"learning_curves.png", "weights.png", "weight_paths.png", "summary.md", "config.json"} <= {
+    assert {"learning_curves.png", "weights.png", "weight_paths.png", "step_sweep.png", "summary.md", "config.json"} <= {
         p.name for p in tmp_path.iterdir()}
     assert "central diff. h=1e-05" in (tmp_path / "summary.md").read_text()
