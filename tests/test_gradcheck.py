@@ -154,6 +154,14 @@ def test_elements_selects_what_is_checked():
     assert report.elements[0].analytic == pytest.approx(2 * 5.0 * report.elements[0].numeric / 10.0)
 
 
+def test_elements_outside_the_input_are_refused_clearly():
+    x = tn.Tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"element \(2, 0\) is not an index of input 0, whose shape is \(2, 3\)"):
+        tn.gradcheck(lambda t: t * t, [x], elements=[(2, 0)])
+    with pytest.raises(ValueError, match="only inputs \\[0\\] have requires_grad"):
+        tn.gradcheck(lambda t: t * t, [x], elements={1: [(0, 0)]})
+
+
 def test_step_sweep_shows_truncation_at_large_steps_and_round_off_at_small_ones():
     x = tn.Tensor(np.array([0.4, -0.9]), requires_grad=True)
     steps = (1e-1, 1e-5, 1e-11)

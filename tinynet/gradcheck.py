@@ -1,7 +1,7 @@
 """Check analytic gradients against central finite differences, in float64.
 
-For fn mapping tensors to a tensor, gradcheck draws a fixed random weighting u of fn's output,
-takes the analytic gradient of the scalar f = sum(u * fn(x)) from one backward pass, and
+For fn mapping tensors to a tensor, gradcheck draws a fixed random weighting u of fn's output
+(u = 1 when the output is a scalar), takes the gradient of f = sum(u * fn(x)) from one backward pass, and
 compares it, element by element, with the central difference of f (tinynet.finite_differences
 says how, and what a step can resolve). Fast mode compares one random directional derivative
 per input instead (cheap for big convolutions).
@@ -204,7 +204,15 @@ def _elements_by_input(elements, checked, inputs):
         if len(checked) != 1:
             raise ValueError("with several inputs to check, give elements as {input index: [index, ...]}")
         elements = {checked[0]: elements}
-    return {i: [tuple(int(k) for k in np.atleast_1d(index)) for index in elements.get(i, [])] for i in checked}
+    unknown = set(elements) - set(checked)
+    if unknown:
+        raise ValueError(f"elements names inputs {sorted(unknown)}, but only inputs {checked} have requires_grad")
+    wanted = {i: [tuple(int(k) for k in np.atleast_1d(index)) for index in elements.get(i, [])] for i in checked}
+    for i, indices in wanted.items():
+        for index in indices:
+            if len(index) != inputs[i].ndim or not all(0 <= k < n for k, n in zip(index, inputs[i].shape)):
+                raise ValueError(f"element {index} is not an index of input {i}, whose shape is {inputs[i].shape}")
+    return wanted
 
 
 def _check_element(f, input_index, index, direction, analytic, eps, atol, rtol) -> ElementCheck:
