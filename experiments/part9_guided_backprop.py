@@ -7,6 +7,7 @@ input, and the guided-backpropagation gradient (Springenberg et al. 2015): the s
 backward pass with every ReLU in the face ResNet and the head passing only positive
 gradients through positive activations (tinynet.guided_backprop()).
 """
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,14 @@ def hidden_activation(network, head, unit):
 
 
 def input_gradient(activation, photo, guided):
-    """d activation / d image (3, 150, 150) for photo (150, 150, 3) in [0, 1], plain or guided."""
+    """d activation / d image (3, 150, 150) for photo (150, 150, 3) in [0, 1], plain or guided.
+
+    Guided: the forward runs inside tn.guided_backprop(), which hooks every ReLU it computes.
+    """
     image = tn.Tensor(resnet_input(photo[None]), requires_grad=True)
-    value = activation(image)
-    if guided:
-        with tn.guided_backprop():
-            value.backward()
-    else:
-        value.backward()
+    with tn.guided_backprop() if guided else contextlib.nullcontext():
+        value = activation(image)
+    value.backward()
     return image.grad[0], value.item()
 
 

@@ -15,12 +15,43 @@ settings.load_profile("tinynet")
 def require_data(relative_path: str):
     """Return data_dir()/relative_path; fail in CI (CI=true) and skip elsewhere when it is missing."""
     path = data_dir() / relative_path
-    if not path.exists():
-        message = f"missing course data {path}: set TINYNET_DATA or put ../shared/data beside the project"
+    require_or_skip(path.exists(), f"missing course data {path}: set TINYNET_DATA or put ../shared/data beside "
+                                   "the project")
+    return path
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package; .ci/run installs it when missing
+
+
+def require_or_skip(available: bool, message: str):
+    """Fail in CI (CI=true) and skip elsewhere when something a test needs is not available."""
+    if not available:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    return path
+
+
+@pytest.fixture
+def browser_page():
+    """A page of headless Chromium (offline: every request but file:// is refused), and its console errors."""
+    require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_or_skip(False, "playwright is missing: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1300, "height": 800})
+        page.errors, page.requests = [], []
+        page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.on("request", lambda request: page.requests.append(request.url))
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                   else route.abort())
+        yield page
+        browser.close()
 
 
 @pytest.fixture

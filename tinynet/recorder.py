@@ -40,11 +40,17 @@ def record_ops(call_sites=False):
     """
     calls = []
 
-    def record(op, ctx, inputs, params):
+    def record(op, ctx, inputs, params, out):
         calls.append(OpCall(op, list(inputs), params, op.branch(ctx), caller_outside_engine() if call_sites else ""))
 
     with observe_forward(record):
         yield calls
+
+
+def remember_call_site(op, ctx, inputs, params, out):
+    """A forward observer: note on out's graph node the line of user code that called op."""
+    if out.node is not None:
+        out.node.call_site = caller_outside_engine()
 
 
 def caller_outside_engine() -> str:

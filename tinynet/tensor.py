@@ -13,6 +13,7 @@ from .function import Context
 
 _grad_enabled = True
 _forward_observers = []
+_backward_observers = []
 
 
 @contextlib.contextmanager
@@ -32,17 +33,31 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def observe_forward(observer):
-    """Inside this block, `observer(op, ctx, inputs, params)` is called after every op's forward.
-
-    inputs are the op's input Tensors. Tools that watch a computation (gradcheck's kink
-    detector, its per-op diagnosis) observe it this way; outside such a block nothing is called.
-    """
-    _forward_observers.append(observer)
+def _observing(observers, observer):
+    observers.append(observer)
     try:
         yield
     finally:
-        _forward_observers.remove(observer)
+        observers.remove(observer)
+
+
+def observe_forward(observer):
+    """Inside this block, `observer(op, ctx, inputs, params, out)` is called after every op's forward.
+
+    inputs are the op's input Tensors, out the Tensor it made. Tools that watch a computation
+    (gradcheck's kink detector, tracing, anomaly mode) observe it this way; outside such a block
+    nothing is called, so watching costs nothing when nobody watches.
+    """
+    return _observing(_forward_observers, observer)
+
+
+def observe_backward(observer):
+    """Inside this block, `observer(tensor, grad_out, parent_grads)` is called at every step of backward.
+
+    tensor: the tensor whose gradient grad_out is complete (hooks applied); parent_grads: what its
+    op's backward returned for each parent, before un-broadcasting, or None for a leaf.
+    """
+    return _observing(_backward_observers, observer)
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -65,12 +80,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 class Node:
-    """How a tensor was computed: op(ctx) applied to parents."""
+    """How a tensor was computed: op(ctx) applied to parents; call_site is set by the tools that want it."""
 
-    __slots__ = ("op", "ctx", "parents")
+    __slots__ = ("op", "ctx", "parents", "call_site")
 
     def __init__(self, op, ctx, parents):
-        self.op, self.ctx, self.parents = op, ctx, parents
+        self.op, self.ctx, self.parents, self.call_site = op, ctx, parents, None
 
 
 class Tensor:
@@ -86,6 +101,8 @@ class Tensor:
     """
 
     __array_priority__ = 100  # so `ndarray * Tensor` calls Tensor.__rmul__
+    retains_grad = False  # a non-leaf keeps .grad only after retain_grad()
+    _hooks = ()
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = as_array(data, dtype)
@@ -136,6 +153,23 @@ class Tensor:
         return detached
 
     # ---- reverse mode -----------------------------------------------------------------
+    def retain_grad(self):
+        """Keep this tensor's gradient in `.grad` after backward, although an op made it."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        self.retains_grad = True
+
+    def register_hook(self, hook) -> "HookHandle":
+        """Call hook(grad) when backward has this tensor's whole gradient; a returned array replaces it.
+
+        The replacement flows on to the tensor's parents (and into `.grad` for a leaf). Returns a
+        handle whose remove() unregisters the hook.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook() on a tensor that does not require grad")
+        self._hooks = self._hooks + (hook,)
+        return HookHandle(self, hook)
+
     def backward(self, grad=None):
         """Accumulate d self / d leaf into every leaf's `.grad`.
 
@@ -158,10 +192,16 @@ class Tensor:
             grad_out = grads.pop(id(tensor), None)
             if grad_out is None:
                 continue
-            if tensor.node is None:
+            for hook in tensor._hooks:
+                replaced = hook(grad_out)
+                grad_out = grad_out if replaced is None else as_array(replaced, tensor.dtype)
+            if tensor.node is None or tensor.retains_grad:
                 tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
+            parent_grads = None if tensor.node is None else tensor.node.op.backward(tensor.node.ctx, grad_out)
+            for observer in _backward_observers:
+                observer(tensor, grad_out, parent_grads)
+            if parent_grads is None:
                 continue
-            parent_grads = tensor.node.op.backward(tensor.node.ctx, grad_out)
             for parent, parent_grad in zip(tensor.node.parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
@@ -220,6 +260,16 @@ class Tensor:
     def sigmoid(self): return F.sigmoid(self)
 
 
+class HookHandle:
+    """What register_hook returns: remove() takes the hook off its tensor."""
+
+    def __init__(self, tensor, hook):
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self):
+        self.tensor._hooks = tuple(h for h in self.tensor._hooks if h is not self.hook)
+
+
 def apply(op, *inputs, **params) -> Tensor:
     """Run op.forward on the inputs' arrays; record the graph when a gradient is wanted.
 
@@ -236,7 +286,7 @@ def apply(op, *inputs, **params) -> Tensor:
     out.requires_grad = record
     out.node = Node(op, ctx, tensors) if record else None
     for observer in _forward_observers:
-        observer(op, ctx, tensors, params)
+        observer(op, ctx, tensors, params, out)
     return out
 
 

@@ -1,19 +1,11 @@
 """Activation functions. Each saves what its derivative needs: the input or the output."""
-import contextlib
-
 import numpy as np
 
 from ..function import Function
 
 
 class ReLU(Function):
-    """max(x, 0): the gradient passes where x > 0.
-
-    In guided mode (Springenberg et al. 2015, see `guided_backprop`) it passes only where
-    x > 0 AND the incoming gradient is positive.
-    """
-
-    guided = False
+    """max(x, 0): the gradient passes where x > 0."""
 
     @staticmethod
     def forward(ctx, x):
@@ -22,22 +14,11 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        passes = ctx.positive & (grad_out > 0) if ReLU.guided else ctx.positive
-        return (grad_out * passes,)
+        return (grad_out * ctx.positive,)
 
     @staticmethod
     def branch(ctx):
         return ctx.positive
-
-
-@contextlib.contextmanager
-def guided_backprop():
-    """Inside this block, backward() through every ReLU runs in guided mode."""
-    previous, ReLU.guided = ReLU.guided, True
-    try:
-        yield
-    finally:
-        ReLU.guided = previous
 
 
 class Tanh(Function):

@@ -1,0 +1,103 @@
+"""tn.trace / tn.tracing record backward as it runs; detect_anomaly names the op that made a bad gradient."""
+import inspect
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import functional as F
+from tinynet.trace import broadcast_axes, summarize
+
+
+def small_network():
+    """A 2-4-3 tanh network on 5 points, its cross-entropy loss, and its named parameters."""
+    rng = np.random.default_rng(0)
+    model = tn.nn.Sequential(tn.nn.Linear(2, 4, rng=rng), tn.nn.Tanh(), tn.nn.Linear(4, 3, rng=rng))
+    x, y = rng.standard_normal((5, 2)), rng.integers(0, 3, 5)
+    return model, x, y
+
+
+def test_steps_follow_the_reverse_topological_order_and_leaf_grads_equal_grad():
+    model, x, y = small_network()
+    loss = F.cross_entropy(model(x), y)
+    order = list(reversed(loss._topological_order()))
+    trace = tn.trace(loss, names=dict(model.named_parameters()))
+    numbered = {trace.nodes[step.tensor]["label"]: step.tensor for step in trace.steps}
+    assert len(trace.steps) == len(order)
+    assert [trace.nodes[s.tensor]["shape"] for s in trace.steps] == [list(t.shape) for t in order]
+    for name, parameter in model.named_parameters():
+        assert trace.leaf_grads[numbered[name]] == summarize(parameter.grad)
+
+
+def test_accumulation_shows_two_contributions_into_a():
+    a = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with tn.tracing(names={"a": a}) as trace:
+        b = a + a
+        c = b * b
+        c.sum().backward()
+    leaf = trace.steps[-1]
+    assert trace.nodes[leaf.tensor]["label"] == "a" and len(leaf.contributions) == 2
+    assert leaf.leaf_grad["values"] == [8.0, 16.0]
+    np.testing.assert_array_equal(a.grad, [8.0, 16.0])
+    assert "sum of 2 contributions" in str(trace)
+
+
+def test_unbroadcast_axes_are_recorded_for_a_3x1_plus_1x4_add():
+    x, y = tn.Tensor(np.ones((3, 1)), requires_grad=True), tn.Tensor(np.ones((1, 4)), requires_grad=True)
+    trace = tn.trace((x + y).sum())
+    (add,) = [s for s in trace.steps if s.op == "Add"]
+    assert [(s["summed_axes"], s["from_shape"], s["grad"]["shape"]) for s in add.to_parents] == [
+        ([1], [3, 4], [3, 1]), ([0], [3, 4], [1, 4])]
+    assert "summed over axes (1,) of (3, 4)" in str(trace)
+    assert broadcast_axes((2, 3, 4), (3, 1)) == [0, 2]
+
+
+def test_tracing_records_where_each_op_was_called():
+    x = tn.Tensor(np.array([0.5]), requires_grad=True)
+    with tn.tracing() as trace:
+        line = inspect.currentframe().f_lineno + 1
+        y = F.tanh(x) * 3
+        y.sum().backward()
+    assert all(s.call_site == f"test_trace.py:{line} in test_tracing_records_where_each_op_was_called"
+               for s in trace.steps if s.op in ("Tanh", "Mul"))
+
+
+def test_large_arrays_are_summarized_and_small_ones_shown_whole():
+    x = tn.Tensor(np.arange(40.0).reshape(8, 5), requires_grad=True)
+    trace = tn.trace((x * 2).sum())
+    leaf = trace.steps[-1].leaf_grad
+    assert not leaf["whole"] and leaf["values"] == [2.0, 2.0, 2.0, 2.0] and leaf["norm"] == pytest.approx(np.sqrt(160))
+    assert "shape (8, 5), norm 12.65, first values [2, 2, 2, 2, ...]" in str(trace)
+
+
+def test_detect_anomaly_names_log_and_the_line_that_called_it():
+    x = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with np.errstate(divide="ignore"), tn.detect_anomaly():
+        line = inspect.currentframe().f_lineno + 1
+        y = F.log(x - x)
+        with pytest.raises(tn.AnomalyError) as anomaly:
+            y.sum().backward()
+    message = str(anomaly.value)
+    assert message.startswith(f"Log (called at test_trace.py:{line} in "
+                              "test_detect_anomaly_names_log_and_the_line_that_called_it) sent inf to its input 0")
+
+
+def test_detect_anomaly_catches_a_wrongly_shaped_gradient():
+    class WrongShape(tn.function.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            return (np.ones((7,)),)
+
+    x = tn.Tensor(np.ones(3), requires_grad=True)
+    with tn.detect_anomaly(), pytest.raises(tn.AnomalyError, match=r"WrongShape .* gradient of shape \(7,\)"):
+        tn.tensor.apply(WrongShape, x).sum().backward()
+
+
+def test_outside_anomaly_mode_and_tracing_nothing_is_recorded():
+    x = tn.Tensor(np.array([1.0]), requires_grad=True)
+    y = F.tanh(x)
+    assert y.node.call_site is None

@@ -1,0 +1,182 @@
+"""See backprop happen: record every step of a backward pass, print it, or step through it in a browser.
+
+    with tn.tracing() as trace:        # records where each op was called, then every backward step
+        loss = model(x)
+        loss.backward()
+    print(trace)                       # one block per step, in the order backward took them
+    trace.save_html("backward.html")   # the graph, with next / previous through the steps
+
+`tn.trace(loss)` runs loss.backward() and returns its trace (without the forward's call sites).
+A trace only observes the graph core (tinynet.tensor.observe_forward / observe_backward): the
+backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
+"""
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .recorder import remember_call_site
+from .tensor import observe_backward, observe_forward, unbroadcast
+
+SHOWN_WHOLE = 16  # arrays with at most this many elements are shown whole; larger ones summarized
+
+
+def summarize(array) -> dict:
+    """A JSON-ready description of an array: shape, dtype, norm, and its values (all, or the first few)."""
+    array = np.asarray(array)
+    shown = array if array.size <= SHOWN_WHOLE else array.ravel()[:4]
+    norm = float(np.linalg.norm(array.ravel().astype(np.float64))) if array.size else 0.0
+    return {"shape": list(array.shape), "dtype": str(array.dtype), "size": int(array.size), "norm": _json_number(norm),
+            "values": [_json_number(v) for v in shown.astype(np.float64).ravel()], "whole": bool(array.size <= SHOWN_WHOLE)}
+
+
+def _json_number(value):
+    """value as a float JSON can hold, or the strings 'nan', 'inf', '-inf' (JSON has no such numbers)."""
+    return float(value) if np.isfinite(value) else str(float(value))
+
+
+def describe(summary) -> str:
+    """One line for a summarize() result: the values, or shape + norm + the first values."""
+    values = np.array(summary["values"], dtype=np.float64)
+    if summary["whole"]:
+        return np.array2string(values.reshape(summary["shape"]), precision=4, separator=", ").replace("\n", "")
+    first = ", ".join(f"{v:.4g}" for v in values)
+    return f"shape {tuple(summary['shape'])}, norm {float(summary['norm']):.4g}, first values [{first}, ...]"
+
+
+def broadcast_axes(grad_shape, shape) -> list:
+    """The axes of a gradient of grad_shape that un-broadcasting to shape sums over."""
+    extra = len(grad_shape) - len(shape)
+    return list(range(extra)) + [extra + axis for axis, size in enumerate(shape)
+                                 if size == 1 and grad_shape[extra + axis] != 1]
+
+
+@dataclass
+class Step:
+    """One step of backward: the tensor whose gradient is complete, and what its op sent to each parent."""
+
+    index: int
+    tensor: int
+    op: str
+    call_site: str
+    grad_out: dict
+    contributions: list
+    to_parents: list = field(default_factory=list)
+    leaf_grad: dict = None
+
+
+class Trace:
+    """The graph of one backward pass and its steps, numbered in the order backward took them.
+
+    nodes: {number: {"label", "op", "shape", "dtype", "parents", "call_site", "saved", "leaf", "requires_grad"}}
+    steps: [Step]. names: optional {tensor: name} for leaves (e.g. dict(model.named_parameters())).
+    """
+
+    def __init__(self, names=None):
+        self.nodes, self.steps = {}, []
+        self._numbers, self._tensors, self._contributions = {}, [], {}
+        self._names = {id(tensor): name for name, tensor in (names or {}).items()}
+
+    # ---- recording (called by the graph core's observers) ----------------------------
+    def _number(self, tensor) -> int:
+        """The tensor's node number, adding it and its unseen ancestors (parents first) on first sight."""
+        stack = [tensor]
+        while stack:
+            top = stack[-1]
+            unseen = [p for p in (top.node.parents if top.node else []) if id(p) not in self._numbers]
+            if unseen:
+                stack.extend(reversed(unseen))  # so the first parent is numbered first
+                continue
+            stack.pop()
+            if id(top) not in self._numbers:
+                self._add_node(top)
+        return self._numbers[id(tensor)]
+
+    def _add_node(self, tensor):
+        number = self._numbers[id(tensor)] = len(self.nodes)
+        self._tensors.append(tensor)  # keeps ids unique while the trace lives
+        node = tensor.node
+        label = node.op.__name__ if node else "leaf" if tensor.requires_grad else "const"
+        self.nodes[number] = {
+            "label": self._names.get(id(tensor), label), "op": node.op.__name__ if node else None,
+            "shape": list(tensor.shape), "dtype": str(tensor.dtype),
+            "parents": [self._numbers[id(p)] for p in node.parents] if node else [],
+            "call_site": (node.call_site if node else None) or "",
+            "saved": {name: summarize(value) for name, value in vars(node.ctx).items()
+                      if isinstance(value, np.ndarray)} if node else {},
+            "leaf": node is None, "requires_grad": tensor.requires_grad}
+
+    def _record_step(self, tensor, grad_out, parent_grads):
+        number = self._number(tensor)
+        step = Step(len(self.steps) + 1, number, self.nodes[number]["label"], self.nodes[number]["call_site"],
+                    summarize(grad_out), self._contributions.pop(number, []))
+        if parent_grads is None:
+            step.leaf_grad = summarize(tensor.grad)
+        else:
+            for parent, raw in zip(tensor.node.parents, parent_grads):
+                if raw is None or not parent.requires_grad:
+                    continue
+                parent_number = self._number(parent)
+                step.to_parents.append({"parent": parent_number, "grad": summarize(unbroadcast(raw, parent.shape)),
+                                        "summed_axes": broadcast_axes(np.shape(raw), parent.shape),
+                                        "from_shape": list(np.shape(raw))})
+                self._contributions.setdefault(parent_number, []).append(step.index)
+        self.steps.append(step)
+
+    # ---- reading ------------------------------------------------------------------------
+    @property
+    def leaf_grads(self) -> dict:
+        """{node number: the leaf's .grad summary} as the last step that reached each leaf left it."""
+        return {step.tensor: step.leaf_grad for step in self.steps if step.leaf_grad is not None}
+
+    def __str__(self):
+        lines = [f"backward through {len(self.steps)} steps ({len(self.nodes)} tensors in the graph)"]
+        for step in self.steps:
+            node = self.nodes[step.tensor]
+            inputs = ", ".join(f"t{p}" for p in node["parents"])
+            made = f"t{step.tensor} = {node['op']}({inputs})" if node["op"] else f"t{step.tensor} ({node['label']})"
+            lines.append(f"step {step.index}: {made}  {tuple(node['shape'])} {node['dtype']}"
+                         + (f"  at {step.call_site}" if step.call_site else ""))
+            if len(step.contributions) > 1:
+                lines.append(f"    grad_out is the sum of {len(step.contributions)} contributions, from steps "
+                             + ", ".join(map(str, step.contributions)) + " (accumulation)")
+            lines.append(f"    grad_out: {describe(step.grad_out)}")
+            for name, saved in node["saved"].items():
+                lines.append(f"    saved {name}: {describe(saved)}")
+            for sent in step.to_parents:
+                summed = (f"  (summed over axes {tuple(sent['summed_axes'])} of {tuple(sent['from_shape'])})"
+                          if sent["summed_axes"] else "")
+                lines.append(f"    -> t{sent['parent']}: {describe(sent['grad'])}{summed}")
+            if step.leaf_grad is not None:
+                lines.append(f"    .grad is now {describe(step.leaf_grad)}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """The whole trace as plain data (what the HTML page draws)."""
+        return {"nodes": self.nodes, "steps": [vars(step) for step in self.steps]}
+
+    def save_html(self, path, title="backward, step by step"):
+        """A self-contained page (inline SVG and script, nothing fetched) to step through this backward."""
+        from .trace_html import render
+
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(render(self.to_json(), title))
+
+
+@contextlib.contextmanager
+def tracing(names=None):
+    """Inside this block, record each op's call site and every backward step; yields the Trace.
+
+    names: optional {name: tensor} for the leaves, e.g. dict(model.named_parameters()).
+    """
+    recorded = Trace(names)
+    with observe_forward(remember_call_site), observe_backward(recorded._record_step):
+        yield recorded
+
+
+def trace(loss, grad=None, names=None) -> Trace:
+    """Run loss.backward(grad) and return the Trace of its steps."""
+    recorded = Trace(names)
+    with observe_backward(recorded._record_step):
+        loss.backward(grad)
+    return recorded
