@@ -11,23 +11,17 @@ weights as 28x28 heatmaps) and how one unit votes for the 10 digits (its output 
 import numpy as np
 
 from experiments.common.cli import experiment_parser
-from experiments.common.mnist import DIGITS, SIDE, load_mnist, load_snapshot50, per_digit_batches, unit_scale
+from experiments.common.mnist import (DIGITS, HIDDEN, SIDE, handout_network, load_mnist, load_snapshot50,
+                                     per_digit_batches, unit_scale)
 from experiments.common.plots import image_grid, learning_curves, plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, train
 from tinynet import functional as F
-from tinynet import nn, optim
+from tinynet import optim
 
-HIDDEN, LEARNING_RATE, PER_DIGIT, STEPS, EVAL_EVERY = 300, 5e-4, 50, 5000, 100
+LEARNING_RATE, PER_DIGIT, STEPS, EVAL_EVERY = 5e-4, 50, 5000, 100
 CURVE_TRAIN_IMAGES = 10_000
 SHOWN_UNIT = 50  # the hidden unit the seed's display code shows: mW[:, 50]
-
-
-def handout_network(snapshot):
-    """784 -> 300 tanh -> 10 logits holding the snapshot's weights (W0: (784, 300) is weight.T of layer 0)."""
-    model = nn.Sequential(nn.Linear(SIDE * SIDE, HIDDEN), nn.Tanh(), nn.Linear(HIDDEN, DIGITS))
-    return model.load_state_dict({"layers.0.weight": snapshot["W0"].T, "layers.0.bias": snapshot["b0"],
-                                  "layers.2.weight": snapshot["W1"].T, "layers.2.bias": snapshot["b1"]})
 
 
 def summed_nll(logits, labels):

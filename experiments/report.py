@@ -91,8 +91,8 @@ def section(experiment, results):
     """The HTML section of one experiment: status, command, numbers, figures, summary."""
     folder = results / experiment.name
     metrics, config = read_json(folder / "metrics.json"), read_json(folder / "config.json")
-    parts = [f'<h2 id="{experiment.name}">{html.escape(experiment.title)} '
-             f'<small>(seed {html.escape(experiment.seed)})</small></h2>']
+    seed = f" <small>(seed {html.escape(experiment.seed)})</small>" if experiment.seed else ""
+    parts = [f'<h2 id="{experiment.name}">{html.escape(experiment.title)}{seed}</h2>']
     command = (config or {}).get("command", f"python -m experiments.{experiment.name} --seed 0")
     parts.append(f"<p>Reproduce: <code>{html.escape(command)}</code></p>")
     if experiment.note:
@@ -108,6 +108,11 @@ def section(experiment, results):
         return "\n".join(parts)
     parts.append(f"<p>Run time: {metrics.get('run_seconds', float('nan')):.0f} s</p>")
     parts.append(table(["metric", "value"], sorted(flatten_metrics(metrics).items())))
+    pages = sorted(folder.glob("*.html"))
+    if pages:
+        parts.append("<p>Interactive pages: " + ", ".join(
+            f'<a href="{html.escape(page.relative_to(results).as_posix())}">{html.escape(page.stem)}</a>'
+            for page in pages) + "</p>")
     for figure in sorted(folder.glob("*.png")):
         relative = figure.relative_to(results).as_posix()
         parts.append(f'<figure><a href="{html.escape(relative)}"><img src="{html.escape(relative)}" '

@@ -17,6 +17,7 @@ import numpy as np
 
 from .recorder import remember_call_site
 from .tensor import observe_backward, observe_forward, unbroadcast
+from .trace_html import render
 
 SHOWN_WHOLE = 16  # arrays with at most this many elements are shown whole; larger ones summarized
 
@@ -49,6 +50,14 @@ def broadcast_axes(grad_shape, shape) -> list:
     extra = len(grad_shape) - len(shape)
     return list(range(extra)) + [extra + axis for axis, size in enumerate(shape)
                                  if size == 1 and grad_shape[extra + axis] != 1]
+
+
+def counted_steps(indices) -> str:
+    """'step 3 (2 times), step 5' for the steps [3, 3, 5] that sent a tensor contributions."""
+    counts = {}
+    for index in indices:
+        counts[index] = counts.get(index, 0) + 1
+    return ", ".join(f"step {index}" + (f" ({count} times)" if count > 1 else "") for index, count in counts.items())
 
 
 @dataclass
@@ -138,8 +147,8 @@ class Trace:
             lines.append(f"step {step.index}: {made}  {tuple(node['shape'])} {node['dtype']}"
                          + (f"  at {step.call_site}" if step.call_site else ""))
             if len(step.contributions) > 1:
-                lines.append(f"    grad_out is the sum of {len(step.contributions)} contributions, from steps "
-                             + ", ".join(map(str, step.contributions)) + " (accumulation)")
+                lines.append(f"    grad_out is the sum of {len(step.contributions)} contributions (accumulation), "
+                             f"sent at {counted_steps(step.contributions)}")
             lines.append(f"    grad_out: {describe(step.grad_out)}")
             for name, saved in node["saved"].items():
                 lines.append(f"    saved {name}: {describe(saved)}")
@@ -155,12 +164,14 @@ class Trace:
         """The whole trace as plain data (what the HTML page draws)."""
         return {"nodes": self.nodes, "steps": [vars(step) for step in self.steps]}
 
-    def save_html(self, path, title="backward, step by step"):
+    def to_html(self, title="backward, step by step") -> str:
         """A self-contained page (inline SVG and script, nothing fetched) to step through this backward."""
-        from .trace_html import render
+        return render(self.to_json(), title)
 
+    def save_html(self, path, title="backward, step by step"):
+        """Write to_html(title) to path."""
         with open(path, "w", encoding="utf-8") as file:
-            file.write(render(self.to_json(), title))
+            file.write(self.to_html(title))
 
 
 @contextlib.contextmanager

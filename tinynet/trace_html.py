@@ -54,10 +54,14 @@ const width = 20 + (Math.max(...ids.map(i => depth[i])) + 1) * (W + GX);
 const height = 20 + Math.max(...Object.values(rows)) * (H + GY);
 const esc = s => String(s).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 let svg = `<svg width="${width}" height="${height}">`;
-for (const id of ids) for (const p of trace.nodes[id].parents) {
-  const a = pos[p], b = pos[id], mx = (a.x + W + b.x) / 2;
-  svg += `<path class="edge" data-from="${p}" data-to="${id}" d="M${a.x + W},${a.y + H / 2} C${mx},${a.y + H / 2} ` +
-         `${mx},${b.y + H / 2} ${b.x},${b.y + H / 2}"/>`;
+for (const id of ids) {
+  const drawn = {};  // a tensor used twice by one op (a + a) gets two visibly separate edges
+  for (const p of trace.nodes[id].parents) {
+    const bow = 14 * (drawn[p] = (drawn[p] || 0) + 1) - 14;
+    const a = pos[p], b = pos[id], mx = (a.x + W + b.x) / 2;
+    svg += `<path class="edge" data-from="${p}" data-to="${id}" d="M${a.x + W},${a.y + H / 2} ` +
+           `C${mx},${a.y + H / 2 + bow} ${mx},${b.y + H / 2 + bow} ${b.x},${b.y + H / 2}"/>`;
+  }
 }
 for (const id of ids) {
   const n = trace.nodes[id], kind = n.leaf ? (n.requires_grad ? "leaf" : "const") : "op";
@@ -79,6 +83,11 @@ function leafTable() {
   return `<h2>Done: the leaf gradients</h2><p>These are the <code>.grad</code> that backward left.</p>` +
          `<table id="leaf-grads"><tr><th>leaf</th><th>.grad</th></tr>${rows.join("")}</table>`;
 }
+function countedSteps(indices) {
+  const counts = {};
+  for (const i of indices) counts[i] = (counts[i] || 0) + 1;
+  return Object.entries(counts).map(([i, n]) => `step ${i}` + (n > 1 ? ` (${n} times)` : "")).join(", ");
+}
 function describeStep(step) {
   const n = trace.nodes[step.tensor];
   let out = `<h2>Step ${step.index}: t${step.tensor} ${esc(n.label)}</h2>`;
@@ -86,7 +95,7 @@ function describeStep(step) {
                 `shape (${n.shape.join(", ")}), ${n.dtype}</p>` : `<p>a leaf, shape (${n.shape.join(", ")})</p>`;
   if (n.call_site) out += `<p>made at <code>${esc(n.call_site)}</code></p>`;
   if (step.contributions.length > 1) out += `<p><b>Accumulation:</b> its gradient is the sum of ` +
-      `${step.contributions.length} contributions, from steps ${step.contributions.join(", ")}.</p>`;
+      `${step.contributions.length} contributions, sent at ${countedSteps(step.contributions)}.</p>`;
   out += `<p>grad_out (d loss / d t${step.tensor}): ${show(step.grad_out)}</p>`;
   const saved = Object.entries(n.saved);
   if (saved.length) out += `<p>saved by the forward for backward:</p><ul>` +

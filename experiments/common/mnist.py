@@ -9,13 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.io
 
+from tinynet import nn
 from tinynet.io import load_pickle_weights
 from tinynet.paths import data_dir
 
 MNIST_FILE = "mnist/mnist_all.mat"
 SNAPSHOT_FILE = "mnist/snapshot50.pkl"
 SIDE, PIXELS, DIGITS = 28, 784, 10
-SNAPSHOT_SHAPES = {"W0": (PIXELS, 300), "b0": (300,), "W1": (300, DIGITS), "b1": (DIGITS,)}
+HIDDEN = 300  # the handout network's hidden units
+SNAPSHOT_SHAPES = {"W0": (PIXELS, HIDDEN), "b0": (HIDDEN,), "W1": (HIDDEN, DIGITS), "b1": (DIGITS,)}
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,13 @@ def load_snapshot50(path=None):
             raise ValueError(f"{path}: expected {name} of shape {shape}, got {value.shape}")
         weights[name] = value.astype(np.float32)
     return weights
+
+
+def handout_network(snapshot):
+    """784 -> 300 tanh -> 10 logits holding the snapshot's weights (W0: (784, 300) is weight.T of layer 0)."""
+    model = nn.Sequential(nn.Linear(PIXELS, HIDDEN), nn.Tanh(), nn.Linear(HIDDEN, DIGITS))
+    return model.load_state_dict({"layers.0.weight": snapshot["W0"].T, "layers.0.bias": snapshot["b0"],
+                                  "layers.2.weight": snapshot["W1"].T, "layers.2.bias": snapshot["b1"]})
 
 
 def per_digit_batches(labels, per_digit, rng):

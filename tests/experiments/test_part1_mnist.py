@@ -6,7 +6,7 @@ import numpy as np
 import tinynet as tn
 from conftest import require_data
 from experiments import part1_mnist
-from experiments.common.mnist import MNIST_FILE, SNAPSHOT_FILE
+from experiments.common.mnist import MNIST_FILE, SNAPSHOT_FILE, handout_network
 
 
 def test_handout_network_computes_tanh_x_w0_plus_b0_then_w1_b1():
@@ -16,7 +16,7 @@ def test_handout_network_computes_tanh_x_w0_plus_b0_then_w1_b1():
     snapshot = {name: value.astype(np.float32) for name, value in snapshot.items()}
     x = rng.random((5, 784)).astype(np.float32)
     expected = np.tanh(x @ snapshot["W0"] + snapshot["b0"]) @ snapshot["W1"] + snapshot["b1"]
-    logits = part1_mnist.handout_network(snapshot)(tn.Tensor(x)).data
+    logits = handout_network(snapshot)(tn.Tensor(x)).data
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
 
 
