@@ -142,7 +142,8 @@ class Trace:
         lines = [f"backward through {len(self.steps)} steps ({len(self.nodes)} tensors in the graph)"]
         for step in self.steps:
             node = self.nodes[step.tensor]
-            inputs = ", ".join(f"t{p}" for p in node["parents"])
+            inputs = ", ".join(f"t{p} {tuple(self.nodes[p]['shape'])} {self.nodes[p]['dtype']}"
+                               for p in node["parents"])
             made = f"t{step.tensor} = {node['op']}({inputs})" if node["op"] else f"t{step.tensor} ({node['label']})"
             lines.append(f"step {step.index}: {made}  {tuple(node['shape'])} {node['dtype']}"
                          + (f"  at {step.call_site}" if step.call_site else ""))

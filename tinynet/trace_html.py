@@ -91,8 +91,9 @@ function countedSteps(indices) {
 function describeStep(step) {
   const n = trace.nodes[step.tensor];
   let out = `<h2>Step ${step.index}: t${step.tensor} ${esc(n.label)}</h2>`;
-  out += n.op ? `<p>t${step.tensor} = ${esc(n.op)}(${n.parents.map(p => "t" + p).join(", ")}), ` +
-                `shape (${n.shape.join(", ")}), ${n.dtype}</p>` : `<p>a leaf, shape (${n.shape.join(", ")})</p>`;
+  const typed = id => `t${id} (${trace.nodes[id].shape.join(", ")}) ${trace.nodes[id].dtype}`;
+  out += n.op ? `<p>${typed(step.tensor)} = ${esc(n.op)}(${n.parents.map(typed).join(", ")})</p>`
+              : `<p>a leaf: ${typed(step.tensor)}</p>`;
   if (n.call_site) out += `<p>made at <code>${esc(n.call_site)}</code></p>`;
   if (step.contributions.length > 1) out += `<p><b>Accumulation:</b> its gradient is the sum of ` +
       `${step.contributions.length} contributions, sent at ${countedSteps(step.contributions)}.</p>`;
