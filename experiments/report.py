@@ -7,6 +7,7 @@ nothing fetched, so it opens offline from the file system.
 import argparse
 import html
 import json
+import os
 import re
 from pathlib import Path
 
@@ -144,6 +145,14 @@ def benchmark_rows(results):
     return header, [[case.get(h, "") for h in header] for case in cases]
 
 
+def tutorial_links(results):
+    """A paragraph linking the tutorials (tutorials/ beside the results folder)."""
+    tutorials = sorted((results.resolve().parent / "tutorials").glob("[0-9][0-9]_*.py"))
+    links = ", ".join(f'<a href="{html.escape(os.path.relpath(t, results.resolve()))}">{html.escape(t.stem)}</a>'
+                      for t in tutorials)
+    return f"<p>Tutorials to run top to bottom: {links}</p>" if tutorials else ""
+
+
 def build(results: Path) -> Path:
     """Write results/index.html and return its path."""
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>tinynet: the course experiments</title>",
@@ -151,6 +160,7 @@ def build(results: Path) -> Path:
              "<nav>" + "".join(f'<a href="#{e.name}">{html.escape(e.title)}</a>' for e in EXPERIMENTS) + "</nav>",
              "<h2>Headline numbers</h2>",
              table(["experiment", "metric", "tinynet", "course", "course source"], headline(results))]
+    parts.append(tutorial_links(results))
     benchmarks = benchmark_rows(results)
     parts.append("<h3>Benchmarks</h3>")
     parts.append(table(*benchmarks) if benchmarks else
