@@ -28,3 +28,12 @@ def distinct_values(shape, seed):
     rng = np.random.default_rng(seed)
     size = int(np.prod(shape))
     return tn.Tensor(rng.permutation(size).reshape(shape) * 0.1 + 0.01 * rng.random(shape), requires_grad=True)
+
+
+@st.composite
+def shape_and_axis(draw):
+    """(shape, axis): a small shape and an axis argument for it (None, an int, negatives too, or a tuple)."""
+    shape = draw(small_shapes)
+    axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1)
+                | st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True).map(tuple))
+    return shape, axis

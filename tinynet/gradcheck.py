@@ -11,6 +11,7 @@ ReLU, max or max-pool: reported with the op, not judged) or "FAIL". When an elem
 gradcheck re-checks the VJP of every op the computation ran, on the inputs it actually saw, and
 names the first op that disagrees with where it was called.
 
+`check_op` checks one op's VJP alone, calling its backward directly (no graph, no Tensor.backward).
 `step_sweep` measures the error against the step size h: the "V" of truncation (large h) and
 round-off (small h).
 """
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .finite_differences import ProjectedFunction
+from .function import Context
 from .recorder import record_ops
-from .tensor import Tensor, apply
+from .tensor import Tensor, apply, unbroadcast
 
 SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
 
@@ -105,21 +107,34 @@ def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, ele
     inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(seed)
     f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
-    wanted = _elements_by_input(elements, checked, inputs)
-    reports = []
-    for i in checked:
-        if fast:
-            direction = rng.standard_normal(inputs[i].shape)
-            probes = [((), direction, float(np.sum(analytic[i] * direction)))]
-        else:
-            probes = [(index, int(np.ravel_multi_index(index, inputs[i].shape)), float(analytic[i][index]))
-                      for index in wanted[i]]
-        reports.append(InputReport(i, [_check_element(f, i, index, direction, value, eps, atol, rtol)
-                                       for index, direction, value in probes]))
+    reports = _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol)
     failed = [r for r in reports if not r.passed]
     if failed and raise_on_failure:
         raise GradcheckError(_failure_message(failed[0], eps, atol, rtol)
                              + "\n" + first_disagreeing_op(fn, inputs, seed=seed))
+    return reports
+
+
+def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
+    """gradcheck of one op's VJP alone: op.backward(ctx, u) is called directly, without Tensor.backward.
+
+    op: a Function subclass; inputs: Tensors (float64 where requires_grad); params: op's keyword
+    settings (axis, stride, ...). So a VJP can be checked before the graph core works (the
+    assignment tasks do this). Returns one InputReport per checked input, like gradcheck.
+    """
+    inputs, checked = _checked_inputs(inputs)
+    rng = np.random.default_rng(seed)
+    params = params or {}
+    ctx = Context([x.requires_grad for x in inputs])
+    output = op.forward(ctx, *(x.data for x in inputs), **params)
+    weights = _weighting(np.shape(output), rng)
+    grads = op.backward(ctx, weights.astype(np.result_type(output)))
+    analytic = {i: _summed_to(grads[i], inputs[i].shape) for i in checked}
+    f = ProjectedFunction(lambda *xs: apply(op, *xs, **params), inputs, weights)
+    reports = _compare(f, analytic, inputs, checked, rng, fast, None, eps, atol, rtol)
+    failed = [r for r in reports if not r.passed]
+    if failed and raise_on_failure:
+        raise GradcheckError(f"{op.__name__}: " + _failure_message(failed[0], eps, atol, rtol))
     return reports
 
 
@@ -154,9 +169,7 @@ def first_disagreeing_op(fn, inputs, seed=0) -> str:
                         for x in call.inputs]
         if not any(x.requires_grad for x in local_inputs):
             continue
-        reports = gradcheck(lambda *xs, call=call: apply(call.op, *xs, **call.params), local_inputs, fast=True,
-                            seed=seed, raise_on_failure=False)
-        for report in reports:
+        for report in check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False):
             if not report.passed:
                 e = report.failures[0]
                 return (f"first op that disagrees: {call.name} (called at {call.call_site}), input "
@@ -185,7 +198,7 @@ def _projection_and_gradients(fn, inputs, checked, rng):
     u is random, or 1 for a one-element output (so f is fn itself). The inputs' .grad is left as it was.
     """
     output = fn(*inputs)
-    weights = np.ones(output.shape) if output.size == 1 else rng.standard_normal(output.shape)
+    weights = _weighting(output.shape, rng)
     saved = [x.grad for x in inputs]
     for i in checked:
         inputs[i].grad = None
@@ -194,6 +207,34 @@ def _projection_and_gradients(fn, inputs, checked, rng):
     for x, grad in zip(inputs, saved):
         x.grad = grad
     return ProjectedFunction(fn, inputs, weights), analytic
+
+
+def _weighting(shape, rng):
+    """u: random normal of the output's shape, or 1 for a one-element output."""
+    return np.ones(shape) if int(np.prod(shape)) == 1 else rng.standard_normal(shape)
+
+
+def _summed_to(grad, shape):
+    """A VJP's gradient for an input of shape: zeros for None, un-broadcast when the op returned a larger one."""
+    if grad is None:
+        return np.zeros(shape)
+    return grad if np.shape(grad) == tuple(shape) else unbroadcast(np.asarray(grad), shape)
+
+
+def _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol):
+    """One InputReport per checked input: analytic gradients against central differences of f."""
+    wanted = None if fast else _elements_by_input(elements, checked, inputs)
+    reports = []
+    for i in checked:
+        if fast:
+            direction = rng.standard_normal(inputs[i].shape)
+            probes = [((), direction, float(np.sum(analytic[i] * direction)))]
+        else:
+            probes = [(index, int(np.ravel_multi_index(index, inputs[i].shape)), float(analytic[i][index]))
+                      for index in wanted[i]]
+        reports.append(InputReport(i, [_check_element(f, i, index, direction, value, eps, atol, rtol)
+                                       for index, direction, value in probes]))
+    return reports
 
 
 def _elements_by_input(elements, checked, inputs):

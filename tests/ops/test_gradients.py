@@ -7,7 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
 from tinynet import functional as F
-from strategies import away_from_zero, distinct_values, random_tensor, seeds, small_shapes
+from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
 
 broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 
@@ -45,14 +45,6 @@ def test_log(shape, seed):
 @given(shape=small_shapes, seed=seeds)
 def test_relu_off_the_kink(shape, seed):
     tn.gradcheck(F.relu, [away_from_zero(shape, seed)])
-
-
-@st.composite
-def shape_and_axis(draw):
-    shape = draw(small_shapes)
-    axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1)
-                | st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True).map(tuple))
-    return shape, axis
 
 
 @pytest.mark.parametrize("op", [F.sum, F.mean], ids=["sum", "mean"])
