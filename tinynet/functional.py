@@ -2,6 +2,9 @@
 
 Arguments may be Tensors, NumPy arrays or Python numbers; non-Tensors are constants.
 """
+import math
+import numbers
+
 import numpy as np
 
 from .kernels.padding import output_size, pair, resolve_padding
@@ -12,9 +15,9 @@ from .ops.linear import MatMul
 from .ops.loss import BinaryCrossEntropyWithLogits, LogSoftmax
 from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
-from .ops.reduce import Max, Sum
+from .ops.reduce import Max, Sum, normalize_axes
 from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose
-from .tensor import Tensor, apply
+from .tensor import Tensor, apply, as_tensors
 
 
 def as_tensor(x) -> Tensor:
@@ -27,15 +30,22 @@ def add(a, b): return apply(Add, a, b)
 def mul(a, b): return apply(Mul, a, b)
 def div(a, b): return apply(Div, a, b)
 def neg(a): return apply(Neg, a)
-def sub(a, b): return add(a, neg(b))
+def sub(a, b):
+    """a + (-b); a constant b takes the graph's dtype before it is negated (a float32 -0.1 would round)."""
+    a, b = as_tensors(a, b)
+    return add(a, neg(b))
+
+
+
 def exp(x): return apply(Exp, x)
 def log(x): return apply(Log, x)
 
 
 def pow(x, exponent):
-    """x ** exponent, for a constant (Python number) exponent."""
-    if not np.isscalar(exponent):
+    """x ** exponent, for a constant (Python or NumPy number) exponent; x keeps its dtype."""
+    if not isinstance(exponent, numbers.Real):
         raise TypeError(f"pow takes a constant number as exponent, got {type(exponent).__name__}")
+    exponent = int(exponent) if isinstance(exponent, numbers.Integral) else float(exponent)
     return apply(Pow, x, exponent=exponent)
 
 
@@ -53,8 +63,8 @@ def sum(x, axis=None, keepdims=False):
 
 def mean(x, axis=None, keepdims=False):
     """Mean over axis (None: all axes): the sum divided by the number of summed elements."""
-    total = sum(x, axis, keepdims)
-    return total / (as_tensor(x).size // total.size)
+    x = as_tensor(x)
+    return sum(x, axis, keepdims) / math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim))
 
 
 def max(x, axis=None, keepdims=False):
@@ -87,7 +97,7 @@ def concatenate(tensors, axis=0):
 
 def stack(tensors, axis=0):
     """Join tensors of one shape along a new axis."""
-    tensors = [as_tensor(t) for t in tensors]
+    tensors = as_tensors(*tensors)
     new_axis = axis % (tensors[0].ndim + 1)
     return concatenate([reshape(t, t.shape[:new_axis] + (1,) + t.shape[new_axis:]) for t in tensors], new_axis)
 
@@ -98,15 +108,15 @@ def pad(x, pad_width):
 
 
 def flatten(x, start_axis=1):
-    """x reshaped to x.shape[:start_axis] + (-1,): (N, C, H, W) -> (N, C*H*W)."""
+    """x with the axes from start_axis on merged into one: (N, C, H, W) -> (N, C*H*W)."""
     x = as_tensor(x)
-    return reshape(x, x.shape[:start_axis] + (-1,))
+    return reshape(x, x.shape[:start_axis] + (math.prod(x.shape[start_axis:]),))
 
 
 # ---- linear algebra -----------------------------------------------------------------------
 def matmul(a, b):
     """a @ b with NumPy's rules: batched over leading axes; a 1-D operand is a vector."""
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = as_tensors(a, b)
     out = apply(MatMul, a.reshape(1, -1) if a.ndim == 1 else a, b.reshape(-1, 1) if b.ndim == 1 else b)
     if a.ndim == 1 or b.ndim == 1:
         shape = out.shape[:-2] + out.shape[-2:][a.ndim == 1:2 - (b.ndim == 1)]
@@ -116,6 +126,7 @@ def matmul(a, b):
 
 def linear(x, weight, bias=None):
     """x @ weight^T + bias with x: (N, in), weight: (out, in), bias: (out,) -> (N, out)."""
+    x, weight, bias = as_tensors(x, weight, bias)
     out = matmul(x, transpose(weight))
     return out if bias is None else out + bias
 
@@ -178,7 +189,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
 
 def mse_loss(prediction, target, reduction="mean"):
     """Squared error (prediction - target)**2, averaged (or summed) over all elements."""
-    return reduce_loss((as_tensor(prediction) - target) ** 2, reduction)
+    return reduce_loss(sub(prediction, target) ** 2, reduction)
 
 
 def l2_penalty(parameters, coefficient=1.0):
@@ -219,7 +230,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, dilation=1):
     padding: int, (ph, pw), ((top, bottom), (left, right)), 'valid' or 'same' (TensorFlow's
     rule: Ho = ceil(H / stride), the odd extra pixel at the bottom/right).
     """
-    x, weight = check_images(x), as_tensor(weight)
+    x, weight, bias = as_tensors(x, weight, bias)
+    check_images(x)
     if weight.ndim != 4:
         raise ValueError(f"expected weight of shape (O, C/groups, kh, kw), got {weight.shape}")
     if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:

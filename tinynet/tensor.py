@@ -194,8 +194,8 @@ class Tensor:
     def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
     def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes): return F.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+    def reshape(self, *shape): return F.reshape(self, _one_or_many(shape))
+    def transpose(self, *axes): return F.transpose(self, _one_or_many(axes) or None)
     @property
     def T(self): return F.transpose(self)
     def exp(self): return F.exp(self)
@@ -205,13 +205,18 @@ class Tensor:
     def sigmoid(self): return F.sigmoid(self)
 
 
+def _one_or_many(values: tuple) -> tuple:
+    """(2, 3) from both x.reshape(2, 3) and x.reshape((2, 3)), as PyTorch's methods take them."""
+    return tuple(values[0]) if len(values) == 1 and not np.isscalar(values[0]) else values
+
+
 def apply(op, *inputs, **params) -> Tensor:
     """Run op.forward on the inputs' arrays; record the graph when a gradient is wanted.
 
     inputs: Tensors, arrays or Python numbers (the latter two are constants).
     params: non-differentiable settings passed to forward (axis, stride, ...).
     """
-    tensors = [x if isinstance(x, Tensor) else Tensor(x, dtype=_constant_dtype(x, inputs)) for x in inputs]
+    tensors = as_tensors(*inputs)
     needs_grad = [t.requires_grad for t in tensors]
     record = _grad_enabled and any(needs_grad)
     ctx = Context(needs_grad)
@@ -221,6 +226,12 @@ def apply(op, *inputs, **params) -> Tensor:
     out.requires_grad = record
     out.node = Node(op, ctx, tensors) if record else None
     return out
+
+
+def as_tensors(*values) -> list:
+    """values as Tensors: a Tensor (or None, an absent input) as it is, a constant (number or array)
+    with the Tensors' dtype."""
+    return [x if x is None or isinstance(x, Tensor) else Tensor(x, dtype=_constant_dtype(x, values)) for x in values]
 
 
 def _constant_dtype(constant, inputs):

@@ -7,6 +7,8 @@ the image. im2col/col2im are Numba kernels, parallel over input channels (each c
 its own rows of the columns and its own plane of the image, so no two threads write the
 same element). benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
 """
+import math
+
 import numpy as np
 from numba import prange
 
@@ -61,6 +63,14 @@ def pad_image(x, pads):
     return np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
 
 
+def grouped(rows, groups):
+    """rows (R, ...) as (G, R/G, product of the other axes): the matrix of each group of rows.
+
+    The sizes are explicit (no -1), so empty batches and layers without channels reshape too.
+    """
+    return rows.reshape(groups, rows.shape[0] // groups, math.prod(rows.shape[1:]))
+
+
 def conv2d_forward(x, weight, stride, pads, dilation, groups):
     """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> (out (N, O, Ho, Wo), columns).
 
@@ -74,9 +84,7 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
     out_w = (x_padded.shape[3] - (kernel_w - 1) * dilation[1] - 1) // stride[1] + 1
     columns = np.empty((x.shape[1] * kernel_h * kernel_w, n_images * out_h * out_w), dtype=x.dtype)
     im2col_kernel(columns, x_padded, kernel_h, kernel_w, *stride, *dilation, work=columns.size)
-    grouped_columns = columns.reshape(groups, -1, columns.shape[1])
-    grouped_weight = weight.reshape(groups, out_channels // groups, -1)
-    out = np.matmul(grouped_weight, grouped_columns)  # (G, O/G, N*Ho*Wo)
+    out = np.matmul(grouped(weight, groups), grouped(columns, groups))  # (G, O/G, N*Ho*Wo)
     out = out.reshape(out_channels, n_images, out_h, out_w).transpose(1, 0, 2, 3)
     return np.ascontiguousarray(out), columns
 
@@ -84,16 +92,14 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
 def conv2d_backward(grad_out, columns, x_shape, weight, stride, pads, dilation, groups, need_x=True,
                     need_weight=True):
     """Gradients (grad_x (N, C, H, W) or None, grad_weight (O, C/G, kh, kw) or None)."""
-    out_channels, _, kernel_h, kernel_w = weight.shape
-    grad_rows = grad_out.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)  # (G, O/G, N*Ho*Wo)
-    grouped_columns = columns.reshape(groups, -1, columns.shape[1])
+    kernel_h, kernel_w = weight.shape[2:]
+    grad_rows = grouped(grad_out.transpose(1, 0, 2, 3), groups)  # (G, O/G, N*Ho*Wo)
     grad_weight = None
     if need_weight:
-        grad_weight = np.matmul(grad_rows, grouped_columns.transpose(0, 2, 1)).reshape(weight.shape)
+        grad_weight = np.matmul(grad_rows, grouped(columns, groups).transpose(0, 2, 1)).reshape(weight.shape)
     grad_x = None
     if need_x:
-        grouped_weight = weight.reshape(groups, out_channels // groups, -1)
-        grad_columns = np.matmul(grouped_weight.transpose(0, 2, 1), grad_rows).reshape(columns.shape)
+        grad_columns = np.matmul(grouped(weight, groups).transpose(0, 2, 1), grad_rows).reshape(columns.shape)
         (top, bottom), (left, right) = pads
         n_images, channels, height, width = x_shape
         grad_x_padded = np.zeros((n_images, channels, height + top + bottom, width + left + right), dtype=columns.dtype)

@@ -3,7 +3,8 @@ import numpy as np
 
 from .. import functional as F
 from ..kernels.padding import pair
-from .module import Module, Parameter
+from .layers import uniform_parameter
+from .module import Module
 
 
 class Conv2d(Module):
@@ -19,10 +20,9 @@ class Conv2d(Module):
                              f"groups {groups}")
         rng = np.random.default_rng() if rng is None else rng
         kernel_h, kernel_w = pair(kernel_size, "kernel_size")
-        bound = 1 / np.sqrt(in_channels // groups * kernel_h * kernel_w)
-        shape = (out_channels, in_channels // groups, kernel_h, kernel_w)
-        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) if bias else None
+        fan_in = in_channels // groups * kernel_h * kernel_w
+        self.weight = uniform_parameter((out_channels, in_channels // groups, kernel_h, kernel_w), fan_in, rng, dtype)
+        self.bias = uniform_parameter(out_channels, fan_in, rng, dtype) if bias else None
         self.stride, self.padding, self.groups, self.dilation = stride, padding, groups, dilation
 
     def forward(self, x):

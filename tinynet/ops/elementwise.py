@@ -57,7 +57,8 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1)."""
+    """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1), and 0 for exponent 0
+    (also at a = 0, where the formula would give 0 * inf)."""
 
     @staticmethod
     def forward(ctx, a, exponent):
@@ -66,6 +67,8 @@ class Pow(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.exponent == 0:
+            return (np.zeros_like(grad_out),)
         return (grad_out * ctx.exponent * ctx.a ** (ctx.exponent - 1),)
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..function import Function
+from .shape import normalize_axis
 
 
 def normalize_axes(axis, ndim: int) -> tuple:
@@ -9,10 +10,7 @@ def normalize_axes(axis, ndim: int) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if np.isscalar(axis) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % ndim for a in axes))
+    return tuple(sorted(normalize_axis(a, ndim) for a in axes))
 
 
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
@@ -40,6 +38,8 @@ class Max(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.axes = normalize_axes(axis, x.ndim)
+        if any(x.shape[a] == 0 for a in ctx.axes):
+            raise ValueError(f"max over an empty axis has no value: axis {axis} of shape {x.shape}")
         out = x.max(axis=ctx.axes, keepdims=True)
         is_max = x == out
         ctx.share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
