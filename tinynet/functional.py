@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .kernels.padding import output_size, pair, resolve_padding
+from .kernels.windows import checked_int, sliding_window
 from .ops.activation import ReLU, Sigmoid, Tanh
 from .ops.conv import Conv2d
 from .ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow
@@ -224,34 +224,33 @@ def check_images(x, name="input"):
     return x
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, dilation=1):
+def conv2d(x, weight, bias=None, stride=1, padding=0, *, groups=1, dilation=1):
     """2-D convolution: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) -> (N, O, Ho, Wo).
 
-    padding: int, (ph, pw), ((top, bottom), (left, right)), 'valid' or 'same' (TensorFlow's
-    rule: Ho = ceil(H / stride), the odd extra pixel at the bottom/right).
+    stride, dilation: an int or an (h, w) pair, >= 1. padding: int, (ph, pw), ((top, bottom),
+    (left, right)), 'valid' or 'same' (TensorFlow's rule: Ho = ceil(H / stride), the odd extra
+    pixel at the bottom/right). groups and dilation are keyword-only: PyTorch's positional
+    order differs (dilation before groups).
     """
     x, weight, bias = as_tensors(x, weight, bias)
     check_images(x)
     if weight.ndim != 4:
         raise ValueError(f"expected weight of shape (O, C/groups, kh, kw), got {weight.shape}")
+    groups = checked_int(groups, "groups")
     if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
         raise ValueError(f"input has {x.shape[1]} channels, weight {weight.shape} with groups={groups} expects "
                          f"{weight.shape[1] * groups} (and output channels divisible by groups)")
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = resolve_padding(padding, x.shape[2:], weight.shape[2:], stride, dilation)
-    if min(output_size(*args, *pad) for args, pad in zip(zip(x.shape[2:], weight.shape[2:], stride, dilation), pads)) < 1:
-        raise ValueError(f"kernel {weight.shape[2:]} (dilation {dilation}) does not fit input {x.shape[2:]} "
-                         f"with padding {pads}")
+    _, stride, pads, dilation, _ = sliding_window(x.shape[2:], weight.shape[2:], stride, padding, dilation,
+                                                  "weight's kernel size")
     out = apply(Conv2d, x, weight, stride=stride, pads=pads, dilation=dilation, groups=groups)
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
 
 
 def pooling_settings(x, kernel_size, stride, padding):
-    """(kernel, stride, pads) for pooling x; stride defaults to the kernel size."""
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1))
-    if any(before >= k or after >= k for (before, after), k in zip(pads, kernel)):
+    """(kernel, stride, pads) for pooling x, checked; stride defaults to the kernel size."""
+    kernel, stride, pads, _, _ = sliding_window(x.shape[2:], kernel_size, kernel_size if stride is None else stride,
+                                                padding, 1)
+    if any(before >= k or after >= k for (before, after), k in zip(pads, kernel)):  # every window holds a pixel
         raise ValueError(f"padding {pads} must be smaller than the pooling window {kernel}")
     return kernel, stride, pads
 

@@ -31,10 +31,16 @@ def is_grad_enabled() -> bool:
 
 
 def as_array(data, dtype=None) -> np.ndarray:
-    """A C-ordered float array: float32 unless dtype says otherwise or data is a float64 array."""
+    """A C-ordered float array: float32 unless dtype says otherwise or data is a float64 array.
+
+    Integer dtypes are refused rather than promoted: `int_tensor * 0.5` would otherwise truncate.
+    """
     if dtype is None:
         is_float64_array = isinstance(data, (np.ndarray, np.generic)) and data.dtype == np.float64
         dtype = np.float64 if is_float64_array else np.float32
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"a Tensor holds floating-point numbers, got dtype={np.dtype(dtype)}: use np.float32 or "
+                        "np.float64 (integer labels and indices stay NumPy arrays)")
     return np.asarray(data, dtype=dtype, order="C")
 
 

@@ -33,7 +33,8 @@ class Sum(Function):
 
 
 class Max(Function):
-    """Max over `axis`. Ties share the gradient equally (as torch.amax does)."""
+    """Max over `axis` (NaN where a NaN is reduced, as np.max). Ties share the gradient equally
+    (as torch.amax does), and so do the NaNs of a slice."""
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -41,7 +42,7 @@ class Max(Function):
         if any(x.shape[a] == 0 for a in ctx.axes):
             raise ValueError(f"max over an empty axis has no value: axis {axis} of shape {x.shape}")
         out = x.max(axis=ctx.axes, keepdims=True)
-        is_max = x == out
+        is_max = (x == out) | np.isnan(x)  # a NaN is the max of its slice, as in np.max
         ctx.share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
         ctx.kept_shape = out.shape
         return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))
