@@ -89,7 +89,8 @@ def test_conv2d_groups_and_dilation_are_keyword_only():
 def test_an_empty_batch_gives_an_empty_output_and_zero_parameter_gradients():
     rng = np.random.default_rng(0)
     layers = [(nn.Linear(3, 2, rng=rng, dtype=np.float64), (0, 3), (0, 2)),
-              (nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng, dtype=np.float64), (0, 4, 5, 5), (0, 6, 3, 3))]
+              (nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, rng=rng, dtype=np.float64), (0, 4, 5, 5),
+               (0, 6, 3, 3))]
     for layer, in_shape, out_shape in layers:
         x = tn.Tensor(np.zeros(in_shape), requires_grad=True)
         out = layer(x)

@@ -96,3 +96,30 @@ class Log(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return (grad_out / ctx.a,)
+
+
+class Where(Function):
+    """a where the constant boolean `condition` holds, else b: each side's gradient where it was chosen."""
+
+    @staticmethod
+    def forward(ctx, a, b, condition):
+        ctx.condition = condition
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        zero = np.zeros((), dtype=grad_out.dtype)
+        return np.where(ctx.condition, grad_out, zero), np.where(ctx.condition, zero, grad_out)
+
+
+class Cast(Function):
+    """a copied into another float dtype; the gradient is cast back to a's dtype."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out.astype(ctx.dtype),)
