@@ -141,8 +141,11 @@ def var(x, axis=None, keepdims=False, correction=1):
 
 @torch_names
 def std(x, axis=None, keepdims=False, correction=1):
-    """Standard deviation over axis: sqrt(var)."""
-    return sqrt(var(x, axis, keepdims, correction))
+    """Standard deviation over axis: sqrt(var). Where var is 0 the gradient is 0, as in PyTorch (not 0 * inf:
+    the inner where keeps sqrt away from 0, so its backward never multiplies by an infinite slope)."""
+    variance = var(x, axis, keepdims, correction)
+    zero = variance.data == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, variance)))
 
 
 @torch_names

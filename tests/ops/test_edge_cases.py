@@ -91,6 +91,12 @@ def test_integer_exponents_at_0_have_the_calculus_gradient(exponent, expected):
     np.testing.assert_array_equal(x.grad, [expected])
 
 
+def test_std_of_constant_values_has_a_zero_gradient_as_in_pytorch():
+    x = float64([2.0, 2.0, 2.0])
+    x.std().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+
+
 # ---- the dtype of constants ---------------------------------------------------------------
 def test_a_python_float_takes_the_dtype_of_the_graph_it_joins():
     x = float64(1.0)
