@@ -10,7 +10,7 @@ import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn, optim
 from tinynet.kernels.lrn import lrn_backward_reference, lrn_reference
-from tinynet.kernels.padding import output_size, resolve_padding
+from tinynet.kernels.windows import output_size, resolve_padding
 from tinynet.models.alexnet import CONV_LAYERS, INPUT_SIZE
 
 from . import numpy_reference as reference
@@ -79,9 +79,9 @@ def tinynet_conv(x, weight, spec, grad_out=None):
     stride, pads, dilation, groups = spec.settings()
     if grad_out is None:
         with tn.no_grad():
-            return (F.conv2d(x, weight, None, stride, pads, groups, dilation).data,)
+            return (F.conv2d(x, weight, None, stride, pads, groups=groups, dilation=dilation).data,)
     x_t, weight_t = tn.Tensor(x, requires_grad=True), tn.Tensor(weight, requires_grad=True)
-    out = F.conv2d(x_t, weight_t, None, stride, pads, groups, dilation)
+    out = F.conv2d(x_t, weight_t, None, stride, pads, groups=groups, dilation=dilation)
     out.backward(grad_out)
     return out.data, x_t.grad, weight_t.grad
 

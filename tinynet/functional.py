@@ -2,19 +2,23 @@
 
 Arguments may be Tensors, NumPy arrays or Python numbers; non-Tensors are constants.
 """
+import functools
+import math
+import numbers
+
 import numpy as np
 
-from .kernels.padding import output_size, pair, resolve_padding
-from .ops.activation import ReLU, Sigmoid, Tanh
+from .kernels.windows import checked_int, is_int, sliding_window
+from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
 from .ops.conv import Conv2d
-from .ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow
+from .ops.elementwise import Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Where
 from .ops.linear import MatMul
 from .ops.loss import BinaryCrossEntropyWithLogits, LogSoftmax
 from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
-from .ops.reduce import Max, Sum
-from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose
-from .tensor import Tensor, apply
+from .ops.reduce import Max, Sum, normalize_axes
+from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose, normalize_axis
+from .tensor import Tensor, apply, as_tensors
 
 
 def as_tensor(x) -> Tensor:
@@ -22,44 +26,144 @@ def as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def torch_names(function):
+    """Let function also take PyTorch's names dim= and keepdim= for its axis= and keepdims=."""
+    @functools.wraps(function)
+    def with_torch_names(*args, dim=None, keepdim=None, **kwargs):
+        if dim is not None:
+            if "axis" in kwargs:
+                raise TypeError(f"{function.__name__}() takes axis= or dim=, not both")
+            kwargs["axis"] = dim
+        if keepdim is not None:
+            kwargs["keepdims"] = keepdim
+        return function(*args, **kwargs)
+    return with_torch_names
+
+
 # ---- elementwise arithmetic ---------------------------------------------------------------
 def add(a, b): return apply(Add, a, b)
 def mul(a, b): return apply(Mul, a, b)
 def div(a, b): return apply(Div, a, b)
 def neg(a): return apply(Neg, a)
-def sub(a, b): return add(a, neg(b))
 def exp(x): return apply(Exp, x)
 def log(x): return apply(Log, x)
+def sqrt(x): return pow(x, 0.5)
+
+
+def sub(a, b):
+    """a + (-b); a constant b takes the graph's dtype before it is negated (a float32 -0.1 would round)."""
+    a, b = as_tensors(a, b)
+    return add(a, neg(b))
 
 
 def pow(x, exponent):
-    """x ** exponent, for a constant (Python number) exponent."""
-    if not np.isscalar(exponent):
-        raise TypeError(f"pow takes a constant number as exponent, got {type(exponent).__name__}")
-    return apply(Pow, x, exponent=exponent)
+    """x ** exponent. A constant (Python or NumPy number) exponent: any x, which keeps its dtype.
+    A Tensor or array exponent: x > 0 (computed as exp(exponent * log(x)); NaN for x < 0)."""
+    if isinstance(exponent, numbers.Real):
+        exponent = int(exponent) if isinstance(exponent, numbers.Integral) else float(exponent)
+        return apply(Pow, x, exponent=exponent)
+    x, exponent = as_tensors(x, exponent)
+    return exp(exponent * log(x))
+
+
+def where(condition, a, b):
+    """a where condition (booleans: an array, or a Tensor's nonzero entries) holds, else b (torch.where)."""
+    condition = condition.data if isinstance(condition, Tensor) else condition
+    return apply(Where, a, b, condition=np.asarray(condition, dtype=bool))
+
+
+def abs(x):
+    """|x| = x * sign(x): the gradient is sign(x), 0 at 0 (as in PyTorch)."""
+    x = as_tensor(x)
+    return x * np.sign(x.data)
+
+
+def clamp(x, min=None, max=None):
+    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max."""
+    x = as_tensor(x)
+    inside = (x.data >= (-np.inf if min is None else min)) & (x.data <= (np.inf if max is None else max))
+    return where(inside, x, np.clip(x.data, min, max) if min is not None or max is not None else x.data)
+
+
+def cast(x, dtype):
+    """x copied into a float dtype (np.float32 or np.float64); the gradient comes back in x's dtype."""
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"a Tensor holds floating-point numbers, got dtype={np.dtype(dtype)}")
+    return apply(Cast, x, dtype=np.dtype(dtype))
 
 
 # ---- activations --------------------------------------------------------------------------
 def relu(x): return apply(ReLU, x)
 def tanh(x): return apply(Tanh, x)
 def sigmoid(x): return apply(Sigmoid, x)
+def gelu(x): return apply(GELU, x)
 
 
-# ---- reductions ---------------------------------------------------------------------------
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope * x."""
+    x = as_tensor(x)
+    return where(x.data > 0, x, x * negative_slope)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's rule)."""
+    x = as_tensor(x)
+    scaled = x * beta
+    return where(scaled.data > threshold, x, apply(Softplus, scaled) / beta)
+
+
+# ---- reductions (each also takes PyTorch's dim= and keepdim=) -------------------------------
+def reduced_count(x, axis) -> int:
+    """How many elements of x each result of a reduction over axis combines."""
+    return math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim))
+
+
+@torch_names
 def sum(x, axis=None, keepdims=False):
     """Sum over axis (None: all axes)."""
     return apply(Sum, x, axis=axis, keepdims=keepdims)
 
 
+@torch_names
 def mean(x, axis=None, keepdims=False):
     """Mean over axis (None: all axes): the sum divided by the number of summed elements."""
-    total = sum(x, axis, keepdims)
-    return total / (as_tensor(x).size // total.size)
+    x = as_tensor(x)
+    return sum(x, axis, keepdims) / reduced_count(x, axis)
 
 
+@torch_names
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance over axis: sum((x - mean)^2) / (n - correction); correction=1 (Bessel's) as in torch.var."""
+    x = as_tensor(x)
+    deviation = x - mean(x, axis, keepdims=True)
+    return sum(deviation * deviation, axis, keepdims) / (reduced_count(x, axis) - correction)
+
+
+@torch_names
+def std(x, axis=None, keepdims=False, correction=1):
+    """Standard deviation over axis: sqrt(var). Where var is 0 the gradient is 0, as in PyTorch (not 0 * inf:
+    the inner where keeps sqrt away from 0, so its backward never multiplies by an infinite slope)."""
+    variance = var(x, axis, keepdims, correction)
+    zero = variance.data == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, variance)))
+
+
+@torch_names
 def max(x, axis=None, keepdims=False):
     """Max over axis (None: all axes); tied maxima share the gradient equally."""
     return apply(Max, x, axis=axis, keepdims=keepdims)
+
+
+@torch_names
+def min(x, axis=None, keepdims=False):
+    """Min over axis, as -max(-x)."""
+    return neg(max(neg(x), axis, keepdims))
+
+
+@torch_names
+def argmax(x, axis=None, keepdims=False):
+    """Index of the max along axis (None: in the flattened x), as a NumPy int64 array (Tensors hold floats)."""
+    return np.argmax(as_tensor(x).data, axis=axis, keepdims=keepdims)
 
 
 # ---- shape --------------------------------------------------------------------------------
@@ -80,16 +184,37 @@ def getitem(x, index):
     return apply(GetItem, x, index=index)
 
 
+@torch_names
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis."""
     return apply(Concatenate, *tensors, axis=axis)
 
 
+@torch_names
 def stack(tensors, axis=0):
     """Join tensors of one shape along a new axis."""
-    tensors = [as_tensor(t) for t in tensors]
-    new_axis = axis % (tensors[0].ndim + 1)
-    return concatenate([reshape(t, t.shape[:new_axis] + (1,) + t.shape[new_axis:]) for t in tensors], new_axis)
+    return concatenate([unsqueeze(t, axis) for t in as_tensors(*tensors)], axis)
+
+
+def unsqueeze(x, axis):
+    """x with a new axis of size 1 at position axis (negative: counted in the result)."""
+    x = as_tensor(x)
+    axis = normalize_axis(axis, x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x, axis=None):
+    """x without its axes of size 1 (only those among axis, when given)."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    return reshape(x, tuple(size for a, size in enumerate(x.shape) if a not in axes or size != 1))
+
+
+def expand(x, shape):
+    """x broadcast to shape (-1 keeps a size), as x + zeros(shape): the gradient is summed back."""
+    x = as_tensor(x)
+    kept = (None,) * (len(shape) - x.ndim) + x.shape
+    return x + np.zeros(tuple(old if size == -1 else size for size, old in zip(shape, kept)), dtype=x.dtype)
 
 
 def pad(x, pad_width):
@@ -97,16 +222,20 @@ def pad(x, pad_width):
     return apply(Pad, x, pad_width=tuple((int(before), int(after)) for before, after in pad_width))
 
 
-def flatten(x, start_axis=1):
-    """x reshaped to x.shape[:start_axis] + (-1,): (N, C, H, W) -> (N, C*H*W)."""
+def flatten(x, start_axis=1, end_axis=-1):
+    """x with axes start_axis..end_axis merged into one: (N, C, H, W) -> (N, C*H*W).
+
+    start_axis defaults to 1, as in nn.Flatten (torch.flatten and Tensor.flatten start at 0).
+    """
     x = as_tensor(x)
-    return reshape(x, x.shape[:start_axis] + (-1,))
+    end = normalize_axis(end_axis, x.ndim) + 1
+    return reshape(x, x.shape[:start_axis] + (math.prod(x.shape[start_axis:end]),) + x.shape[end:])
 
 
 # ---- linear algebra -----------------------------------------------------------------------
 def matmul(a, b):
     """a @ b with NumPy's rules: batched over leading axes; a 1-D operand is a vector."""
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = as_tensors(a, b)
     out = apply(MatMul, a.reshape(1, -1) if a.ndim == 1 else a, b.reshape(-1, 1) if b.ndim == 1 else b)
     if a.ndim == 1 or b.ndim == 1:
         shape = out.shape[:-2] + out.shape[-2:][a.ndim == 1:2 - (b.ndim == 1)]
@@ -116,16 +245,19 @@ def matmul(a, b):
 
 def linear(x, weight, bias=None):
     """x @ weight^T + bias with x: (N, in), weight: (out, in), bias: (out,) -> (N, out)."""
+    x, weight, bias = as_tensors(x, weight, bias)
     out = matmul(x, transpose(weight))
     return out if bias is None else out + bias
 
 
 # ---- softmax and losses -------------------------------------------------------------------
+@torch_names
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along axis, computed stably (log-sum-exp)."""
     return apply(LogSoftmax, x, axis=axis)
 
 
+@torch_names
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along axis, as exp(log_softmax(x)) so it never overflows."""
     return exp(log_softmax(x, axis))
@@ -142,29 +274,75 @@ def reduce_loss(loss, reduction):
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def cross_entropy(logits, target, reduction="mean"):
-    """Negative log-likelihood of the targets under softmax(logits).
+def constant_array(value, dtype):
+    """The values of a constant argument (a Tensor's data, an array, a number) as an array of dtype."""
+    return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=dtype)
+
+
+def class_targets(log_probs, target, weight, ignore_index):
+    """(target, kept, class_weight) for class indices target (N,) under log_probs (N, C).
+
+    kept marks the samples whose target is not ignore_index (their target is set to 0);
+    class_weight (C,) is weight, or ones without it.
+    """
+    n, classes = log_probs.shape
+    kept = target != ignore_index
+    if np.any((target[kept] < 0) | (target[kept] >= classes)):
+        raise ValueError(f"class indices must lie in [0, {classes}) or be ignore_index={ignore_index}, "
+                         f"got [{target[kept].min()}, {target[kept].max()}]")
+    class_weight = np.ones(classes, log_probs.dtype) if weight is None else constant_array(weight, log_probs.dtype)
+    if class_weight.shape != (classes,):
+        raise ValueError(f"expected weight of shape ({classes},), got {class_weight.shape}")
+    return np.where(kept, target, 0), kept, class_weight
+
+
+def weighted_reduction(loss, sample_weight, reduction):
+    """reduce_loss, except that 'mean' divides by the total weight of the samples (PyTorch's rule)."""
+    return sum(loss) / sample_weight.sum() if reduction == "mean" else reduce_loss(loss, reduction)
+
+
+def nll_loss(log_probs, target, *, weight=None, ignore_index=-100, reduction="mean"):
+    """-weight[t] * log_probs[i, t] for each sample i with class index t = target[i].
+
+    log_probs: (N, C), target: integers (N,), weight: (C,). Samples whose target is ignore_index
+    count 0; 'mean' divides by the total weight of the other samples.
+    """
+    log_probs = as_tensor(log_probs)
+    target, kept, class_weight = class_targets(log_probs, np.asarray(target), weight, ignore_index)
+    sample_weight = np.where(kept, class_weight[target], 0).astype(log_probs.dtype)
+    return weighted_reduction(-log_probs[np.arange(len(target)), target] * sample_weight, sample_weight, reduction)
+
+
+def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Negative log-likelihood of the targets under softmax(logits), with PyTorch's options.
 
     logits: (N, C). target: integer class indices (N,), or one-hot / probabilities (N, C).
-    The gradient with respect to the logits is (softmax(logits) - one_hot(target)) / N for
-    reduction='mean'.
+    weight (C,): a weight per class; ignore_index: a class index whose samples count 0;
+    label_smoothing eps: the target becomes (1 - eps) target + eps / C. Without them, the
+    gradient with respect to the logits is (softmax(logits) - one_hot(target)) / N for 'mean'.
     """
     logits = as_tensor(logits)
-    target = target.data if isinstance(target, Tensor) else np.asarray(target)
+    target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape (N, C), got {logits.shape}")
     log_probs = log_softmax(logits, axis=1)
     n, classes = logits.shape
     if target.shape == (n,) and np.issubdtype(target.dtype, np.integer):
-        if target.size and (target.min() < 0 or target.max() >= classes):
-            raise ValueError(f"class indices must lie in [0, {classes}), got [{target.min()}, {target.max()}]")
-        loss = -log_probs[np.arange(n), target]
-    elif target.shape == (n, classes):
-        loss = -sum(log_probs * target.astype(logits.dtype), axis=1)
-    else:
-        raise ValueError(f"expected integer targets of shape ({n},) or one-hot targets of shape ({n}, {classes}), "
-                         f"got {target.dtype} {target.shape}")
-    return reduce_loss(loss, reduction)
+        loss = nll_loss(log_probs, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
+        if not label_smoothing:
+            return loss
+        target, kept, class_weight = class_targets(log_probs, target, weight, ignore_index)
+        smoothed = -sum(log_probs * class_weight, axis=1) * kept.astype(logits.dtype)
+        sample_weight = np.where(kept, class_weight[target], 0).astype(logits.dtype)
+        return loss * (1 - label_smoothing) + weighted_reduction(smoothed, sample_weight, reduction) * (
+            label_smoothing / classes)
+    if target.shape == (n, classes):
+        probabilities = target.astype(logits.dtype) * (1 - label_smoothing) + label_smoothing / classes
+        if weight is not None:
+            probabilities = probabilities * constant_array(weight, logits.dtype)
+        return reduce_loss(-sum(log_probs * probabilities, axis=1), reduction)
+    raise ValueError(f"expected integer targets of shape ({n},) or one-hot targets of shape ({n}, {classes}), "
+                     f"got {target.dtype} {target.shape}")
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
@@ -176,9 +354,40 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     return reduce_loss(apply(BinaryCrossEntropyWithLogits, logits, target), reduction)
 
 
+def binary_cross_entropy(probabilities, target, weight=None, reduction="mean"):
+    """-weight * (y log p + (1 - y) log(1 - p)) for probabilities p, each log at least -100 as in PyTorch.
+
+    binary_cross_entropy_with_logits is exact for any logits: prefer it after a sigmoid.
+    """
+    probabilities, target = as_tensors(probabilities, target)
+    floor = math.exp(-100)
+    loss = -(target * log(clamp(probabilities, min=floor)) + (1 - target) * log(clamp(1 - probabilities, min=floor)))
+    return reduce_loss(loss if weight is None else loss * weight, reduction)
+
+
 def mse_loss(prediction, target, reduction="mean"):
     """Squared error (prediction - target)**2, averaged (or summed) over all elements."""
-    return reduce_loss((as_tensor(prediction) - target) ** 2, reduction)
+    return reduce_loss(sub(prediction, target) ** 2, reduction)
+
+
+def l1_loss(prediction, target, reduction="mean"):
+    """Absolute error |prediction - target|, averaged (or summed) over all elements."""
+    return reduce_loss(abs(sub(prediction, target)), reduction)
+
+
+def one_hot(labels, num_classes=-1):
+    """labels (...) integers in [0, num_classes) -> (..., num_classes) int64 NumPy array of 0s and 1s.
+
+    num_classes=-1: one more than the largest label. (A NumPy array, not a Tensor: Tensors hold floats.)
+    """
+    values = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = values.astype(np.int64)
+    if not np.array_equal(labels, values):
+        raise ValueError(f"labels must be whole numbers, got {values[labels != values][0]}")
+    num_classes = int(labels.max()) + 1 if num_classes == -1 else num_classes
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
+    return np.eye(num_classes, dtype=np.int64)[labels]
 
 
 def l2_penalty(parameters, coefficient=1.0):
@@ -213,33 +422,33 @@ def check_images(x, name="input"):
     return x
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, dilation=1):
+def conv2d(x, weight, bias=None, stride=1, padding=0, *, groups=1, dilation=1):
     """2-D convolution: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) -> (N, O, Ho, Wo).
 
-    padding: int, (ph, pw), ((top, bottom), (left, right)), 'valid' or 'same' (TensorFlow's
-    rule: Ho = ceil(H / stride), the odd extra pixel at the bottom/right).
+    stride, dilation: an int or an (h, w) pair, >= 1. padding: int, (ph, pw), ((top, bottom),
+    (left, right)), 'valid' or 'same' (TensorFlow's rule: Ho = ceil(H / stride), the odd extra
+    pixel at the bottom/right). groups and dilation are keyword-only: PyTorch's positional
+    order differs (dilation before groups).
     """
-    x, weight = check_images(x), as_tensor(weight)
+    x, weight, bias = as_tensors(x, weight, bias)
+    check_images(x)
     if weight.ndim != 4:
         raise ValueError(f"expected weight of shape (O, C/groups, kh, kw), got {weight.shape}")
+    groups = checked_int(groups, "groups")
     if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
         raise ValueError(f"input has {x.shape[1]} channels, weight {weight.shape} with groups={groups} expects "
                          f"{weight.shape[1] * groups} (and output channels divisible by groups)")
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = resolve_padding(padding, x.shape[2:], weight.shape[2:], stride, dilation)
-    if min(output_size(*args, *pad) for args, pad in zip(zip(x.shape[2:], weight.shape[2:], stride, dilation), pads)) < 1:
-        raise ValueError(f"kernel {weight.shape[2:]} (dilation {dilation}) does not fit input {x.shape[2:]} "
-                         f"with padding {pads}")
+    _, stride, pads, dilation, _ = sliding_window(x.shape[2:], weight.shape[2:], stride, padding, dilation,
+                                                  "weight's kernel size")
     out = apply(Conv2d, x, weight, stride=stride, pads=pads, dilation=dilation, groups=groups)
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
 
 
 def pooling_settings(x, kernel_size, stride, padding):
-    """(kernel, stride, pads) for pooling x; stride defaults to the kernel size."""
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1))
-    if any(before >= k or after >= k for (before, after), k in zip(pads, kernel)):
+    """(kernel, stride, pads) for pooling x, checked; stride defaults to the kernel size."""
+    kernel, stride, pads, _, _ = sliding_window(x.shape[2:], kernel_size, kernel_size if stride is None else stride,
+                                                padding, 1)
+    if any(before >= k or after >= k for (before, after), k in zip(pads, kernel)):  # every window holds a pixel
         raise ValueError(f"padding {pads} must be smaller than the pooling window {kernel}")
     return kernel, stride, pads
 
@@ -266,3 +475,52 @@ def global_avg_pool2d(x):
 def local_response_norm(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
     """TensorFlow's LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ** beta."""
     return apply(LocalResponseNorm, check_images(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) over the last axes (those of normalized_shape), then * weight + bias.
+
+    The variance is the biased one (divided by n), as in PyTorch.
+    """
+    x = as_tensor(x)
+    normalized_shape = (normalized_shape,) if is_int(normalized_shape) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
+        raise ValueError(f"expected input whose last axes are {normalized_shape}, got {x.shape}")
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    return affine(standardize(x, axes, eps), weight, bias)
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """x (N, C, ...) standardized per channel C, then * weight (C,) + bias (C,), as in PyTorch.
+
+    training: with the batch's mean and biased variance, and running_mean, running_var (C,) arrays
+    (if given) updated in place by momentum (running_var with the unbiased variance). Otherwise
+    with running_mean and running_var.
+    """
+    x = as_tensor(x)
+    axes = (0,) + tuple(range(2, x.ndim))
+    channel_shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        for running, batch in [(running_mean, x.data.mean(axis=axes)), (running_var, x.data.var(axis=axes, ddof=1))]:
+            if running is not None:
+                running = running.data if isinstance(running, Tensor) else running
+                running += momentum * (batch - running)
+        out = standardize(x, axes, eps)
+    else:
+        centre, spread = (constant_array(stat, x.dtype).reshape(channel_shape) for stat in (running_mean, running_var))
+        out = (x - centre) / np.sqrt(spread + eps)
+    return affine(out, None if weight is None else reshape(weight, channel_shape),
+                  None if bias is None else reshape(bias, channel_shape))
+
+
+def standardize(x, axes, eps):
+    """(x - mean) / sqrt(biased variance + eps) over axes."""
+    centered = x - mean(x, axes, keepdims=True)
+    return centered / sqrt(mean(centered * centered, axes, keepdims=True) + eps)
+
+
+def affine(x, weight, bias):
+    """x * weight + bias, either left out when None."""
+    x = x if weight is None else x * weight
+    return x if bias is None else x + bias

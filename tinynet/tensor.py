@@ -61,10 +61,16 @@ def observe_backward(observer):
 
 
 def as_array(data, dtype=None) -> np.ndarray:
-    """A C-ordered float array: float32 unless dtype says otherwise or data is a float64 array."""
+    """A C-ordered float array: float32 unless dtype says otherwise or data is a float64 array.
+
+    Integer dtypes are refused rather than promoted: `int_tensor * 0.5` would otherwise truncate.
+    """
     if dtype is None:
         is_float64_array = isinstance(data, (np.ndarray, np.generic)) and data.dtype == np.float64
         dtype = np.float64 if is_float64_array else np.float32
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"a Tensor holds floating-point numbers, got dtype={np.dtype(dtype)}: use np.float32 or "
+                        "np.float64 (integer labels and indices stay NumPy arrays)")
     return np.asarray(data, dtype=dtype, order="C")
 
 
@@ -242,22 +248,76 @@ class Tensor:
     def __rtruediv__(self, other): return F.div(other, self)
     def __neg__(self): return F.neg(self)
     def __pow__(self, exponent): return F.pow(self, exponent)
+    def __rpow__(self, base): return F.pow(base, self)
+    def __abs__(self): return F.abs(self)
     def __matmul__(self, other): return F.matmul(self, other)
     def __rmatmul__(self, other): return F.matmul(other, self)
     def __getitem__(self, index): return F.getitem(self, index)
 
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes): return F.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+    def pow(self, exponent): return F.pow(self, exponent)
+    def matmul(self, other): return F.matmul(self, other)
+
+    # reductions take axis=/keepdims= or PyTorch's dim=/keepdim=; max and min return values only (like amax)
+    def sum(self, *args, **kwargs): return F.sum(self, *args, **kwargs)
+    def mean(self, *args, **kwargs): return F.mean(self, *args, **kwargs)
+    def var(self, *args, **kwargs): return F.var(self, *args, **kwargs)
+    def std(self, *args, **kwargs): return F.std(self, *args, **kwargs)
+    def max(self, *args, **kwargs): return F.max(self, *args, **kwargs)
+    def min(self, *args, **kwargs): return F.min(self, *args, **kwargs)
+    def argmax(self, *args, **kwargs): return F.argmax(self, *args, **kwargs)
+    def softmax(self, *args, **kwargs): return F.softmax(self, *args, **kwargs)
+    def log_softmax(self, *args, **kwargs): return F.log_softmax(self, *args, **kwargs)
+
+    # shape: like PyTorch's methods, these take sizes or axes one by one or as one sequence
+    def reshape(self, *shape): return F.reshape(self, _one_or_many(shape))
+    def view(self, *shape): return F.reshape(self, _one_or_many(shape))
+    def expand(self, *shape): return F.expand(self, _one_or_many(shape))
+    def transpose(self, *axes): return F.transpose(self, _one_or_many(axes) or None)
+    def permute(self, *axes): return F.transpose(self, _one_or_many(axes))
+    def unsqueeze(self, dim): return F.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return F.squeeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)
     @property
     def T(self): return F.transpose(self)
+
+    def t(self):
+        """The transpose of a matrix (a tensor of at most 2 dimensions)."""
+        if self.ndim > 2:
+            raise ValueError(f"t() takes a tensor of at most 2 dimensions, got shape {self.shape}: use transpose(axes)")
+        return F.transpose(self)
+
+    # elementwise
     def exp(self): return F.exp(self)
     def log(self): return F.log(self)
+    def abs(self): return F.abs(self)
+    def sqrt(self): return F.sqrt(self)
+    def clamp(self, min=None, max=None): return F.clamp(self, min, max)
     def relu(self): return F.relu(self)
     def tanh(self): return F.tanh(self)
     def sigmoid(self): return F.sigmoid(self)
+
+    # dtype, copies and in-place settings
+    def float(self): return F.cast(self, np.float32)
+    def double(self): return F.cast(self, np.float64)
+    def clone(self): return F.cast(self, self.dtype)
+    def numel(self): return self.size
+    def dim(self): return self.ndim
+    def tolist(self): return self.data.tolist()
+
+    def zero_(self):
+        """Set every value to 0, in place; returns self."""
+        self.data[...] = 0
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad in place; returns self."""
+        self.requires_grad = bool(requires_grad)
+        return self
+
+
+def _one_or_many(values: tuple) -> tuple:
+    """(2, 3) from both x.reshape(2, 3) and x.reshape((2, 3)), as PyTorch's methods take them."""
+    return tuple(values[0]) if len(values) == 1 and not np.isscalar(values[0]) else values
 
 
 class HookHandle:
@@ -276,7 +336,7 @@ def apply(op, *inputs, **params) -> Tensor:
     inputs: Tensors, arrays or Python numbers (the latter two are constants).
     params: non-differentiable settings passed to forward (axis, stride, ...).
     """
-    tensors = [x if isinstance(x, Tensor) else Tensor(x, dtype=_constant_dtype(x, inputs)) for x in inputs]
+    tensors = as_tensors(*inputs)
     needs_grad = [t.requires_grad for t in tensors]
     record = _grad_enabled and any(needs_grad)
     ctx = Context(needs_grad)
@@ -288,6 +348,12 @@ def apply(op, *inputs, **params) -> Tensor:
     for observer in _forward_observers:
         observer(op, ctx, tensors, params, out)
     return out
+
+
+def as_tensors(*values) -> list:
+    """values as Tensors: a Tensor (or None, an absent input) as it is, a constant (number or array)
+    with the Tensors' dtype."""
+    return [x if x is None or isinstance(x, Tensor) else Tensor(x, dtype=_constant_dtype(x, values)) for x in values]
 
 
 def _constant_dtype(constant, inputs):

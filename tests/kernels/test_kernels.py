@@ -9,7 +9,7 @@ from tinynet.function import Context
 from tinynet.kernels import Kernel, conv, lrn, pool
 from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
-from tinynet.kernels.padding import resolve_padding
+from tinynet.kernels.windows import resolve_padding
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
 from tinynet.ops.pool import AvgPool2d, MaxPool2d
 
@@ -34,7 +34,8 @@ def conv_cases(draw):
     groups = draw(st.integers(1, 3))
     channels, out_channels = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride, dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))), (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     size = (draw(st.integers(1, 8)), draw(st.integers(1, 8)))
     pads = resolve_padding(draw(paddings), size, kernel, stride, dilation)
     spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
@@ -93,6 +94,15 @@ def test_max_pool_matches_reference_and_routes_gradient_to_the_maximum(case):
     for n, c, y, x_ in np.ndindex(*out.shape):
         expected[n, c][np.unravel_index(np.argmax(x[n, c] == out[n, c, y, x_]), x.shape[2:])] += grad_out[n, c, y, x_]
     np.testing.assert_allclose(grad_x, expected, rtol=1e-12)
+
+
+@given(case=pool_cases())
+def test_max_pool_propagates_nan_as_its_reference_does_and_still_routes_every_gradient(case):
+    x, kernel, stride, pads, rng = case
+    x[rng.random(x.shape) < 0.3] = np.nan
+    out, grad_out, grad_x = pool_forward_backward(MaxPool2d, x, kernel, stride, pads, 0)
+    np.testing.assert_array_equal(out, max_pool_reference(x, kernel, stride, pads))
+    np.testing.assert_allclose(grad_x.sum(), grad_out.sum(), rtol=1e-12)
 
 
 @given(case=pool_cases())
@@ -162,5 +172,5 @@ def test_serial_and_parallel_compilations_are_cached_apart():
 def test_padding_errors_are_clear():
     with pytest.raises(ValueError, match="'valid' or 'same'"):
         resolve_padding("full", (5, 5), (3, 3), (1, 1), (1, 1))
-    with pytest.raises(ValueError, match="must not be negative"):
+    with pytest.raises(ValueError, match="must be >= 0"):
         resolve_padding(-1, (5, 5), (3, 3), (1, 1), (1, 1))

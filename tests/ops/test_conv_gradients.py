@@ -10,7 +10,7 @@ from tinynet import functional as F
 from tinynet import nn
 from strategies import distinct_values, random_tensor, seeds
 from kernels.test_kernels import conv_cases, paddings, pool_cases
-from tinynet.kernels.padding import resolve_padding
+from tinynet.kernels.windows import resolve_padding
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
 
 
@@ -21,8 +21,8 @@ def test_conv2d_gradients(case, with_bias):
                                                                              requires_grad=True)]
     if with_bias:
         inputs.append(tn.Tensor(rng.standard_normal(weight.shape[0]), requires_grad=True))
-    tn.gradcheck(lambda *ts: F.conv2d(ts[0], ts[1], ts[2] if with_bias else None, stride, pads, groups, dilation),
-                 inputs)
+    tn.gradcheck(lambda *ts: F.conv2d(ts[0], ts[1], ts[2] if with_bias else None, stride, pads, groups=groups,
+                                      dilation=dilation), inputs)
 
 
 @pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d], ids=["max", "avg"])

@@ -1,7 +1,9 @@
 """Max and average pooling over kh x kw windows of each (N, C) plane.
 
-Padding is given explicitly as ((top, bottom), (left, right)). Max pooling treats padded
-positions as -inf (they never win); average pooling divides by the number of real pixels
+Padding is given explicitly as ((top, bottom), (left, right)); the output size comes from
+tinynet.kernels.windows, where the callers check the arguments (each window must hold a real
+pixel). Max pooling treats padded positions as -inf (they never win) and, like np.max, lets a
+NaN win; average pooling divides by the number of real pixels
 in the window (TensorFlow's rule; PyTorch calls it count_include_pad=False). The kernels
 are parallel over the N*C planes: each thread reads and writes only its own plane.
 """
@@ -11,13 +13,9 @@ from numba import prange
 from . import Kernel
 
 
-def pooled_size(size, kernel, stride, before, after):
-    return (size + before + after - kernel) // stride + 1
-
-
 def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
     """out, argmax: (P, Ho, Wo); x: (P, H, W) planes. argmax holds the flat index y*W + x of
-    the winner in its plane (the first one on ties)."""
+    the winner in its plane (the first one on ties; the first NaN, if any, wins)."""
     planes, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
     for p in prange(planes):
@@ -30,7 +28,8 @@ def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
                         continue
                     for j in range(kernel_w):
                         x_ = ox * stride_w - left + j
-                        if 0 <= x_ < width and (best_index < 0 or x[p, y, x_] > best):
+                        if 0 <= x_ < width and (best_index < 0 or x[p, y, x_] > best
+                                                or np.isnan(x[p, y, x_]) and not np.isnan(best)):
                             best, best_index = x[p, y, x_], y * width + x_
                 out[p, oy, ox] = best
                 argmax[p, oy, ox] = best_index

@@ -2,8 +2,9 @@
 import numpy as np
 
 from .. import functional as F
-from ..kernels.padding import pair
-from .module import Module, Parameter
+from ..kernels.windows import checked_int, pair
+from .layers import uniform_parameter
+from .module import Module
 
 
 class Conv2d(Module):
@@ -12,21 +13,21 @@ class Conv2d(Module):
     Initialized as PyTorch does: uniform in +-1/sqrt(fan_in), fan_in = in_channels/groups*kh*kw.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, dilation=1,
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, groups=1, dilation=1,
                  bias=True, rng=None, dtype=np.float32):
-        if in_channels % groups or out_channels % groups:
+        if in_channels % checked_int(groups, "groups") or out_channels % groups:
             raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible by "
                              f"groups {groups}")
         rng = np.random.default_rng() if rng is None else rng
         kernel_h, kernel_w = pair(kernel_size, "kernel_size")
-        bound = 1 / np.sqrt(in_channels // groups * kernel_h * kernel_w)
-        shape = (out_channels, in_channels // groups, kernel_h, kernel_w)
-        self.weight = Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_channels), dtype=dtype) if bias else None
+        fan_in = in_channels // groups * kernel_h * kernel_w
+        self.weight = uniform_parameter((out_channels, in_channels // groups, kernel_h, kernel_w), fan_in, rng, dtype)
+        self.bias = uniform_parameter(out_channels, fan_in, rng, dtype) if bias else None
         self.stride, self.padding, self.groups, self.dilation = stride, padding, groups, dilation
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, groups=self.groups,
+                        dilation=self.dilation)
 
 
 class MaxPool2d(Module):

@@ -5,6 +5,13 @@ from .. import functional as F
 from .module import Module, Parameter
 
 
+def uniform_parameter(shape, fan_in, rng, dtype):
+    """A Parameter of shape drawn uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)], PyTorch's default
+    (all zeros when fan_in is 0: a layer without inputs)."""
+    bound = 1 / np.sqrt(fan_in) if fan_in else 0.0
+    return Parameter(rng.uniform(-bound, bound, shape), dtype=dtype)
+
+
 class Linear(Module):
     """y = x @ weight^T + bias, x: (N, in_features) -> (N, out_features).
 
@@ -14,10 +21,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
         rng = np.random.default_rng() if rng is None else rng
-        bound = 1 / np.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)), dtype=dtype)
-        self.bias = Parameter(rng.uniform(-bound, bound, out_features), dtype=dtype) if bias else None
+        self.weight = uniform_parameter((out_features, in_features), in_features, rng, dtype)
+        self.bias = uniform_parameter(out_features, in_features, rng, dtype) if bias else None
 
     def forward(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_features:

@@ -1,5 +1,8 @@
 """Activation functions. Each saves what its derivative needs: the input or the output."""
+import math
+
 import numpy as np
+from scipy.special import ndtr
 
 from ..function import Function
 
@@ -50,3 +53,30 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return (grad_out * ctx.out * (1 - ctx.out),)
+
+
+class Softplus(Function):
+    """log(1 + exp(x)), computed as logaddexp(0, x) so it never overflows: d/dx = sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return np.logaddexp(0, x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * stable_sigmoid(ctx.x),)
+
+
+class GELU(Function):
+    """x * Phi(x), Phi the standard normal CDF (PyTorch's exact gelu): d/dx = Phi(x) + x * phi(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x, ctx.cdf = x, ndtr(x)
+        return x * ctx.cdf
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        density = np.exp(-0.5 * ctx.x * ctx.x) / math.sqrt(2 * math.pi)
+        return (grad_out * (ctx.cdf + ctx.x * density),)

@@ -57,7 +57,8 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1)."""
+    """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1), and 0 for exponent 0
+    (also at a = 0, where the formula would give 0 * inf)."""
 
     @staticmethod
     def forward(ctx, a, exponent):
@@ -66,6 +67,8 @@ class Pow(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.exponent == 0:
+            return (np.zeros_like(grad_out),)
         return (grad_out * ctx.exponent * ctx.a ** (ctx.exponent - 1),)
 
 
@@ -93,3 +96,30 @@ class Log(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return (grad_out / ctx.a,)
+
+
+class Where(Function):
+    """a where the constant boolean `condition` holds, else b: each side's gradient where it was chosen."""
+
+    @staticmethod
+    def forward(ctx, a, b, condition):
+        ctx.condition = condition
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        zero = np.zeros((), dtype=grad_out.dtype)
+        return np.where(ctx.condition, grad_out, zero), np.where(ctx.condition, zero, grad_out)
+
+
+class Cast(Function):
+    """a copied into another float dtype; the gradient is cast back to a's dtype."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out.astype(ctx.dtype),)

@@ -2,14 +2,13 @@
 import numpy as np
 
 from ..function import Function
-from ..kernels.pool import (avg_pool_backward_kernel, avg_pool_kernel, max_pool_backward_kernel, max_pool_kernel,
-                            pooled_size)
+from ..kernels.pool import avg_pool_backward_kernel, avg_pool_kernel, max_pool_backward_kernel, max_pool_kernel
+from ..kernels.windows import output_shape
 
 
 def pooled_shape(shape, kernel, stride, pads):
     """(N, C, Ho, Wo) of pooling an (N, C, H, W) input."""
-    n, c, h, w = shape
-    return (n, c, pooled_size(h, kernel[0], stride[0], *pads[0]), pooled_size(w, kernel[1], stride[1], *pads[1]))
+    return shape[:2] + output_shape(shape[2:], kernel, stride, (1, 1), pads)
 
 
 def as_planes(x):
@@ -18,7 +17,8 @@ def as_planes(x):
 
 
 class MaxPool2d(Function):
-    """The max of each kh x kw window; the gradient goes to the window's (first) maximum."""
+    """The max of each kh x kw window (NaN if it holds one, as np.max); the gradient goes to the
+    window's (first) maximum."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..function import Function
+from .shape import normalize_axis
 
 
 def normalize_axes(axis, ndim: int) -> tuple:
@@ -9,10 +10,7 @@ def normalize_axes(axis, ndim: int) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if np.isscalar(axis) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % ndim for a in axes))
+    return tuple(sorted(normalize_axis(a, ndim) for a in axes))
 
 
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
@@ -35,13 +33,16 @@ class Sum(Function):
 
 
 class Max(Function):
-    """Max over `axis`. Ties share the gradient equally (as torch.amax does)."""
+    """Max over `axis` (NaN where a NaN is reduced, as np.max). Ties share the gradient equally
+    (as torch.amax does), and so do the NaNs of a slice."""
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.axes = normalize_axes(axis, x.ndim)
+        if any(x.shape[a] == 0 for a in ctx.axes):
+            raise ValueError(f"max over an empty axis has no value: axis {axis} of shape {x.shape}")
         out = x.max(axis=ctx.axes, keepdims=True)
-        is_max = x == out
+        is_max = (x == out) | np.isnan(x)  # a NaN is the max of its slice, as in np.max
         ctx.share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
         ctx.kept_shape = out.shape
         return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))

@@ -17,13 +17,26 @@ class Reshape(Function):
         return (grad_out.reshape(ctx.shape),)
 
 
+def normalize_axis(axis: int, ndim: int) -> int:
+    """axis (negatives count from the end) as a non-negative int; a clear error when out of range."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % ndim
+
+
 class Transpose(Function):
-    """x with its axes permuted (reversed when axes is None): a view, no copy."""
+    """x with its axes permuted (reversed when axes is None): a view, no copy.
+
+    The gradient goes back through the inverse permutation.
+    """
 
     @staticmethod
     def forward(ctx, x, axes=None):
-        ctx.inverse = None if axes is None else np.argsort(axes)
-        return np.transpose(x, axes)
+        permutation = tuple(reversed(range(x.ndim))) if axes is None else tuple(normalize_axis(a, x.ndim) for a in axes)
+        if sorted(permutation) != list(range(x.ndim)):
+            raise ValueError(f"transpose axes must be a permutation of the {x.ndim} axes, got {axes}")
+        ctx.inverse = np.argsort(permutation)
+        return np.transpose(x, permutation)
 
     @staticmethod
     def backward(ctx, grad_out):
