@@ -1,4 +1,4 @@
-# make test    create .venv if needed, install tinynet with its test extra, run the tests
+# make test    create .venv if needed, install tinynet with the course's extras, run the tests
 # make report  same install, run every experiment, write results/ and results/index.html
 # make bench   run the benchmarks, write results/benchmarks/metrics.json for the report
 # make report-screenshot  render the top of results/index.html to results/report-top.png
@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+	$(PYTHON) -m pip install --quiet -e '.[experiments,test]'
 	touch $(INSTALLED)
 
 test: $(INSTALLED)

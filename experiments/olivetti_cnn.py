@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from coursedata.paths import data_dir
 import tinynet as tn
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
@@ -17,7 +18,6 @@ from experiments.common.results import Results
 from experiments.common.training import evaluate, train
 from tinynet import functional as F
 from tinynet import nn, optim
-from tinynet.paths import data_dir
 
 PEOPLE = (0, 1)
 EPOCHS, BATCH_SIZE, FOLDS = 20, 5, 5

@@ -11,11 +11,11 @@ from collections import Counter
 import numpy as np
 from PIL import Image
 
+from coursedata.paths import data_dir
 import facescrub
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
-from tinynet.paths import data_dir
 
 EXAMPLES_PER_ACTOR = 1
 SHOWN_PIXELS = 400  # originals are drawn downsampled to at most this many pixels a side

@@ -10,7 +10,6 @@ import json
 import numpy as np
 
 import facescrub
-import tinynet as tn
 from experiments.common.cli import experiment_parser
 from experiments.common.features import FeatureNetwork, make_head
 from experiments.common.plots import learning_curves
@@ -71,7 +70,7 @@ def report_network(results, network, dataset, seed, steps):
                    architecture=f"{network.name} features ({features['train'][0].shape[1]}) -> Linear({hidden}) "
                                 f"-> ReLU -> Linear({len(dataset.actors)})")
     results.figure(learning_curves(curves, f"head on {network.name}"), f"learning_curves_{network.name}")
-    tn.save(results.out / f"head_{network.name}.npz", head)
+    results.weights(head, f"head_{network.name}")
     print(f"{network.name}: hidden {hidden}, test accuracy {metrics['test_accuracy']:.3f}")
     return metrics
 

@@ -8,13 +8,13 @@ import hashlib
 import numpy as np
 from tqdm import tqdm
 
+from coursedata.files import atomic_write
+from coursedata.paths import cache_dir, data_dir
 import tinynet as tn
 from tinynet import nn
-from tinynet.files import atomic_write
 from tinynet.models.alexnet import AlexNet
 from tinynet.models.alexnet import preprocess as alexnet_preprocess
 from tinynet.models.face_resnet import FaceResNet
-from tinynet.paths import cache_dir
 
 
 def resnet_input(images):
@@ -31,7 +31,7 @@ class FeatureNetwork:
     @classmethod
     def face_resnet(cls):
         """dlib's face ResNet; features = the 128-d descriptor."""
-        return cls("face_resnet", 150, FaceResNet.pretrained(), resnet_input, None)
+        return cls("face_resnet", 150, FaceResNet.pretrained(data_dir() / "pretrained"), resnet_input, None)
 
     @classmethod
     def alexnet(cls, weights_path):

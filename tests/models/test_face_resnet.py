@@ -13,7 +13,7 @@ from conftest import require_data
 @pytest.fixture(scope="module")
 def model():
     require_data("pretrained/face_recognition_model.bin")
-    return FaceResNet.pretrained()
+    return FaceResNet.pretrained(require_data("pretrained"))
 
 
 def test_decoded_weights_match_the_manifest_shapes():
