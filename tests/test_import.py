@@ -1,4 +1,5 @@
-"""Importing tinynet: the engine stands alone (no course package, no course dependency)."""
+"""Importing tinynet: the engine stands alone (no course package, no course dependency) and changes
+no process-wide setting."""
 import subprocess
 import sys
 
@@ -25,3 +26,24 @@ for module in pkgutil.walk_packages(tinynet.__path__, "tinynet."):
 print(sorted(name for name in set(sys.modules) - already_loaded if name.split(".")[0] in {sorted(COURSE_MODULES)}))
 """)
     assert loaded == "[]\n"
+
+
+def test_importing_changes_no_process_wide_setting():
+    """Numba's config (its threading layer is chosen at the first parallel kernel), the umask (not even
+    set and put back), NumPy's error handling, warning filters, the environment."""
+    changed = run_python("""
+import importlib, os, pkgutil, sys, warnings
+import numba, numpy as np
+def settings():
+    config = {name: value for name, value in vars(numba.config).items() if name.isupper()}
+    return config, np.geterr(), list(warnings.filters), dict(os.environ), sys.getrecursionlimit()
+before, umask_calls, real_umask = settings(), [], os.umask
+os.umask = lambda mask: umask_calls.append(mask) or real_umask(mask)
+import tinynet, coursedata
+for package in (tinynet, coursedata):
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+print([what for what, old, new in zip(["numba.config", "np.geterr", "warnings", "environ", "recursion"], before,
+                                      settings()) if old != new] + (["umask"] if umask_calls else []))
+""")
+    assert changed == "[]\n"

@@ -10,7 +10,7 @@ same element). benchmarks/README.md has its speed against plain NumPy and PyTorc
 import numpy as np
 from numba import prange
 
-from . import Kernel
+from .compile import Kernel
 
 
 def im2col(columns, x_padded, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w):

@@ -8,7 +8,7 @@ are parallel over the N*C planes: each thread reads and writes only its own plan
 import numpy as np
 from numba import prange
 
-from . import Kernel
+from .compile import Kernel
 
 
 def pooled_size(size, kernel, stride, before, after):
