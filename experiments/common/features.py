@@ -8,9 +8,9 @@ import hashlib
 import numpy as np
 from tqdm import tqdm
 
+import tinynet as tn
 from coursedata.files import atomic_write
 from coursedata.paths import cache_dir, data_dir
-import tinynet as tn
 from tinynet import nn
 from tinynet.models.alexnet import AlexNet
 from tinynet.models.alexnet import preprocess as alexnet_preprocess

@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+import facescrub
 from coursedata.files import atomic_write
 from coursedata.paths import cache_dir, data_dir
-import facescrub
 from experiments.common.features import FeatureNetwork, resnet_input
 from facescrub.splits import split_of
 from tinynet.models.face_resnet import INPUT_SIZE, MEAN_RGB, FaceResNet

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 import tinynet as tn
-from tinynet.models.face_resnet import FaceResNet, load_weights
 from conftest import require_data
+from tinynet.models.face_resnet import FaceResNet, load_weights
 
 
 @pytest.fixture(scope="module")
