@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import functional as F
+from .. import nn
 from ..nn.module import Module, Parameter
+from . import holding
 
 MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
 INPUT_SIZE = 150
@@ -47,17 +49,17 @@ def load_weights(directory) -> dict:
 
 
 class ConvScale(Module):
-    """conv (bias) followed by dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel."""
+    """nn.Conv2d (with bias), then dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel."""
 
     def __init__(self, weights, prefix, stride, padding):
-        self.weight = Parameter(weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1))  # HWIO -> OIHW
-        self.bias = Parameter(weights[f"{prefix}/conv/bias"])
+        filters = weights[f"{prefix}/conv/filters"]  # (kh, kw, in, out)
+        conv = nn.Conv2d(filters.shape[2], filters.shape[3], filters.shape[:2], stride, padding)
+        self.conv = holding(conv, filters.transpose(3, 2, 0, 1), weights[f"{prefix}/conv/bias"])  # HWIO -> OIHW
         self.gamma = Parameter(weights[f"{prefix}/scale/weights"].reshape(1, -1, 1, 1))
         self.beta = Parameter(weights[f"{prefix}/scale/biases"].reshape(1, -1, 1, 1))
-        self.stride, self.padding = stride, padding
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding) * self.gamma + self.beta
+        return self.conv(x) * self.gamma + self.beta
 
 
 class ResidualBlock(Module):
@@ -92,7 +94,7 @@ class FaceResNet(Module):
     def __init__(self, weights):
         self.stem = ConvScale(weights, "conv32_down", stride=2, padding="valid")
         self.blocks = [ResidualBlock(weights, name) for name in BLOCKS]
-        self.fc = Parameter(weights["fc"])
+        self.fc = Parameter(weights["fc"])  # (256, 128) as in the file, x @ fc: not nn.Linear, see AlexNet
 
     @classmethod
     def pretrained(cls, directory, trainable=False):
