@@ -1,5 +1,6 @@
-# make test    create .venv if needed, install tinynet with its test extra, run the tests
+# make test    create .venv if needed, install tinynet with the course's extras, run the tests
 # make report  same install, run every experiment, write results/ and results/index.html
+# make lint    ruff check . (rules and line length in pyproject.toml)
 # make bench   run the benchmarks, write results/benchmarks/metrics.json for the report
 # make report-screenshot  render the top of results/index.html to results/report-top.png
 #               with headless Chromium (Debian: apt-get install chromium)
@@ -7,16 +8,19 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test report bench report-screenshot clean
+.PHONY: test lint report bench report-screenshot clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+	$(PYTHON) -m pip install --quiet -e '.[experiments,test]'
 	touch $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PYTHON) -m pytest
+
+lint: $(INSTALLED)
+	$(PYTHON) -m ruff check .
 
 report: $(INSTALLED)
 	$(PYTHON) -m experiments

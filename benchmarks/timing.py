@@ -7,6 +7,8 @@ from statistics import median
 import numba
 import numpy as np
 
+from tinynet.kernels.compile import choose_threading_layer
+
 
 def median_seconds(run, budget=1.0, min_repeats=3, max_repeats=25):
     """Median time of run() over as many calls as fit in about `budget` seconds (within the bounds).
@@ -48,7 +50,8 @@ def cpu_model():
 
 
 def machine_lines(torch_version):
-    """Lines describing what the numbers were measured on."""
+    """Lines describing what the numbers were measured on (the threading layer: the one the kernels will use)."""
+    choose_threading_layer()
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     coretype = {name: os.environ[name] for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if name in os.environ}
     return [f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; load average (1, 5, 15 min) before: {load}",

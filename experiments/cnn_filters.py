@@ -52,8 +52,8 @@ def filter_grid(weight, padding=4):
     size = weight.shape[2]
     grid = np.zeros((per_row * (size + padding) - padding,) * 2)
     for k, tile in enumerate(filters):
-        row, col = divmod(k, per_row)
-        grid[row * (size + padding):row * (size + padding) + size, col * (size + padding):col * (size + padding) + size] = tile
+        top, left = (index * (size + padding) for index in divmod(k, per_row))
+        grid[top:top + size, left:left + size] = tile
     return (grid - grid.min()) / (grid.max() - grid.min())
 
 

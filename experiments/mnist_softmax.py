@@ -127,7 +127,7 @@ def descend(weights, bias, x, labels, momentum, steps, batch_size, eval_splits):
     caller). Returns the trained (weights, bias) and curves {"step", "<split>_loss", "<split>_accuracy"}
     at curve_steps(steps).
     """
-    weights, bias = nn.Parameter(weights.copy()), nn.Parameter(bias.copy())  # a Parameter shares its array
+    weights, bias = nn.Parameter(weights), nn.Parameter(bias)  # a Parameter copies: the caller's arrays are unchanged
     optimizer = optim.SGD([weights, bias], lr=LEARNING_RATE, momentum=momentum)
     starts = range(0, len(labels) - batch_size + 1, batch_size)
     curves, recorded = {"step": []}, curve_steps(steps)

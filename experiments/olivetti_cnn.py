@@ -11,13 +11,13 @@ import math
 import numpy as np
 
 import tinynet as tn
+from coursedata.paths import data_dir
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, train
 from tinynet import functional as F
 from tinynet import nn, optim
-from tinynet.paths import data_dir
 
 PEOPLE = (0, 1)
 EPOCHS, BATCH_SIZE, FOLDS = 20, 5, 5
@@ -99,12 +99,14 @@ def feature_maps(cnn, face):
 def summary(metrics):
     fc, cnn = metrics["FCNN"], metrics["CNN"]
     better = "CNN" if cnn["heldout_accuracy_mean"] > fc["heldout_accuracy_mean"] else "FCNN"
+    rows = "\n".join(f"| {name} | {model['parameters']} | {model['train_loss']:.3f} | {model['train_accuracy']:.2f} | "
+                     f"{model['heldout_accuracy_mean']:.2f} +- {model['heldout_accuracy_std']:.2f} |"
+                     for name, model in (("FCNN", fc), ("CNN", cnn)))
     return f"""# Olivetti faces: CNN vs fully-connected network (seed 001)
 
 | model | parameters | train loss | train accuracy | held-out accuracy (5-fold) |
 |---|---|---|---|---|
-| FCNN | {fc['parameters']} | {fc['train_loss']:.3f} | {fc['train_accuracy']:.2f} | {fc['heldout_accuracy_mean']:.2f} +- {fc['heldout_accuracy_std']:.2f} |
-| CNN | {cnn['parameters']} | {cnn['train_loss']:.3f} | {cnn['train_accuracy']:.2f} | {cnn['heldout_accuracy_mean']:.2f} +- {cnn['heldout_accuracy_std']:.2f} |
+{rows}
 
 The CNN has {fc['parameters'] / cnn['parameters']:.1f} times fewer parameters than the FCNN
 ({cnn['parameters']} vs {fc['parameters']}): its 4 filters of 8x8 are shared over every image

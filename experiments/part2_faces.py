@@ -12,15 +12,16 @@ import numpy as np
 from PIL import Image
 
 import facescrub
+from coursedata.paths import data_dir
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
-from tinynet.paths import data_dir
 
 EXAMPLES_PER_ACTOR = 1
 SHOWN_PIXELS = 400  # originals are drawn downsampled to at most this many pixels a side
 OUTLIERS = 8
 LOW_CORRELATION = 0.2  # crops correlating less than this with the mean crop are counted
+SQUARE_ASPECT_STD = 0.01  # boxes whose height/width varies less than this are called square
 
 
 def replay_answers(path=None):
@@ -153,13 +154,33 @@ def table_markdown(rows):
     return "\n".join(lines + ["| " + " | ".join(totals) + " |"])
 
 
-def summary(metrics, rows):
+def findings(metrics, rows):
+    """What the summary concludes about the lists, boxes and crops, each a named value."""
     box, align = metrics["boxes"], metrics["alignment"]
     rejected = {key[len("rejected_"):]: sum(row[key] for row in rows) for key in rows[0] if key.startswith("rejected_")}
-    lines = sum(row["list_lines"] for row in rows)
     top = max(rejected, key=rejected.get) if rejected else "none"
-    square = box["aspect_std"] < 0.01
-    center_lower = align["std_center"] < align["std_border"]
+    lines_ok = sum(row["lines_ok"] for row in rows)
+    return {
+        "list_lines": sum(row["list_lines"] for row in rows),
+        "lines_ok": lines_ok,
+        "lines_rejected": sum(rejected.values()),
+        "top_rejection": top,
+        "top_rejection_lines": rejected.get(top, 0),
+        "lines_naming_a_named_original": lines_ok - metrics["originals"],
+        "boxes_square": box["aspect_std"] < SQUARE_ASPECT_STD,
+        "face_varies_less_than_border": align["std_center"] < align["std_border"],
+        "low_correlation_share": align["low_correlation"] / align["crops"],
+    }
+
+
+def summary(metrics, rows):
+    box, align = metrics["boxes"], metrics["alignment"]
+    found = findings(metrics, rows)
+    shape = ("every box is square, so resizing to a square never distorts a face" if found["boxes_square"] else
+             "the boxes vary in shape, so resizing them to squares stretches some faces")
+    alignment = ("the inner face varies less than its surroundings, so the boxes put it at nearly the same place in "
+                 "every crop, while hair and background vary" if found["face_varies_less_than_border"] else
+                 "the inner face varies as much as its surroundings, so the boxes do not align faces well")
     return f"""# Part 2: the face data
 
 {table_markdown(rows)}
@@ -167,21 +188,22 @@ def summary(metrics, rows):
 List lines skipped while parsing the course's files (all people): {metrics['skipped_list_lines'] or 'none'}.
 Originals that could not be decoded: {metrics['unreadable']}.
 
-Of {lines} list lines of the six actors, {sum(r['lines_ok'] for r in rows)} gave the listed image
-(SHA-256 matched) and {sum(rejected.values())} did not; the most common reason was `{top}`
-({rejected.get(top, 0)} lines). Every answer whose bytes did not hash to the listed SHA-256 (error
+Of {found['list_lines']} list lines of the six actors, {found['lines_ok']} gave the listed image
+(SHA-256 matched) and {found['lines_rejected']} did not; the most common reason was `{found['top_rejection']}`
+({found['top_rejection_lines']} lines). Every answer whose bytes did not hash to the listed SHA-256 (error
 pages, placeholders after redirects) is rejected, which leaves {metrics['originals']} distinct originals
-({sum(r['lines_ok'] for r in rows) - metrics['originals']} of the good lines name an original another line names too) and {align['crops']} crops.
+({found['lines_naming_a_named_original']} of the good lines name an original another line names too) and
+{align['crops']} crops.
 The boxes are {box['width_median']:.0f} px wide at the median (from {box['width_min']:.0f} to
 {box['width_max']:.0f} px; {box['relative_width_median']:.0%} of the image width at the median), so
 crops are resampled by very different factors before reaching 32x32. Their aspect ratio
-height/width is {box['aspect_mean']:.3f} +- {box['aspect_std']:.3f}: {'every box is square, so resizing to a square never distorts a face' if square else 'the boxes vary in shape, so resizing them to squares stretches some faces'}.
+height/width is {box['aspect_mean']:.3f} +- {box['aspect_std']:.3f}: {shape}.
 
 The mean of the {align['crops']} 32x32 crops (`alignment.png`) shows eyes, nose and mouth at fixed places,
 and the per-pixel standard deviation is {align['std_center']:.3f} in the central 16x16 against
-{align['std_border']:.3f} on the border: {'the inner face varies less than its surroundings, so the boxes put it at nearly the same place in every crop, while hair and background vary' if center_lower else 'the inner face varies as much as its surroundings, so the boxes do not align faces well'}.
+{align['std_border']:.3f} on the border: {alignment}.
 Each crop correlates with the mean crop by {align['correlation_median']:.2f} at the median and
-{align['low_correlation']} ({align['low_correlation'] / align['crops']:.1%}) by less than {LOW_CORRELATION}. The least
+{align['low_correlation']} ({found['low_correlation_share']:.1%}) by less than {LOW_CORRELATION}. The least
 typical crops are in `least_typical_crops.png`: a low correlation can come from side lighting, a dark
 background or a turned head as well as from a misplaced box, so it flags crops to inspect rather than
 proving a bad box. Alignment matters because a

@@ -17,6 +17,7 @@ from experiments.common.training import predict
 
 SETTING = Setting(hidden=0, lr=1e-3, l2=1e-3, steps=1000)
 SIZE = 32
+LARGELY = 0.5  # a mean correlation above this: the templates largely are the actors' mean faces
 
 
 def per_actor_accuracy(model, x, y, classes):
@@ -32,11 +33,26 @@ def mean_face_correlation(weight_images, faces, labels):
     return np.array([np.corrcoef(w.ravel(), d.ravel())[0, 1] for w, d in zip(weight_images, difference)])
 
 
+def findings(metrics):
+    """What the summary concludes about the templates, each a named value (indices into the actors)."""
+    per_actor, correlation = metrics["per_actor_test_accuracy"], metrics["weight_vs_mean_face_correlation"]
+    return {
+        "best_actor": int(np.argmax(per_actor)),
+        "worst_actor": int(np.argmin(per_actor)),
+        "weakest_template": int(np.argmin(correlation)),
+        "correlation_range": (np.min(correlation), np.max(correlation)),
+        "correlation_mean": np.mean(correlation),
+        "templates_largely_mean_faces": np.mean(correlation) > LARGELY,
+        "gap": metrics["train_accuracy"] - metrics["test_accuracy"],
+    }
+
+
 def summary(metrics, actors):
     per_actor, correlation = metrics["per_actor_test_accuracy"], metrics["weight_vs_mean_face_correlation"]
-    best, worst = int(np.argmax(per_actor)), int(np.argmin(per_actor))
     rows = "\n".join(f"| {actor} | {a:.3f} | {c:+.2f} |" for actor, a, c in zip(actors, per_actor, correlation))
-    weakest = int(np.argmin(correlation))
+    found = findings(metrics)
+    best, worst, lowest, highest = found["best_actor"], found["worst_actor"], *found["correlation_range"]
+    how_much = "largely" if found["templates_largely_mean_faces"] else "partly"
     return f"""# Part 4: the weights of a classifier with no hidden layer
 
 {metrics['architecture']}; {metrics['setting']['steps']} Adam steps (lr {metrics['setting']['lr']:g},
@@ -50,14 +66,14 @@ L2 {metrics['setting']['l2']:g}). Accuracy: train {metrics['train_accuracy']:.3f
 Each weight image is the linear template the classifier matches against a face: the score of
 an actor is the dot product of the centered image with it. The templates correlate with the
 difference between that actor's mean training face and the mean of all faces by
-{np.min(correlation):+.2f} to {np.max(correlation):+.2f} (mean {np.mean(correlation):+.2f}), so
-they {'largely' if np.mean(correlation) > 0.5 else 'partly'} encode how the actor's average face
-(lighting, hair, face shape) departs from everyone's; the weakest match is {actors[weakest]}.
+{lowest:+.2f} to {highest:+.2f} (mean {found['correlation_mean']:+.2f}), so
+they {how_much} encode how the actor's average face
+(lighting, hair, face shape) departs from everyone's; the weakest match is {actors[found['weakest_template']]}.
 
 The test accuracy of this linear classifier is {metrics['test_accuracy']:.1%} against
 {metrics['train_accuracy']:.1%} on the training set. By actor, it ranges from
 {per_actor[worst]:.1%} ({actors[worst]}) to {per_actor[best]:.1%} ({actors[best]}). The
-{metrics['train_accuracy'] - metrics['test_accuracy']:.1%} gap between training and test accuracy is what
+{found['gap']:.1%} gap between training and test accuracy is what
 one fixed template per actor cannot carry over to new photos (other poses, expressions and
 lighting); a hidden layer (part 3) can combine several templates per actor.
 """

@@ -21,6 +21,7 @@ SHOWN_ACTORS = ("Lorraine Bracco", "Gerard Butler")
 UNITS = 4
 BASE = Setting(hidden=100, lr=1e-3, l2=1e-3, steps=800)
 L2_VALUES, SIZES = (0.0, 1e-3, 1e-2), (32, 64)
+CLEAR_CHANGE = 3  # test images: a spread of accuracy over more than this many is a change
 
 
 def roughness(images):
@@ -57,23 +58,48 @@ def unit_titles(found, prefix=""):
             for f in found for u, w in zip(f["units"], f["outgoing"])]
 
 
-def summary(metrics):
+def findings(metrics):
+    """What the summary concludes about the grid of (L2, input size), each a named value."""
     grid = metrics["grid"]
-    rows = "\n".join(f"| {g['l2']:g} | {g['size']}x{g['size']} | {g['test_accuracy']:.3f} | {g['roughness']:.2f} | "
-                     f"{g['face_correlation']:+.2f} |" for g in grid)
-    smoothest = min(grid, key=lambda g: g["roughness"])
-    roughest = max(grid, key=lambda g: g["roughness"])
-    best = max(grid, key=lambda g: g["test_accuracy"])
-    worst = min(grid, key=lambda g: g["test_accuracy"])
     by_l2 = {l2: np.mean([g["roughness"] for g in grid if g["l2"] == l2]) for l2 in L2_VALUES}
     by_size = {size: np.mean([g["roughness"] for g in grid if g["size"] == size]) for size in SIZES}
-    l2_trend = "smoother" if by_l2[L2_VALUES[-1]] < by_l2[L2_VALUES[0]] else "not smoother"
-    size_trend = "smoother" if by_size[SIZES[-1]] < by_size[SIZES[0]] else "rougher"
-    l2_reason = (": the penalty shrinks the weights that no training image pushes on, the noise of the random "
-                 "initialization, and keeps what many faces agree on" if l2_trend == "smoother" else "")
-    size_reason = (": with four times as many weights per unit and the same faces, each weight gets less signal "
-                   "while the initial noise stays" if size_trend == "rougher" else
-                   ": neighbouring pixels of a larger image are more alike, and so are their weights")
+    best = max(grid, key=lambda g: g["test_accuracy"])
+    worst = min(grid, key=lambda g: g["test_accuracy"])
+    spread = best["test_accuracy"] - worst["test_accuracy"]
+    return {
+        "smoothest": min(grid, key=lambda g: g["roughness"]),
+        "roughest": max(grid, key=lambda g: g["roughness"]),
+        "best": best,
+        "worst": worst,
+        "accuracy_spread": spread,
+        "accuracy_follows_setting": spread > CLEAR_CHANGE / metrics["test_images"],
+        "roughness_at_l2": (by_l2[L2_VALUES[0]], by_l2[L2_VALUES[-1]]),
+        "roughness_at_size": (by_size[SIZES[0]], by_size[SIZES[-1]]),
+        "l2_smooths": by_l2[L2_VALUES[-1]] < by_l2[L2_VALUES[0]],
+        "size_smooths": by_size[SIZES[-1]] < by_size[SIZES[0]],
+    }
+
+
+def setting_name(g):
+    """'L2 0.001, 32x32' of a grid entry."""
+    return f"L2 {g['l2']:g}, {g['size']}x{g['size']}"
+
+
+def summary(metrics):
+    rows = "\n".join(f"| {g['l2']:g} | {g['size']}x{g['size']} | {g['test_accuracy']:.3f} | {g['roughness']:.2f} | "
+                     f"{g['face_correlation']:+.2f} |" for g in metrics["grid"])
+    found = findings(metrics)
+    smoothest, roughest, best, worst = (found[key] for key in ("smoothest", "roughest", "best", "worst"))
+    (l2_before, l2_after), (size_before, size_after) = found["roughness_at_l2"], found["roughness_at_size"]
+    l2_trend, l2_reason = (("smoother", ": the penalty shrinks the weights that no training image pushes on, the "
+                            "noise of the random initialization, and keeps what many faces agree on")
+                           if found["l2_smooths"] else ("not smoother", ""))
+    size_trend, size_reason = (("smoother", ": neighbouring pixels of a larger image are more alike, and so are "
+                                "their weights") if found["size_smooths"] else
+                               ("rougher", ": with four times as many weights per unit and the same faces, each "
+                                "weight gets less signal while the initial noise stays"))
+    accuracy = ("changes with the setting by more than three test images" if found["accuracy_follows_setting"] else
+                "barely follows the look of the units")
     return f"""# Part 5: hidden units useful for {SHOWN_ACTORS[0]} and {SHOWN_ACTORS[1]}
 
 Selection: for actor k, the {UNITS} hidden units j with the largest outgoing weight w_out = W2[k, j]
@@ -90,14 +116,15 @@ Roughness is the mean squared difference of neighbouring weights over twice thei
 (about 1 for white noise, near 0 for a smooth image); the last column is the Pearson correlation of
 each shown unit with its actor's mean training face minus the mean of all faces, averaged.
 Raising L2 from {L2_VALUES[0]:g} to {L2_VALUES[-1]:g} makes the units {l2_trend} (roughness
-{by_l2[L2_VALUES[0]]:.2f} -> {by_l2[L2_VALUES[-1]]:.2f}, averaged over input sizes){l2_reason}. The smoothest units come from L2 {smoothest['l2']:g} at
-{smoothest['size']}x{smoothest['size']} ({smoothest['roughness']:.2f}), the roughest from L2
-{roughest['l2']:g} at {roughest['size']}x{roughest['size']} ({roughest['roughness']:.2f}).
+{l2_before:.2f} -> {l2_after:.2f}, averaged over input sizes){l2_reason}.
+The smoothest units come from L2 {smoothest['l2']:g} at {smoothest['size']}x{smoothest['size']}
+({smoothest['roughness']:.2f}), the roughest from L2 {roughest['l2']:g} at {roughest['size']}x{roughest['size']}
+({roughest['roughness']:.2f}).
 
 Going from {SIZES[0]}x{SIZES[0]} to {SIZES[-1]}x{SIZES[-1]} inputs makes the units {size_trend} on average
-(roughness {by_size[SIZES[0]]:.2f} -> {by_size[SIZES[-1]]:.2f}){size_reason}. The test accuracy {'barely follows the look of the units' if best['test_accuracy'] - worst['test_accuracy'] <= 3 / metrics['test_images'] else 'changes with the setting by more than three test images'}: it ranges from {worst['test_accuracy']:.1%} (L2 {worst['l2']:g}, {worst['size']}x{worst['size']})
-to {best['test_accuracy']:.1%} (L2 {best['l2']:g}, {best['size']}x{best['size']}), a spread of
-{best['test_accuracy'] - worst['test_accuracy']:.1%} on {metrics['test_images']} test images.
+(roughness {size_before:.2f} -> {size_after:.2f}){size_reason}. The test accuracy {accuracy}: it ranges from
+{worst['test_accuracy']:.1%} ({setting_name(worst)}) to {best['test_accuracy']:.1%} ({setting_name(best)}),
+a spread of {found['accuracy_spread']:.1%} on {metrics['test_images']} test images.
 """
 
 

@@ -22,6 +22,9 @@ HIDDEN_SIZES = (30, 300, 1200)
 BASE = Setting(hidden=HIDDEN_SIZES[0], lr=1e-3, l2=0.0, steps=1500)
 SHOWN_UNITS = 6
 SIZE = 32
+VAL_LOSS_RISE = 1.2  # a final validation loss this many times its lowest is called rising
+MEMORIZING_CORRELATION = 0.5  # a unit whose change correlates above this with one photo copies it
+CHANCE_MARGIN = 0.05  # trained weights must beat the untrained ones' median correlation by this
 
 
 def overfitting_figure(all_curves):
@@ -92,13 +95,34 @@ def units_figure(model, untrained, x_train, best, correlation, actors, labels, c
     return fig
 
 
-def summary(metrics):
-    rows = "\n".join(f"| {r['hidden']} | {r['train_accuracy']:.3f} | {r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} "
-                     f"| {r['gap']:.3f} | {r['val_loss_min']:.3f} | {r['val_loss_final']:.3f} |"
-                     for r in metrics["sizes"])
+def findings(metrics):
+    """What the summary concludes about the largest network, each a named value."""
     largest, memo = metrics["sizes"][-1], metrics["memorization"]
-    rising = largest["val_loss_final"] > 1.2 * largest["val_loss_min"]
-    memorizes = memo["change_max"] > 0.5 and memo["weights_median"] > memo["untrained_median"] + 0.05
+    return {
+        "val_loss_rises": largest["val_loss_final"] > VAL_LOSS_RISE * largest["val_loss_min"],
+        "units_memorize": memo["change_max"] > MEMORIZING_CORRELATION
+        and memo["weights_median"] > memo["untrained_median"] + CHANCE_MARGIN,
+    }
+
+
+def summary(metrics):
+    rows = "\n".join(f"| {r['hidden']} | {r['train_accuracy']:.3f} | {r['val_accuracy']:.3f} | "
+                     f"{r['test_accuracy']:.3f} | {r['gap']:.3f} | {r['val_loss_min']:.3f} | "
+                     f"{r['val_loss_final']:.3f} |" for r in metrics["sizes"])
+    largest, memo = metrics["sizes"][-1], metrics["memorization"]
+    found = findings(metrics)
+    lowest, final = largest["val_loss_min"], largest["val_loss_final"]
+    loss = (f"Its validation loss falls to {lowest:.3f} and then rises to {final:.3f} while the training loss keeps "
+            "falling (`overfitting.png`): past that point the network grows more confident on the training faces and "
+            "more wrongly confident on new ones." if found["val_loss_rises"] else
+            f"Its validation loss ends at {final:.3f}, near its lowest value {lowest:.3f}: the gap shows overfitting "
+            "in accuracy more than in loss.")
+    units = ("Units like these have become templates of single training photos: with far more units than the six "
+             "actors need, gradient descent dedicates units to individual faces, which fits the training set "
+             "(including what is peculiar to that one photo: lighting, pose, background) without describing the "
+             "actor." if found["units_memorize"] else
+             "Training did not make the units much more like single photos than chance: the overfitting here is "
+             "spread over many units rather than concentrated in units that copy one face.")
     return f"""# Part 6: overfitting with many hidden units and no regularization
 
 {metrics['steps']} Adam steps (lr {metrics['lr']:g}, batch {metrics['batch_size']}), L2 = 0, 32x32 gray.
@@ -109,16 +133,16 @@ def summary(metrics):
 
 With {largest['hidden']} hidden units and no regularization the network reaches
 {largest['train_accuracy']:.1%} training but {largest['val_accuracy']:.1%} validation accuracy, a gap of
-{largest['gap']:.1%}. {'Its validation loss falls to ' + format(largest['val_loss_min'], '.3f') + ' and then rises to ' + format(largest['val_loss_final'], '.3f') + ' while the training loss keeps falling (`overfitting.png`): past that point the network grows more confident on the training faces and more wrongly confident on new ones.' if rising else 'Its validation loss ends at ' + format(largest['val_loss_final'], '.3f') + ', near its lowest value ' + format(largest['val_loss_min'], '.3f') + ': the gap shows overfitting in accuracy more than in loss.'}
+{largest['gap']:.1%}. {loss}
 
 To find units where this is visible, we took for each of its units the training image that
 drives it highest and correlated that image (as fed to the network, minus the mean face) with the
 unit's incoming weights, and with what training changed in them (weights minus their random
 initial values, which otherwise hide what was learned). The change correlates with the image by
 {memo['change_median']:.2f} at the median and up to {memo['change_max']:.2f}; {memo['units_change_above_0.5']} of
-{memo['hidden']} units exceed 0.5. The full weights correlate by {memo['weights_median']:.2f} at the median
-(up to {memo['weights_max']:.2f}) against {memo['untrained_median']:.2f} (up to {memo['untrained_max']:.2f}) for the
-same network before training (`memorizing_units.png`). {'Units like these have become templates of single training photos: with far more units than the six actors need, gradient descent dedicates units to individual faces, which fits the training set (including what is peculiar to that one photo: lighting, pose, background) without describing the actor.' if memorizes else 'Training did not make the units much more like single photos than chance: the overfitting here is spread over many units rather than concentrated in units that copy one face.'}
+{memo['hidden']} units exceed {MEMORIZING_CORRELATION}. The full weights correlate by {memo['weights_median']:.2f} at
+the median (up to {memo['weights_max']:.2f}) against {memo['untrained_median']:.2f} (up to
+{memo['untrained_max']:.2f}) for the same network before training (`memorizing_units.png`). {units}
 """
 
 
@@ -144,7 +168,8 @@ def main(argv=None):
         best, correlation = memorization(model, untrained, x_train)
         results.figure(units_figure(model, untrained, x_train, best, correlation, dataset.actors, dataset.train.y,
                                     SHOWN_UNITS), "memorizing_units")
-        memo = {"hidden": HIDDEN_SIZES[-1], "units_change_above_0.5": int(np.sum(correlation["change"] > 0.5))}
+        memo = {"hidden": HIDDEN_SIZES[-1],
+                "units_change_above_0.5": int(np.sum(correlation["change"] > MEMORIZING_CORRELATION))}
         for name, values in correlation.items():
             memo.update({f"{name}_median": float(np.median(values)), f"{name}_max": float(values.max())})
         results.metrics.update(sizes=rows, steps=base.steps, lr=base.lr, batch_size=base.batch_size,

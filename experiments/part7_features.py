@@ -8,7 +8,6 @@ validation split. The head and its configuration are saved for parts 8 and 9.
 import json
 
 import facescrub
-import tinynet as tn
 from experiments.common.cli import experiment_parser
 from experiments.common.features import (HEAD_BATCH_SIZE, HEAD_LEARNING_RATE, HEAD_STEPS, FeatureNetwork,
                                          split_features, train_head)
@@ -51,7 +50,7 @@ def report_network(results, network, dataset, seed, steps):
                    architecture=f"{network.name} features ({features['train'][0].shape[1]}) -> Linear({hidden}) "
                                 f"-> ReLU -> Linear({len(dataset.actors)})")
     results.figure(learning_curves(curves, f"head on {network.name}"), f"learning_curves_{network.name}")
-    tn.save(results.out / f"head_{network.name}.npz", head)
+    results.weights(head, f"head_{network.name}")
     print(f"{network.name}: hidden {hidden}, test accuracy {metrics['test_accuracy']:.3f}")
     return metrics
 

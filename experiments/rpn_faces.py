@@ -206,7 +206,8 @@ def summary(m):
     losses = sweep[m["step_size"]]["curves"]["train_loss"]
     trend = losses[-1] / losses[-2] - 1
     sweep_rows = "\n".join(f"| {s} | {r['final_train_loss']:.4f} | {r['final_val_loss']:.4f} | "
-                           f"{r['val']['average_precision']:.3f} | {r['train_seconds']:.0f} |" for s, r in sweep.items())
+                           f"{r['val']['average_precision']:.3f} | {r['train_seconds']:.0f} |"
+                           for s, r in sweep.items())
     table = metrics_table({f"trained, balanced BCE, step size {m['step_size']}": m["test"],
                            f"trained, the seed's unbalanced BCE, step size {m['step_size']}": m["seed_loss"]["test"],
                            "untrained head": m["untrained"]})
@@ -314,7 +315,8 @@ def main(argv=None):
                           "test": evaluate(seed_head, features["test"], splits["test"].faces, anchors)[0]}
         prior_recall, prior_box = center_prior(splits["train"].faces, splits["test"].faces)
         sides = np.sqrt(splits["test"].faces[:, 2] * splits["test"].faces[:, 3])
-        in_top5 = np.array([match(rects[:5], face[None]).any() for (rects, _), face in zip(found, splits["test"].faces)])
+        in_top5 = np.array([match(rects[:5], face[None]).any()
+                            for (rects, _), face in zip(found, splits["test"].faces)])
         m["test_face_side_median"] = {"found_in_top5": float(np.median(sides[in_top5])) if in_top5.any() else None,
                                       "missed_by_top5": float(np.median(sides[~in_top5])) if (~in_top5).any() else None}
         m.update(step_size=step_size, test=test, sweep=sweep, center_prior_box=prior_box,

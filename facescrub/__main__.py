@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tinynet.paths import cache_dir
+from coursedata.paths import cache_dir
 
 from .dataset import available_faces, load_faces
 from .download import (DownloadSettings, download, known_failures, make_session, read_manifest, summary,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from tinynet.files import atomic_write
-from tinynet.paths import cache_dir, data_dir
+from coursedata.files import atomic_write
+from coursedata.paths import cache_dir, data_dir
 
 from .lists import ACTORS, read_lists
 from .prepare import BadImage, CropSpec, crop_face

@@ -27,7 +27,7 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from tinynet.files import atomic_write
+from coursedata.files import atomic_write
 
 from .store import Store, sha256_of
 

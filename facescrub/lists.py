@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tinynet.paths import data_dir
+from coursedata.paths import data_dir
 
 ACTORS = ("Gerard Butler", "Daniel Radcliffe", "Michael Vartan", "Lorraine Bracco", "Peri Gilpin", "Angie Harmon")
 LIST_FILES = ("subset_actors.txt", "subset_actresses.txt")

@@ -9,7 +9,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from tinynet.files import TEMPORARY_SUFFIX, atomic_write
+from coursedata.files import TEMPORARY_SUFFIX, atomic_write
 
 MAGIC = [(b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
          (b"BM", "bmp"), (b"RIFF", "webp")]

@@ -4,7 +4,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from tinynet.paths import data_dir
+from coursedata.paths import data_dir
 
 # CI replays the same examples every run (derandomize) so that main stays reproducibly green;
 # local runs explore new examples each time.

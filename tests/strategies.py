@@ -17,7 +17,7 @@ def random_tensor(shape, seed, low=None, requires_grad=True):
 
 
 def away_from_zero(shape, seed, margin=0.1):
-    """A float64 Tensor whose entries have |x| >= margin: off the kink of relu and abs."""
+    """A float64 Tensor whose entries have |x| >= margin: off the kink of relu at 0."""
     rng = np.random.default_rng(seed)
     values = rng.choice([-1.0, 1.0], shape) * (margin + rng.random(shape))
     return tn.Tensor(values, requires_grad=True)

@@ -25,6 +25,13 @@ def test_named_parameters_state_dict_round_trip_and_train_eval():
         model.load_state_dict({})
 
 
+def test_pooling_layers_pool_as_their_functions():
+    x = tn.Tensor(np.random.default_rng(0).standard_normal((1, 2, 5, 5)))
+    np.testing.assert_array_equal(nn.MaxPool2d(2, padding="same")(x).data, F.max_pool2d(x, 2, 2, "same").data)
+    np.testing.assert_array_equal(nn.AvgPool2d(3, 1)(x).data, F.avg_pool2d(x, 3, 1).data)
+    assert not isinstance(nn.AvgPool2d(2), nn.MaxPool2d)
+
+
 def test_linear_init_is_pytorch_uniform_and_shape_errors_are_clear():
     layer = nn.Linear(100, 50, rng=np.random.default_rng(0))
     assert layer.weight.shape == (50, 100) and np.abs(layer.weight.data).max() <= 0.1

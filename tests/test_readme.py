@@ -1,7 +1,7 @@
 """The README's example runs and does what it says."""
 import re
 
-from tinynet.paths import PROJECT_ROOT
+from coursedata.paths import PROJECT_ROOT
 
 
 def test_readme_example_trains_and_gradchecks():

@@ -1,6 +1,8 @@
 """The public functions of tinynet, PyTorch names. Each is one primitive op or a composition.
 
 Arguments may be Tensors, NumPy arrays or Python numbers; non-Tensors are constants.
+`sum`, `max` and `pow` take PyTorch's names and so shadow Python's builtins: in this module
+`sum(x)` is the Tensor sum. Elsewhere, call them as F.sum, F.max, F.pow (no `import *`).
 """
 import functools
 import math

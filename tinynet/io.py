@@ -6,12 +6,12 @@ NumPy arrays and dtypes: a pickle naming any other callable (os.system, eval, ..
 UnsafeWeightsError before anything is called.
 """
 import io as _io
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
 from .nn.module import Module
 
 
@@ -19,11 +19,17 @@ class UnsafeWeightsError(pickle.UnpicklingError):
     """A weights file asked to run code or to build objects other than arrays and containers."""
 
 
-def save(path, module_or_state):
-    """Write a Module's state_dict (or a {name: array} dict) to an .npz file, atomically."""
+def save(file, module_or_state):
+    """Write a Module's state_dict (or a {name: array} dict) as .npz to `file`: a path or a binary file object.
+
+    To a path it writes in place, like np.savez; to write atomically, pass the file object of an
+    atomic writer (the course uses coursedata.files.atomic_write).
+    """
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as opened:
+            return save(opened, module_or_state)
     state = module_or_state.state_dict() if isinstance(module_or_state, Module) else module_or_state
-    with atomic_write(path) as file:
-        np.savez(file, **{name: np.asarray(value) for name, value in state.items()})
+    np.savez(file, **{name: np.asarray(value) for name, value in state.items()})
 
 
 def load(path):

@@ -11,14 +11,14 @@ from tqdm import tqdm
 
 import facescrub
 import tinynet as tn
+from coursedata.files import atomic_write
+from coursedata.paths import cache_dir, data_dir
 from experiments.common.training import train
 from tinynet import functional as F
 from tinynet import nn, optim
-from tinynet.files import atomic_write
 from tinynet.models.alexnet import AlexNet
 from tinynet.models.alexnet import preprocess as alexnet_preprocess
 from tinynet.models.face_resnet import FaceResNet
-from tinynet.paths import cache_dir
 
 HEAD_STEPS, HEAD_BATCH_SIZE, HEAD_LEARNING_RATE = 1500, 64, 1e-3
 HEAD_FILE = Path("results/part7_features/head_face_resnet.npz")  # where part 7 saves its face-ResNet head
@@ -38,7 +38,7 @@ class FeatureNetwork:
     @classmethod
     def face_resnet(cls):
         """dlib's face ResNet; features = the 128-d descriptor."""
-        return cls("face_resnet", 150, FaceResNet.pretrained(), resnet_input, None)
+        return cls("face_resnet", 150, FaceResNet.pretrained(data_dir() / "pretrained"), resnet_input, None)
 
     @classmethod
     def alexnet(cls, weights_path):

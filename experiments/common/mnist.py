@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.io
 
+from coursedata.paths import data_dir
 from tinynet import nn
 from tinynet.io import load_pickle_weights
-from tinynet.paths import data_dir
 
 MNIST_FILE = "mnist/mnist_all.mat"
 SNAPSHOT_FILE = "mnist/snapshot50.pkl"

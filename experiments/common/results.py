@@ -1,4 +1,4 @@
-"""Writing an experiment's results: config.json, metrics.json, figures, summary.md.
+"""Writing an experiment's results: config.json, metrics.json, figures, weights, summary.md.
 
 Every file is written to a temporary name and renamed, so an interrupted run never leaves
 a half-written result behind.
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinynet.files import atomic_write
+import tinynet as tn
+from coursedata.files import atomic_write
 
 
 def _json_default(value):
@@ -27,7 +28,7 @@ def _json_default(value):
 
 
 def write_atomically(path: Path, text: str):
-    """Write text to path (UTF-8) through tinynet.files.atomic_write: never half-written."""
+    """Write text to path (UTF-8) through coursedata.files.atomic_write: never half-written."""
     with atomic_write(path) as file:
         file.write(text.encode())
 
@@ -79,6 +80,11 @@ class Results:
         with atomic_write(self.out / f"{name}.png") as file:
             fig.savefig(file, format="png", dpi=dpi, bbox_inches="tight")
         plt.close(fig)
+
+    def weights(self, module, name):
+        """Save a Module's parameters as out/<name>.npz (tinynet.save's format)."""
+        with atomic_write(self.out / f"{name}.npz") as file:
+            tn.save(file, module)
 
     def summary(self, markdown: str):
         """Write out/summary.md."""

@@ -12,7 +12,8 @@ def test_cnn_filters_quick_run(tmp_path):
     cnn_filters.main(["--quick", "--out", str(tmp_path)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["train_images"] == 8 and 0 <= metrics["test_accuracy"] <= 1
-    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md"} <= written
 
 
 def test_filter_grid_tiles_every_filter_pair_with_gaps():

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 
+import tinynet as tn
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, learning_curves
 from experiments.common.results import Results
@@ -40,13 +41,15 @@ def test_results_write_config_metrics_and_figures(tmp_path):
         results.metrics["accuracy"] = np.float32(0.5)
         results.figure(learning_curves({"step": [0, 1], "train_accuracy": [0, 1], "train_loss": [1, 0]}, "t"), "curves")
         results.figure(image_grid(np.zeros((3, 4, 4)), 1, 3, titles=list("abc"), colorbar=True, symmetric=True), "grid")
+        results.weights(nn.Linear(2, 3, rng=np.random.default_rng(0)), "head")
         results.summary("# demo\n")
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["seed"] == 3 and config["hidden"] == 300
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["accuracy"] == 0.5 and "run_seconds" in metrics
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "curves.png", "grid.png", "metrics.json",
-                                                         "summary.md"]
+    assert tn.load(tmp_path / "head.npz")["weight"].shape == (3, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "curves.png", "grid.png", "head.npz",
+                                                         "metrics.json", "summary.md"]
 
 
 def test_predict_leaves_no_graph_and_restores_training_mode():

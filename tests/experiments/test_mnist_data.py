@@ -6,8 +6,14 @@ import pytest
 import scipy.io
 
 from conftest import require_data
-from experiments.common.mnist import (MNIST_FILE, SNAPSHOT_FILE, load_mnist, load_snapshot50, per_digit_batches,
-                                      unit_scale)
+from experiments.common.mnist import (
+    MNIST_FILE,
+    SNAPSHOT_FILE,
+    load_mnist,
+    load_snapshot50,
+    per_digit_batches,
+    unit_scale,
+)
 from tinynet import UnsafeWeightsError
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from experiments import olivetti_cnn
 from conftest import require_data
+from experiments import olivetti_cnn
 
 
 def parameter_count(model):

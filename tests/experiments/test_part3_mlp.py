@@ -23,8 +23,10 @@ def test_splits_share_no_image():
 
 def tiny_dataset(rng, size=4, color=False):
     shape = (size, size, 3) if color else (size, size)
-    split = lambda n: facescrub.Split(rng.random((n, *shape), dtype=np.float32), np.arange(n) % 3,
-                                      np.array([f"{i:064x}" for i in range(n)]))
+
+    def split(n):
+        return facescrub.Split(rng.random((n, *shape), dtype=np.float32), np.arange(n) % 3,
+                               np.array([f"{i:064x}" for i in range(n)]))
     return facescrub.FaceDataset(split(9), split(6), split(6), ["a", "b", "c"], {})
 
 

@@ -33,7 +33,7 @@ def test_letterbox_scales_centers_and_maps_the_face_box(tmp_path):
 
 def test_feature_layers_have_the_grid_they_claim():
     require_data("pretrained/face_recognition_model.bin")
-    network = FaceResNet.pretrained()
+    network = FaceResNet.pretrained(require_data("pretrained"))
     for layer in LAYERS.values():
         with tn.no_grad():
             out = network(tn.Tensor(np.zeros((1, 3, 150, 150), dtype=np.float32)), until=layer.name)

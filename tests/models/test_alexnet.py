@@ -4,6 +4,8 @@ import pytest
 
 import tinynet as tn
 from tinynet import functional as F
+from tinynet import nn
+from tinynet.models import holding
 from tinynet.models.alexnet import AlexNet, expected_shapes, load_bvlc_weights, preprocess
 
 
@@ -55,3 +57,14 @@ def test_wrong_layout_and_wrong_images_give_clear_errors(tmp_path):
         load_bvlc_weights(tmp_path / "bad.npy")
     with pytest.raises(ValueError, match=r"expected images of shape \(N, 227, 227, 3\)"):
         preprocess(np.zeros((1, 3, 227, 227)))
+
+
+def test_conv_layers_are_nn_conv2d_holding_the_file_weights(weights_file):
+    model = AlexNet.from_file(weights_file)
+    weight, bias = load_bvlc_weights(weights_file)["conv2"]
+    assert isinstance(model.conv2, nn.Conv2d) and (model.conv2.stride, model.conv2.groups) == (1, 2)
+    np.testing.assert_array_equal(model.conv2.weight.data, weight.transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(model.conv2.bias.data, bias)
+    assert not any(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match=r"Conv2d expects a weight of shape \(4, 1, 3, 3\), got \(3, 3, 1, 4\)"):
+        holding(nn.Conv2d(1, 4, 3), np.zeros((3, 3, 1, 4)))

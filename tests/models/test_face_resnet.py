@@ -6,14 +6,14 @@ import pytest
 from PIL import Image
 
 import tinynet as tn
-from tinynet.models.face_resnet import FaceResNet, load_weights
 from conftest import require_data
+from tinynet.models.face_resnet import FaceResNet, load_weights
 
 
 @pytest.fixture(scope="module")
 def model():
     require_data("pretrained/face_recognition_model.bin")
-    return FaceResNet.pretrained()
+    return FaceResNet.pretrained(require_data("pretrained"))
 
 
 def test_decoded_weights_match_the_manifest_shapes():

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from . import Kernel
+from .compile import Kernel
 from .windows import output_shape
 
 

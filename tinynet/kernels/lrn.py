@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import Kernel
+from .compile import Kernel
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ are parallel over the N*C planes: each thread reads and writes only its own plan
 import numpy as np
 from numba import prange
 
-from . import Kernel
+from .compile import Kernel
 
 
 def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):

@@ -16,8 +16,10 @@ NHWC before it is flattened.
 import numpy as np
 
 from .. import functional as F
+from .. import nn
 from ..io import load_pickle_weights
 from ..nn.module import Module, Parameter
+from . import holding
 
 INPUT_SIZE = 227
 # name: (out channels, kernel, stride, groups, followed by LRN, followed by max pool)
@@ -72,14 +74,19 @@ def preprocess(images_rgb):
 class AlexNet(Module):
     """AlexNet: preprocessed images (N, 3, 227, 227) -> logits (N, 1000) or an inner feature map.
 
-    Each layer is a (weight, bias) pair of Parameters: conv weights (O, C/groups, kh, kw),
-    fully-connected weights (in, out) as stored in the file.
+    conv1..conv5 are nn.Conv2d layers (weights (O, C/groups, kh, kw)); fc6..fc8 are (weight, bias)
+    pairs of Parameters with the file's (in, out) weights, multiplied as x @ weight + bias. (Not
+    nn.Linear: its x @ weight^T makes BLAS sum small batches in another order, and the features
+    cached by earlier runs would differ in their last bits from new ones.)
     """
 
     def __init__(self, weights):
-        for name in CONV_LAYERS:
+        in_channels = 3
+        for name, (out_channels, kernel, stride, groups, _, _) in CONV_LAYERS.items():
             weight, bias = weights[name]
-            setattr(self, name, (Parameter(weight.transpose(3, 2, 0, 1)), Parameter(bias)))  # HWIO -> OIHW
+            conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding="same", groups=groups)
+            setattr(self, name, holding(conv, weight.transpose(3, 2, 0, 1), bias))  # HWIO -> OIHW
+            in_channels = out_channels
         for name in FC_LAYERS:
             weight, bias = weights[name]
             setattr(self, name, (Parameter(weight), Parameter(bias)))
@@ -96,9 +103,8 @@ class AlexNet(Module):
         """Logits (N, 1000), or the output (after ReLU) of the layer named `until`, e.g. 'conv4'."""
         if until is not None and until not in CONV_LAYERS and until not in FC_LAYERS:
             raise ValueError(f"unknown layer {until!r}: use one of {list(CONV_LAYERS) + list(FC_LAYERS)}")
-        for name, (_, _, stride, groups, lrn, pool) in CONV_LAYERS.items():
-            weight, bias = getattr(self, name)
-            x = F.relu(F.conv2d(x, weight, bias, stride=stride, padding="same", groups=groups))
+        for name, (_, _, _, _, lrn, pool) in CONV_LAYERS.items():
+            x = F.relu(getattr(self, name)(x))
             if name == until:
                 return x
             if lrn:

@@ -2,9 +2,9 @@
 
 Input: (N, 3, 150, 150) RGB images with values 0..255. Output: (N, 128) face descriptors;
 two photos of the same person are usually closer than 0.6 (Euclidean), different people
-farther. The weights file and the architecture are described in ../shared/data/README.md
-(section pretrained/): a 7x7 stride-2 stem, then residual blocks at 32, 64, 128 and 256
-channels, global average pooling and a 256 -> 128 linear map without bias.
+farther. The weights file (the course data's folder pretrained/) and the architecture are
+described in the course data's README.md: a 7x7 stride-2 stem, then residual blocks at 32,
+64, 128 and 256 channels, global average pooling and a 256 -> 128 linear map without bias.
 """
 import json
 from pathlib import Path
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import functional as F
+from .. import nn
 from ..nn.module import Module, Parameter
-from ..paths import data_dir
+from . import holding
 
 MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
 INPUT_SIZE = 150
@@ -21,16 +22,12 @@ BLOCKS = ["conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64
           "conv128_down", "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2", "conv256_down_out"]
 
 
-def default_weights_dir() -> Path:
-    return data_dir() / "pretrained"
-
-
-def load_weights(directory=None) -> dict:
-    """Decode the face-api weight manifest: {name: float32 array in its manifest shape}.
+def load_weights(directory) -> dict:
+    """Decode the face-api weight manifest in `directory`: {name: float32 array in its manifest shape}.
 
     Quantized entries are uint8 values q stored as q * scale + min; filters are HWIO.
     """
-    directory = Path(directory or default_weights_dir())
+    directory = Path(directory)
     (group,) = json.loads((directory / "face_recognition_model-weights_manifest.json").read_text())
     raw = (directory / group["paths"][0]).read_bytes()
     weights, offset = {}, 0
@@ -52,17 +49,17 @@ def load_weights(directory=None) -> dict:
 
 
 class ConvScale(Module):
-    """conv (bias) followed by dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel."""
+    """nn.Conv2d (with bias), then dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel."""
 
     def __init__(self, weights, prefix, stride, padding):
-        self.weight = Parameter(weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1))  # HWIO -> OIHW
-        self.bias = Parameter(weights[f"{prefix}/conv/bias"])
+        filters = weights[f"{prefix}/conv/filters"]  # (kh, kw, in, out)
+        conv = nn.Conv2d(filters.shape[2], filters.shape[3], filters.shape[:2], stride, padding)
+        self.conv = holding(conv, filters.transpose(3, 2, 0, 1), weights[f"{prefix}/conv/bias"])  # HWIO -> OIHW
         self.gamma = Parameter(weights[f"{prefix}/scale/weights"].reshape(1, -1, 1, 1))
         self.beta = Parameter(weights[f"{prefix}/scale/biases"].reshape(1, -1, 1, 1))
-        self.stride, self.padding = stride, padding
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding) * self.gamma + self.beta
+        return self.conv(x) * self.gamma + self.beta
 
 
 class ResidualBlock(Module):
@@ -97,11 +94,11 @@ class FaceResNet(Module):
     def __init__(self, weights):
         self.stem = ConvScale(weights, "conv32_down", stride=2, padding="valid")
         self.blocks = [ResidualBlock(weights, name) for name in BLOCKS]
-        self.fc = Parameter(weights["fc"])
+        self.fc = Parameter(weights["fc"])  # (256, 128) as in the file, x @ fc: not nn.Linear, see AlexNet
 
     @classmethod
-    def pretrained(cls, directory=None, trainable=False):
-        """The network with the pretrained weights; frozen (no weight gradients) unless trainable."""
+    def pretrained(cls, directory, trainable=False):
+        """The network with the pretrained weights in `directory`; frozen (no weight gradients) unless trainable."""
         model = cls(load_weights(directory))
         for p in model.parameters():
             p.requires_grad = trainable

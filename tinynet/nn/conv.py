@@ -30,15 +30,23 @@ class Conv2d(Module):
                         dilation=self.dilation)
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """What both pooling layers are given: the window, its stride (None: the window) and padding as in conv2d."""
+
     def __init__(self, kernel_size, stride=None, padding=0):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum of each window: (N, C, H, W) -> (N, C, Ho, Wo)."""
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
-class AvgPool2d(MaxPool2d):
+class AvgPool2d(_Pool2d):
+    """The mean of each window's real (unpadded) pixels: (N, C, H, W) -> (N, C, Ho, Wo)."""
+
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 

@@ -2,7 +2,6 @@
 import math
 
 import numpy as np
-from scipy.special import ndtr
 
 from ..function import Function
 
@@ -68,12 +67,20 @@ class Softplus(Function):
         return (grad_out * stable_sigmoid(ctx.x),)
 
 
+_erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; GELU is too rare to need a kernel
+
+
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, in x's dtype."""
+    return ((1 + _erf(x / math.sqrt(2))) / 2).astype(x.dtype)
+
+
 class GELU(Function):
     """x * Phi(x), Phi the standard normal CDF (PyTorch's exact gelu): d/dx = Phi(x) + x * phi(x)."""
 
     @staticmethod
     def forward(ctx, x):
-        ctx.x, ctx.cdf = x, ndtr(x)
+        ctx.x, ctx.cdf = x, normal_cdf(x)
         return x * ctx.cdf
 
     @staticmethod

@@ -1,8 +1,11 @@
 """atomic_write: all of the new file or none of it, and no leftovers."""
+import os
+import stat
+
 import numpy as np
 import pytest
 
-from tinynet.files import atomic_write
+from coursedata.files import atomic_write
 
 
 def test_the_file_appears_whole_in_a_new_folder(tmp_path):
@@ -19,6 +22,16 @@ def test_the_file_gets_the_permissions_open_would_give(tmp_path):
     with atomic_write(tmp_path / "atomic") as file:
         file.write(b"x")
     assert (tmp_path / "atomic").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_the_permissions_follow_the_umask_of_the_moment(tmp_path):
+    previous = os.umask(0o077)
+    try:
+        with atomic_write(tmp_path / "private") as file:
+            file.write(b"x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o600
 
 
 def test_a_failing_write_keeps_the_old_file_and_leaves_nothing(tmp_path):

@@ -1,12 +1,10 @@
 """Writing a file so that nobody ever reads half of it."""
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
 TEMPORARY_SUFFIX = ".tmp"  # atomic_write's temporary files are named .<name>.<random>.tmp
-_UMASK = os.umask(0o022)  # read the process's umask (the only way is to set it) and put it back
-os.umask(_UMASK)
 
 
 @contextmanager
@@ -23,9 +21,10 @@ def atomic_write(path, mode="wb"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}{TEMPORARY_SUFFIX}"
+    # O_EXCL: never open someone else's file; 0o666: the kernel applies the umask, as open() does.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        os.chmod(temporary, 0o666 & ~_UMASK)
         with os.fdopen(handle, mode, **({"newline": ""} if mode == "w" else {})) as file:
             yield file
         os.replace(temporary, path)

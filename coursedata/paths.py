@@ -1,4 +1,4 @@
-"""Where tinynet finds the course data and where it writes derived files."""
+"""Where the course's code finds the course data and where it writes derived files."""
 import os
 from pathlib import Path
 

@@ -1,0 +1,61 @@
+"""Compiling a kernel: one Python function, a serial and a parallel Numba compilation, both cached on disk.
+
+Write the kernel as a plain Python function with `prange` over its outermost independent axis,
+then wrap it: `max_pool_kernel = Kernel(max_pool)`. NUMBA_DISABLE_JIT=1 runs the Python code.
+"""
+import os
+import types
+
+from numba import config, njit
+
+# Below this many elements of work, starting threads costs more than it saves (on a loaded
+# 2-core machine a parallel launch can wait a whole scheduler time slice for a thread).
+PARALLEL_THRESHOLD = 1 << 16
+
+
+def choose_threading_layer():
+    """Make Numba's threads the workqueue's, unless the user chose a layer (NUMBA_THREADING_LAYER or config).
+
+    The kernels run between BLAS calls, which have their own threads. Numba's default OpenMP
+    threads keep spinning on the cores after each kernel and slow the next matrix product (by
+    2-10x for AlexNet's convolutions at batch 1, see benchmarks/README.md); the workqueue
+    threads sleep at once. (It allows no parallel kernel in two Python threads at the same
+    time.) Numba reads the setting when it first starts its threads, so calling this before
+    each parallel kernel is enough, and importing tinynet changes nothing.
+    """
+    if "NUMBA_THREADING_LAYER" not in os.environ and config.THREADING_LAYER == "default":
+        config.THREADING_LAYER = "workqueue"
+
+
+def renamed(function, suffix):
+    """A copy of function whose qualified name ends in suffix.
+
+    Numba names a function's disk cache after its qualified name and line, not after the
+    compile options, so the serial and the parallel compilation of one function would
+    overwrite and load each other's machine code (a "serial" call would start threads).
+    """
+    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__ + suffix,
+                              function.__defaults__, function.__closure__)
+    copy.__qualname__ = function.__qualname__ + suffix
+    copy.__doc__ = function.__doc__
+    return copy
+
+
+class Kernel:
+    """A Python function compiled twice by Numba: serial, and parallel over its prange loop.
+
+    kernel(*arguments, work=n) runs the parallel version when n >= PARALLEL_THRESHOLD.
+    Both versions are compiled at their first call and cached on disk (separately), so only
+    the first run on a machine compiles.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        self.serial = njit(cache=True)(renamed(function, "_serial"))
+        self.parallel = njit(cache=True, parallel=True)(renamed(function, "_parallel"))
+
+    def __call__(self, *arguments, work):
+        if work < PARALLEL_THRESHOLD:
+            return self.serial(*arguments)
+        choose_threading_layer()
+        return self.parallel(*arguments)
