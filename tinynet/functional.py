@@ -83,8 +83,8 @@ def abs(x):
 def clamp(x, min=None, max=None):
     """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max."""
     x = as_tensor(x)
-    inside = (x.data >= (-np.inf if min is None else min)) & (x.data <= (np.inf if max is None else max))
-    return where(inside, x, np.clip(x.data, min, max) if min is not None or max is not None else x.data)
+    low, high = -np.inf if min is None else min, np.inf if max is None else max
+    return where((x.data >= low) & (x.data <= high), x, np.clip(x.data, low, high))
 
 
 def cast(x, dtype):
@@ -281,21 +281,23 @@ def constant_array(value, dtype):
     return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=dtype)
 
 
-def class_targets(log_probs, target, weight, ignore_index):
-    """(target, kept, class_weight) for class indices target (N,) under log_probs (N, C).
+def negative_log_likelihood(log_probs, target, weight, ignore_index):
+    """The pieces of nll_loss for log_probs (N, C) and class indices target (N,):
 
-    kept marks the samples whose target is not ignore_index (their target is set to 0);
-    class_weight (C,) is weight, or ones without it.
+    loss (N,) = -weight[t] log_probs[i, t] (0 where t is ignore_index), sample_weight (N,) = weight[t]
+    (0 where ignored), class_weight (C,) = weight or ones, kept (N,) = the float mask of samples not ignored.
     """
     n, classes = log_probs.shape
-    kept = target != ignore_index
-    if np.any((target[kept] < 0) | (target[kept] >= classes)):
+    is_kept = target != ignore_index
+    if np.any((target[is_kept] < 0) | (target[is_kept] >= classes)):
         raise ValueError(f"class indices must lie in [0, {classes}) or be ignore_index={ignore_index}, "
-                         f"got [{target[kept].min()}, {target[kept].max()}]")
+                         f"got [{target[is_kept].min()}, {target[is_kept].max()}]")
     class_weight = np.ones(classes, log_probs.dtype) if weight is None else constant_array(weight, log_probs.dtype)
     if class_weight.shape != (classes,):
         raise ValueError(f"expected weight of shape ({classes},), got {class_weight.shape}")
-    return np.where(kept, target, 0), kept, class_weight
+    target, kept = np.where(is_kept, target, 0), is_kept.astype(log_probs.dtype)
+    sample_weight = class_weight[target] * kept
+    return -log_probs[np.arange(n), target] * sample_weight, sample_weight, class_weight, kept
 
 
 def weighted_reduction(loss, sample_weight, reduction):
@@ -309,10 +311,8 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100, reduction="me
     log_probs: (N, C), target: integers (N,), weight: (C,). Samples whose target is ignore_index
     count 0; 'mean' divides by the total weight of the other samples.
     """
-    log_probs = as_tensor(log_probs)
-    target, kept, class_weight = class_targets(log_probs, np.asarray(target), weight, ignore_index)
-    sample_weight = np.where(kept, class_weight[target], 0).astype(log_probs.dtype)
-    return weighted_reduction(-log_probs[np.arange(len(target)), target] * sample_weight, sample_weight, reduction)
+    loss, sample_weight, _, _ = negative_log_likelihood(as_tensor(log_probs), np.asarray(target), weight, ignore_index)
+    return weighted_reduction(loss, sample_weight, reduction)
 
 
 def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -330,14 +330,11 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     log_probs = log_softmax(logits, axis=1)
     n, classes = logits.shape
     if target.shape == (n,) and np.issubdtype(target.dtype, np.integer):
-        loss = nll_loss(log_probs, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
-        if not label_smoothing:
-            return loss
-        target, kept, class_weight = class_targets(log_probs, target, weight, ignore_index)
-        smoothed = -sum(log_probs * class_weight, axis=1) * kept.astype(logits.dtype)
-        sample_weight = np.where(kept, class_weight[target], 0).astype(logits.dtype)
-        return loss * (1 - label_smoothing) + weighted_reduction(smoothed, sample_weight, reduction) * (
-            label_smoothing / classes)
+        loss, sample_weight, class_weight, kept = negative_log_likelihood(log_probs, target, weight, ignore_index)
+        if label_smoothing:  # PyTorch's rule: the smoothed part is weighted and reduced like the rest
+            smoothed = -sum(log_probs * class_weight, axis=1) * kept
+            loss = loss * (1 - label_smoothing) + smoothed * (label_smoothing / classes)
+        return weighted_reduction(loss, sample_weight, reduction)
     if target.shape == (n, classes):
         probabilities = target.astype(logits.dtype) * (1 - label_smoothing) + label_smoothing / classes
         if weight is not None:
@@ -476,7 +473,8 @@ def global_avg_pool2d(x):
 
 def local_response_norm(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
     """TensorFlow's LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ** beta."""
-    return apply(LocalResponseNorm, check_images(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)
+    return apply(LocalResponseNorm, check_images(x), depth_radius=checked_int(depth_radius, "depth_radius", minimum=0),
+                 bias=bias, alpha=alpha, beta=beta)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

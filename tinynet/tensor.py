@@ -270,7 +270,7 @@ class Tensor:
 
     # shape: like PyTorch's methods, these take sizes or axes one by one or as one sequence
     def reshape(self, *shape): return F.reshape(self, _one_or_many(shape))
-    def view(self, *shape): return F.reshape(self, _one_or_many(shape))
+    view = reshape  # PyTorch's name; a tinynet view never needs a contiguous tensor
     def expand(self, *shape): return F.expand(self, _one_or_many(shape))
     def transpose(self, *axes): return F.transpose(self, _one_or_many(axes) or None)
     def permute(self, *axes): return F.transpose(self, _one_or_many(axes))

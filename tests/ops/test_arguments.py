@@ -66,6 +66,8 @@ def test_a_window_that_does_not_fit_is_refused_by_conv_and_pooling_alike():
         F.max_pool2d(np.zeros((1, 1, 0, 5)), 1, padding=0)
     with pytest.raises(ValueError, match="groups must be >= 1"):
         nn.Conv2d(2, 2, 3, groups=0)
+    with pytest.raises(ValueError, match="depth_radius must be >= 0"):
+        F.local_response_norm(image, -1)
 
 
 def test_numpy_integers_are_valid_sizes_and_give_the_same_result():
@@ -157,6 +159,14 @@ BOUNDS_CHECKED_SCRIPT = textwrap.dedent("""
             out.backward(np.ones(out.shape))
             kernel, stride, pads, _, _ = sliding_window(x.shape[2:], kernel, stride, padding, 1)
             np.testing.assert_allclose(out.data, reference(x.data, kernel, stride, pads))
+    x, weight = rng.standard_normal((1, 2, 6, 6)), rng.standard_normal((2, 2, 3, 3))
+    for call in [lambda: F.conv2d(x, weight, stride=-1), lambda: F.conv2d(x, weight, dilation=-2),
+                 lambda: F.conv2d(x, weight, dilation=0), lambda: F.max_pool2d(x, 2, -1), lambda: F.avg_pool2d(x, 2, 0)]:
+        try:  # the issue's cases: out-of-bounds reads, a corrupted heap, wrong numbers
+            call()
+            raise AssertionError("an invalid argument was accepted")
+        except ValueError:
+            pass
     try:  # the check itself works: a raw kernel asked to read past its input
         im2col_kernel(np.empty((1, 1, 3, 3)), np.zeros((1, 1, 2, 2)), 1, 1, 1, 1, 1, 1, work=0)
     except IndexError:
