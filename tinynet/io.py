@@ -21,6 +21,7 @@ that cannot be opened raises the usual OSError (FileNotFoundError, ...).
 """
 import io as _io
 import math
+import mmap
 import os
 import pickle
 import pickletools
@@ -98,9 +99,11 @@ def load_pickle_weights(path, *, max_bytes=None, max_entries=None):
     with open(path, "rb") as file, _refusals_naming(path, "weights pickle"):
         size = os.fstat(file.fileno()).st_size
         limits.check("max_bytes", "the file's size in bytes", size)
+        if size == 0:
+            raise _Refused("the file is empty")
         if file.read(6) != b"\x93NUMPY":
             file.seek(0)
-            return _checked_tree(_unpickle(file.read(), limits), limits)
+            return _checked_tree(_unpickle(file, limits), limits)
         file.seek(0)
         shape, _, dtype = _read_npy_header(file, "its .npy header")
         if dtype != object:
@@ -108,7 +111,7 @@ def load_pickle_weights(path, *, max_bytes=None, max_entries=None):
             return _read_npy(file, size, "its array")
         if shape != ():
             raise _Refused(f"object arrays of shape {shape} are not weights (only a 0-d one holding a dict is)")
-        return _checked_tree(_object_array_item(_unpickle(file.read(), limits)), limits)
+        return _checked_tree(_object_array_item(_unpickle(file, limits)), limits)
 
 
 @contextmanager
@@ -166,36 +169,36 @@ def _not_npz_reason(start):
 
 
 def _zip_member_bound(file):
-    """The most members zipfile could find in the zip `file`, from its end records, before reading the directory.
-
-    zipfile reads the whole central directory (its size is in the end record) and parses entries
-    of at least 46 bytes each, so the directory's size bounds the count whatever the record claims.
+    """The most members zipfile could find in the zip `file`, read from its end records as zipfile
+    reads them, before zipfile reads the directory: it parses the whole central directory (whose
+    size the records give) into entries of at least 46 bytes each, whatever count they claim.
     """
     end = file.seek(0, _io.SEEK_END)
-    file.seek(max(0, end - 22 - 0xFFFF))  # the end record is 22 bytes, then a comment of up to 64 KiB
+    file.seek(max(0, end - 0xFFFF - 22 - 76))  # end record (22 bytes), comment (< 64 KiB), ZIP64 records before
     tail = file.read()
-    at = tail.rfind(b"PK\x05\x06")
+    file.seek(0)
+    at = len(tail) - 22 if tail[-22:-18] == b"PK\x05\x06" and tail[-2:] == b"\0\0" else tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         raise _Refused("this is not a zip archive: it has no end-of-central-directory record")
     members, directory_size = struct.unpack_from("<HI", tail, at + 10)
-    if (members == 0xFFFF or directory_size == 0xFFFFFFFF) and tail[at - 76:at - 72] == b"PK\x06\x06":
-        members, directory_size = struct.unpack_from("<QQ", tail, at - 76 + 32)  # the ZIP64 record, as zipfile finds it
-    file.seek(0)
+    if at >= 76 and tail[at - 20:at - 16] == b"PK\x06\x07" and tail[at - 76:at - 72] == b"PK\x06\x06":
+        members, directory_size = struct.unpack_from("<QQ", tail, at - 76 + 32)  # ZIP64 total entries, directory size
     return max(members, directory_size // 46)
 
 
 def _read_npz(archive, limits):
     """{name: array} from the members of an open npz archive, with sizes checked before decompressing."""
-    names = [info.filename for info in archive.infolist()]
+    members = archive.infolist()
+    names = [info.filename for info in members]
     strange = [name for name in names if not name.endswith(".npy")]
     if strange:
         raise _Refused(f"member {_describe(strange[0])} is not an .npy array; only archives written by "
                        "tinynet.save or np.savez are read")
     if len(set(names)) != len(names):
         raise _Refused("the archive has two members with the same name")
-    limits.check("max_bytes", "the members' total size in bytes", sum(info.file_size for info in archive.infolist()))
+    limits.check("max_bytes", "the members' total size in bytes", sum(info.file_size for info in members))
     arrays = {}
-    for info in archive.infolist():
+    for info in members:
         with archive.open(info) as member:
             arrays[info.filename[:-4]] = _read_npy(member, info.file_size, f"member {_describe(info.filename)}")
     return arrays
@@ -245,19 +248,19 @@ _LENGTH_PREFIXES = {pickletools.TAKEN_FROM_ARGUMENT1: "<B", pickletools.TAKEN_FR
                     pickletools.TAKEN_FROM_ARGUMENT4U: "<I", pickletools.TAKEN_FROM_ARGUMENT8U: "<Q"}
 
 
-def _scan_opcodes(data, limits):
-    """Check, without unpickling, that `data` starts with one whole pickle made only of allowed
-    opcodes, at most max_entries of them (so unpickling makes at most that many objects)."""
-    position = count = 0
+def _scan_opcodes(data, position, limits):
+    """Check, without unpickling, that `data` (bytes or mmap) holds from `position` one whole pickle made
+    only of allowed opcodes, at most max_entries of them (so unpickling makes at most that many objects)."""
+    count = 0
     while True:
         code = data[position:position + 1]
         if not code:
             raise _Refused("the pickle is truncated: it ends before its STOP opcode")
-        op = _ALLOWED_OPCODES.get(code)
         if code not in _OPCODE_NAMES:
             raise _Refused(f"this is not a readable weights pickle: byte {position} is {code}, not a pickle opcode")
+        op = _ALLOWED_OPCODES.get(code)
         if op is None:
-            raise _Refused(f"opcode {_OPCODE_NAMES.get(code, code)} at byte {position} is not used by weight files")
+            raise _Refused(f"opcode {_OPCODE_NAMES[code]} at byte {position} is not used by weight files")
         count += 1
         limits.check("max_entries", "the number of pickle opcodes", count)
         position += 1
@@ -386,10 +389,16 @@ class _RecordingUnpickler(pickle.Unpickler):
         return stand_in
 
 
-def _unpickle(data, limits):
-    """The tree a weights pickle describes, with arrays still as _ArrayRecords; opcodes checked first."""
-    _scan_opcodes(data, limits)
-    return _RecordingUnpickler(_io.BytesIO(data), encoding="latin1").load()
+def _unpickle(file, limits):
+    """The tree the pickle at the file's position describes, arrays still as _ArrayRecords; opcodes checked first.
+
+    The file is mapped, not read, so that its bytes are not held in memory beside what they unpickle to.
+    """
+    start = file.tell()
+    with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        _scan_opcodes(data, start, limits)
+    file.seek(start)
+    return _RecordingUnpickler(file, encoding="latin1").load()
 
 
 _DTYPE_CODE = re.compile(r"[biuf][1-9][0-9]?")
@@ -508,7 +517,7 @@ def _checked_tree(root, limits):
             checked[id(frame.container)] = frame.checked()
             frames[-1].add(checked[id(frame.container)], limits)
         elif isinstance(frame.container, dict) and not isinstance(key, str):
-            raise _Refused(f"{_where(frames, key)}: dict keys must be strings, found {_describe(key)}")
+            raise _Refused(f"{_where(frames[:-1], frame.key)}: dict keys must be strings, found {_describe(key)}")
         elif id(child) in checked:
             frame.add(checked[id(child)], limits)
         elif isinstance(child, (dict, list, tuple)):
@@ -524,13 +533,15 @@ def _checked_tree(root, limits):
 
 def _where(frames, key):
     """Where the child `key` of the innermost frame sits in the file, e.g. file['conv1'][0]."""
-    return "file" + "".join(f"[{_describe(k)}]" for k in [f.key for f in frames[2:]] + [key] * (len(frames) > 1))
+    keys = [frame.key for frame in frames[2:]] + ([key] if len(frames) > 1 else [])  # frames[0] holds the root
+    return "file" + "".join(f"[{_describe(k)}]" for k in keys)
 
 
 def _checked_leaf(leaf, frames, key):
     """(value, entries, array bytes) for a leaf of the tree: an array built by _array_from, or a plain value."""
     if isinstance(leaf, _ArrayRecord):
         array = _array_from(leaf, _where(frames, key))
+        leaf.state = None  # let go of the raw bytes: peak memory is then about the arrays, not twice them
         return array, 1, array.nbytes
     if isinstance(leaf, _LEAF_TYPES):
         return leaf, 1, 0

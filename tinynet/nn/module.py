@@ -100,7 +100,8 @@ class Module:
         params = dict(self.named_parameters())
         missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params), key=repr)
         if missing or unexpected:
-            raise KeyError(f"state dict does not match {type(self).__name__}: missing {missing}, unexpected {unexpected}")
+            raise KeyError(f"state dict does not match {type(self).__name__}: missing {missing}, "
+                           f"unexpected {unexpected}")
         arrays = {name: _real_array(name, state[name], p.shape) for name, p in params.items()}
         for name, p in params.items():
             p.data[...] = arrays[name]
@@ -114,8 +115,8 @@ def _real_array(name, value, shape):
     except ValueError as error:  # ragged nested lists
         raise TypeError(f"{name}: expected an array of real numbers, got {type(value).__name__} ({error})") from None
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected an array of real numbers (bool, int, uint or float), got dtype {array.dtype} "
-                        f"from {type(value).__name__}")
+        raise TypeError(f"{name}: expected an array of real numbers (bool, int, uint or float), "
+                        f"got dtype {array.dtype} from {type(value).__name__}")
     if array.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
     return array
