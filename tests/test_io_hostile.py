@@ -192,6 +192,12 @@ CASES = [
     # trees that explode, loop or nest
     Case("lists reusing each other through the memo", "pickle", bytes_of(memo_bomb()),
          "number of entries .* more than max_entries=100,000"),
+    Case("a memo slot at 2**28 (the memo table would take 4 GiB)", "pickle",
+         bytes_of(pickled(pickle.EMPTY_LIST + pickle.LONG_BINPUT + struct.pack("<I", 1 << 28))),
+         "LONG_BINPUT opcode at byte 3 stores to a memo slot beyond the 3 opcodes before it"),
+    Case("a text memo slot at 10**9", "pickle", bytes_of(b"(lp1000000000\n."), "PUT opcode at byte 2 stores"),
+    Case("a frame longer than the file", "pickle", bytes_of(b"\x80\x04\x95" + struct.pack("<Q", 1 << 40) + b"N."),
+         "FRAME opcode at byte 2 claims more bytes than the file holds"),
     Case("a list holding itself", "pickle",
          bytes_of(pickled(pickle.EMPTY_LIST + pickle.BINPUT + b"\0" + pickle.BINGET + b"\0" + pickle.APPEND)),
          r"file\[0\]: a container holds itself \(a cycle\)"),

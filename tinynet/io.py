@@ -263,7 +263,7 @@ def _scan_opcodes(data, position, limits):
             raise _Refused(f"opcode {_OPCODE_NAMES[code]} at byte {position} is not used by weight files")
         count += 1
         limits.check("max_entries", "the number of pickle opcodes", count)
-        position += 1
+        position = start = position + 1
         width = op.arg.n if op.arg else 0
         if width == pickletools.UP_TO_NEWLINE:
             for _ in range(2 if op.name == "GLOBAL" else 1):  # GLOBAL's argument is two lines: module, name
@@ -282,8 +282,21 @@ def _scan_opcodes(data, position, limits):
             position += width
         if position > len(data):
             raise _Refused(f"the pickle is truncated inside its {op.name} opcode")
+        if op.name in ("PUT", "LONG_BINPUT") and _memo_index(op.name, data[start:position]) > count:
+            # the unpickler grows its memo table to twice the index: one opcode could claim gigabytes
+            raise _Refused(f"the pickle's {op.name} opcode at byte {start - 1} stores to a memo slot beyond the "
+                           f"{count} opcodes before it")
+        if op.name == "FRAME" and struct.unpack_from("<Q", data, start)[0] > len(data) - position:
+            raise _Refused(f"the pickle's FRAME opcode at byte {start - 1} claims more bytes than the file holds")
         if op.name == "STOP":
             return
+
+
+def _memo_index(op_name, argument):
+    """The memo slot the argument of a PUT (a decimal line) or a LONG_BINPUT (4-byte unsigned) names."""
+    if op_name == "LONG_BINPUT":
+        return struct.unpack("<I", argument)[0]
+    return int(argument) if len(argument) <= 20 else math.inf
 
 
 class _StandIn:
