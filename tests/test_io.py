@@ -111,6 +111,11 @@ def test_limits_are_raised_by_keyword_or_module_constant(tmp_path, monkeypatch):
     assert tn.load(tmp_path / "w.npz", max_bytes=10_000, max_entries=2).keys() == {"weight", "bias"}
 
 
+def test_limits_must_be_ints(tmp_path):
+    with pytest.raises(ValueError, match="max_bytes must be an int >= 0 .*, got '1GB'"):
+        tn.load(tmp_path / "w.npz", max_bytes="1GB")
+
+
 def test_unsafe_weights_error_is_a_value_error_and_an_unpickling_error():
     assert issubclass(tn.UnsafeWeightsError, ValueError) and issubclass(tn.UnsafeWeightsError, pickle.UnpicklingError)
 

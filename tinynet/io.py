@@ -19,7 +19,6 @@ Raise MAX_BYTES and MAX_ENTRIES for one call with the `max_bytes=` / `max_entrie
 Every refusal raises UnsafeWeightsError, whose message names the file and the reason. A file
 that cannot be opened raises the usual OSError (FileNotFoundError, ...).
 """
-import io as _io
 import math
 import mmap
 import os
@@ -133,6 +132,9 @@ class _Limits:
     def __init__(self, max_bytes, max_entries):
         self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
         self.max_entries = MAX_ENTRIES if max_entries is None else max_entries
+        for name, limit in vars(self).items():
+            if not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"{name} must be an int >= 0 (or None for tinynet.io.{name.upper()}), got {limit!r}")
 
     def check(self, name, what, size):
         """Refuse if `size` (of `what`) exceeds the limit called `name`: 'max_bytes' or 'max_entries'."""
@@ -173,7 +175,7 @@ def _zip_member_bound(file):
     reads them, before zipfile reads the directory: it parses the whole central directory (whose
     size the records give) into entries of at least 46 bytes each, whatever count they claim.
     """
-    end = file.seek(0, _io.SEEK_END)
+    end = file.seek(0, os.SEEK_END)
     file.seek(max(0, end - 0xFFFF - 22 - 76))  # end record (22 bytes), comment (< 64 KiB), ZIP64 records before
     tail = file.read()
     file.seek(0)
