@@ -2,7 +2,8 @@
 
 All files are loaded in one child process, under an address-space and CPU-time rlimit, so that a
 crash (a segfault from a forged array) or a runaway bomb fails these tests instead of killing
-pytest or the machine. The child reports each outcome and how much its peak RSS grew.
+pytest or the machine. The child reports each outcome and how much its peak RSS grew. Last, a
+seeded fuzz: random byte edits of good files must each load or be refused, never crash.
 """
 import io
 import json
@@ -20,8 +21,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from pickle_ops import (call, dict_, dtype, dtype_state, global_, integer, ndarray, npy_object_header, pickled, raw,
-                        text, tuple_)
+from pickle_ops import (call, dict_, dtype, dtype_state, global_, integer, ndarray, npy_object_header, pickled,
+                        py2_ndarray, raw, text, tuple_)
 
 MiB = 1 << 20
 CHILD_ADDRESS_SPACE = 1536 * MiB  # importing tinynet takes about 330 MiB of address space
@@ -291,6 +292,12 @@ for case in json.loads(sys.argv[1]):
 """
 
 
+def child_environment():
+    """This process's environment with the project first on PYTHONPATH, so the child imports this tinynet."""
+    project = Path(__file__).resolve().parents[1]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")])}
+
+
 @dataclass
 class ChildRun:
     folder: Path
@@ -308,10 +315,8 @@ def child_run(tmp_path_factory):
         case.write(folder / case.filename)
     cases = [{"name": case.name, "loader": case.loader, "path": str(folder / case.filename), "limits": case.limits}
              for case in CASES]
-    project = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")])}
     child = subprocess.run([sys.executable, "-c", CHILD.format(address_space=CHILD_ADDRESS_SPACE), json.dumps(cases)],
-                           cwd=folder, env=env, capture_output=True, text=True)
+                           cwd=folder, env=child_environment(), capture_output=True, text=True)
     lines = [json.loads(line) for line in child.stdout.splitlines()]
     return ChildRun(folder, child.returncode, {line["case"]: line for line in lines if "case" in line},
                     ([line["started"] for line in lines if "started" in line] or ["none"])[-1], child.stderr)
@@ -330,3 +335,55 @@ def test_hostile_file_is_refused_clearly_with_bounded_memory(case, child_run):
     assert re.search(case.reason, result["outcome"]), result["outcome"]
     assert result["peak_rss_growth_kib"] * 1024 < PEAK_RSS_GROWTH_LIMIT
     assert not (child_run.folder / "PWNED").exists()
+
+
+FUZZ_CHILD = """
+import json, random, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({address_space}, {address_space}))
+resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
+import tinynet
+seeds, path, rounds = [open(seed, "rb").read() for seed in sys.argv[1:-2]], sys.argv[-2], int(sys.argv[-1])
+rng, outcomes = random.Random(0), {{}}
+for _ in range(rounds):
+    data = bytearray(rng.choice(seeds))
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(data))
+        data[at:at + rng.randint(0, 4)] = rng.randbytes(rng.randint(0, 4))
+    open(path, "wb").write(data)
+    load = tinynet.load if path.endswith(".npz") else tinynet.load_pickle_weights
+    try:
+        load(path)
+        outcome = "loaded"
+    except tinynet.UnsafeWeightsError:
+        outcome = "UnsafeWeightsError"
+    except BaseException as error:
+        outcome = f"{{type(error).__name__}}: {{error}}"[:200]
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+print(json.dumps(outcomes))
+"""
+
+
+@pytest.mark.parametrize("kind", ["pickle", "npz"])
+def test_mutated_weight_files_load_or_are_refused_never_crash(tmp_path, kind):
+    """Random byte edits of good files (seeded): each loads or raises UnsafeWeightsError, in a child that must live."""
+    tree = {"W": np.arange(6, dtype=np.float32).reshape(2, 3), "F": np.asfortranarray(np.ones((2, 3), np.int16)),
+            "layers": [np.ones(2), (np.float32(1.5), "relu")]}
+    if kind == "pickle":
+        seeds = [pickle.dumps(tree, protocol=protocol) for protocol in range(pickle.HIGHEST_PROTOCOL + 1)]
+        seeds.append(pickled(dict_(W0=py2_ndarray(np.arange(4.0)))))
+    else:
+        seeds = []
+        for save in (np.savez, np.savez_compressed):
+            file = io.BytesIO()
+            save(file, W=tree["W"], F=tree["F"])
+            seeds.append(file.getvalue())
+    for i, seed in enumerate(seeds):
+        (tmp_path / f"seed{i}").write_bytes(seed)
+    child = subprocess.run([sys.executable, "-c", FUZZ_CHILD.format(address_space=CHILD_ADDRESS_SPACE),
+                            *[str(tmp_path / f"seed{i}") for i in range(len(seeds))],
+                            str(tmp_path / f"mutant.{'npz' if kind == 'npz' else 'pkl'}"), "1500"],
+                           env=child_environment(), capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr[-3000:]
+    outcomes = json.loads(child.stdout)
+    assert set(outcomes) <= {"loaded", "UnsafeWeightsError"}, outcomes
+    assert outcomes.get("UnsafeWeightsError", 0) > 500, "the mutations should mostly break the files"
