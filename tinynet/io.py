@@ -265,25 +265,10 @@ def _scan_opcodes(data, position, limits):
             raise _Refused(f"opcode {_OPCODE_NAMES[code]} at byte {position} is not used by weight files")
         count += 1
         limits.check("max_entries", "the number of pickle opcodes", count)
-        position = start = position + 1
-        width = op.arg.n if op.arg else 0
-        if width == pickletools.UP_TO_NEWLINE:
-            for _ in range(2 if op.name == "GLOBAL" else 1):  # GLOBAL's argument is two lines: module, name
-                position = data.find(b"\n", position) + 1
-                if position == 0:
-                    raise _Refused(f"the pickle is truncated inside its {op.name} opcode")
-        elif width < 0:
-            prefix = _LENGTH_PREFIXES[width]
-            if position + struct.calcsize(prefix) > len(data):
-                raise _Refused(f"the pickle is truncated inside its {op.name} opcode")
-            (length,) = struct.unpack_from(prefix, data, position)
-            if length < 0:
-                raise _Refused(f"the pickle's {op.name} opcode at byte {position - 1} has a negative length")
-            position += struct.calcsize(prefix) + length
-        else:
-            position += width
+        start = position + 1
+        position = _argument_end(op, data, start)
         if position > len(data):
-            raise _Refused(f"the pickle is truncated inside its {op.name} opcode")
+            raise _Refused(f"the pickle is truncated inside its {op.name} opcode at byte {start - 1}")
         if op.name in ("PUT", "LONG_BINPUT") and _memo_index(op.name, data[start:position]) > count:
             # the unpickler grows its memo table to twice the index: one opcode could claim gigabytes
             raise _Refused(f"the pickle's {op.name} opcode at byte {start - 1} stores to a memo slot beyond the "
@@ -292,6 +277,25 @@ def _scan_opcodes(data, position, limits):
             raise _Refused(f"the pickle's FRAME opcode at byte {start - 1} claims more bytes than the file holds")
         if op.name == "STOP":
             return
+
+
+def _argument_end(op, data, start):
+    """Where the argument of the opcode `op`, starting at `start`, ends: past len(data) if the data is cut."""
+    width = op.arg.n if op.arg else 0
+    if width >= 0:
+        return start + width
+    if width == pickletools.UP_TO_NEWLINE:
+        end = start
+        for _ in range(2 if op.name == "GLOBAL" else 1):  # GLOBAL's argument is two lines: module, name
+            end = data.find(b"\n", end) + 1 or len(data) + 1
+        return end
+    prefix = _LENGTH_PREFIXES[width]
+    if start + struct.calcsize(prefix) > len(data):
+        return len(data) + 1
+    (length,) = struct.unpack_from(prefix, data, start)
+    if length < 0:
+        raise _Refused(f"the pickle's {op.name} opcode at byte {start - 1} has a negative length")
+    return start + struct.calcsize(prefix) + length
 
 
 def _memo_index(op_name, argument):
