@@ -1,4 +1,6 @@
 """Module: a callable that owns Parameters and sub-Modules, found by walking its attributes."""
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..tensor import Tensor
@@ -85,14 +87,36 @@ class Module:
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; names and shapes must match exactly."""
+        """Copy arrays from state {parameter name: array} into the parameters, after checking them all.
+
+        The names must be exactly the parameters' names, and each value (an array, a Tensor or
+        nested lists) real numbers (bool, int, uint or float) of its parameter's shape; they are
+        cast to the parameter's dtype. On any error nothing is changed: KeyError for missing or
+        unexpected names, ValueError for shapes, TypeError for values that are not real numbers
+        (None, strings, dates, complex, objects).
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict expects a dict {{parameter name: array}}, got {type(state).__name__}")
         params = dict(self.named_parameters())
-        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params), key=repr)
         if missing or unexpected:
-            raise KeyError(f"state dict does not match {type(self).__name__}: missing {missing}, unexpected {unexpected}")
+            raise KeyError(f"state dict does not match {type(self).__name__}: missing {missing}, "
+                           f"unexpected {unexpected}")
+        arrays = {name: _real_array(name, state[name], p.shape) for name, p in params.items()}
         for name, p in params.items():
-            value = np.asarray(state[name])
-            if value.shape != p.shape:
-                raise ValueError(f"{name}: expected shape {p.shape}, got {value.shape}")
-            p.data[...] = value
+            p.data[...] = arrays[name]
         return self
+
+
+def _real_array(name, value, shape):
+    """value as an array of real numbers (bool, int, uint or float) of the given shape, or raise naming `name`."""
+    try:
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+    except ValueError as error:  # ragged nested lists
+        raise TypeError(f"{name}: expected an array of real numbers, got {type(value).__name__} ({error})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected an array of real numbers (bool, int, uint or float), "
+                        f"got dtype {array.dtype} from {type(value).__name__}")
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    return array
