@@ -11,8 +11,16 @@ weights as 28x28 heatmaps) and how one unit votes for the 10 digits (its output 
 import numpy as np
 
 from experiments.common.cli import experiment_parser
-from experiments.common.mnist import (DIGITS, HIDDEN, SIDE, handout_network, load_mnist, load_snapshot50,
-                                     per_digit_batches, unit_scale)
+from experiments.common.mnist import (
+    DIGITS,
+    HIDDEN,
+    SIDE,
+    handout_network,
+    load_mnist,
+    load_snapshot50,
+    per_digit_batches,
+    unit_scale,
+)
 from experiments.common.plots import image_grid, learning_curves, plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, train

@@ -9,8 +9,14 @@ import json
 
 import facescrub
 from experiments.common.cli import experiment_parser
-from experiments.common.features import (HEAD_BATCH_SIZE, HEAD_LEARNING_RATE, HEAD_STEPS, FeatureNetwork,
-                                         split_features, train_head)
+from experiments.common.features import (
+    HEAD_BATCH_SIZE,
+    HEAD_LEARNING_RATE,
+    HEAD_STEPS,
+    FeatureNetwork,
+    split_features,
+    train_head,
+)
 from experiments.common.plots import learning_curves
 from experiments.common.results import Results
 from experiments.common.training import evaluate

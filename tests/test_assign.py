@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 
 from tinynet.assign.grade import diagnosis, grade, score_table
-from tinynet.assign.student import make_student_copy
 from tinynet.assign.stubs import strip_functions
+from tinynet.assign.student import make_student_copy
 from tinynet.assign.tasks import load_tasks
 
 SOURCE = '''class Mul:
@@ -68,5 +68,6 @@ def test_the_command_line_refuses_an_existing_folder_and_a_non_student_folder(tm
     run = subprocess.run([sys.executable, "-m", "tinynet.assign", "make", "--out", str(tmp_path)],
                          capture_output=True, text=True)
     assert run.returncode == 1 and "exists: choose a new folder" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "tinynet.assign", "check", str(tmp_path)], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "tinynet.assign", "check", str(tmp_path)], capture_output=True,
+                         text=True)
     assert run.returncode == 2 and "is not a student copy" in run.stderr

@@ -14,15 +14,27 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
-from pickle_ops import (call, dict_, dtype, dtype_state, global_, integer, ndarray, npy_object_header, pickled,
-                        py2_ndarray, raw, text, tuple_)
+from pickle_ops import (
+    call,
+    dict_,
+    dtype,
+    dtype_state,
+    global_,
+    integer,
+    ndarray,
+    npy_object_header,
+    pickled,
+    py2_ndarray,
+    raw,
+    text,
+    tuple_,
+)
 
 MiB = 1 << 20
 CHILD_ADDRESS_SPACE = 1536 * MiB  # importing tinynet takes about 330 MiB of address space

@@ -109,7 +109,7 @@ def load_pickle_weights(path, *, max_bytes=None, max_entries=None):
             return _checked_tree(_unpickle(file, limits), limits)
         file.seek(0)
         shape, _, dtype = _read_npy_header(file, "its .npy header")
-        if dtype != object:
+        if dtype != np.dtype(object):
             file.seek(0)
             return _read_npy(file, size, "its array")
         if shape != ():
@@ -485,7 +485,8 @@ def _object_array_item(root):
     (bvlc_alexnet.npy: the dict of layers), taken out without ever building an object array."""
     state = root.state if isinstance(root, _ArrayRecord) else None
     if not (isinstance(state, tuple) and len(state) == 5 and state[1] == () and isinstance(state[4], list)
-            and len(state[4]) == 1 and _dtype_from(state[2], "its object array", allow_object=True) == object):
+            and len(state[4]) == 1
+            and _dtype_from(state[2], "its object array", allow_object=True) == np.dtype(object)):
         raise _Refused("the pickle after an object .npy header must be one 0-d object array")
     return state[4][0]
 

@@ -27,8 +27,9 @@ def summarize(array) -> dict:
     array = np.asarray(array)
     shown = array if array.size <= SHOWN_WHOLE else array.ravel()[:4]
     norm = float(np.linalg.norm(array.ravel().astype(np.float64))) if array.size else 0.0
-    return {"shape": list(array.shape), "dtype": str(array.dtype), "size": int(array.size), "norm": _json_number(norm),
-            "values": [_json_number(v) for v in shown.astype(np.float64).ravel()], "whole": bool(array.size <= SHOWN_WHOLE)}
+    return {"shape": list(array.shape), "dtype": str(array.dtype), "size": int(array.size),
+            "norm": _json_number(norm), "values": [_json_number(v) for v in shown.astype(np.float64).ravel()],
+            "whole": bool(array.size <= SHOWN_WHOLE)}
 
 
 def _json_number(value):

@@ -74,8 +74,9 @@ document.getElementById("graph").innerHTML = svg + "</svg>";
 
 function show(summary) {
   const values = summary.values.map(v => Number(v).toPrecision(4)).join(", ");
-  return summary.whole ? `<code>[${values}]</code> <small>shape (${summary.shape.join(", ")})</small>`
-    : `shape (${summary.shape.join(", ")}), norm ${summary.norm.toPrecision(4)}, first values <code>[${values}, ...]</code>`;
+  const shape = `shape (${summary.shape.join(", ")})`;
+  return summary.whole ? `<code>[${values}]</code> <small>${shape}</small>`
+    : `${shape}, norm ${Number(summary.norm).toPrecision(4)}, first values <code>[${values}, ...]</code>`;
 }
 function leafTable() {
   const rows = trace.steps.filter(s => s.leaf_grad).map(s =>

@@ -80,6 +80,7 @@ def test_quick_run_writes_the_table_curves_and_figures(tmp_path):
         assert losses[-1] < losses[0]
     distances = metrics["weight_pair"]["final_distance"]
     assert max(distances.values()) < np.linalg.norm(ms.PAIR_OFFSET)
-    assert {"learning_curves.png", "weights.png", "weight_paths.png", "step_sweep.png", "summary.md", "config.json"} <= {
-        p.name for p in tmp_path.iterdir()}
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"learning_curves.png", "weights.png", "weight_paths.png", "step_sweep.png", "summary.md",
+            "config.json"} <= written
     assert "central diff. h=1e-05" in (tmp_path / "summary.md").read_text()

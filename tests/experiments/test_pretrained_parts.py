@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import require_data
 import tinynet as tn
+from conftest import require_data
 from experiments import part7_features, part8_gradients, part9_guided_backprop
 from experiments.common.features import FeatureNetwork, make_head
 

@@ -8,8 +8,8 @@ import tinynet.kernels.compile
 from tinynet.function import Context
 from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
-from tinynet.kernels.windows import resolve_padding
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
+from tinynet.kernels.windows import resolve_padding
 from tinynet.ops.pool import AvgPool2d, MaxPool2d
 
 

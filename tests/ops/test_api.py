@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
-from tinynet import functional as F
 from strategies import away_from_zero, random_tensor, seeds, small_shapes
+from tinynet import functional as F
 
 smooth_ops = {"gelu": F.gelu, "softplus": F.softplus, "softplus_beta": lambda x: F.softplus(x, beta=2.0, threshold=3.0),
               "sqrt": lambda x: (x * x + 0.5).sqrt(), "rpow": lambda x: 2.5 ** x,

@@ -161,7 +161,8 @@ BOUNDS_CHECKED_SCRIPT = textwrap.dedent("""
             np.testing.assert_allclose(out.data, reference(x.data, kernel, stride, pads))
     x, weight = rng.standard_normal((1, 2, 6, 6)), rng.standard_normal((2, 2, 3, 3))
     for call in [lambda: F.conv2d(x, weight, stride=-1), lambda: F.conv2d(x, weight, dilation=-2),
-                 lambda: F.conv2d(x, weight, dilation=0), lambda: F.max_pool2d(x, 2, -1), lambda: F.avg_pool2d(x, 2, 0)]:
+                 lambda: F.conv2d(x, weight, dilation=0), lambda: F.max_pool2d(x, 2, -1),
+                 lambda: F.avg_pool2d(x, 2, 0)]:
         try:  # the issue's cases: out-of-bounds reads, a corrupted heap, wrong numbers
             call()
             raise AssertionError("an invalid argument was accepted")

@@ -6,12 +6,12 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tinynet as tn
+from kernels.test_kernels import conv_cases, paddings, pool_cases
+from strategies import distinct_values, random_tensor, seeds
 from tinynet import functional as F
 from tinynet import nn
-from strategies import distinct_values, random_tensor, seeds
-from kernels.test_kernels import conv_cases, paddings, pool_cases
-from tinynet.kernels.windows import resolve_padding
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
+from tinynet.kernels.windows import resolve_padding
 
 
 @given(case=conv_cases(), with_bias=st.booleans())

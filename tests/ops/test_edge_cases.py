@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinynet as tn
+from strategies import random_tensor, seeds, small_shapes
 from tinynet import functional as F
 from tinynet import nn
-from strategies import random_tensor, seeds, small_shapes
 
 
 def float64(values, requires_grad=True):

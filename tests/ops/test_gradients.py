@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
-from tinynet import functional as F
 from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
+from tinynet import functional as F
 
 broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 

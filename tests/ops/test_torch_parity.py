@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
-from tinynet import functional as F
 from strategies import seeds
+from tinynet import functional as F
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

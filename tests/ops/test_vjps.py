@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
 
+from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
 from tinynet.gradcheck import check_op
 from tinynet.ops.activation import ReLU, Sigmoid, Tanh
 from tinynet.ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow

@@ -10,6 +10,7 @@ from pathlib import Path
 from .student import TASK_LIST
 from .tasks import read_task_list
 
+
 def tasks_of(config) -> list:
     """The tasks of the student copy pytest runs in (none outside a student copy)."""
     path = Path(config.rootpath) / TASK_LIST
