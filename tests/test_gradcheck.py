@@ -169,3 +169,12 @@ def test_step_sweep_shows_truncation_at_large_steps_and_round_off_at_small_ones(
     errors = np.abs(numeric - analytic).max(axis=1)
     assert errors[1] < errors[0] and errors[1] < errors[2]
     assert errors[0] > 1e-4 and roundoff[2].min() > roundoff[1].max() * 1e5
+
+
+@pytest.mark.parametrize("op, values, name", [
+    (F.abs, [2e-7, -1.0], "Abs"), (lambda t: F.clamp(t, -0.5, 0.5), [0.5 - 1e-7, 0.0], "Where"),
+    (lambda t: F.leaky_relu(t, 0.1), [2e-7, 1.0], "Where"), (lambda t: F.min(t, 0), [1.0, 1.0, 3.0], "Max")])
+def test_every_kinked_op_reports_its_kink(op, values, name):
+    """Ops built from a condition on x (clamp, leaky_relu) or on max (min) report their kinks too."""
+    (report,) = tn.gradcheck(op, [tn.Tensor(np.array(values), requires_grad=True)])
+    assert report.passed and name in report.elements[0].crossed_kinks

@@ -13,7 +13,7 @@ import numpy as np
 from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
 from .ops.conv import Conv2d
-from .ops.elementwise import Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Where
+from .ops.elementwise import Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Where
 from .ops.linear import MatMul
 from .ops.loss import BinaryCrossEntropyWithLogits, LogSoftmax
 from .ops.norm import LocalResponseNorm
@@ -75,9 +75,8 @@ def where(condition, a, b):
 
 
 def abs(x):
-    """|x| = x * sign(x): the gradient is sign(x), 0 at 0 (as in PyTorch)."""
-    x = as_tensor(x)
-    return x * np.sign(x.data)
+    """|x|: the gradient is sign(x), 0 at 0 (as in PyTorch)."""
+    return apply(Abs, x)
 
 
 def clamp(x, min=None, max=None):

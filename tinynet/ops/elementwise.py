@@ -98,6 +98,23 @@ class Log(Function):
         return (grad_out / ctx.a,)
 
 
+class Abs(Function):
+    """|a|: d/da = sign(a), 0 at 0 (as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.sign = np.sign(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * ctx.sign,)
+
+    @staticmethod
+    def branch(ctx):
+        return ctx.sign
+
+
 class Where(Function):
     """a where the constant boolean `condition` holds, else b: each side's gradient where it was chosen."""
 
@@ -110,6 +127,10 @@ class Where(Function):
     def backward(ctx, grad_out):
         zero = np.zeros((), dtype=grad_out.dtype)
         return np.where(ctx.condition, grad_out, zero), np.where(ctx.condition, zero, grad_out)
+
+    @staticmethod
+    def branch(ctx):
+        return ctx.condition  # clamp and leaky_relu choose by a condition on x: their kinks show here
 
 
 class Cast(Function):
