@@ -2,24 +2,33 @@
 
   download  fetch the six actors' originals (or --actors ...) into --store, verify SHA-256,
             write <store>/manifest.csv, print a summary. --mirror DIR is looked at before
-            the network; --proxy URL sends every request through an HTTP proxy;
+            the network; --proxy URL sends every request through an HTTP proxy (checked
+            once before any request; if it fails the run stops and writes no manifest);
             --skip-failed does not ask again what the last manifest says failed for good.
+            Only public addresses are connected to: a URL or redirect to a loopback, private,
+            link-local, multicast or reserved address is refused (status refused_address)
+            unless --allow-private-addresses [NETWORK ...] allows it (e.g. a local mirror).
+            With --proxy the proxy resolves host names, so what is checked is the proxy's
+            own address and the URLs whose host is an address literal or localhost.
   prepare   crop and resize what is in --store (and --mirror) into the cache (--size,
             --color); print the crops per actor and split, and each unreadable file.
   stats     list lines and available originals per actor in --store (and --mirror).
 """
 import argparse
+import ipaddress
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from experiments.common.cli import DEBUG_HELP, bounded, run_main
 from tinynet.paths import cache_dir
 
 from .dataset import available_faces, load_faces
 from .download import (DownloadSettings, download, known_failures, make_session, read_manifest, summary,
                        write_manifest)
 from .lists import ACTORS, read_lists
+from .network import EVERYWHERE
 from .store import Store
 
 
@@ -34,18 +43,25 @@ def parse_args(argv):
     parser.add_argument("--mirror", type=Path, help="a folder of originals named <sha256>.<ext>, used first")
     parser.add_argument("--proxy", help="an HTTP proxy URL for every request")
     defaults = DownloadSettings()
-    parser.add_argument("--workers", type=int, default=defaults.workers)
-    parser.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout, help="seconds")
-    parser.add_argument("--timeout", type=float, default=defaults.read_timeout, help="read timeout per request (s)")
-    parser.add_argument("--deadline", type=float, default=defaults.deadline,
+    parser.add_argument("--allow-private-addresses", nargs="*", type=ipaddress.ip_network, metavar="NETWORK",
+                        help="also connect to these non-public networks (e.g. 192.168.1.0/24); with no NETWORK, "
+                             "to any address (a local mirror or test proxy)")
+    seconds = bounded(float, above=0)
+    parser.add_argument("--workers", type=bounded(int, 1, 256), default=defaults.workers, help="1..256")
+    parser.add_argument("--connect-timeout", type=seconds, default=defaults.connect_timeout,
+                        help="seconds per connection, DNS included")
+    parser.add_argument("--timeout", type=seconds, default=defaults.read_timeout, help="read timeout per request (s)")
+    parser.add_argument("--deadline", type=seconds, default=defaults.deadline,
                         help="total time per URL, retries included (s)")
-    parser.add_argument("--retries", type=int, default=defaults.retries, help="for 5xx and connection errors")
+    parser.add_argument("--retries", type=bounded(int, 0, 10), default=defaults.retries,
+                        help="for 5xx and connection errors (0..10)")
     parser.add_argument("--skip-failed", action="store_true",
                         help="do not ask again for the URLs that <store>/manifest.csv records as failed for good "
                              "(HTTP 4xx, hash mismatch, bad URL, too large, too many redirects); timeouts, "
                              "connection errors and 5xx are tried again")
-    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--size", type=bounded(int, 8, 512), default=32, help="crop side in pixels (8..512)")
     parser.add_argument("--color", action="store_true")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
     unknown = set(args.actors) - {face.actor for face in read_lists(actors=None).faces}
     if unknown:
@@ -66,13 +82,15 @@ def main(argv=None):
     args = parse_args(argv)
     stores = [Store(args.store)] + ([Store(args.mirror)] if args.mirror else [])
     if args.command == "download":
+        allowed = EVERYWHERE if args.allow_private_addresses == [] else tuple(args.allow_private_addresses or ())
         settings = DownloadSettings(workers=args.workers, connect_timeout=args.connect_timeout,
-                                    read_timeout=args.timeout, deadline=args.deadline, retries=args.retries)
+                                    read_timeout=args.timeout, deadline=args.deadline, retries=args.retries,
+                                    allowed_networks=allowed)
         report, manifest = read_lists(actors=args.actors), args.store / "manifest.csv"
         known = known_failures(previous_rows(manifest)) if args.skip_failed and manifest.exists() else {}
+        session = make_session(args.proxy, settings)
         started = time.monotonic()
-        rows = download(report.faces, args.store, args.mirror, make_session(args.proxy, settings), settings,
-                        known_failures=known)
+        rows = download(report.faces, args.store, args.mirror, session, settings, known_failures=known)
         write_manifest(rows, manifest)
         print(summary(rows, report.skipped, time.monotonic() - started))
         if args.skip_failed:
@@ -98,4 +116,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

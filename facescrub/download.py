@@ -10,34 +10,45 @@ Every list line gets one manifest row with its status:
   too_large           more than max_bytes
   too_many_redirects  more than max_redirects
   bad_url             a URL or a redirect target that is not http(s)
+  refused_address     a URL or a redirect to a loopback, private, link-local, multicast or
+                      reserved address (see network.py; DownloadSettings.allowed_networks opts in)
 A row's source says where its answer came from: the store, the mirror, the network, or the
 manifest (a failure for good that a previous run recorded and this run did not ask again; see
 failed_for_good and download's known_failures).
 The deadline bounds a URL's total time (retries and backoff included) up to one more read
 timeout: the body is read with read1, which returns after at most one socket read, so a
-server that drips bytes cannot hold a worker for long. (DNS lookups are not bounded by it.)
+server that drips bytes cannot hold a worker for long. DNS lookups count against the connect
+timeout, which is never more than what is left of the deadline.
+A proxy that cannot be reached is not a URL's status: it raises ProxyFailure and the run ends.
 """
 import csv
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.utils import requote_uri
 from tqdm import tqdm
 
 from tinynet.files import atomic_write
 
+from .lists import BadLine, check_url
+from .network import USER_AGENT, AddressPolicy, RefusedAddress, checked_session
 from .store import Store, sha256_of
 
-USER_AGENT = "tinynet-facescrub/0.1 (course dataset downloader; python-requests)"
 CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    """Limits for the run (workers) and for one URL. Times in seconds, sizes in bytes."""
+    """Limits for the run (workers) and for one URL. Times in seconds, sizes in bytes.
+
+    allowed_networks: ip_network objects that may be connected to although not public (a local
+    mirror or test proxy; network.EVERYWHERE allows all). ValueError names a setting out of range.
+    """
 
     workers: int = 8
     connect_timeout: float = 5.0
@@ -47,6 +58,20 @@ class DownloadSettings:
     backoff: float = 0.5
     max_bytes: int = 20 * 1024 * 1024
     max_redirects: int = 5
+    allowed_networks: tuple = ()
+
+    def __post_init__(self):
+        minimum = {"workers": 1, "retries": 0, "backoff": 0, "max_bytes": 1, "max_redirects": 0}
+        for name, value in asdict(self).items():
+            if name in minimum and not value >= minimum[name]:
+                raise ValueError(f"{name} must be at least {minimum[name]}, got {value}")
+            if name in ("connect_timeout", "read_timeout", "deadline") and not value > 0:
+                raise ValueError(f"{name} must be more than 0 seconds, got {value}")
+
+    @property
+    def policy(self):
+        """The AddressPolicy these settings ask for."""
+        return AddressPolicy(tuple(self.allowed_networks))
 
 
 @dataclass(frozen=True)
@@ -61,18 +86,10 @@ class Outcome:
 
 
 def make_session(proxy=None, settings=None):
-    """A requests Session with our User-Agent and redirect limit; every request through `proxy` if given.
-
-    Without `proxy` the environment's proxy settings (HTTP_PROXY, ...) apply as usual.
-    """
+    """A requests Session that connects only where settings.policy allows (see network.py), with
+    our User-Agent; every request through `proxy` if given, which is checked first (ProxyFailure)."""
     settings = settings or DownloadSettings()
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    session.max_redirects = settings.max_redirects
-    if proxy:
-        session.proxies = {"http": proxy, "https": proxy}
-    session.trust_env = proxy is None
-    return session
+    return checked_session(proxy, settings.policy, settings.connect_timeout)
 
 
 def read_body(response, settings, started):
@@ -92,24 +109,34 @@ def read_body(response, settings, started):
 
 
 def fetch_once(session, url, settings, started):
-    """One GET of url (redirects followed): ('fetched', body) or (a failure status, b'')."""
-    remaining = settings.deadline - (time.monotonic() - started)
-    if remaining <= 0:
-        return "timeout", b""
-    timeout = (min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining))
-    try:
-        with session.get(url, stream=True, timeout=timeout) as response:
-            if response.status_code != 200:
-                return f"http_{response.status_code}", b""
-            return read_body(response, settings, started)
-    except requests.TooManyRedirects:
-        return "too_many_redirects", b""
-    except (requests.Timeout, urllib3.exceptions.TimeoutError):
-        return "timeout", b""
-    except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema):
-        return "bad_url", b""
-    except (requests.RequestException, urllib3.exceptions.HTTPError):
-        return "connection_error", b""
+    """One GET of url, redirects followed here so that each hop's URL and address are checked:
+    ('fetched', body) or (a failure status, b''). ProxyFailure if the proxy cannot be reached."""
+    for _ in range(settings.max_redirects + 1):
+        remaining = settings.deadline - (time.monotonic() - started)
+        if remaining <= 0:
+            return "timeout", b""
+        timeout = (min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining))
+        try:
+            settings.policy.check_url_host(urlsplit(check_url(url)).hostname)
+            with session.get(url, stream=True, timeout=timeout, allow_redirects=False) as response:
+                target = session.get_redirect_target(response)
+                if target is None and response.status_code != 200:
+                    return f"http_{response.status_code}", b""
+                if target is None:
+                    return read_body(response, settings, started)
+                url = requote_uri(urljoin(response.url, target))
+        except BadLine:
+            return "bad_url", b""
+        except RefusedAddress:
+            return "refused_address", b""
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
+            return "timeout", b""
+        except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema):
+            return "bad_url", b""
+        except (requests.RequestException, urllib3.exceptions.HTTPError):
+            return "connection_error", b""
+    return "too_many_redirects", b""
 
 
 def fetch(session, url, settings):

@@ -45,15 +45,15 @@ class BadLine(ValueError):
 def check_url(url: str) -> str:
     """url itself if it is an absolute http(s) URL with a host; BadLine('bad_url') otherwise.
 
-    Anything else (file:///etc/passwd, ftp://, javascript:, a relative path) is refused here,
-    before any request is made.
+    Anything else (file:///etc/passwd, ftp://, javascript:, a relative path, whitespace or a
+    control character such as NUL anywhere in it) is refused here, before any request is made.
     """
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
     except ValueError:
         raise BadLine("bad_url") from None
-    if parts.scheme not in ("http", "https") or not hostname or any(c.isspace() for c in url):
+    if parts.scheme not in ("http", "https") or not hostname or any(c.isspace() or not c.isprintable() for c in url):
         raise BadLine("bad_url")
     return url
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -27,11 +27,13 @@ from conftest import require_data
 from facescrub.download import (USER_AGENT, DownloadSettings, download, failed_for_good, known_failures, read_manifest,
                                 summary, write_manifest)
 from facescrub.lists import Face, read_lists
+from facescrub.network import EVERYWHERE
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
 from tinynet.paths import PROJECT_ROOT
 
-SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01)
+SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01,
+                            allowed_networks=EVERYWHERE)  # the replay proxy is on 127.0.0.1
 FAILURE_STATUS = {"404": "http_404", "500": "http_500", "TIMEOUT": "timeout", "RESET": "connection_error"}
 EDGE = "http://edge.replay.invalid/"
 EDGE_ROUTES = {
@@ -66,7 +68,8 @@ class Run:
 def start_and_kill(proxy_url, store, images_before_kill=50):
     """Run `python -m facescrub download` into store through the proxy; SIGKILL it once it stored some images."""
     command = [sys.executable, "-m", "facescrub", "download", "--store", str(store), "--proxy", proxy_url,
-               "--workers", "2", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4"]
+               "--workers", "2", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4",
+               "--allow-private-addresses"]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while process.poll() is None and len(Store(store).hashes()) < images_before_kill:
@@ -159,7 +162,7 @@ def test_server_supplied_filename_is_never_used(resumed_run):
 def test_unsafe_redirects_loops_oversized_and_endless_bodies_are_refused(replay, tmp_path):
     """An endless body that keeps each read under the read timeout is cut by the per-URL deadline."""
     faces = [Face("Edge", str(i), str(i), url, (0, 0, 1, 1), "0" * 64) for i, url in enumerate(EDGE_ROUTES)]
-    settings = DownloadSettings(workers=4, read_timeout=2.0, deadline=1.0, retries=0, max_bytes=4096)
+    settings = replace(SETTINGS, workers=4, read_timeout=2.0, deadline=1.0, retries=0, max_bytes=4096)
     rows = download(faces, tmp_path / "store", session=replay_session(replay.url, settings), settings=settings,
                     progress=False)
     assert [row.status for row in rows] == ["bad_url", "too_many_redirects", "too_large", "timeout"]
@@ -210,7 +213,8 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
     store, mirror = tmp_path / "store", require_data("facescrub/images")
     hits_before = replay.hits.copy()
     cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--mirror", str(mirror), "--proxy",
-              replay.url, "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "1"])
+              replay.url, "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "1",
+              "--allow-private-addresses"])
     rows, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
     genuine = [row for row in rows if row.status == "ok"]
     assert len(rows) == 195 and len(genuine) == 88 and all(row.source == "mirror" for row in genuine)
@@ -220,7 +224,8 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
 
     hits_before = replay.hits.copy()
     cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--proxy", replay.url, "--skip-failed",
-              "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "0"])
+              "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "0",
+              "--allow-private-addresses"])
     again, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
     skipped = [row for row in again if row.source == "manifest"]
     assert [row.status for row in again] == [row.status for row in rows]
