@@ -220,9 +220,10 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
     """Fetch every face's original into store_folder; return one ManifestRow per face (list order).
 
     Faces sharing a URL are fetched once. known_failures: {(url, sha256): status} not to ask
-    again (see known_failures()); their rows keep that status, with source "manifest". A run can be killed at any moment: files appear only
-    complete (by rename), the next run removes leftover temporary files and does not fetch
-    what is already stored. Only one run at a time may use a store folder.
+    again (see known_failures()); their rows keep that status, with source "manifest". A run can
+    be killed at any moment: files appear only complete (by rename), the next run removes
+    leftover temporary files and does not fetch what is already stored. Only one run at a time
+    may use a store folder. ProxyFailure (the proxy stopped answering) ends the run.
     """
     settings = settings or DownloadSettings()
     store, mirror = Store(store_folder), Store(mirror_folder) if mirror_folder else None
@@ -260,13 +261,14 @@ def write_manifest(rows, path):
 
 def read_manifest(path):
     """The manifest rows written by write_manifest, as ManifestRow (bytes, seconds and attempts as numbers)."""
-    with open(path, newline="") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:
         return [ManifestRow(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"]),
                                "attempts": int(row["attempts"])}) for row in csv.DictReader(file)]
 
 
 def summary(rows, skipped, seconds):
-    """A one-screen text summary: list lines per actor and status, the skipped lines, the wall time."""
+    """A one-screen text summary: list lines per actor and status, then every list line accounted
+    for (the faces, one row each, and the skipped lines by reason), and the wall time."""
     statuses = sorted({row.status for row in rows})
     per_actor = {}
     for row in rows:
@@ -276,5 +278,8 @@ def summary(rows, skipped, seconds):
     lines = [f"{'actor':<{width}}  {'lines':>5}  " + "  ".join(f"{s:>16}" for s in statuses)]
     for actor, counts in per_actor.items():
         lines.append(f"{actor:<{width}}  {sum(counts.values()):>5}  " + "  ".join(f"{counts[s]:>16}" for s in statuses))
-    lines.append(f"skipped list lines: {dict(skipped) or 'none'}; {len(rows)} lines in {seconds:.1f} s")
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
+    lines.append(f"list lines: {len(rows) + sum(skipped.values())} read = {len(rows)} faces + "
+                 f"{sum(skipped.values())} skipped{f' ({reasons})' if reasons else ''}; {len(rows)} faces in "
+                 f"{seconds:.1f} s")
     return "\n".join(lines)

@@ -151,7 +151,7 @@ def test_summary_fits_one_screen(resumed_run):
     assert len(lines) == 1 + 6 + 1 + 1 and lines[0].split()[:2] == ["actor", "lines"]
     assert lines[0].split()[2:] == ["connection_error", "hash_mismatch", "http_404", "http_500", "ok", "timeout"]
     assert lines[-2].split() == ["total", "1381", "28", "227", "358", "59", "669", "40"]
-    assert lines[-1] == "skipped list lines: {'truncated': 1}; 1381 lines in 12.3 s"
+    assert lines[-1] == "list lines: 1382 read = 1381 faces + 1 skipped (truncated 1); 1381 faces in 12.3 s"
 
 
 def test_server_supplied_filename_is_never_used(resumed_run):
