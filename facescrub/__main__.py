@@ -4,14 +4,17 @@
             write <store>/manifest.csv, print a summary. --mirror DIR is looked at before
             the network; --proxy URL sends every request through an HTTP proxy (checked
             once before any request; if it fails the run stops and writes no manifest);
-            --skip-failed does not ask again what the last manifest says failed for good.
+            --skip-failed does not ask again what the last manifest says failed for good;
+            --verify re-hashes the store first and quarantines (moves to <store>/quarantine/)
+            each file whose bytes do not match its name, so that it is fetched again.
             Only public addresses are connected to: a URL or redirect to a loopback, private,
             link-local, multicast or reserved address is refused (status refused_address)
             unless --allow-private-addresses [NETWORK ...] allows it (e.g. a local mirror).
             With --proxy the proxy resolves host names, so what is checked is the proxy's
             own address and the URLs whose host is an address literal or localhost.
-  prepare   crop and resize what is in --store (and --mirror) into the cache (--size,
-            --color); print the crops per actor and split, and each unreadable file.
+  prepare   re-hash and crop what is in --store (and --mirror) into the cache (--size,
+            --color); print the crops per actor and split, and each file not used (bytes
+            not matching the name: quarantined; or not a croppable image).
   stats     list lines and available originals per actor in --store (and --mirror).
 """
 import argparse
@@ -59,6 +62,8 @@ def parse_args(argv):
                         help="do not ask again for the URLs that <store>/manifest.csv records as failed for good "
                              "(HTTP 4xx, hash mismatch, bad URL, too large, too many redirects); timeouts, "
                              "connection errors and 5xx are tried again")
+    parser.add_argument("--verify", action="store_true",
+                        help="download: re-hash the stored files first; quarantine and fetch again what does not match")
     parser.add_argument("--size", type=bounded(int, 8, 512), default=32, help="crop side in pixels (8..512)")
     parser.add_argument("--color", action="store_true")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -80,7 +85,7 @@ def previous_rows(manifest):
 
 def main(argv=None):
     args = parse_args(argv)
-    stores = [Store(args.store)] + ([Store(args.mirror)] if args.mirror else [])
+    stores = [Store(args.store)] + ([Store(args.mirror, read_only=True)] if args.mirror else [])
     if args.command == "download":
         allowed = EVERYWHERE if args.allow_private_addresses == [] else tuple(args.allow_private_addresses or ())
         settings = DownloadSettings(workers=args.workers, connect_timeout=args.connect_timeout,
@@ -89,6 +94,8 @@ def main(argv=None):
         report, manifest = read_lists(actors=args.actors), args.store / "manifest.csv"
         known = known_failures(previous_rows(manifest)) if args.skip_failed and manifest.exists() else {}
         session = make_session(args.proxy, settings)
+        for problem in stores[0].verify_all() if args.verify else []:
+            print(f"quarantined: {problem}")
         started = time.monotonic()
         rows = download(report.faces, args.store, args.mirror, session, settings, known_failures=known)
         write_manifest(rows, manifest)
@@ -107,7 +114,7 @@ def main(argv=None):
         print(f"  {'total':<18} train {len(dataset.train.y):>4}  val {len(dataset.val.y):>4}  "
               f"test {len(dataset.test.y):>4}")
         for error in dataset.unreadable.values():
-            print(f"unreadable: {error}", file=sys.stderr)
+            print(f"not used: {error}", file=sys.stderr)
     else:
         available = Counter(photo.actor for photo in available_faces(args.actors, stores))
         listed = Counter(face.actor for face in read_lists(actors=args.actors).faces)

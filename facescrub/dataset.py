@@ -2,10 +2,13 @@
 
 Originals are looked up by SHA-256 in the download store (cache_dir()/facescrub/originals)
 and then in the mirror (data_dir()/facescrub/images, the replay's genuine originals), so
-this works offline. There is one crop per list line (a photo listed with two faces gives
+this works offline. Every file is re-hashed before it is used: one whose bytes do not match
+its name is never cropped (the store quarantines it, see store.py) and the next store is
+looked at instead. There is one crop per list line (a photo listed with two faces gives
 two), and crops are cached per size, color and set of faces as .npz.
 """
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +18,7 @@ from tinynet.files import atomic_write
 from tinynet.paths import cache_dir, data_dir
 
 from .lists import ACTORS, read_lists
-from .prepare import BadImage, CropSpec, crop_face
+from .prepare import MAX_PIXELS, BadImage, CropSpec, crop_face
 from .splits import DEFAULT_FRACTIONS, split_of
 from .store import Store
 
@@ -26,8 +29,8 @@ def default_store():
 
 
 def default_mirror():
-    """The replay's genuine originals in the data folder, used when nothing was downloaded."""
-    return Store(data_dir() / "facescrub" / "images")
+    """The replay's genuine originals in the data folder (read-only), used when nothing was downloaded."""
+    return Store(data_dir() / "facescrub" / "images", read_only=True)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class Split:
 
 @dataclass
 class FaceDataset:
-    """Train/validation/test splits of face crops; label k means actors[k]."""
+    """Train/validation/test splits of face crops; label k means actors[k]. unreadable: {path: why}
+    for each file not used (bytes not matching its name, or not an image that can be cropped)."""
 
     train: Split
     val: Split
@@ -72,17 +76,36 @@ class FaceDataset:
 
 
 def available_faces(actors=ACTORS, stores=None):
-    """Every list line of the actors whose original is on disk, as an Original, in list order.
+    """Every list line of the actors whose original is on disk with the right bytes, as an Original, in list order.
 
     A photo with several listed faces (the same SHA-256 on several lines) gives one per face.
     """
+    return verified_faces(actors, stores)[0]
+
+
+def verified_faces(actors=ACTORS, stores=None):
+    """(available_faces, {path: why} for the files whose bytes did not match their name; see Store.verified)."""
     stores = [store for store in (stores or [default_store(), default_mirror()]) if store.folder.exists()]
-    found = []
+    found, paths, corrupted = [], {}, {}
     for face in read_lists(actors=actors).faces:
-        path = next((p for p in (store.find(face.sha256) for store in stores) if p is not None), None)
-        if path is not None:
-            found.append(Original(path, face.bbox, face.actor, face.sha256))
-    return found
+        if face.sha256 not in paths:
+            paths[face.sha256] = first_verified(stores, face.sha256, corrupted)
+        if paths[face.sha256] is not None:
+            found.append(Original(paths[face.sha256], face.bbox, face.actor, face.sha256))
+    return found, corrupted
+
+
+def first_verified(stores, sha256, corrupted):
+    """The path of the first store's file with this SHA-256 and matching bytes, or None; adds a
+    line to corrupted ({path: why}) for each file that did not match."""
+    for store in stores:
+        path = store.find(sha256)
+        verified, why = store.verified(sha256)
+        if why:
+            corrupted[str(path)] = why
+        if verified is not None:
+            return verified
+    return None
 
 
 def originals(actors=ACTORS, stores=None):
@@ -110,6 +133,28 @@ def crop_all(photos, spec, progress=True):
     return np.stack(images) if images else np.zeros((0, *shape), np.float32), np.array(kept, int), unreadable
 
 
+def available_memory():
+    """Bytes of memory this process can still get: MemAvailable from /proc/meminfo, else free pages."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(count, spec):
+    """ValueError before any work if `count` crops at spec would not fit in memory.
+
+    The crops are float32, held twice at the peak (stacked, then split), plus one decoded
+    original (at most MAX_PIXELS RGB pixels as bytes and as a crop source).
+    """
+    needed = 2 * count * spec.size ** 2 * (3 if spec.color else 1) * 4 + 2 * 3 * MAX_PIXELS
+    available = available_memory()
+    if needed > available:
+        raise ValueError(f"{count} crops of {spec.name} need about {needed / 2**30:.1f} GB of memory and "
+                         f"{available / 2**30:.1f} GB is available: choose a smaller --size (or leave out --color)")
+
+
 def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=None):
     """Face crops (one per available list line) of the actors, split by SHA-256 (see splits.py).
 
@@ -117,11 +162,12 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     image share its split, so no photo is in both training and test.
     """
     actors = list(actors)
-    photos = available_faces(actors, stores)
+    photos, corrupted = verified_faces(actors, stores)
     if not photos:
         raise FileNotFoundError("no FaceScrub originals found: run `python -m facescrub download` or set "
                                 "TINYNET_DATA to a folder with facescrub/images")
     spec = CropSpec(size, color)
+    check_memory(len(photos), spec)
     key = hashlib.sha256(repr([(p.sha256, p.bbox, p.actor) for p in photos]).encode()).hexdigest()[:16]
     cache = cache_dir() / "facescrub" / f"faces-{spec.name}-{key}.npz"
     if cache.exists():
@@ -139,4 +185,4 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     which = np.array([split_of(h, fractions) for h in hashes], dtype=str)
     splits = {name: Split(images[which == name], labels[which == name], hashes[which == name])
               for name in ("train", "val", "test")}
-    return FaceDataset(splits["train"], splits["val"], splits["test"], actors, unreadable)
+    return FaceDataset(splits["train"], splits["val"], splits["test"], actors, {**corrupted, **unreadable})

@@ -235,3 +235,19 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
     (store / "manifest.csv").write_text("not,a\nmanifest,at all\n")
     with pytest.raises(SystemExit, match="is not a manifest"):
         cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--skip-failed"])
+
+
+def test_verify_quarantines_a_corrupted_stored_file_and_download_fetches_it_again(resumed_run, replay, tmp_path):
+    faces = {face.sha256: face for face in read_lists().faces}
+    genuine = list(dict.fromkeys(row.sha256 for row in resumed_run.rows if row.status == "ok"))[:2]
+    store = Store(tmp_path / "store")
+    for sha in genuine:
+        store.add(Store(resumed_run.store).find(sha).read_bytes())
+    corrupted = store.find(genuine[0])
+    corrupted.write_bytes(b"\xff\xd8\xff a different picture")
+    problems = store.verify_all()
+    assert len(problems) == 1 and f"moved to {store.folder / 'quarantine' / corrupted.name}" in problems[0]
+    rows = download([faces[sha] for sha in genuine], store.folder, session=replay_session(replay.url, SETTINGS),
+                    settings=SETTINGS, progress=False)
+    assert [(row.status, row.source) for row in rows] == [("ok", "network"), ("ok", "store")]
+    assert sha256_of(store.find(genuine[0]).read_bytes()) == genuine[0]
