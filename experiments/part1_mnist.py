@@ -10,7 +10,7 @@ weights as 28x28 heatmaps) and how one unit votes for the 10 digits (its output 
 """
 import numpy as np
 
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.mnist import DIGITS, SIDE, load_mnist, load_snapshot50, per_digit_batches, unit_scale
 from experiments.common.plots import image_grid, learning_curves, plt
 from experiments.common.results import Results
@@ -129,4 +129,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 import facescrub
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
 from tinynet.paths import data_dir
@@ -236,4 +236,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

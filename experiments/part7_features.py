@@ -11,7 +11,7 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.features import FeatureNetwork, make_head
 from experiments.common.plots import learning_curves
 from experiments.common.results import Results
@@ -124,4 +124,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

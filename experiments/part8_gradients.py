@@ -23,7 +23,7 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import bounded, experiment_parser, run_main
 from experiments.common.features import FeatureNetwork, make_head, resnet_input
 from experiments.common.plots import plt
 from experiments.common.results import Results
@@ -128,11 +128,14 @@ def check_table(pixels, analytic, numeric, atol):
 def main(argv=None):
     parser = experiment_parser("part8_gradients", __doc__)
     parser.add_argument("--actor", default="Gerard Butler", choices=facescrub.ACTORS)
-    parser.add_argument("--pixels", type=int, help="pixels checked by finite differences (default 50, 6 with --quick)")
-    parser.add_argument("--eps", type=float, default=1e-3, help="finite-difference step, in 0..255 pixel units")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative error accepted")
+    parser.add_argument("--pixels", type=bounded(int, 1),
+                        help="pixels checked by finite differences (default 50, 6 with --quick)")
+    parser.add_argument("--eps", type=bounded(float, above=0),
+                        default=1e-3, help="finite-difference step, in 0..255 pixel units")
+    parser.add_argument("--tolerance", type=bounded(float, above=0),
+                        default=1e-4, help="largest relative error accepted")
     parser.add_argument("--head", type=Path, default=HEAD_FILE, help="part 7's saved head")
-    parser.add_argument("--dither", type=float, default=0.01,
+    parser.add_argument("--dither", type=bounded(float, 0), default=0.01,
                         help="uniform noise amplitude in 0..255 units that moves the photo off max-pool ties")
     args = parser.parse_args(argv)
     pixels_to_check = args.pixels or (6 if args.quick else 50)
@@ -177,4 +180,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

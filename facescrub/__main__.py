@@ -41,6 +41,7 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["download", "prepare", "stats"])
     parser.add_argument("--actors", nargs="+", default=list(ACTORS), help="actor names (default: the course's six)")
+    parser.add_argument("--lists", nargs="+", type=Path, help="URL list files (default: the course's two lists)")
     parser.add_argument("--store", type=Path, default=cache_dir() / "facescrub" / "originals",
                         help="where originals are stored as <sha256>.<ext>")
     parser.add_argument("--mirror", type=Path, help="a folder of originals named <sha256>.<ext>, used first")
@@ -68,7 +69,7 @@ def parse_args(argv):
     parser.add_argument("--color", action="store_true")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
-    unknown = set(args.actors) - {face.actor for face in read_lists(actors=None).faces}
+    unknown = set(args.actors) - {face.actor for face in read_lists(args.lists, actors=None).faces}
     if unknown:
         parser.error(f"not in the lists: {sorted(unknown)}")
     return args
@@ -91,7 +92,7 @@ def main(argv=None):
         settings = DownloadSettings(workers=args.workers, connect_timeout=args.connect_timeout,
                                     read_timeout=args.timeout, deadline=args.deadline, retries=args.retries,
                                     allowed_networks=allowed)
-        report, manifest = read_lists(actors=args.actors), args.store / "manifest.csv"
+        report, manifest = read_lists(args.lists, actors=args.actors), args.store / "manifest.csv"
         known = known_failures(previous_rows(manifest)) if args.skip_failed and manifest.exists() else {}
         session = make_session(args.proxy, settings)
         for problem in stores[0].verify_all() if args.verify else []:
@@ -105,7 +106,7 @@ def main(argv=None):
                   f"{sum(row.source == 'manifest' for row in rows)} lines")
         print(f"manifest: {manifest}")
     elif args.command == "prepare":
-        dataset = load_faces(args.size, args.color, args.actors, stores=stores)
+        dataset = load_faces(args.size, args.color, args.actors, stores=stores, lists=args.lists)
         print(f"{args.size}x{args.size} {'RGB' if args.color else 'gray'} crops per actor:")
         for index, actor in enumerate(dataset.actors):
             counts = {name: int((split.y == index).sum()) for name, split in
@@ -116,8 +117,8 @@ def main(argv=None):
         for error in dataset.unreadable.values():
             print(f"not used: {error}", file=sys.stderr)
     else:
-        available = Counter(photo.actor for photo in available_faces(args.actors, stores))
-        listed = Counter(face.actor for face in read_lists(actors=args.actors).faces)
+        available = Counter(photo.actor for photo in available_faces(args.actors, stores, args.lists))
+        listed = Counter(face.actor for face in read_lists(args.lists, actors=args.actors).faces)
         for actor in args.actors:
             print(f"{actor:<18} listed faces {listed[actor]:>4}   available {available[actor]:>4}")
 

@@ -75,19 +75,20 @@ class FaceDataset:
         return FaceDataset(first(self.train), first(self.val), first(self.test), self.actors, self.unreadable)
 
 
-def available_faces(actors=ACTORS, stores=None):
+def available_faces(actors=ACTORS, stores=None, lists=None):
     """Every list line of the actors whose original is on disk with the right bytes, as an Original, in list order.
 
     A photo with several listed faces (the same SHA-256 on several lines) gives one per face.
+    lists: the list files (default: the course's two lists).
     """
-    return verified_faces(actors, stores)[0]
+    return verified_faces(actors, stores, lists)[0]
 
 
-def verified_faces(actors=ACTORS, stores=None):
+def verified_faces(actors=ACTORS, stores=None, lists=None):
     """(available_faces, {path: why} for the files whose bytes did not match their name; see Store.verified)."""
     stores = [store for store in (stores or [default_store(), default_mirror()]) if store.folder.exists()]
     found, paths, corrupted = [], {}, {}
-    for face in read_lists(actors=actors).faces:
+    for face in read_lists(lists, actors=actors).faces:
         if face.sha256 not in paths:
             paths[face.sha256] = first_verified(stores, face.sha256, corrupted)
         if paths[face.sha256] is not None:
@@ -155,14 +156,14 @@ def check_memory(count, spec):
                          f"{available / 2**30:.1f} GB is available: choose a smaller --size (or leave out --color)")
 
 
-def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=None):
+def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=None, lists=None):
     """Face crops (one per available list line) of the actors, split by SHA-256 (see splits.py).
 
     Cached as .npz per size, color and set of faces in cache_dir()/facescrub. Lines sharing an
     image share its split, so no photo is in both training and test.
     """
     actors = list(actors)
-    photos, corrupted = verified_faces(actors, stores)
+    photos, corrupted = verified_faces(actors, stores, lists)
     if not photos:
         raise FileNotFoundError("no FaceScrub originals found: run `python -m facescrub download` or set "
                                 "TINYNET_DATA to a folder with facescrub/images")

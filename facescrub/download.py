@@ -227,7 +227,7 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
     """
     settings = settings or DownloadSettings()
     store, mirror = Store(store_folder), Store(mirror_folder) if mirror_folder else None
-    store.folder.mkdir(parents=True, exist_ok=True)
+    store.check_writable()
     store.remove_temporary()
     session = session or make_session(settings=settings)
     groups = {}

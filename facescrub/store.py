@@ -8,6 +8,7 @@ run start with "." and end with ".tmp", and remove_temporary() clears them.
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from tinynet.files import TEMPORARY_SUFFIX, atomic_write
@@ -99,6 +100,14 @@ class Store:
             error.filename = error.filename or str(path)
             raise
         return path
+
+    def check_writable(self):
+        """Create the folder if needed; OSError naming the folder unless a file can be written in it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            tempfile.TemporaryFile(dir=self.folder).close()
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(self.folder)) from None
 
     def temporary_files(self) -> list:
         """Leftover temporary files (a run killed mid-write leaves one; a finished run none)."""
