@@ -9,6 +9,7 @@ two), and crops are cached per size, color and set of faces as .npz.
 """
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from tinynet.paths import cache_dir, data_dir
 
 from .lists import ACTORS, read_lists
 from .prepare import MAX_PIXELS, BadImage, CropSpec, crop_face
-from .splits import DEFAULT_FRACTIONS, split_of
+from .splits import DEFAULT_FRACTIONS, SPLITS, split_of
 from .store import Store
 
 
@@ -33,7 +34,7 @@ def default_mirror():
     return Store(data_dir() / "facescrub" / "images", read_only=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Original:
     """An uncropped photo on disk, the face box in it, whose face it is, and its SHA-256."""
 
@@ -121,17 +122,18 @@ def crop_all(photos, spec, progress=True):
     """Crop every face: (images (N, S, S[, 3]) float32, kept indices into photos (N,), {path: error} for the rest).
 
     An unreadable file (truncated, a decompression bomb, box outside the image) is reported
-    and skipped; it does not stop the others.
+    and skipped; it does not stop the others. The crops are written into one array made up
+    front, so the peak memory is one copy of them.
     """
-    images, kept, unreadable = [], [], {}
+    shape = (spec.size, spec.size, 3) if spec.color else (spec.size, spec.size)
+    images, kept, unreadable = np.empty((len(photos), *shape), np.float32), [], {}
     for i, photo in enumerate(tqdm(photos, desc=f"cropping {spec.name}", mininterval=1.0, disable=not progress)):
         try:
-            images.append(crop_face(photo.path, photo.bbox, spec))
+            images[len(kept)] = crop_face(photo.path, photo.bbox, spec)
             kept.append(i)
         except BadImage as error:
             unreadable[str(photo.path)] = str(error)
-    shape = (spec.size, spec.size, 3) if spec.color else (spec.size, spec.size)
-    return np.stack(images) if images else np.zeros((0, *shape), np.float32), np.array(kept, int), unreadable
+    return images[:len(kept)], np.array(kept, int), unreadable
 
 
 def available_memory():
@@ -146,10 +148,10 @@ def available_memory():
 def check_memory(count, spec):
     """ValueError before any work if `count` crops at spec would not fit in memory.
 
-    The crops are float32, held twice at the peak (stacked, then split), plus one decoded
-    original (at most MAX_PIXELS RGB pixels as bytes and as a crop source).
+    The crops are float32 in one array (the splits are slices of it), plus one decoded original
+    (at most MAX_PIXELS RGB pixels, as bytes and as a crop source).
     """
-    needed = 2 * count * spec.size ** 2 * (3 if spec.color else 1) * 4 + 2 * 3 * MAX_PIXELS
+    needed = count * spec.size ** 2 * (3 if spec.color else 1) * 4 + 2 * 3 * MAX_PIXELS
     available = available_memory()
     if needed > available:
         raise ValueError(f"{count} crops of {spec.name} need about {needed / 2**30:.1f} GB of memory and "
@@ -160,10 +162,12 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     """Face crops (one per available list line) of the actors, split by SHA-256 (see splits.py).
 
     Cached as .npz per size, color and set of faces in cache_dir()/facescrub. Lines sharing an
-    image share its split, so no photo is in both training and test.
+    image share its split, so no photo is in both training and test. The faces are cropped in
+    split order (list order within a split), so that each split is a slice of one array, not a copy.
     """
     actors = list(actors)
     photos, corrupted = verified_faces(actors, stores, lists)
+    photos.sort(key=lambda photo: SPLITS.index(split_of(photo.sha256, fractions)))
     if not photos:
         raise FileNotFoundError("no FaceScrub originals found: run `python -m facescrub download` or set "
                                 "TINYNET_DATA to a folder with facescrub/images")
@@ -183,7 +187,8 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     kept_photos = [photos[i] for i in kept]
     labels = np.array([actors.index(p.actor) for p in kept_photos], dtype=np.int64)
     hashes = np.array([p.sha256 for p in kept_photos], dtype=str)
-    which = np.array([split_of(h, fractions) for h in hashes], dtype=str)
-    splits = {name: Split(images[which == name], labels[which == name], hashes[which == name])
-              for name in ("train", "val", "test")}
-    return FaceDataset(splits["train"], splits["val"], splits["test"], actors, {**corrupted, **unreadable})
+    counts = Counter(split_of(h, fractions) for h in hashes)
+    ends = np.cumsum([counts[name] for name in SPLITS])
+    train, val, test = (Split(images[start:end], labels[start:end], hashes[start:end])
+                        for start, end in zip([0, *ends[:-1]], ends))
+    return FaceDataset(train, val, test, actors, {**corrupted, **unreadable})

@@ -24,7 +24,7 @@ A proxy that cannot be reached is not a URL's status: it raises ProxyFailure and
 import csv
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urljoin, urlsplit
 
@@ -40,6 +40,7 @@ from .network import USER_AGENT, AddressPolicy, RefusedAddress, checked_session
 from .store import Store, sha256_of
 
 CHUNK_BYTES = 64 * 1024
+IN_FLIGHT_PER_WORKER = 4  # URLs handed to the thread pool at a time: memory stays flat however long the list
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class DownloadSettings:
         return AddressPolicy(tuple(self.allowed_networks))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one URL gave: a status, where the bytes came from, how many, the time and the attempts."""
 
@@ -199,7 +200,7 @@ def obtain(face_group, store, mirror, session, settings, known_failures):
     return outcomes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestRow:
     """One list line's result: status, source (store, mirror, network), bytes received, seconds, attempts."""
 
@@ -219,7 +220,8 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
              known_failures=None):
     """Fetch every face's original into store_folder; return one ManifestRow per face (list order).
 
-    Faces sharing a URL are fetched once. known_failures: {(url, sha256): status} not to ask
+    Faces sharing a URL are fetched once; at most IN_FLIGHT_PER_WORKER URLs per worker are queued
+    at a time. known_failures: {(url, sha256): status} not to ask
     again (see known_failures()); their rows keep that status, with source "manifest". A run can
     be killed at any moment: files appear only complete (by rename), the next run removes
     leftover temporary files and does not fetch what is already stored. Only one run at a time
@@ -233,21 +235,28 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
     groups = {}
     for face in faces:
         groups.setdefault(face.url, []).append(face)
-    rows = {}
+    rows, in_flight = {}, {}
     executor = ThreadPoolExecutor(max_workers=settings.workers)
-    try:
-        futures = {executor.submit(obtain, group, store, mirror, session, settings, known_failures or {}): group
-                   for group in groups.values()}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="downloading", unit="url",
-                           disable=not progress, mininterval=1.0):
-            outcomes = future.result()
-            for face in futures[future]:
+    bar = tqdm(total=len(groups), desc="downloading", unit="url", disable=not progress, mininterval=1.0)
+
+    def record(done):
+        for future in done:
+            group, outcomes = in_flight.pop(future), future.result()
+            for face in group:
                 outcome = outcomes[face.sha256]
                 rows[face] = ManifestRow(face.actor, face.image_id, face.face_id, face.url, face.sha256,
                                          outcome.status, outcome.source, outcome.size, round(outcome.seconds, 3),
                                          outcome.attempts)
+            bar.update()
+    try:
+        for group in groups.values():
+            if len(in_flight) >= IN_FLIGHT_PER_WORKER * settings.workers:
+                record(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            in_flight[executor.submit(obtain, group, store, mirror, session, settings, known_failures or {})] = group
+        record(wait(in_flight).done)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        bar.close()
     return [rows[face] for face in faces]
 
 

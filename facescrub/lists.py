@@ -21,7 +21,7 @@ HEADER_FIRST_FIELD = "name"
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Face:
     """One list line: a face of `actor` inside bbox (x1, y1, x2, y2) of the image at `url`."""
 

@@ -144,15 +144,16 @@ def getaddrinfo(host, port):
         return error
 
 
-def connect(addresses, port, timeout, source_address=None, socket_options=()):
-    """A TCP socket connected to the first of addresses ([(family, address)]) that answers."""
+def connect(addresses, port, ends, source_address=None, socket_options=()):
+    """A TCP socket connected to the first of addresses ([(family, address)]) that answers before
+    time.monotonic() reaches `ends` (TimeoutError after that)."""
     error = OSError(f"no address to connect to on port {port}")
     for family, address in addresses:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             for option in socket_options or ():
                 sock.setsockopt(*option)
-            sock.settimeout(timeout)
+            sock.settimeout(max(ends - time.monotonic(), 1e-3))
             if source_address:
                 sock.bind(source_address)
             sock.connect((address, port))
@@ -178,8 +179,7 @@ class CheckedConnection:
         ends = time.monotonic() + budget
         try:
             addresses = self.policy.resolve(self._dns_host, self.port, budget)
-            sock = connect(addresses, self.port, max(ends - time.monotonic(), 1e-3), self.source_address,
-                           self.socket_options)
+            sock = connect(addresses, self.port, ends, self.source_address, self.socket_options)
         except (OSError, RefusedAddress) as error:
             if self.proxy is not None:
                 raise ProxyFailure(f"cannot connect to the proxy {self.host}:{self.port} ({error}); nothing was "
@@ -226,7 +226,7 @@ class CheckedAdapter(requests.adapters.HTTPAdapter):
 
 def check_proxy(proxy, policy, timeout):
     """ProxyFailure unless proxy is an http(s)://host:port URL whose address the policy allows and
-    that accepts a TCP connection within timeout seconds (one attempt)."""
+    that accepts a TCP connection within timeout seconds, DNS included (one attempt)."""
     try:
         parts = urlsplit(proxy)
         host, port = parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
@@ -236,7 +236,8 @@ def check_proxy(proxy, policy, timeout):
         raise ProxyFailure(f"--proxy {proxy!r} is not a proxy URL; expected http://host:port")
     try:
         policy.check_url_host(host)
-        connect(policy.resolve(host, port, timeout), port, timeout).close()
+        ends = time.monotonic() + timeout
+        connect(policy.resolve(host, port, timeout), port, ends).close()
     except RefusedAddress as error:
         raise ProxyFailure(f"--proxy {proxy!r}: {error}") from None
     except OSError as error:
@@ -248,7 +249,7 @@ def checked_session(proxy=None, policy=AddressPolicy(), connect_timeout=5.0):
     """A requests Session with our User-Agent that connects only where policy allows; every
     request through `proxy` if given, checked first by check_proxy. Environment proxy settings
     (HTTP_PROXY, ...) are ignored: a proxy is used only when named, and then it is checked.
-    Redirects are not followed by the session (download.fetch_once checks each hop)."""
+    download.fetch_once follows redirects itself (allow_redirects=False) to check each hop first."""
     if proxy:
         check_proxy(proxy, policy, connect_timeout)
     session = requests.Session()

@@ -13,6 +13,7 @@ from pathlib import Path
 from tinynet.paths import data_dir
 
 DEBUG_HELP = "show the traceback of an error instead of a one-line message"
+BUGS = (LookupError, TypeError, AttributeError, NameError, AssertionError, ArithmeticError, RecursionError)
 WHERE_TO_WRITE = "--out, --store or TINYNET_CACHE"
 
 
@@ -53,18 +54,23 @@ def bounded(kind, low=None, high=None, above=None):
 
 
 def explain(error: BaseException) -> str:
-    """One line for an error: what went wrong, and for files, what to do about it."""
+    """One line for an error: what went wrong, and for files, what to do about it. Errors that are
+    more likely a bug than bad input (KeyError, TypeError, ...) keep their type name."""
     if isinstance(error, OSError) and error.errno is not None:
         path = f" {error.filename}" if error.filename else ""
         if error.errno == errno.ENOSPC:
             return (f"no space left on the device writing{path or ' a file'}: free some space or write elsewhere "
                     f"({WHERE_TO_WRITE}); files are written whole or not at all, none was left half-written")
-        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        if error.errno == errno.EROFS:
             return f"cannot write{path or ' a file'} ({error.strerror}): choose a writable folder ({WHERE_TO_WRITE})"
+        if error.errno in (errno.EACCES, errno.EPERM):
+            return (f"no permission for{path or ' a file'} ({error.strerror}): fix its permissions or choose "
+                    f"another folder ({WHERE_TO_WRITE})")
         if error.errno == errno.ENOENT:
             return f"missing{path or ' a file'}: {where_to_get(error.filename)}"
         return f"{error.strerror}:{path or ' (no file named)'}"
-    return f"{type(error).__name__}: {error}" if not str(error) else str(error).splitlines()[0]
+    message = (str(error) or type(error).__name__).splitlines()[0]
+    return f"{type(error).__name__}: {message}" if isinstance(error, BUGS) else message
 
 
 def where_to_get(filename) -> str:

@@ -37,8 +37,9 @@ def test_explain_names_the_file_and_the_fix(tmp_path, monkeypatch):
         "no space left on the device writing /store/a.jpg: free some space or write elsewhere")
     assert explain(OSError(errno.EROFS, "Read-only file system", "/store")) == (
         "cannot write /store (Read-only file system): choose a writable folder (--out, --store or TINYNET_CACHE)")
+    assert explain(PermissionError(errno.EACCES, "Permission denied", "/x")).startswith("no permission for /x")
     assert explain(ValueError("expected input of shape (N, 5)\nmore")) == "expected input of shape (N, 5)"
-    assert explain(KeyError()) == "KeyError: "
+    assert explain(KeyError("W0")) == "KeyError: 'W0'" and explain(RuntimeError()) == "RuntimeError"
 
 
 def test_run_main_gives_the_traceback_only_with_debug(capsys):

@@ -197,5 +197,5 @@ def test_prepare_refuses_a_size_that_does_not_fit_in_memory_before_cropping(tmp_
     monkeypatch.setattr(dataset_module, "crop_all", lambda *args: pytest.fail("cropping started"))
     line = one_line_error(capsys, ["prepare", "--store", str(tmp_path / "store"), "--mirror",
                                    str(require_data("facescrub/images")), "--size", "512", "--color"])
-    assert re.match(r"error: 669 crops of 512x512-rgb need about 4\.1 GB of memory and 1\.0 GB is available: "
+    assert re.match(r"error: 669 crops of 512x512-rgb need about 2\.2 GB of memory and 1\.0 GB is available: "
                     r"choose a smaller --size", line)
