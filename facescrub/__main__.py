@@ -28,8 +28,7 @@ from experiments.common.cli import DEBUG_HELP, bounded, run_main
 from tinynet.paths import cache_dir
 
 from .dataset import available_faces, load_faces
-from .download import (DownloadSettings, download, known_failures, make_session, read_manifest, summary,
-                       write_manifest)
+from .download import DownloadSettings, download, known_failures, make_session, read_manifest, summary, write_manifest
 from .lists import ACTORS, read_lists
 from .network import EVERYWHERE
 from .store import Store

@@ -36,11 +36,11 @@ from tqdm import tqdm
 from tinynet.files import atomic_write
 
 from .lists import BadLine, check_url
-from .network import USER_AGENT, AddressPolicy, RefusedAddress, checked_session
+from .network import AddressPolicy, RefusedAddress, checked_session
 from .store import Store, sha256_of
 
 CHUNK_BYTES = 64 * 1024
-IN_FLIGHT_PER_WORKER = 4  # URLs handed to the thread pool at a time: memory stays flat however long the list
+IN_FLIGHT_PER_WORKER = 4  # URLs queued per worker: no future per list line, however long the list
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,8 @@ def fetch(session, url, settings):
 def failed_for_good(status):
     """True for a status that asking the same URL again will not change: an HTTP 4xx other than
     408 (request timeout) and 429 (too many requests), hash_mismatch, bad_url, too_large or
-    too_many_redirects. Timeouts, connection errors and 5xx may answer another time."""
+    too_many_redirects. Timeouts, connection errors and 5xx may answer another time, and a
+    refused_address is asked again because the next run may allow it (--allow-private-addresses)."""
     if status.startswith("http_4"):
         return status not in ("http_408", "http_429")
     return status in ("hash_mismatch", "bad_url", "too_large", "too_many_redirects")

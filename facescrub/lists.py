@@ -10,7 +10,6 @@ line, so a list of any length is parsed in memory proportional to its faces.
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from tinynet.paths import data_dir

@@ -24,10 +24,17 @@ import pytest
 
 import facescrub.__main__ as cli
 from conftest import require_data
-from facescrub.download import (USER_AGENT, DownloadSettings, download, failed_for_good, known_failures, read_manifest,
-                                summary, write_manifest)
+from facescrub.download import (
+    DownloadSettings,
+    download,
+    failed_for_good,
+    known_failures,
+    read_manifest,
+    summary,
+    write_manifest,
+)
 from facescrub.lists import Face, read_lists
-from facescrub.network import EVERYWHERE
+from facescrub.network import EVERYWHERE, USER_AGENT
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
 from tinynet.paths import PROJECT_ROOT
@@ -190,7 +197,7 @@ def test_failed_for_good_means_asking_again_cannot_help():
     assert all(map(failed_for_good, ["http_404", "http_403", "http_410", "hash_mismatch", "bad_url", "too_large",
                                      "too_many_redirects"]))
     assert not any(map(failed_for_good, ["ok", "http_408", "http_429", "http_500", "http_503", "timeout",
-                                         "connection_error"]))
+                                         "connection_error", "refused_address"]))
 
 
 def test_known_failures_are_not_asked_again_and_the_rest_is(resumed_run, replay):

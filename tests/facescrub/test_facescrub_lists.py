@@ -1,6 +1,7 @@
 """Parsing the URL lists: every defect is counted by reason, unsafe URLs are refused, nothing crashes."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import require_data
 from facescrub.lists import ACTORS, BadLine, check_url, parse_line, read_lists
