@@ -15,7 +15,7 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import bounded, experiment_parser, run_main
 from experiments.common.plots import plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, predict, train
@@ -83,7 +83,7 @@ def region_drops(drops, patch=PATCH, stride=PATCH_STRIDE, size=SIZE):
 
 def main(argv=None):
     parser = experiment_parser("cnn_filters", __doc__)
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--epochs", type=bounded(int, 1), default=EPOCHS)
     args = parser.parse_args(argv)
     dataset = facescrub.load_faces(size=SIZE, color=False)
     splits = {name: two_actor_split(dataset, getattr(dataset, name)) for name in ("train", "test")}
@@ -159,4 +159,4 @@ keeps.
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

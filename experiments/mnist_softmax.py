@@ -18,7 +18,7 @@ import scipy.optimize
 import scipy.special
 
 import tinynet as tn
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import bounded, experiment_parser, run_main
 from experiments.common.gradient_checks import step_sweep_figure
 from experiments.common.mnist import DIGITS, PIXELS, SIDE, load_mnist, unit_scale
 from experiments.common.plots import image_grid, learning_curves, plt
@@ -316,7 +316,8 @@ def curves_figure(merged):
 
 def main(argv=None):
     parser = experiment_parser("mnist_softmax", __doc__)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per step (default {BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=bounded(int, 1, 60000), default=BATCH_SIZE,
+                        help=f"images per step (default {BATCH_SIZE})")
     args = parser.parse_args(argv)
     steps, batch_size = (20, 100) if args.quick else (STEPS, args.batch_size)
     rng = np.random.default_rng(args.seed)
@@ -353,4 +354,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

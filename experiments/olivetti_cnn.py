@@ -12,7 +12,7 @@ import numpy as np
 
 import tinynet as tn
 from coursedata.paths import data_dir
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, train
@@ -155,4 +155,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -10,7 +10,7 @@ weights as 28x28 heatmaps) and how one unit votes for the 10 digits (its output 
 """
 import numpy as np
 
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.mnist import (
     DIGITS,
     HIDDEN,
@@ -131,4 +131,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -13,7 +13,7 @@ from PIL import Image
 
 import facescrub
 from coursedata.paths import data_dir
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
 
@@ -258,4 +258,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

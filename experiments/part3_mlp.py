@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 import facescrub
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.faces import QUICK_STEPS, Setting, final_accuracies, fit, load, standardized_faces, vectors
 from experiments.common.plots import learning_curves
 from experiments.common.results import Results
@@ -307,4 +307,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.faces import Setting, as_images, final_accuracies, fit, gray_inputs, make_mlp
 from experiments.common.plots import plt
 from experiments.common.results import Results
@@ -178,4 +178,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

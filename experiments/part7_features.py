@@ -8,7 +8,7 @@ validation split. The head and its configuration are saved for parts 8 and 9.
 import json
 
 import facescrub
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.features import (
     HEAD_BATCH_SIZE,
     HEAD_LEARNING_RATE,
@@ -109,4 +109,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -31,7 +31,7 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import bounded, experiment_parser, run_main
 from experiments.common.features import HEAD_FILE, face_network_and_head, resnet_input
 from experiments.common.gradient_checks import check_table, relative_errors, step_sweep_figure, step_sweep_table
 from experiments.common.plots import plt
@@ -156,15 +156,12 @@ def main(argv=None):
     parser.add_argument("--actor", default="Gerard Butler", choices=facescrub.ACTORS)
     parser.add_argument("--pixels", type=pixel_count,
                         help="pixels checked by finite differences: a number (default 50, 6 with --quick) or all-rows")
-    parser.add_argument("--eps", type=float, default=1e-3, help="finite-difference step, in 0..255 pixel units")
+    parser.add_argument("--eps", type=bounded(float, high=1, above=0), default=1e-3,
+                        help="finite-difference step, in 0..255 pixel units")
     parser.add_argument("--head", type=Path, default=HEAD_FILE, help="part 7's saved head")
-    parser.add_argument("--dither", type=float, default=0.0,
+    parser.add_argument("--dither", type=bounded(float, 0), default=0.0,
                         help="uniform noise amplitude in 0..255 units that moves the photo off max-pool ties")
     args = parser.parse_args(argv)
-    if not 0 < args.eps <= 1:
-        parser.error(f"--eps must lie in (0, 1] (0..255 pixel units), got {args.eps}")
-    if args.dither < 0:
-        parser.error(f"--dither must be >= 0, got {args.dither}")
     pixels_to_check = args.pixels or (6 if args.quick else 50)
     with Results(args.out, args) as results:
         network, dataset, head, head_source = face_network_and_head(args)
@@ -200,4 +197,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from experiments.common.cli import DEBUG_HELP, run_main
 from experiments.common.results import write_atomically
 from experiments.registry import EXPERIMENTS
 
@@ -175,9 +176,10 @@ def build(results: Path) -> Path:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
     print(f"wrote {build(args.results)}")
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -16,7 +16,7 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import experiment_parser
+from experiments.common.cli import experiment_parser, run_main
 from experiments.common.plots import plt
 from experiments.common.results import Results
 from experiments.common.training import minibatches, predict
@@ -333,4 +333,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

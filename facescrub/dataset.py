@@ -2,10 +2,14 @@
 
 Originals are looked up by SHA-256 in the download store (cache_dir()/facescrub/originals)
 and then in the mirror (data_dir()/facescrub/images, the replay's genuine originals), so
-this works offline. There is one crop per list line (a photo listed with two faces gives
+this works offline. Every file is re-hashed before it is used: one whose bytes do not match
+its name is never cropped (the store quarantines it, see store.py) and the next store is
+looked at instead. There is one crop per list line (a photo listed with two faces gives
 two), and crops are cached per size, color and set of faces as .npz.
 """
 import hashlib
+import os
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +19,8 @@ from coursedata.files import atomic_write
 from coursedata.paths import cache_dir, data_dir
 
 from .lists import ACTORS, read_lists
-from .prepare import BadImage, CropSpec, crop_face
-from .splits import DEFAULT_FRACTIONS, split_of
+from .prepare import MAX_PIXELS, BadImage, CropSpec, crop_face
+from .splits import DEFAULT_FRACTIONS, SPLITS, split_of
 from .store import Store
 
 
@@ -26,11 +30,11 @@ def default_store():
 
 
 def default_mirror():
-    """The replay's genuine originals in the data folder, used when nothing was downloaded."""
-    return Store(data_dir() / "facescrub" / "images")
+    """The replay's genuine originals in the data folder (read-only), used when nothing was downloaded."""
+    return Store(data_dir() / "facescrub" / "images", read_only=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Original:
     """An uncropped photo on disk, the face box in it, whose face it is, and its SHA-256."""
 
@@ -55,7 +59,8 @@ class Split:
 
 @dataclass
 class FaceDataset:
-    """Train/validation/test splits of face crops; label k means actors[k]."""
+    """Train/validation/test splits of face crops; label k means actors[k]. unreadable: {path: why}
+    for each file not used (bytes not matching its name, or not an image that can be cropped)."""
 
     train: Split
     val: Split
@@ -71,18 +76,38 @@ class FaceDataset:
         return FaceDataset(first(self.train), first(self.val), first(self.test), self.actors, self.unreadable)
 
 
-def available_faces(actors=ACTORS, stores=None):
-    """Every list line of the actors whose original is on disk, as an Original, in list order.
+def available_faces(actors=ACTORS, stores=None, lists=None):
+    """Every list line of the actors whose original is on disk with the right bytes, as an Original, in list order.
 
     A photo with several listed faces (the same SHA-256 on several lines) gives one per face.
+    lists: the list files (default: the course's two lists).
     """
+    return verified_faces(actors, stores, lists)[0]
+
+
+def verified_faces(actors=ACTORS, stores=None, lists=None):
+    """(available_faces, {path: why} for the files whose bytes did not match their name; see Store.verified)."""
     stores = [store for store in (stores or [default_store(), default_mirror()]) if store.folder.exists()]
-    found = []
-    for face in read_lists(actors=actors).faces:
-        path = next((p for p in (store.find(face.sha256) for store in stores) if p is not None), None)
-        if path is not None:
-            found.append(Original(path, face.bbox, face.actor, face.sha256))
-    return found
+    found, paths, corrupted = [], {}, {}
+    for face in read_lists(lists, actors=actors).faces:
+        if face.sha256 not in paths:
+            paths[face.sha256] = first_verified(stores, face.sha256, corrupted)
+        if paths[face.sha256] is not None:
+            found.append(Original(paths[face.sha256], face.bbox, face.actor, face.sha256))
+    return found, corrupted
+
+
+def first_verified(stores, sha256, corrupted):
+    """The path of the first store's file with this SHA-256 and matching bytes, or None; adds a
+    line to corrupted ({path: why}) for each file that did not match."""
+    for store in stores:
+        path = store.find(sha256)
+        verified, why = store.verified(sha256)
+        if why:
+            corrupted[str(path)] = why
+        if verified is not None:
+            return verified
+    return None
 
 
 def originals(actors=ACTORS, stores=None):
@@ -97,31 +122,57 @@ def crop_all(photos, spec, progress=True):
     """Crop every face: (images (N, S, S[, 3]) float32, kept indices into photos (N,), {path: error} for the rest).
 
     An unreadable file (truncated, a decompression bomb, box outside the image) is reported
-    and skipped; it does not stop the others.
+    and skipped; it does not stop the others. The crops are written into one array made up
+    front, so the peak memory is one copy of them.
     """
-    images, kept, unreadable = [], [], {}
+    shape = (spec.size, spec.size, 3) if spec.color else (spec.size, spec.size)
+    images, kept, unreadable = np.empty((len(photos), *shape), np.float32), [], {}
     for i, photo in enumerate(tqdm(photos, desc=f"cropping {spec.name}", mininterval=1.0, disable=not progress)):
         try:
-            images.append(crop_face(photo.path, photo.bbox, spec))
+            images[len(kept)] = crop_face(photo.path, photo.bbox, spec)
             kept.append(i)
         except BadImage as error:
             unreadable[str(photo.path)] = str(error)
-    shape = (spec.size, spec.size, 3) if spec.color else (spec.size, spec.size)
-    return np.stack(images) if images else np.zeros((0, *shape), np.float32), np.array(kept, int), unreadable
+    return images[:len(kept)], np.array(kept, int), unreadable
 
 
-def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=None):
+def available_memory():
+    """Bytes of memory this process can still get: MemAvailable from /proc/meminfo, else free pages."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(count, spec):
+    """ValueError before any work if `count` crops at spec would not fit in memory.
+
+    The crops are float32 in one array (the splits are slices of it), plus one decoded original
+    (at most MAX_PIXELS RGB pixels, as bytes and as a crop source).
+    """
+    needed = count * spec.size ** 2 * (3 if spec.color else 1) * 4 + 2 * 3 * MAX_PIXELS
+    available = available_memory()
+    if needed > available:
+        raise ValueError(f"{count} crops of {spec.name} need about {needed / 2**30:.1f} GB of memory and "
+                         f"{available / 2**30:.1f} GB is available: choose a smaller --size (or leave out --color)")
+
+
+def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=None, lists=None):
     """Face crops (one per available list line) of the actors, split by SHA-256 (see splits.py).
 
     Cached as .npz per size, color and set of faces in cache_dir()/facescrub. Lines sharing an
-    image share its split, so no photo is in both training and test.
+    image share its split, so no photo is in both training and test. The faces are cropped in
+    split order (list order within a split), so that each split is a slice of one array, not a copy.
     """
     actors = list(actors)
-    photos = available_faces(actors, stores)
+    photos, corrupted = verified_faces(actors, stores, lists)
+    photos.sort(key=lambda photo: SPLITS.index(split_of(photo.sha256, fractions)))
     if not photos:
         raise FileNotFoundError("no FaceScrub originals found: run `python -m facescrub download` or set "
                                 "TINYNET_DATA to a folder with facescrub/images")
     spec = CropSpec(size, color)
+    check_memory(len(photos), spec)
     key = hashlib.sha256(repr([(p.sha256, p.bbox, p.actor) for p in photos]).encode()).hexdigest()[:16]
     cache = cache_dir() / "facescrub" / f"faces-{spec.name}-{key}.npz"
     if cache.exists():
@@ -136,7 +187,8 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     kept_photos = [photos[i] for i in kept]
     labels = np.array([actors.index(p.actor) for p in kept_photos], dtype=np.int64)
     hashes = np.array([p.sha256 for p in kept_photos], dtype=str)
-    which = np.array([split_of(h, fractions) for h in hashes], dtype=str)
-    splits = {name: Split(images[which == name], labels[which == name], hashes[which == name])
-              for name in ("train", "val", "test")}
-    return FaceDataset(splits["train"], splits["val"], splits["test"], actors, unreadable)
+    counts = Counter(split_of(h, fractions) for h in hashes)
+    ends = np.cumsum([counts[name] for name in SPLITS])
+    train, val, test = (Split(images[start:end], labels[start:end], hashes[start:end])
+                        for start, end in zip([0, *ends[:-1]], ends))
+    return FaceDataset(train, val, test, actors, {**corrupted, **unreadable})

@@ -10,34 +10,46 @@ Every list line gets one manifest row with its status:
   too_large           more than max_bytes
   too_many_redirects  more than max_redirects
   bad_url             a URL or a redirect target that is not http(s)
+  refused_address     a URL or a redirect to a loopback, private, link-local, multicast or
+                      reserved address (see network.py; DownloadSettings.allowed_networks opts in)
 A row's source says where its answer came from: the store, the mirror, the network, or the
 manifest (a failure for good that a previous run recorded and this run did not ask again; see
 failed_for_good and download's known_failures).
 The deadline bounds a URL's total time (retries and backoff included) up to one more read
 timeout: the body is read with read1, which returns after at most one socket read, so a
-server that drips bytes cannot hold a worker for long. (DNS lookups are not bounded by it.)
+server that drips bytes cannot hold a worker for long. DNS lookups count against the connect
+timeout, which is never more than what is left of the deadline.
+A proxy that cannot be reached is not a URL's status: it raises ProxyFailure and the run ends.
 """
 import csv
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.utils import requote_uri
 from tqdm import tqdm
 
 from coursedata.files import atomic_write
 
+from .lists import BadLine, check_url
+from .network import AddressPolicy, RefusedAddress, checked_session
 from .store import Store, sha256_of
 
-USER_AGENT = "tinynet-facescrub/0.1 (course dataset downloader; python-requests)"
 CHUNK_BYTES = 64 * 1024
+IN_FLIGHT_PER_WORKER = 4  # URLs queued per worker: no future per list line, however long the list
 
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    """Limits for the run (workers) and for one URL. Times in seconds, sizes in bytes."""
+    """Limits for the run (workers) and for one URL. Times in seconds, sizes in bytes.
+
+    allowed_networks: ip_network objects that may be connected to although not public (a local
+    mirror or test proxy; network.EVERYWHERE allows all). ValueError names a setting out of range.
+    """
 
     workers: int = 8
     connect_timeout: float = 5.0
@@ -47,9 +59,23 @@ class DownloadSettings:
     backoff: float = 0.5
     max_bytes: int = 20 * 1024 * 1024
     max_redirects: int = 5
+    allowed_networks: tuple = ()
+
+    def __post_init__(self):
+        minimum = {"workers": 1, "retries": 0, "backoff": 0, "max_bytes": 1, "max_redirects": 0}
+        for name, value in asdict(self).items():
+            if name in minimum and not value >= minimum[name]:
+                raise ValueError(f"{name} must be at least {minimum[name]}, got {value}")
+            if name in ("connect_timeout", "read_timeout", "deadline") and not value > 0:
+                raise ValueError(f"{name} must be more than 0 seconds, got {value}")
+
+    @property
+    def policy(self):
+        """The AddressPolicy these settings ask for."""
+        return AddressPolicy(tuple(self.allowed_networks))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one URL gave: a status, where the bytes came from, how many, the time and the attempts."""
 
@@ -61,18 +87,10 @@ class Outcome:
 
 
 def make_session(proxy=None, settings=None):
-    """A requests Session with our User-Agent and redirect limit; every request through `proxy` if given.
-
-    Without `proxy` the environment's proxy settings (HTTP_PROXY, ...) apply as usual.
-    """
+    """A requests Session that connects only where settings.policy allows (see network.py), with
+    our User-Agent; every request through `proxy` if given, which is checked first (ProxyFailure)."""
     settings = settings or DownloadSettings()
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    session.max_redirects = settings.max_redirects
-    if proxy:
-        session.proxies = {"http": proxy, "https": proxy}
-    session.trust_env = proxy is None
-    return session
+    return checked_session(proxy, settings.policy, settings.connect_timeout)
 
 
 def read_body(response, settings, started):
@@ -92,24 +110,34 @@ def read_body(response, settings, started):
 
 
 def fetch_once(session, url, settings, started):
-    """One GET of url (redirects followed): ('fetched', body) or (a failure status, b'')."""
-    remaining = settings.deadline - (time.monotonic() - started)
-    if remaining <= 0:
-        return "timeout", b""
-    timeout = (min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining))
-    try:
-        with session.get(url, stream=True, timeout=timeout) as response:
-            if response.status_code != 200:
-                return f"http_{response.status_code}", b""
-            return read_body(response, settings, started)
-    except requests.TooManyRedirects:
-        return "too_many_redirects", b""
-    except (requests.Timeout, urllib3.exceptions.TimeoutError):
-        return "timeout", b""
-    except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema):
-        return "bad_url", b""
-    except (requests.RequestException, urllib3.exceptions.HTTPError):
-        return "connection_error", b""
+    """One GET of url, redirects followed here so that each hop's URL and address are checked:
+    ('fetched', body) or (a failure status, b''). ProxyFailure if the proxy cannot be reached."""
+    for _ in range(settings.max_redirects + 1):
+        remaining = settings.deadline - (time.monotonic() - started)
+        if remaining <= 0:
+            return "timeout", b""
+        timeout = (min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining))
+        try:
+            settings.policy.check_url_host(urlsplit(check_url(url)).hostname)
+            with session.get(url, stream=True, timeout=timeout, allow_redirects=False) as response:
+                target = session.get_redirect_target(response)
+                if target is None and response.status_code != 200:
+                    return f"http_{response.status_code}", b""
+                if target is None:
+                    return read_body(response, settings, started)
+                url = requote_uri(urljoin(response.url, target))
+        except BadLine:
+            return "bad_url", b""
+        except RefusedAddress:
+            return "refused_address", b""
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
+            return "timeout", b""
+        except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema):
+            return "bad_url", b""
+        except (requests.RequestException, urllib3.exceptions.HTTPError):
+            return "connection_error", b""
+    return "too_many_redirects", b""
 
 
 def fetch(session, url, settings):
@@ -128,7 +156,8 @@ def fetch(session, url, settings):
 def failed_for_good(status):
     """True for a status that asking the same URL again will not change: an HTTP 4xx other than
     408 (request timeout) and 429 (too many requests), hash_mismatch, bad_url, too_large or
-    too_many_redirects. Timeouts, connection errors and 5xx may answer another time."""
+    too_many_redirects. Timeouts, connection errors and 5xx may answer another time, and a
+    refused_address is asked again because the next run may allow it (--allow-private-addresses)."""
     if status.startswith("http_4"):
         return status not in ("http_408", "http_429")
     return status in ("hash_mismatch", "bad_url", "too_large", "too_many_redirects")
@@ -172,7 +201,7 @@ def obtain(face_group, store, mirror, session, settings, known_failures):
     return outcomes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestRow:
     """One list line's result: status, source (store, mirror, network), bytes received, seconds, attempts."""
 
@@ -192,34 +221,43 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
              known_failures=None):
     """Fetch every face's original into store_folder; return one ManifestRow per face (list order).
 
-    Faces sharing a URL are fetched once. known_failures: {(url, sha256): status} not to ask
-    again (see known_failures()); their rows keep that status, with source "manifest". A run can be killed at any moment: files appear only
-    complete (by rename), the next run removes leftover temporary files and does not fetch
-    what is already stored. Only one run at a time may use a store folder.
+    Faces sharing a URL are fetched once; at most IN_FLIGHT_PER_WORKER URLs per worker are queued
+    at a time. known_failures: {(url, sha256): status} not to ask
+    again (see known_failures()); their rows keep that status, with source "manifest". A run can
+    be killed at any moment: files appear only complete (by rename), the next run removes
+    leftover temporary files and does not fetch what is already stored. Only one run at a time
+    may use a store folder. ProxyFailure (the proxy stopped answering) ends the run.
     """
     settings = settings or DownloadSettings()
     store, mirror = Store(store_folder), Store(mirror_folder) if mirror_folder else None
-    store.folder.mkdir(parents=True, exist_ok=True)
+    store.check_writable()
     store.remove_temporary()
     session = session or make_session(settings=settings)
     groups = {}
     for face in faces:
         groups.setdefault(face.url, []).append(face)
-    rows = {}
+    rows, in_flight = {}, {}
     executor = ThreadPoolExecutor(max_workers=settings.workers)
-    try:
-        futures = {executor.submit(obtain, group, store, mirror, session, settings, known_failures or {}): group
-                   for group in groups.values()}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="downloading", unit="url",
-                           disable=not progress, mininterval=1.0):
-            outcomes = future.result()
-            for face in futures[future]:
+    bar = tqdm(total=len(groups), desc="downloading", unit="url", disable=not progress, mininterval=1.0)
+
+    def record(done):
+        for future in done:
+            group, outcomes = in_flight.pop(future), future.result()
+            for face in group:
                 outcome = outcomes[face.sha256]
                 rows[face] = ManifestRow(face.actor, face.image_id, face.face_id, face.url, face.sha256,
                                          outcome.status, outcome.source, outcome.size, round(outcome.seconds, 3),
                                          outcome.attempts)
+            bar.update()
+    try:
+        for group in groups.values():
+            if len(in_flight) >= IN_FLIGHT_PER_WORKER * settings.workers:
+                record(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            in_flight[executor.submit(obtain, group, store, mirror, session, settings, known_failures or {})] = group
+        record(wait(in_flight).done)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        bar.close()
     return [rows[face] for face in faces]
 
 
@@ -233,13 +271,14 @@ def write_manifest(rows, path):
 
 def read_manifest(path):
     """The manifest rows written by write_manifest, as ManifestRow (bytes, seconds and attempts as numbers)."""
-    with open(path, newline="") as file:
+    with open(path, newline="", encoding="utf-8-sig") as file:
         return [ManifestRow(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"]),
                                "attempts": int(row["attempts"])}) for row in csv.DictReader(file)]
 
 
 def summary(rows, skipped, seconds):
-    """A one-screen text summary: list lines per actor and status, the skipped lines, the wall time."""
+    """A one-screen text summary: list lines per actor and status, then every list line accounted
+    for (the faces, one row each, and the skipped lines by reason), and the wall time."""
     statuses = sorted({row.status for row in rows})
     per_actor = {}
     for row in rows:
@@ -249,5 +288,8 @@ def summary(rows, skipped, seconds):
     lines = [f"{'actor':<{width}}  {'lines':>5}  " + "  ".join(f"{s:>16}" for s in statuses)]
     for actor, counts in per_actor.items():
         lines.append(f"{actor:<{width}}  {sum(counts.values()):>5}  " + "  ".join(f"{counts[s]:>16}" for s in statuses))
-    lines.append(f"skipped list lines: {dict(skipped) or 'none'}; {len(rows)} lines in {seconds:.1f} s")
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
+    lines.append(f"list lines: {len(rows) + sum(skipped.values())} read = {len(rows)} faces + "
+                 f"{sum(skipped.values())} skipped{f' ({reasons})' if reasons else ''}; {len(rows)} faces in "
+                 f"{seconds:.1f} s")
     return "\n".join(lines)

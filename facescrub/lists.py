@@ -1,13 +1,15 @@
-"""Parsing the FaceScrub URL lists, defensively: every skipped line is counted by reason.
+"""Parsing the FaceScrub URL lists, defensively: every line read is a face or counted by the reason it was skipped.
 
 A line is tab-separated: name, image_id, face_id, url, "x1,y1,x2,y2", sha256. Lists found in
 the wild have header lines, duplicate lines, URLs without a file extension, and a last line
-cut off mid-URL; none of these stops the parse, each is counted in ListReport.skipped.
+cut off mid-URL; none of these stops the parse, each is counted in ListReport.skipped. A file
+may start with a UTF-8 byte order mark; lines end with \n, \r\n or \r, nothing else (a
+form feed or U+2028 inside a URL makes it a bad_url, not two lines). Files are read line by
+line, so a list of any length is parsed in memory proportional to its faces.
 """
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from coursedata.paths import data_dir
@@ -18,7 +20,7 @@ HEADER_FIRST_FIELD = "name"
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Face:
     """One list line: a face of `actor` inside bbox (x1, y1, x2, y2) of the image at `url`."""
 
@@ -32,10 +34,14 @@ class Face:
 
 @dataclass
 class ListReport:
-    """The faces read (list order, duplicates removed) and how many lines were skipped per reason."""
+    """The faces read (list order, duplicates removed) and how many lines were skipped per reason.
+
+    Every line read is accounted for: lines == len(faces) + sum(skipped.values()).
+    """
 
     faces: list = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
+    lines: int = 0
 
 
 class BadLine(ValueError):
@@ -45,7 +51,8 @@ class BadLine(ValueError):
 def check_url(url: str) -> str:
     """url itself if it is an absolute http(s) URL with a host; BadLine('bad_url') otherwise.
 
-    Anything else (file:///etc/passwd, ftp://, javascript:, a relative path) is refused here,
+    Anything else (file:///etc/passwd, ftp://, javascript:, a relative path, whitespace or a
+    control character such as NUL anywhere in it, or bytes that were not UTF-8) is refused here,
     before any request is made.
     """
     try:
@@ -53,7 +60,8 @@ def check_url(url: str) -> str:
         hostname = parts.hostname
     except ValueError:
         raise BadLine("bad_url") from None
-    if parts.scheme not in ("http", "https") or not hostname or any(c.isspace() for c in url):
+    if (parts.scheme not in ("http", "https") or not hostname or "\ufffd" in url
+            or any(c.isspace() or not c.isprintable() for c in url)):
         raise BadLine("bad_url")
     return url
 
@@ -91,31 +99,38 @@ def read_lists(paths=None, actors=ACTORS) -> ListReport:
     """Faces of `actors` (None: everyone) from the list files (default: the course's two lists).
 
     Skipped lines are counted by reason: header, duplicate, wrong_field_count, bad_url,
-    bad_bbox, bad_sha256, and truncated (an unusable last line without its newline: the
-    file was cut off). A malformed line counts only if its first field is one of `actors`
-    (or a header), so the report is about the people asked for.
+    bad_bbox, bad_sha256, truncated (an unusable last line without its newline: the file was
+    cut off), blank, and not_asked (a line, well-formed or not, whose first field is not one
+    of `actors`), so that every line read is accounted for.
     """
     paths = paths or [data_dir() / "facescrub" / name for name in LIST_FILES]
     report, seen = ListReport(), set()
     for path in paths:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        for number, raw in enumerate(lines, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            try:
-                face = parse_line(line)
-            except BadLine as reason:
-                wanted = actors is None or line.split("\t")[0].strip() in actors or str(reason) == "header"
-                cut_off = number == len(lines) and line == raw and str(reason) != "header"
-                if wanted:
-                    report.skipped["truncated" if cut_off else str(reason)] += 1
-                continue
-            if actors is not None and face.actor not in actors:
-                continue
-            if face in seen:
-                report.skipped["duplicate"] += 1
-                continue
-            seen.add(face)
-            report.faces.append(face)
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+            for raw in file:
+                report.lines += 1
+                reason = line_verdict(raw.rstrip("\r\n"), raw, actors, seen)
+                if isinstance(reason, Face):
+                    seen.add(reason)
+                    report.faces.append(reason)
+                else:
+                    report.skipped[reason] += 1
     return report
+
+
+def line_verdict(line, raw, actors, seen):
+    """The Face on this line (without its line end; raw has it), or the reason it is skipped (see read_lists)."""
+    if not line.strip():
+        return "blank"
+    wanted = actors is None or line.split("\t")[0].strip() in actors
+    try:
+        face = parse_line(line)
+    except BadLine as reason:
+        if str(reason) == "header":
+            return "header"
+        if not wanted:
+            return "not_asked"
+        return "truncated" if line == raw else str(reason)
+    if not wanted:
+        return "not_asked"
+    return "duplicate" if face in seen else face

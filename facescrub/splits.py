@@ -12,6 +12,7 @@ fixed count per actor would move images between splits whenever one is added or 
 """
 import hashlib
 
+SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.1)  # train, validation; the remaining 0.2 is test (the course: 70/10/20)
 
 

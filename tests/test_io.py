@@ -6,10 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
-from pickle_ops import dict_, dtype, dtype_state, ndarray, npy_object_header, pickled, py2_ndarray
 
 import tinynet as tn
 from conftest import require_data
+from pickle_ops import dict_, dtype, dtype_state, ndarray, npy_object_header, pickled, py2_ndarray
 from tinynet import nn
 
 

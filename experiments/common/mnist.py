@@ -37,7 +37,8 @@ def load_mnist(per_digit=None, path=None):
     per_digit: keep only the first per_digit images of each digit in each split (for quick runs).
     """
     path = data_dir() / MNIST_FILE if path is None else path
-    arrays = scipy.io.loadmat(path)
+    with open(path, "rb") as file:  # scipy names no file when a path is missing; open() does
+        arrays = scipy.io.loadmat(file)
     splits = {}
     for split in ("train", "test"):
         images = []

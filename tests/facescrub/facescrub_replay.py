@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import requests
 from requests.utils import requote_uri
 
 from facescrub.download import make_session
+from facescrub.network import CheckedAdapter
 
 MOVED_PREFIX = "http://moved.replay.invalid/"
 ESCAPING_FILENAME = "../../escaped-from-store.jpg"  # every 200 offers it; the store must never use it
@@ -149,22 +149,24 @@ class ReplayServer(ThreadingHTTPServer):
         self.server_close()
 
 
-class ForwardingAdapter(requests.adapters.HTTPAdapter):
-    """Sends every request it gets to proxy_url in absolute form (`GET https://host/path`), without CONNECT."""
+class ForwardingAdapter(CheckedAdapter):
+    """Sends every request it gets to proxy_url in absolute form (`GET https://host/path`), without CONNECT;
+    the connection to proxy_url is checked against the address policy as any other."""
 
-    def __init__(self, proxy_url):
-        super().__init__()
+    def __init__(self, proxy_url, policy):
+        super().__init__(policy)
         self.proxy_url = proxy_url
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        return self.poolmanager.connection_from_url(self.proxy_url)
+        return self.checked(self.poolmanager.connection_from_url(self.proxy_url))
 
     def request_url(self, request, proxies):
         return request.url
 
 
 def replay_session(proxy_url, settings):
-    """The downloader's own session with proxy_url as its proxy, https forwarded by ForwardingAdapter."""
+    """The downloader's own session with proxy_url as its proxy, https forwarded by ForwardingAdapter.
+    settings.allowed_networks must allow 127.0.0.1 (the proxy's address), as --allow-private-addresses does."""
     session = make_session(proxy_url, settings)
-    session.mount("https://", ForwardingAdapter(proxy_url))
+    session.mount("https://", ForwardingAdapter(proxy_url, settings.policy))
     return session

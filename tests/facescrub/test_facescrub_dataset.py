@@ -93,3 +93,27 @@ def test_cli_prepare_and_stats_use_the_given_store(empty_cache, tmp_path, capsys
     assert out.startswith("16x16 RGB crops per actor:") and sum(counts) == 5
     with pytest.raises(SystemExit):
         main(["stats", "--actors", "Nobody Atall"])
+
+
+def test_a_corrupted_original_is_quarantined_and_never_cropped(empty_cache, tmp_path):
+    photos = facescrub.originals(["Peri Gilpin"], [Store(require_data("facescrub/images"))])[:3]
+    store, mirror = Store(tmp_path / "store"), Store(tmp_path / "mirror", read_only=True)
+    for photo in photos:
+        for folder in (store.folder, mirror.folder):
+            folder.mkdir(exist_ok=True)
+            shutil.copy(photo.path, folder)
+    corrupted = bytearray(photos[0].path.read_bytes())
+    corrupted[len(corrupted) // 2] ^= 0xFF  # one flipped byte: still decodes as a photo, but not this one
+    stored = store.find(photos[0].sha256)
+    stored.write_bytes(bytes(corrupted))
+    (mirror.folder / stored.name).write_bytes(bytes(corrupted))
+
+    data = facescrub.load_faces(16, actors=["Peri Gilpin"], stores=[store])
+    assert photos[0].sha256 not in np.concatenate([data.train.sha256, data.val.sha256, data.test.sha256])
+    quarantined = store.folder / "quarantine" / stored.name
+    assert "moved to" in data.unreadable[str(stored)] and quarantined.read_bytes() == bytes(corrupted)
+
+    data = facescrub.load_faces(16, actors=["Peri Gilpin"], stores=[store, mirror])
+    assert data.unreadable == {str(mirror.folder / stored.name): f"{mirror.folder / stored.name}: its bytes do not "
+                                                                  "match the SHA-256 in its name; not used"}
+    assert (mirror.folder / stored.name).read_bytes() == bytes(corrupted)

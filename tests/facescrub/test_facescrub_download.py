@@ -17,21 +17,30 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from coursedata.paths import PROJECT_ROOT
 import facescrub.__main__ as cli
 from conftest import require_data
-from facescrub.download import (USER_AGENT, DownloadSettings, download, failed_for_good, known_failures, read_manifest,
-                                summary, write_manifest)
+from coursedata.paths import PROJECT_ROOT
+from facescrub.download import (
+    DownloadSettings,
+    download,
+    failed_for_good,
+    known_failures,
+    read_manifest,
+    summary,
+    write_manifest,
+)
 from facescrub.lists import Face, read_lists
+from facescrub.network import EVERYWHERE, USER_AGENT
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
 
-SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01)
+SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01,
+                            allowed_networks=EVERYWHERE)  # the replay proxy is on 127.0.0.1
 FAILURE_STATUS = {"404": "http_404", "500": "http_500", "TIMEOUT": "timeout", "RESET": "connection_error"}
 EDGE = "http://edge.replay.invalid/"
 EDGE_ROUTES = {
@@ -66,7 +75,8 @@ class Run:
 def start_and_kill(proxy_url, store, images_before_kill=50):
     """Run `python -m facescrub download` into store through the proxy; SIGKILL it once it stored some images."""
     command = [sys.executable, "-m", "facescrub", "download", "--store", str(store), "--proxy", proxy_url,
-               "--workers", "2", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4"]
+               "--workers", "2", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4",
+               "--allow-private-addresses"]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while process.poll() is None and len(Store(store).hashes()) < images_before_kill:
@@ -148,7 +158,7 @@ def test_summary_fits_one_screen(resumed_run):
     assert len(lines) == 1 + 6 + 1 + 1 and lines[0].split()[:2] == ["actor", "lines"]
     assert lines[0].split()[2:] == ["connection_error", "hash_mismatch", "http_404", "http_500", "ok", "timeout"]
     assert lines[-2].split() == ["total", "1381", "28", "227", "358", "59", "669", "40"]
-    assert lines[-1] == "skipped list lines: {'truncated': 1}; 1381 lines in 12.3 s"
+    assert lines[-1] == "list lines: 1382 read = 1381 faces + 1 skipped (truncated 1); 1381 faces in 12.3 s"
 
 
 def test_server_supplied_filename_is_never_used(resumed_run):
@@ -159,7 +169,7 @@ def test_server_supplied_filename_is_never_used(resumed_run):
 def test_unsafe_redirects_loops_oversized_and_endless_bodies_are_refused(replay, tmp_path):
     """An endless body that keeps each read under the read timeout is cut by the per-URL deadline."""
     faces = [Face("Edge", str(i), str(i), url, (0, 0, 1, 1), "0" * 64) for i, url in enumerate(EDGE_ROUTES)]
-    settings = DownloadSettings(workers=4, read_timeout=2.0, deadline=1.0, retries=0, max_bytes=4096)
+    settings = replace(SETTINGS, workers=4, read_timeout=2.0, deadline=1.0, retries=0, max_bytes=4096)
     rows = download(faces, tmp_path / "store", session=replay_session(replay.url, settings), settings=settings,
                     progress=False)
     assert [row.status for row in rows] == ["bad_url", "too_many_redirects", "too_large", "timeout"]
@@ -187,7 +197,7 @@ def test_failed_for_good_means_asking_again_cannot_help():
     assert all(map(failed_for_good, ["http_404", "http_403", "http_410", "hash_mismatch", "bad_url", "too_large",
                                      "too_many_redirects"]))
     assert not any(map(failed_for_good, ["ok", "http_408", "http_429", "http_500", "http_503", "timeout",
-                                         "connection_error"]))
+                                         "connection_error", "refused_address"]))
 
 
 def test_known_failures_are_not_asked_again_and_the_rest_is(resumed_run, replay):
@@ -210,7 +220,8 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
     store, mirror = tmp_path / "store", require_data("facescrub/images")
     hits_before = replay.hits.copy()
     cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--mirror", str(mirror), "--proxy",
-              replay.url, "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "1"])
+              replay.url, "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "1",
+              "--allow-private-addresses"])
     rows, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
     genuine = [row for row in rows if row.status == "ok"]
     assert len(rows) == 195 and len(genuine) == 88 and all(row.source == "mirror" for row in genuine)
@@ -220,7 +231,8 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
 
     hits_before = replay.hits.copy()
     cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--proxy", replay.url, "--skip-failed",
-              "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "0"])
+              "--connect-timeout", "2", "--timeout", "1", "--deadline", "4", "--retries", "0",
+              "--allow-private-addresses"])
     again, out = read_manifest(store / "manifest.csv"), capsys.readouterr().out
     skipped = [row for row in again if row.source == "manifest"]
     assert [row.status for row in again] == [row.status for row in rows]
@@ -230,3 +242,19 @@ def test_cli_download_with_a_mirror_writes_the_manifest_and_a_summary(replay, tm
     (store / "manifest.csv").write_text("not,a\nmanifest,at all\n")
     with pytest.raises(SystemExit, match="is not a manifest"):
         cli.main(["download", "--actors", "Peri Gilpin", "--store", str(store), "--skip-failed"])
+
+
+def test_verify_quarantines_a_corrupted_stored_file_and_download_fetches_it_again(resumed_run, replay, tmp_path):
+    faces = {face.sha256: face for face in read_lists().faces}
+    genuine = list(dict.fromkeys(row.sha256 for row in resumed_run.rows if row.status == "ok"))[:2]
+    store = Store(tmp_path / "store")
+    for sha in genuine:
+        store.add(Store(resumed_run.store).find(sha).read_bytes())
+    corrupted = store.find(genuine[0])
+    corrupted.write_bytes(b"\xff\xd8\xff a different picture")
+    problems = store.verify_all()
+    assert len(problems) == 1 and f"moved to {store.folder / 'quarantine' / corrupted.name}" in problems[0]
+    rows = download([faces[sha] for sha in genuine], store.folder, session=replay_session(replay.url, SETTINGS),
+                    settings=SETTINGS, progress=False)
+    assert [(row.status, row.source) for row in rows] == [("ok", "network"), ("ok", "store")]
+    assert sha256_of(store.find(genuine[0]).read_bytes()) == genuine[0]

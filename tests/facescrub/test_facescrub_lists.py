@@ -1,6 +1,7 @@
 """Parsing the URL lists: every defect is counted by reason, unsafe URLs are refused, nothing crashes."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import require_data
 from facescrub.lists import ACTORS, BadLine, check_url, parse_line, read_lists
@@ -33,18 +34,52 @@ def test_every_defect_is_counted_by_reason(tmp_path):
         ("1", "http://example.com/a.jpg", (10, 20, 110, 120), SHA),
         ("3", "https://example.com/noextension", (0, 0, 5, 5), SHA)]
     assert report.skipped == {"header": 1, "duplicate": 1, "bad_url": 2, "bad_bbox": 3, "bad_sha256": 1,
-                              "wrong_field_count": 1, "truncated": 1}
+                              "wrong_field_count": 1, "truncated": 1, "blank": 1, "not_asked": 1}
+    assert report.lines == len(LINES) == len(report.faces) + sum(report.skipped.values())
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode() + LINES[3].encode())
+    report = read_lists([path], actors=["Peri Gilpin"])
+    assert [face.image_id for face in report.faces] == ["1", "3"] and report.skipped == {} and report.lines == 2
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x7f", "\x0c", "\x1c", "\x85", "\u2028", "\u200b",
+                                       "\ufffd"])
+def test_a_control_character_in_a_url_makes_it_a_bad_url_not_two_lines(tmp_path, character):
+    path = tmp_path / "list.txt"
+    path.write_text(GOOD.replace("a.jpg", f"a{character}.jpg") + GOOD.replace("\t1\t", "\t3\t"), encoding="utf-8")
+    report = read_lists([path], actors=["Peri Gilpin"])
+    assert [face.image_id for face in report.faces] == ["3"] and report.skipped == {"bad_url": 1}
+
+
+def test_bytes_that_are_not_utf8_make_a_bad_url(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_bytes(GOOD.replace("a.jpg", "a\udcff.jpg").encode("utf-8", "surrogateescape"))
+    assert read_lists([path], actors=None).skipped == {"bad_url": 1}
+
+
+@given(st.lists(st.text(), max_size=20))
+def test_every_line_is_a_face_or_counted(tmp_path_factory, lines):
+    path = tmp_path_factory.mktemp("list") / "list.txt"
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+    for actors in (None, ["Peri Gilpin"]):
+        report = read_lists([path], actors=actors)
+        assert report.lines == len(report.faces) + sum(report.skipped.values())
 
 
 def test_all_actors_counts_every_bad_line(tmp_path):
     path = tmp_path / "list.txt"
     path.write_text("".join(LINES))
     assert read_lists([path], actors=None).skipped["bad_url"] == 3
+    assert read_lists([path], actors=None).lines == len(LINES)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.jpg", "javascript:alert(1)", "/etc/passwd",
                                  "http:///etc/passwd", "gopher://example.com/", "http://exa mple.com/a.jpg",
-                                 "http://[::1/a.jpg", "data:image/jpeg;base64,AAAA", ""])
+                                 "http://[::1/a.jpg", "data:image/jpeg;base64,AAAA", "", "http://example.com/a\x00.jpg",
+                                 "http://exa\x00mple.com/", "http://example.com/\x1b[31m.jpg"])
 def test_non_http_urls_are_refused(url):
     with pytest.raises(BadLine, match="bad_url"):
         check_url(url)
@@ -71,5 +106,6 @@ def test_the_course_lists():
     require_data("facescrub/subset_actors.txt")
     report = read_lists()
     assert {face.actor for face in report.faces} == set(ACTORS)
-    assert len(report.faces) == 1381 and report.skipped == {"truncated": 1}
+    assert len(report.faces) == 1381 and report.skipped == {"truncated": 1, "not_asked": 1723}
+    assert report.lines == 3105
     assert len({face.url for face in report.faces}) == 1371
