@@ -1,4 +1,4 @@
-# make test    create .venv if needed, install tinynet with the course's extras, run the tests
+# make test    create .venv if needed, install tinynet with the course's extras, run ruff and the tests
 # make report  same install, run every experiment, write results/ and results/index.html
 # make lint    ruff check . (rules and line length in pyproject.toml)
 # make bench   run the benchmarks, write results/benchmarks/metrics.json for the report
@@ -17,6 +17,7 @@ $(INSTALLED): setup.cfg pyproject.toml
 	touch $(INSTALLED)
 
 test: $(INSTALLED)
+	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest
 
 lint: $(INSTALLED)
