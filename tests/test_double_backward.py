@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinynet as tn
+from kernels.test_kernels import pool_cases
 from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
 from tinynet import functional as F
 from tinynet.function import Function
@@ -122,6 +123,13 @@ def test_binary_cross_entropy_and_mse(shape, seed, reduction):
     tn.gradgradcheck(lambda x: F.binary_cross_entropy_with_logits(x, target, reduction), [random_tensor(shape, seed)])
     tn.gradgradcheck(lambda x, y: F.mse_loss(x, y, reduction), [random_tensor(shape, seed),
                                                                  random_tensor(shape, seed + 1)])
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d], ids=["max", "avg"])
+@given(case=pool_cases())
+def test_pooling(pool, case):
+    x, kernel, stride, pads, _ = case
+    tn.gradgradcheck(lambda t: pool(t, kernel, stride, pads) ** 2, [tn.Tensor(x * 0.1, requires_grad=True)])
 
 
 # ---- known values --------------------------------------------------------------------------
@@ -236,8 +244,6 @@ def test_gradient_penalty_trains_through_the_gradient():
     ("GELU", F.gelu),
     ("LocalResponseNorm", lambda x: F.local_response_norm(x, 1)),
     ("Conv2d", lambda x: F.conv2d(x, np.ones((1, 2, 2, 2)))),
-    ("MaxPool2d", lambda x: F.max_pool2d(x, 2)),
-    ("AvgPool2d", lambda x: F.avg_pool2d(x, 2)),
 ])
 def test_ops_without_double_backward_raise_an_error_naming_them(name, fn):
     x = tn.Tensor(np.random.default_rng(0).random((1, 2, 4, 4)) + 0.5, requires_grad=True)
