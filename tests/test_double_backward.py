@@ -306,3 +306,12 @@ def test_tracing_and_anomaly_mode_observe_a_create_graph_backward():
     with tn.tracing() as trace:
         tn.grad((F.tanh(a) * a).sum(), a, create_graph=True)
     assert len(trace.steps) == 4
+
+
+@pytest.mark.parametrize("fn", [lambda t: F.max_pool2d(t, 2), lambda t: F.avg_pool2d(t, 2),
+                                lambda t: F.conv2d(t, np.ones((1, 2, 2, 2)))], ids=["max_pool", "avg_pool", "conv"])
+def test_double_backward_of_an_empty_batch(fn):
+    x = tn.Tensor(np.zeros((0, 2, 4, 4)), requires_grad=True)
+    (gradient,) = tn.grad((fn(x) ** 2).sum(), x, create_graph=True)
+    (second,) = tn.grad(gradient.sum(), x)
+    assert second.shape == x.shape

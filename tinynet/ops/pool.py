@@ -62,9 +62,10 @@ class MaxUnpool2d(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        planes = ctx.argmax.shape[0] * ctx.argmax.shape[1]
+        n_images, channels, out_h, out_w = ctx.argmax.shape
+        planes, height, width = n_images * channels, grad_out.shape[2], grad_out.shape[3]
         rows = np.arange(planes)[:, None]
-        picked = grad_out.reshape(planes, -1)[rows, ctx.argmax.reshape(planes, -1)]
+        picked = grad_out.reshape(planes, height * width)[rows, ctx.argmax.reshape(planes, out_h * out_w)]
         return (picked.reshape(ctx.argmax.shape),)
 
 
