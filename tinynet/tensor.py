@@ -200,11 +200,7 @@ class Tensor:
         with `tn.grad(..., create_graph=True)`). retain_graph: PyTorch's argument, accepted; tinynet
         never frees a graph, so backward may always run again.
         """
-        def accumulate(tensor, grad_out):
-            if tensor.node is None or tensor.retains_grad:
-                tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
-
-        backpropagate([self], [grad], accumulate, create_graph)
+        backpropagate([self], [grad], create_graph)
 
     def _topological_order(self):  # named so: assignment mode strips it
         """Tensors that self depends on (requiring grad), each after all its parents.
@@ -311,17 +307,20 @@ def _one_or_many(values: tuple) -> tuple:
     return tuple(values[0]) if len(values) == 1 and not np.isscalar(values[0]) else values
 
 
-def backpropagate(outputs, grads, receive, create_graph=False):
+def backpropagate(outputs, grads, create_graph=False, captured=None):
     """The reverse pass, shared by backward and grad: d loss / d output for each of outputs, sent back.
 
     grads: one per output (None: ones, for a one-element output). Tensors are visited in reverse
     topological order, so each one's gradient is complete when its turn comes: its hooks may replace
-    it, receive(tensor, grad_out) sees it, then its op's VJP sends a gradient to each parent, where it
-    is ADDED. create_graph: gradients are Tensors and the VJPs record a graph (see tinynet.function).
+    it, it goes into `.grad` (leaves, and tensors that retain_grad), then its op's VJP sends a gradient
+    to each parent, where it is ADDED. captured: None, or {id(tensor): None} to be filled with those
+    tensors' gradients instead of any `.grad` (tn.grad). create_graph: gradients are Tensors and the
+    VJPs record a graph (see tinynet.function).
     """
     pending = {}
     for output, grad in zip(outputs, grads):
-        add_gradient(pending, output, seed_gradient(output, grad, create_graph))
+        grad = seed_gradient(output, grad, create_graph)
+        pending[id(output)] = grad if id(output) not in pending else pending[id(output)] + grad
     for tensor in reversed(topological_order(outputs)):
         grad_out = pending.pop(id(tensor), None)
         if grad_out is None:
@@ -329,13 +328,16 @@ def backpropagate(outputs, grads, receive, create_graph=False):
         for hook in tensor._hooks:
             replaced = hook(grad_out)
             grad_out = grad_out if replaced is None else as_gradient(replaced, tensor.dtype, create_graph)
-        receive(tensor, grad_out)
+        if captured is not None:
+            if id(tensor) in captured:
+                captured[id(tensor)] = grad_out
+        elif tensor.node is None or tensor.retains_grad:
+            tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
         if tensor.node is None:
             parent_grads = None
-        elif create_graph:
-            parent_grads = tensor.node.op.backward(differentiable_context(tensor), grad_out)
         else:
-            parent_grads = tensor.node.op.backward(tensor.node.ctx, grad_out)
+            ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
+            parent_grads = tensor.node.op.backward(ctx, grad_out)
         for observer in _backward_observers:
             if create_graph:
                 observer(tensor, values_of(grad_out), parent_grads and tuple(map(values_of, parent_grads)))
@@ -344,14 +346,11 @@ def backpropagate(outputs, grads, receive, create_graph=False):
         if parent_grads is None:
             continue
         for parent, parent_grad in zip(tensor.node.parents, parent_grads):
-            if parent_grad is not None and parent.requires_grad:
-                add_gradient(pending, parent, unbroadcast(parent_grad, parent.shape))
-
-
-def add_gradient(pending, tensor, grad):
-    """Add grad into the gradient pending for tensor (a tensor used twice receives two)."""
-    key = id(tensor)
-    pending[key] = grad if key not in pending else pending[key] + grad
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            parent_grad = unbroadcast(parent_grad, parent.shape)
+            key = id(parent)
+            pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
 
 
 def seed_gradient(output, grad, create_graph):
@@ -430,12 +429,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
     received = {id(x): None for x in inputs}
-
-    def keep_wanted(tensor, grad_out):
-        if id(tensor) in received:
-            received[id(tensor)] = grad_out
-
-    backpropagate(outputs, grad_outputs, keep_wanted, create_graph)
+    backpropagate(outputs, grad_outputs, create_graph, captured=received)
     grads = []
     for k, x in enumerate(inputs):
         found = received[id(x)]
