@@ -20,7 +20,7 @@ from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum, normalize_axes
 from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose, normalize_axis
-from .tensor import Tensor, apply, as_tensors
+from .tensor import Tensor, apply, as_tensors, enable_grad, grad
 
 
 def as_tensor(x) -> Tensor:
@@ -523,3 +523,38 @@ def affine(x, weight, bias):
     """x * weight + bias, either left out when None."""
     x = x if weight is None else x * weight
     return x if bias is None else x + bias
+
+
+# ---- second derivatives (torch.autograd.functional's names) --------------------------------
+def hvp(f, x, v):
+    """(f(x), H v): H the Hessian of the scalar f at x, times v (x's shape), by double backward.
+
+    As torch.autograd.functional.hvp: the gradient g(x) is taken with create_graph=True, then H v is
+    the gradient of <g(x), v>. Costs about two backward passes; H itself is never formed.
+    """
+    x = Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
+    with enable_grad():
+        value = f(x)
+        (gradient,) = grad(value, x, create_graph=True)
+        return value.detach(), second_derivative(gradient, x, constant_array(v, x.dtype))
+
+
+def hessian(f, x):
+    """The Hessian of the scalar f at x: shape x.shape + x.shape (as torch.autograd.functional.hessian).
+
+    One backward pass per element of x through the graph of f's gradient: for few-parameter functions.
+    """
+    x = Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
+    with enable_grad():
+        (gradient,) = grad(f(x), x, create_graph=True)
+        rows = [second_derivative(gradient, x, unit.reshape(x.shape)).data for unit in np.eye(x.size, dtype=x.dtype)]
+    return Tensor(np.stack(rows).reshape(x.shape + x.shape))
+
+
+def second_derivative(gradient, x, v):
+    """d <gradient, v> / d x as a constant Tensor; zeros where the gradient does not depend on x (f linear)."""
+    if gradient.requires_grad:
+        (result,) = grad(gradient, x, grad_outputs=v, allow_unused=True)
+        if result is not None:
+            return result.detach()
+    return Tensor(np.zeros(x.shape, dtype=x.dtype))

@@ -11,18 +11,22 @@ ReLU, max or max-pool: reported with the op, not judged) or "FAIL". When an elem
 gradcheck re-checks the VJP of every op the computation ran, on the inputs it actually saw, and
 names the first op that disagrees with where it was called.
 
+`gradgradcheck` checks second derivatives the same way: the function it differences is the first-order
+gradient, taken by backward with create_graph=True.
 `check_op` checks one op's VJP alone, calling its backward directly (no graph, no Tensor.backward).
 `step_sweep` measures the error against the step size h: the "V" of truncation (large h) and
 round-off (small h).
 """
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .finite_differences import ProjectedFunction
 from .function import Context
+from .functional import concatenate
 from .recorder import record_ops
-from .tensor import Tensor, apply, unbroadcast
+from .tensor import Tensor, apply, enable_grad, grad, unbroadcast
 
 SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
 
@@ -115,6 +119,46 @@ def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, ele
     return reports
 
 
+def gradgradcheck(fn, inputs, eps=1e-4, atol=0.0, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
+    """gradcheck of the gradient: the second derivatives of fn by double backward against finite differences.
+
+    g(inputs) = d sum(u * fn(*inputs)) / d checked inputs (u fixed and random, 1 for a scalar fn), taken
+    with create_graph=True and flattened into one vector, is checked by gradcheck: backward through g's
+    graph against central differences of g, with the same noise floor. So an element of input i is
+    sum_k w_k d g_k / d x_i for gradcheck's random w. On a failure the error names the first op whose
+    own double backward disagrees. Arguments and result as gradcheck's, except the step eps: g is itself a
+    backward pass, whose round-off follows the terms it sums (often larger than g, which is all the noise
+    floor sees), so a larger step keeps that round-off small; truncation is measured, as in gradcheck.
+    """
+    inputs, checked = _checked_inputs(inputs)
+    gradient = first_order_gradient(fn, inputs, checked, np.random.default_rng(seed + 1))
+    reports = gradcheck(gradient, inputs, eps, atol, rtol, fast, seed, raise_on_failure=False)
+    failed = [r for r in reports if not r.passed]
+    if failed and raise_on_failure:
+        raise GradcheckError("second derivatives: " + _failure_message(failed[0], eps, atol, rtol)
+                             + "\n" + first_disagreeing_op(fn, inputs, seed=seed, order=2))
+    return reports
+
+
+def first_order_gradient(fn, inputs, checked, rng):
+    """The function x -> d sum(u * fn(x)) / d x[checked], flattened and joined: one Tensor with a graph.
+
+    u is drawn once here, so every evaluation (backward's and the finite differences') uses the same one.
+    The finite differences call it on constant inputs inside no_grad: it records a graph anyway.
+    """
+    output = fn(*inputs)
+    weights = _weighting(output.shape, rng).astype(output.dtype)
+
+    def gradient(*xs):
+        xs = [x.detach().requires_grad_() if i in checked and not x.requires_grad else x for i, x in enumerate(xs)]
+        with enable_grad():
+            wanted = [xs[i] for i in checked]
+            grads = grad(fn(*xs), wanted, grad_outputs=weights, create_graph=True, allow_unused=True)
+            return concatenate([Tensor(np.zeros(x.size, x.dtype)) if g is None else g.reshape(-1)
+                                for g, x in zip(grads, wanted)])
+    return gradient
+
+
 def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
     """gradcheck of one op's VJP alone: op.backward(ctx, u) is called directly, without Tensor.backward.
 
@@ -156,10 +200,11 @@ def step_sweep(fn, inputs, elements, steps=SWEEP_STEPS, seed=0):
             np.array([[d.roundoff for d in row] for row in differences]))
 
 
-def first_disagreeing_op(fn, inputs, seed=0) -> str:
+def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
     """Re-check the VJP of each op fn runs, on the inputs it saw; describe the first that disagrees.
 
-    Every op is checked alone by a fast gradcheck in float64 (one random direction per input).
+    Every op is checked alone by a fast check in float64 (one random direction per input): check_op of
+    its VJP (order 1), or gradgradcheck of the op (order 2: its double backward).
     """
     with record_ops(call_sites=True) as calls:
         fn(*inputs)
@@ -169,7 +214,12 @@ def first_disagreeing_op(fn, inputs, seed=0) -> str:
                         for x in call.inputs]
         if not any(x.requires_grad for x in local_inputs):
             continue
-        for report in check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False):
+        if order == 1:
+            reports = check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False)
+        else:
+            reports = gradgradcheck(functools.partial(apply, call.op, **call.params), local_inputs, fast=True,
+                                    seed=seed, raise_on_failure=False)
+        for report in reports:
             if not report.passed:
                 e = report.failures[0]
                 return (f"first op that disagrees: {call.name} (called at {call.call_site}), input "
@@ -202,10 +252,11 @@ def _projection_and_gradients(fn, inputs, checked, rng):
     saved = [x.grad for x in inputs]
     for i in checked:
         inputs[i].grad = None
-    output.backward(weights.astype(output.dtype))
+    if output.requires_grad:  # else fn does not depend on the inputs: the gradient is 0
+        output.backward(weights.astype(output.dtype))
     analytic = {i: np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad for i in checked}
-    for x, grad in zip(inputs, saved):
-        x.grad = grad
+    for x, saved_grad in zip(inputs, saved):
+        x.grad = saved_grad
     return ProjectedFunction(fn, inputs, weights), analytic
 
 

@@ -1,11 +1,14 @@
-"""The graph core: Tensor, apply (records how a tensor was made), backward, no_grad.
+"""The graph core: Tensor, apply (records how a tensor was made), backward, grad, no_grad.
 
 Nothing here knows any particular op. A Tensor made by an op remembers a `Node`: the op
 class, the context its forward filled, and the parent tensors. `backward` visits the graph
 once in reverse topological order and, for each node, asks its op for the vector-Jacobian
-product and ADDS it into the parents' gradients.
+product and ADDS it into the parents' gradients. With create_graph=True the gradients are
+Tensors and the VJPs run on Tensors, so the reverse pass records a graph of its own
+(tinynet.function says how an op takes part).
 """
 import contextlib
+import copy
 
 import numpy as np
 
@@ -21,6 +24,17 @@ def no_grad():
     """Inside this block ops record no graph: for evaluation and for optimizer updates."""
     global _grad_enabled
     previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Inside this block ops record a graph again, even within no_grad() (as torch.enable_grad)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, True
     try:
         yield
     finally:
@@ -55,7 +69,8 @@ def observe_backward(observer):
     """Inside this block, `observer(tensor, grad_out, parent_grads)` is called at every step of backward.
 
     tensor: the tensor whose gradient grad_out is complete (hooks applied); parent_grads: what its
-    op's backward returned for each parent, before un-broadcasting, or None for a leaf.
+    op's backward returned for each parent, before un-broadcasting, or None for a leaf. Observers
+    see arrays, also in a create_graph backward (where the gradients are Tensors).
     """
     return _observing(_backward_observers, observer)
 
@@ -169,53 +184,25 @@ class Tensor:
         """Call hook(grad) when backward has this tensor's whole gradient; a returned array replaces it.
 
         The replacement flows on to the tensor's parents (and into `.grad` for a leaf). Returns a
-        handle whose remove() unregisters the hook.
+        handle whose remove() unregisters the hook. In a create_graph backward, grad is a Tensor.
         """
         if not self.requires_grad:
             raise RuntimeError("register_hook() on a tensor that does not require grad")
         self._hooks = self._hooks + (hook,)
         return HookHandle(self, hook)
 
-    def backward(self, grad=None):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Accumulate d self / d leaf into every leaf's `.grad`.
 
         grad: d loss / d self, same shape as self; may be omitted when self has one element.
+        create_graph: record the reverse pass as a graph, so that gradients can be differentiated
+        again; `.grad` then holds Tensors (optimizers want arrays: for a gradient penalty, take it
+        with `tn.grad(..., create_graph=True)`). retain_graph: PyTorch's argument, accepted; tinynet
+        never frees a graph, so backward may always run again.
         """
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad: "
-                               "no input of the computation had requires_grad=True")
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward() without a grad needs a one-element tensor, got shape {self.shape}; "
-                                   "pass grad= of the same shape")
-            grad = np.ones_like(self.data)
-        grad = as_array(grad, self.dtype)
-        if grad.shape != self.shape:
-            raise ValueError(f"grad has shape {grad.shape}, expected {self.shape}")
+        backpropagate([self], [grad], create_graph)
 
-        grads = {id(self): grad}
-        for tensor in reversed(self._topological_order()):
-            grad_out = grads.pop(id(tensor), None)
-            if grad_out is None:
-                continue
-            for hook in tensor._hooks:
-                replaced = hook(grad_out)
-                grad_out = grad_out if replaced is None else as_array(replaced, tensor.dtype)
-            if tensor.node is None or tensor.retains_grad:
-                tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
-            parent_grads = None if tensor.node is None else tensor.node.op.backward(tensor.node.ctx, grad_out)
-            for observer in _backward_observers:
-                observer(tensor, grad_out, parent_grads)
-            if parent_grads is None:
-                continue
-            for parent, parent_grad in zip(tensor.node.parents, parent_grads):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                parent_grad = unbroadcast(parent_grad, parent.shape)
-                key = id(parent)
-                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
-
-    def _topological_order(self):
+    def _topological_order(self):  # named so: assignment mode strips it
         """Tensors that self depends on (requiring grad), each after all its parents.
 
         Iterative depth-first search, so deep graphs (long RNN-like chains) do not hit
@@ -318,6 +305,139 @@ class Tensor:
 def _one_or_many(values: tuple) -> tuple:
     """(2, 3) from both x.reshape(2, 3) and x.reshape((2, 3)), as PyTorch's methods take them."""
     return tuple(values[0]) if len(values) == 1 and not np.isscalar(values[0]) else values
+
+
+def backpropagate(outputs, grads, create_graph=False, captured=None):
+    """The reverse pass, shared by backward and grad: d loss / d output for each of outputs, sent back.
+
+    grads: one per output (None: ones, for a one-element output). Tensors are visited in reverse
+    topological order, so each one's gradient is complete when its turn comes: its hooks may replace
+    it, it goes into `.grad` (leaves, and tensors that retain_grad), then its op's VJP sends a gradient
+    to each parent, where it is ADDED. captured: None, or {id(tensor): None} to be filled with those
+    tensors' gradients instead of any `.grad` (tn.grad). create_graph: gradients are Tensors and the
+    VJPs record a graph (see tinynet.function).
+    """
+    pending = {}
+    for output, grad in zip(outputs, grads):
+        grad = seed_gradient(output, grad, create_graph)
+        pending[id(output)] = grad if id(output) not in pending else pending[id(output)] + grad
+    for tensor in reversed(topological_order(outputs)):
+        grad_out = pending.pop(id(tensor), None)
+        if grad_out is None:
+            continue
+        for hook in tensor._hooks:
+            replaced = hook(grad_out)
+            grad_out = grad_out if replaced is None else as_gradient(replaced, tensor.dtype, create_graph)
+        if captured is not None:
+            if id(tensor) in captured:
+                captured[id(tensor)] = grad_out
+        elif tensor.node is None or tensor.retains_grad:
+            tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
+        if tensor.node is None:
+            parent_grads = None
+        else:
+            ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
+            parent_grads = tensor.node.op.backward(ctx, grad_out)
+        for observer in _backward_observers:
+            if create_graph:
+                observer(tensor, values_of(grad_out), parent_grads and tuple(map(values_of, parent_grads)))
+            else:
+                observer(tensor, grad_out, parent_grads)
+        if parent_grads is None:
+            continue
+        for parent, parent_grad in zip(tensor.node.parents, parent_grads):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            parent_grad = unbroadcast(parent_grad, parent.shape)
+            key = id(parent)
+            pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
+
+
+def seed_gradient(output, grad, create_graph):
+    """d loss / d output where backward starts: grad checked against output's shape, or ones for one element.
+
+    An array, or a Tensor when create_graph (a Tensor grad given then keeps its own graph).
+    """
+    if not output.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad: "
+                           "no input of the computation had requires_grad=True")
+    if grad is None:
+        if output.size != 1:
+            raise RuntimeError(f"backward() without a grad needs a one-element tensor, got shape {output.shape}; "
+                               "pass grad= of the same shape")
+        grad = np.ones_like(output.data)
+    grad = as_gradient(grad, output.dtype, create_graph)
+    if grad.shape != output.shape:
+        raise ValueError(f"grad has shape {grad.shape}, expected {output.shape}")
+    return grad
+
+
+def as_gradient(grad, dtype, create_graph):
+    """grad (array, number or Tensor) as backward carries it: a Tensor when create_graph, else an array."""
+    if create_graph:
+        return grad if isinstance(grad, Tensor) else Tensor(as_array(grad, dtype))
+    return as_array(values_of(grad), dtype)
+
+
+def values_of(grad):
+    """A gradient's array, whether it is a Tensor or already an array."""
+    return grad.data if isinstance(grad, Tensor) else grad
+
+
+def differentiable_context(tensor):
+    """The ctx of tensor's op with its saved inputs and output as Tensors: backward on it records a graph."""
+    node = tensor.node
+    if not node.op.double_backward:
+        raise RuntimeError(f"{node.op.__name__} has no double backward: create_graph=True cannot differentiate "
+                           "its gradient (first-order backward works; see tinynet.function)")
+    ctx = copy.copy(node.ctx)
+    for name, parent in zip(node.op.saved_inputs, node.parents):
+        if name is not None:
+            setattr(ctx, name, parent)
+    if node.op.saved_output is not None:
+        setattr(ctx, node.op.saved_output, tensor)
+    return ctx
+
+
+def topological_order(outputs):
+    """The tensors outputs depend on (requiring grad), each after all its parents: Tensor._topological_order
+    of each output, joined without repeats (a tensor already listed keeps its earlier place)."""
+    if len(outputs) == 1:
+        return outputs[0]._topological_order()
+    order, listed = [], set()
+    for output in outputs:
+        for tensor in output._topological_order():
+            if id(tensor) not in listed:
+                listed.add(id(tensor))
+                order.append(tensor)
+    return order
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """d outputs / d inputs, one gradient per input, as torch.autograd.grad; no `.grad` is changed.
+
+    outputs, inputs: a Tensor or a sequence of them. grad_outputs: d loss / d output for each output
+    (None: ones, for one-element outputs), so the result is the VJP sum_k grad_outputs[k] d outputs[k] / d input.
+    create_graph: the gradients are recorded as a graph, to be differentiated again (Hessian-vector
+    products, gradient penalties). An input the outputs do not depend on raises, unless allow_unused
+    (its gradient is then None). retain_graph: accepted (tinynet never frees a graph).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
+    received = {id(x): None for x in inputs}
+    backpropagate(outputs, grad_outputs, create_graph, captured=received)
+    grads = []
+    for k, x in enumerate(inputs):
+        found = received[id(x)]
+        if found is None and not allow_unused:
+            raise RuntimeError(f"input {k} (shape {x.shape}) is not used to compute the outputs, or does not require "
+                               "grad: pass allow_unused=True to get None for it")
+        grads.append(found if found is None or isinstance(found, Tensor) else Tensor(found))
+    return grads
 
 
 class HookHandle:

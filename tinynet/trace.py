@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .recorder import remember_call_site
-from .tensor import observe_backward, observe_forward, unbroadcast
+from .tensor import observe_backward, observe_forward, unbroadcast, values_of
 from .trace_html import render
 
 SHOWN_WHOLE = 16  # arrays with at most this many elements are shown whole; larger ones summarized
@@ -121,7 +121,8 @@ class Trace:
         step = Step(len(self.steps) + 1, number, self.nodes[number]["label"], self.nodes[number]["call_site"],
                     summarize(grad_out), self._contributions.pop(number, []))
         if parent_grads is None:
-            step.leaf_grad = summarize(tensor.grad)
+            if tensor.grad is not None:  # tn.grad leaves .grad alone; a create_graph backward makes it a Tensor
+                step.leaf_grad = summarize(values_of(tensor.grad))
         else:
             for parent, raw in zip(tensor.node.parents, parent_grads):
                 if raw is None or not parent.requires_grad:

@@ -1,10 +1,11 @@
-"""Seed 002: the hand-written gradient against autodiff and finite differences, the two-weight
-cost slice against the full cost, and a quick run of the script."""
+"""Seed 002: the hand-written gradient against autodiff and finite differences, the hand Hessian against
+tinynet's Hessian-vector product, the two-weight cost slice against the full cost, and a quick run of the script."""
 import json
 
 import numpy as np
 import pytest
 
+import tinynet as tn
 from conftest import require_data
 from experiments import mnist_softmax as ms
 from experiments.common.mnist import MNIST_FILE
@@ -69,6 +70,28 @@ def test_weight_pair_matches_the_full_cost_and_gradient():
     np.testing.assert_allclose(pair.gradient(pair.minimum()), 0, atol=1e-12)
 
 
+def test_hand_hessian_vector_product_equals_tinynets_hvp():
+    weights, bias, x, labels = random_problem(seed=5)
+    v = np.random.default_rng(6).standard_normal(weights.shape)
+    hand = ms.hand_hessian_vector_product(weights, bias, x, v)
+    assert np.abs(hand).max() > 1e-2
+    np.testing.assert_allclose(ms.autodiff_hessian_vector_product(weights, bias, x, labels, v), hand, rtol=0,
+                               atol=1e-10)
+    assert ms.hessian_check(weights, bias, x, labels, np.random.default_rng(7)) < 1e-10
+
+
+def test_newton_cg_with_tinynets_hvp_reaches_the_pairs_minimum():
+    weights, bias, x, labels = random_problem(seed=4, n=200)
+    pair = ms.WeightPair(weights, bias, x, labels, (5, 6), 3)
+    w = np.array([0.7, -1.3])
+    assert pair.tinynet_cost(tn.Tensor(w)).item() == pytest.approx(pair.cost(*w), rel=1e-12)
+    np.testing.assert_allclose(pair.hessian_vector_product(w, np.array([1.0, 2.0])),
+                               pair.hessian(w) @ [1.0, 2.0], rtol=1e-10)
+    path = pair.newton_cg_path(pair.minimum() + ms.PAIR_OFFSET, ms.PAIR_STEPS)
+    np.testing.assert_allclose(path[-1], pair.minimum(), atol=1e-4)  # its line search stops at the cost's round-off
+    assert len(path) <= 20
+
+
 def test_quick_run_writes_the_table_curves_and_figures(tmp_path):
     require_data(MNIST_FILE)
     ms.main(["--quick", "--out", str(tmp_path), "--seed", "1"])
@@ -79,7 +102,8 @@ def test_quick_run_writes_the_table_curves_and_figures(tmp_path):
         losses = metrics["curves"][f"{label} train_loss"]
         assert losses[-1] < losses[0]
     distances = metrics["weight_pair"]["final_distance"]
-    assert max(distances.values()) < np.linalg.norm(ms.PAIR_OFFSET)
+    assert len(distances) == 3 and max(distances.values()) < np.linalg.norm(ms.PAIR_OFFSET)
+    assert metrics["hessian_check"] < 1e-10 and metrics["weight_pair"]["hvp_vs_hand_hessian"] < 1e-10
     written = {p.name for p in tmp_path.iterdir()}
     assert {"learning_curves.png", "weights.png", "weight_paths.png", "step_sweep.png", "summary.md",
             "config.json"} <= written

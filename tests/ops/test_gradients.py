@@ -124,20 +124,25 @@ def test_linear(n, features, outputs, seed):
                             random_tensor((outputs,), seed + 2)])
 
 
+first_and_second = pytest.mark.parametrize("check", [tn.gradcheck, tn.gradgradcheck], ids=["first", "second"])
+
+
+@first_and_second
 @pytest.mark.parametrize("op", [F.softmax, F.log_softmax], ids=["softmax", "log_softmax"])
 @given(case=shape_and_axis(), seed=seeds)
-def test_softmax_family(op, case, seed):
+def test_softmax_family(check, op, case, seed):
     shape, _ = case
     axis = int(np.random.default_rng(seed).integers(-len(shape), len(shape)))
-    tn.gradcheck(lambda x: op(x, axis), [random_tensor(shape, seed)])
+    check(lambda x: op(x, axis), [random_tensor(shape, seed)])
 
 
+@first_and_second
 @given(n=st.integers(1, 5), classes=st.integers(1, 5), seed=seeds,
        reduction=st.sampled_from(["mean", "sum", "none"]), one_hot=st.booleans())
-def test_cross_entropy(n, classes, seed, reduction, one_hot):
+def test_cross_entropy(check, n, classes, seed, reduction, one_hot):
     labels = np.random.default_rng(seed).integers(0, classes, n)
     target = np.eye(classes)[labels] if one_hot else labels
-    tn.gradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction), [random_tensor((n, classes), seed)])
+    check(lambda x: F.cross_entropy(x, target, reduction=reduction), [random_tensor((n, classes), seed)])
 
 
 @given(shape=small_shapes, seed=seeds, reduction=st.sampled_from(["mean", "sum"]))

@@ -1,5 +1,6 @@
 """A differential test against PyTorch CPU (the optional `bench` extra): random programs of 1-4 ops over the
-op catalogue, and random convolutions and poolings, compared in float64 for the output and every input's gradient.
+op catalogue, and random convolutions and poolings, compared in float64 for the output and every input's gradient,
+and (double backward) for every input's second derivative along a random direction.
 
 Skipped when torch is not installed. TINYNET_PARITY_EXAMPLES=n runs n programs per test (default 100); with
 `-s` the largest differences seen (relative, or absolute below 1) are printed at the end.
@@ -20,14 +21,16 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 EXAMPLES = int(os.environ.get("TINYNET_PARITY_EXAMPLES", 100))
 TOLERANCE = {"rtol": 1e-7, "atol": 1e-9}
-largest = {"programs": 0, "output": 0.0, "gradient": 0.0}
+largest = {"programs": 0, "output": 0.0, "gradient": 0.0, "second derivative": 0.0}
+WITHOUT_DOUBLE_BACKWARD = {"gelu"}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report_largest_differences():
     yield
     print(f"\nPyTorch parity: {largest['programs']} programs, largest difference of an output "
-          f"{largest['output']:.3g}, of a gradient {largest['gradient']:.3g}")
+          f"{largest['output']:.3g}, of a gradient {largest['gradient']:.3g}, of a second derivative "
+          f"{largest['second derivative']:.3g}")
 
 
 def positive(x):
@@ -176,16 +179,17 @@ CATALOGUE = {
 
 
 def compare(ours, theirs, what):
-    theirs = theirs.detach().numpy()
+    theirs = theirs.detach().numpy(force=True)  # force: PyTorch's double backward may give a lazy ZeroTensor
     np.testing.assert_allclose(ours, theirs, err_msg=what, **TOLERANCE)
     finite = np.isfinite(theirs)
     difference = (np.abs(ours[finite] - theirs[finite]) / np.maximum(np.abs(theirs[finite]), 1)).max(initial=0.0)
-    key = "output" if what.startswith("output") else "gradient"
+    key = "output" if what.startswith("output") else "second derivative" if what.startswith("second") else "gradient"
     largest[key] = max(largest[key], float(difference))
 
 
-def run_both(build_steps, leaves, rng):
-    """Run the program on tinynet and on PyTorch from the same leaf arrays; compare output and gradients."""
+def run_both(build_steps, leaves, rng, second_order=True):
+    """Run the program on tinynet and on PyTorch from the same leaf arrays; compare output and gradients
+    (and, with second_order, the second derivatives)."""
     ours = [tn.Tensor(leaf, requires_grad=True) for leaf in leaves]
     theirs = [torch.tensor(leaf, requires_grad=True) for leaf in leaves]
     out_ours, out_theirs, leaves_ours, leaves_theirs = build_steps(ours, theirs)
@@ -193,13 +197,34 @@ def run_both(build_steps, leaves, rng):
     compare(out_ours.data, out_theirs, "output")
     grad_out = rng.standard_normal(out_ours.shape)
     out_ours.backward(grad_out)
-    out_theirs.backward(torch.from_numpy(np.asarray(grad_out)))
+    out_theirs.backward(torch.from_numpy(np.asarray(grad_out)), retain_graph=second_order)
     for i, (mine, reference) in enumerate(zip(leaves_ours, leaves_theirs)):
         if reference.grad is None:
             assert mine.grad is None or not np.any(mine.grad), f"input {i}: PyTorch has no gradient"
             continue
         compare(np.zeros(mine.shape) if mine.grad is None else mine.grad, reference.grad, f"gradient of input {i}")
+    if second_order:
+        compare_second_derivatives(out_ours, out_theirs, leaves_ours, leaves_theirs, grad_out, rng)
     largest["programs"] += 1
+
+
+def compare_second_derivatives(out_ours, out_theirs, leaves_ours, leaves_theirs, grad_out, rng):
+    """d <v, d <grad_out, out> / d leaves> / d leaves by double backward on both sides, v random."""
+    directions = [rng.standard_normal(leaf.shape) for leaf in leaves_ours]
+    first_ours = tn.grad(out_ours, leaves_ours, grad_out, create_graph=True, allow_unused=True)
+    first_theirs = torch.autograd.grad(out_theirs, leaves_theirs, torch.from_numpy(np.asarray(grad_out)),
+                                       create_graph=True, allow_unused=True)
+    along_ours = [F.sum(g * v) for g, v in zip(first_ours, directions) if g is not None and g.requires_grad]
+    along_theirs = [torch.sum(g * torch.from_numpy(v)) for g, v in zip(first_theirs, directions)
+                    if g is not None and g.requires_grad]
+    unused = [None] * len(leaves_ours)  # every first derivative is constant: no second derivative
+    second_ours = tn.grad(F.stack(along_ours).sum(), leaves_ours, allow_unused=True) if along_ours else unused
+    second_theirs = (torch.autograd.grad(torch.stack(along_theirs).sum(), leaves_theirs, allow_unused=True)
+                     if along_theirs else unused)
+    for i, (leaf, mine, reference) in enumerate(zip(leaves_ours, second_ours, second_theirs)):
+        compare(np.zeros(leaf.shape) if mine is None else mine.data,
+                torch.zeros(leaf.shape, dtype=torch.float64) if reference is None else reference,
+                f"second derivative of input {i}")
 
 
 @settings(max_examples=EXAMPLES)
@@ -223,7 +248,7 @@ def test_random_programs_match_pytorch(data, seed, shape, length):
             assume(name not in ("var", "std") or x.size == 0 or y.numel() == 0 or bool(torch.all(torch.isfinite(y))))
         return x, y, ours, theirs
 
-    run_both(build_steps, [rng.standard_normal(shape)], rng)
+    run_both(build_steps, [rng.standard_normal(shape)], rng, second_order=not WITHOUT_DOUBLE_BACKWARD & set(names))
 
 
 @settings(max_examples=EXAMPLES)

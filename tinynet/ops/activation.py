@@ -3,11 +3,13 @@ import math
 
 import numpy as np
 
-from ..function import Function
+from ..function import Function, run
 
 
 class ReLU(Function):
     """max(x, 0): the gradient passes where x > 0."""
+
+    double_backward = True  # the mask x > 0 is piecewise constant
 
     @staticmethod
     def forward(ctx, x):
@@ -25,6 +27,8 @@ class ReLU(Function):
 
 class Tanh(Function):
     """tanh(x): d/dx = 1 - tanh(x)**2."""
+
+    double_backward, saved_output = True, "out"
 
     @staticmethod
     def forward(ctx, x):
@@ -44,6 +48,8 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
 class Sigmoid(Function):
     """sigmoid(x): d/dx = s (1 - s)."""
 
+    double_backward, saved_output = True, "out"
+
     @staticmethod
     def forward(ctx, x):
         ctx.out = stable_sigmoid(x)
@@ -57,6 +63,8 @@ class Sigmoid(Function):
 class Softplus(Function):
     """log(1 + exp(x)), computed as logaddexp(0, x) so it never overflows: d/dx = sigmoid(x)."""
 
+    double_backward, saved_inputs = True, ("x",)
+
     @staticmethod
     def forward(ctx, x):
         ctx.x = x
@@ -64,7 +72,7 @@ class Softplus(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * stable_sigmoid(ctx.x),)
+        return (grad_out * run(Sigmoid, ctx.x),)
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; GELU is too rare to need a kernel
@@ -76,7 +84,10 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
 
 
 class GELU(Function):
-    """x * Phi(x), Phi the standard normal CDF (PyTorch's exact gelu): d/dx = Phi(x) + x * phi(x)."""
+    """x * Phi(x), Phi the standard normal CDF (PyTorch's exact gelu): d/dx = Phi(x) + x * phi(x).
+
+    No double backward: the saved cdf is a smooth function of x, and there is no erf op to recompute it.
+    """
 
     @staticmethod
     def forward(ctx, x):

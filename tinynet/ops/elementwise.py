@@ -1,11 +1,13 @@
 """Elementwise arithmetic. Inputs broadcast; the graph core sums gradients back to shape."""
 import numpy as np
 
-from ..function import Function
+from ..function import Function, run
 
 
 class Add(Function):
     """a + b."""
+
+    double_backward = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -19,6 +21,8 @@ class Add(Function):
 class Mul(Function):
     """a * b: d/da = b, d/db = a."""
 
+    double_backward, saved_inputs = True, ("a", "b")
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
@@ -31,6 +35,8 @@ class Mul(Function):
 
 class Div(Function):
     """a / b: d/da = 1/b, d/db = -a/b**2."""
+
+    double_backward, saved_inputs = True, ("a", "b")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -47,6 +53,8 @@ class Div(Function):
 class Neg(Function):
     """-a."""
 
+    double_backward = True
+
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -60,6 +68,8 @@ class Pow(Function):
     """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1), and 0 for exponent 0
     (also at a = 0, where the formula would give 0 * inf)."""
 
+    double_backward, saved_inputs = True, ("a",)
+
     @staticmethod
     def forward(ctx, a, exponent):
         ctx.a, ctx.exponent = a, exponent
@@ -68,12 +78,14 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad_out):
         if ctx.exponent == 0:
-            return (np.zeros_like(grad_out),)
+            return (grad_out * 0,)
         return (grad_out * ctx.exponent * ctx.a ** (ctx.exponent - 1),)
 
 
 class Exp(Function):
     """exp(a): its own derivative."""
+
+    double_backward, saved_output = True, "out"
 
     @staticmethod
     def forward(ctx, a):
@@ -88,6 +100,8 @@ class Exp(Function):
 class Log(Function):
     """Natural log of a (a > 0): d/da = 1/a."""
 
+    double_backward, saved_inputs = True, ("a",)
+
     @staticmethod
     def forward(ctx, a):
         ctx.a = a
@@ -100,6 +114,8 @@ class Log(Function):
 
 class Abs(Function):
     """|a|: d/da = sign(a), 0 at 0 (as in PyTorch)."""
+
+    double_backward = True  # sign(a) is piecewise constant
 
     @staticmethod
     def forward(ctx, a):
@@ -118,6 +134,8 @@ class Abs(Function):
 class Where(Function):
     """a where the constant boolean `condition` holds, else b: each side's gradient where it was chosen."""
 
+    double_backward = True
+
     @staticmethod
     def forward(ctx, a, b, condition):
         ctx.condition = condition
@@ -126,7 +144,7 @@ class Where(Function):
     @staticmethod
     def backward(ctx, grad_out):
         zero = np.zeros((), dtype=grad_out.dtype)
-        return np.where(ctx.condition, grad_out, zero), np.where(ctx.condition, zero, grad_out)
+        return run(Where, grad_out, zero, condition=ctx.condition), run(Where, zero, grad_out, condition=ctx.condition)
 
     @staticmethod
     def branch(ctx):
@@ -136,6 +154,8 @@ class Where(Function):
 class Cast(Function):
     """a copied into another float dtype; the gradient is cast back to a's dtype."""
 
+    double_backward = True
+
     @staticmethod
     def forward(ctx, a, dtype):
         ctx.dtype = a.dtype
@@ -143,4 +163,4 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out.astype(ctx.dtype),)
+        return (run(Cast, grad_out, dtype=ctx.dtype),)

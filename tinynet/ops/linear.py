@@ -1,6 +1,4 @@
 """Matrix multiplication, batched over leading axes (NumPy matmul broadcasting)."""
-import numpy as np
-
 from ..function import Function
 
 
@@ -11,6 +9,8 @@ class MatMul(Function):
     any batch axes that broadcasting added.
     """
 
+    double_backward, saved_inputs = True, ("a", "b")
+
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim < 2 or b.ndim < 2:
@@ -20,6 +20,11 @@ class MatMul(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad_a = grad_out @ np.swapaxes(ctx.b, -1, -2) if ctx.needs_input_grad[0] else None
-        grad_b = np.swapaxes(ctx.a, -1, -2) @ grad_out if ctx.needs_input_grad[1] else None
+        grad_a = grad_out @ matrix_transpose(ctx.b) if ctx.needs_input_grad[0] else None
+        grad_b = matrix_transpose(ctx.a) @ grad_out if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+
+
+def matrix_transpose(x):
+    """x (..., n, k) -> (..., k, n), a view; for arrays and Tensors alike."""
+    return x.transpose(*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)

@@ -1,15 +1,18 @@
 """The numerically delicate pieces of classification losses, each with a hand-written VJP."""
 import numpy as np
 
-from ..function import Function
-from .activation import stable_sigmoid
+from ..function import Function, run
+from .activation import Sigmoid
+from .elementwise import Exp
 
 
 class LogSoftmax(Function):
     """log softmax(x) along `axis`, as x - max - log(sum(exp(x - max))): never overflows.
 
-    VJP: grad_out - softmax(x) * sum(grad_out).
+    VJP: grad_out - softmax(x) * sum(grad_out), softmax(x) = exp(out).
     """
+
+    double_backward, saved_output = True, "out"
 
     @staticmethod
     def forward(ctx, x, axis=-1):
@@ -20,7 +23,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        softmax = np.exp(ctx.out)
+        softmax = run(Exp, ctx.out)
         return (grad_out - softmax * grad_out.sum(axis=ctx.axis, keepdims=True),)
 
 
@@ -31,6 +34,8 @@ class BinaryCrossEntropyWithLogits(Function):
     VJP with respect to x: s(x) - y.
     """
 
+    double_backward, saved_inputs = True, ("logits", "target")
+
     @staticmethod
     def forward(ctx, logits, target):
         ctx.logits, ctx.target = logits, target
@@ -38,4 +43,4 @@ class BinaryCrossEntropyWithLogits(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * (stable_sigmoid(ctx.logits) - ctx.target), None
+        return grad_out * (run(Sigmoid, ctx.logits) - ctx.target), None

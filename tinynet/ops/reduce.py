@@ -1,8 +1,8 @@
 """Reductions over axes: sum and max (mean is a sum divided by a count, in functional)."""
 import numpy as np
 
-from ..function import Function
-from .shape import normalize_axis
+from ..function import Function, run
+from .shape import Expand, normalize_axis
 
 
 def normalize_axes(axis, ndim: int) -> tuple:
@@ -21,6 +21,8 @@ def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 class Sum(Function):
     """Sum over `axis`: every input element receives the gradient of its sum."""
 
+    double_backward = True
+
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.shape, ctx.axes = x.shape, normalize_axes(axis, x.ndim)
@@ -28,13 +30,14 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad = grad_out.reshape(keepdims_shape(ctx.shape, ctx.axes))
-        return (np.broadcast_to(grad, ctx.shape).copy(),)
+        return (run(Expand, grad_out.reshape(keepdims_shape(ctx.shape, ctx.axes)), shape=ctx.shape),)
 
 
 class Max(Function):
     """Max over `axis` (NaN where a NaN is reduced, as np.max). Ties share the gradient equally
     (as torch.amax does), and so do the NaNs of a slice."""
+
+    double_backward = True  # the share is piecewise constant
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -43,13 +46,13 @@ class Max(Function):
             raise ValueError(f"max over an empty axis has no value: axis {axis} of shape {x.shape}")
         out = x.max(axis=ctx.axes, keepdims=True)
         is_max = (x == out) | np.isnan(x)  # a NaN is the max of its slice, as in np.max
-        ctx.share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
+        ctx.share = (is_max / is_max.sum(axis=ctx.axes, keepdims=True)).astype(x.dtype)
         ctx.kept_shape = out.shape
         return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))
 
     @staticmethod
     def backward(ctx, grad_out):
-        return ((grad_out.reshape(ctx.kept_shape) * ctx.share).astype(grad_out.dtype),)
+        return (grad_out.reshape(ctx.kept_shape) * ctx.share,)
 
     @staticmethod
     def branch(ctx):

@@ -1,11 +1,13 @@
-"""Ops that move values without changing them: reshape, transpose, index, concatenate, pad."""
+"""Ops that move values without changing them: reshape, transpose, index, concatenate, pad, expand."""
 import numpy as np
 
-from ..function import Function
+from ..function import Function, contiguous, run
 
 
 class Reshape(Function):
     """x viewed with a new shape of the same size."""
+
+    double_backward = True
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -30,6 +32,8 @@ class Transpose(Function):
     The gradient goes back through the inverse permutation.
     """
 
+    double_backward = True
+
     @staticmethod
     def forward(ctx, x, axes=None):
         permutation = tuple(reversed(range(x.ndim))) if axes is None else tuple(normalize_axis(a, x.ndim) for a in axes)
@@ -40,14 +44,16 @@ class Transpose(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (np.transpose(grad_out, ctx.inverse),)
+        return (grad_out.transpose(tuple(ctx.inverse)),)
 
 
 class GetItem(Function):
     """x[index] for any NumPy index (slices, integers, integer or boolean arrays).
 
-    Backward scatters with np.add.at, so an element picked twice gets both gradients.
+    Backward scatters (ScatterAdd), so an element picked twice gets both gradients.
     """
+
+    double_backward = True
 
     @staticmethod
     def forward(ctx, x, index):
@@ -56,27 +62,51 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad = np.zeros(ctx.shape, dtype=grad_out.dtype)
-        np.add.at(grad, ctx.index, grad_out)
-        return (grad,)
+        return (run(ScatterAdd, grad_out, shape=ctx.shape, index=ctx.index),)
+
+
+class ScatterAdd(Function):
+    """zeros(shape) with values added at index (np.add.at: repeated indices add up); GetItem's VJP.
+
+    Its own VJP is GetItem: each value's gradient is grad_out[index].
+    """
+
+    double_backward = True
+
+    @staticmethod
+    def forward(ctx, values, shape, index):
+        ctx.index = index
+        out = np.zeros(shape, dtype=values.dtype)
+        np.add.at(out, index, values)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out[ctx.index],)
 
 
 class Concatenate(Function):
-    """Join arrays along an existing axis; backward splits the gradient at the seams."""
+    """Join arrays along an existing axis; backward slices the gradient at the seams."""
+
+    double_backward = True
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = axis
-        ctx.seams = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        axis = normalize_axis(axis, arrays[0].ndim)
+        ends = np.cumsum([a.shape[axis] for a in arrays])
+        before = (slice(None),) * axis
+        ctx.pieces = [before + (slice(end - a.shape[axis], end),) for a, end in zip(arrays, ends)]
         return np.concatenate(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return tuple(np.split(grad_out, ctx.seams, axis=ctx.axis))
+        return tuple(grad_out[piece] for piece in ctx.pieces)
 
 
 class Pad(Function):
     """x zero-padded: pad_width is ((before, after),) per axis, as np.pad takes it."""
+
+    double_backward = True
 
     @staticmethod
     def forward(ctx, x, pad_width):
@@ -85,4 +115,18 @@ class Pad(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (np.asarray(grad_out[ctx.inside], order="C"),)
+        return (contiguous(grad_out[ctx.inside]),)
+
+
+class Expand(Function):
+    """x broadcast to shape (a copy); backward returns grad_out whole: the graph core sums it back."""
+
+    double_backward = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return np.broadcast_to(x, shape).copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out,)
