@@ -2,12 +2,13 @@
 
 Each is a straightforward vectorised NumPy version of what tinynet computes: im2col with a
 strided window view and one matmul per group for conv2d, window views for max pooling,
-and a hand-written MLP step. (LRN uses the references in tinynet.kernels.lrn: loops over
+and hand-written MLP and CNN steps. (LRN uses the references in tinynet.kernels.lrn: loops over
 channels only.) All arrays are NCHW.
 """
 import numpy as np
 
 from tinynet.kernels.pool import window_views
+from tinynet.kernels.windows import resolve_padding
 
 
 def conv_columns(x_padded, kernel, stride, dilation, groups):
@@ -76,10 +77,10 @@ def max_pool_backward(grad_out, argmax, x_shape, kernel, stride, pads):
     return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
 
 
-def mlp_sgd_step(params, x, labels, lr):
-    """One SGD step of linear-ReLU-linear with softmax cross-entropy (mean over the batch), in place.
+def mlp_gradients(params, x, labels):
+    """(loss, [grad of each param], grad_x) of linear-ReLU-linear with softmax cross-entropy (mean over the batch).
 
-    params: [w1 (H, D), b1 (H,), w2 (K, H), b2 (K,)]; x: (N, D); labels: (N,) ints. Returns the loss.
+    params: [w1 (H, D), b1 (H,), w2 (K, H), b2 (K,)]; x: (N, D); labels: (N,) ints.
     """
     w1, b1, w2, b2 = params
     hidden = np.maximum(x @ w1.T + b1, 0)
@@ -93,6 +94,42 @@ def mlp_sgd_step(params, x, labels, lr):
     grad_logits /= len(labels)
     grad_hidden = (grad_logits @ w2) * (hidden > 0)
     grads = [grad_hidden.T @ x, grad_hidden.sum(axis=0), grad_logits.T @ hidden, grad_logits.sum(axis=0)]
+    return loss, grads, grad_hidden @ w1
+
+
+def sgd_update(params, grads, lr):
     for param, grad in zip(params, grads):
         param -= lr * grad
+
+
+def mlp_sgd_step(params, x, labels, lr):
+    """One SGD step of linear-ReLU-linear with softmax cross-entropy, in place (see mlp_gradients). Returns the loss."""
+    loss, grads, _ = mlp_gradients(params, x, labels)
+    sgd_update(params, grads, lr)
+    return loss
+
+
+def cnn_sgd_step(params, x, labels, lr):
+    """One SGD step, in place, of (conv 'same' -> ReLU -> max pool 2x2 'same') x 2 -> the MLP of mlp_gradients.
+
+    params: [conv1 weight (O1, C, k, k), bias (O1,), conv2 weight, bias, then the MLP's four]; x: (N, C, H, W).
+    Returns the loss.
+    """
+    saved, hidden = [], x
+    for weight, bias in (params[0:2], params[2:4]):
+        pads = resolve_padding("same", hidden.shape[2:], weight.shape[2:], (1, 1), (1, 1))
+        out, columns = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)
+        activation = np.maximum(out + bias.reshape(1, -1, 1, 1), 0)
+        pool_pads = resolve_padding("same", activation.shape[2:], (2, 2), (2, 2), (1, 1))
+        pooled, argmax = max_pool_forward(activation, (2, 2), (2, 2), pool_pads)
+        saved.append((hidden.shape, weight, pads, columns, activation, argmax, pool_pads))
+        hidden = pooled
+    loss, mlp_grads, grad_flat = mlp_gradients(params[4:], hidden.reshape(len(x), -1), labels)
+    grad, conv_grads = grad_flat.reshape(hidden.shape), []
+    for x_shape, weight, pads, columns, activation, argmax, pool_pads in reversed(saved):
+        grad_activation = max_pool_backward(grad, argmax, activation.shape, (2, 2), (2, 2), pool_pads)
+        grad_out = grad_activation * (activation > 0)
+        grad, grad_weight = conv2d_backward(grad_out, columns, x_shape, weight, (1, 1), pads, (1, 1), 1)
+        conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
+    sgd_update(params, conv_grads + mlp_grads, lr)
     return loss

@@ -65,3 +65,29 @@ class MLP:
         loss.backward()
         self.optimizer.step()
         return loss.item()
+
+
+class CNN:
+    """(conv 'same' -> ReLU -> max pool 2x2 'same') x 2 -> linear -> ReLU -> linear, trained by SGD on cross-entropy.
+
+    params as in numpy_reference.cnn_sgd_step; 'same' follows TensorFlow (the odd padded pixel after),
+    and the 2x2 pooling of an odd size keeps its last pixel (ceil_mode, as padding with -inf).
+    """
+
+    def __init__(self, params, lr):
+        self.params = [as_tensor(p.copy(), True) for p in params]
+        self.optimizer = torch.optim.SGD(self.params, lr=lr)
+
+    def step(self, x, labels):
+        self.optimizer.zero_grad()
+        hidden = as_tensor(x)
+        for weight, bias in (self.params[0:2], self.params[2:4]):
+            total = weight.shape[2] - 1
+            hidden = TF.pad(hidden, (total // 2, total - total // 2) * 2)
+            hidden = TF.max_pool2d(TF.relu(TF.conv2d(hidden, weight, bias)), 2, 2, ceil_mode=True)
+        w1, b1, w2, b2 = self.params[4:]
+        logits = TF.linear(TF.relu(TF.linear(hidden.flatten(1), w1, b1)), w2, b2)
+        loss = TF.cross_entropy(logits, as_tensor(labels))
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
