@@ -3,6 +3,7 @@ PyTorch implementation, all fed the same float32 inputs and returning their resu
 arrays so that they can be checked against each other before they are timed.
 """
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,8 +11,10 @@ import numpy as np
 import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn, optim
+from tinynet.kernels.conv_choice import recorded_conv_choices
 from tinynet.kernels.lrn import lrn_backward_reference, lrn_reference
 from tinynet.kernels.windows import output_size, resolve_padding
+from tinynet.models import face_resnet
 from tinynet.models.alexnet import CONV_LAYERS, INPUT_SIZE
 
 from . import numpy_reference as reference
@@ -214,6 +217,53 @@ def cnn_case(batch, size, channels, kernel, rng, torch_ref, lr=0.01):
                          x, labels, reference.cnn_sgd_step, "CNN", torch_ref, lr)
 
 
+def face_resnet_weights(rng, widths=(32, 64, 128, 256)):
+    """Random weights named and shaped as the face ResNet's file (tinynet.models.face_resnet.load_weights), filters
+    HWIO, He-scaled; widths: the stem's and the four stages' channels (smaller for a quick run)."""
+    weights, channels = {}, 3
+
+    def conv_scale(prefix, kernel, in_channels, out_channels):
+        fan_in = kernel * kernel * in_channels
+        weights[f"{prefix}/conv/filters"] = rng.standard_normal((kernel, kernel, in_channels, out_channels),
+                                                                dtype=np.float32) * np.float32(np.sqrt(2 / fan_in))
+        for name in ("conv/bias", "scale/weights", "scale/biases"):
+            weights[f"{prefix}/{name}"] = rng.normal(1.0 if name == "scale/weights" else 0.0, 0.1,
+                                                     out_channels).astype(np.float32)
+
+    conv_scale("conv32_down", 7, channels, widths[0])
+    channels = widths[0]
+    for name in face_resnet.BLOCKS:
+        width = widths[[32, 64, 128, 256].index(int(name[4:].split("_")[0]))]
+        conv_scale(f"{name}/conv1", 3, channels, width)
+        conv_scale(f"{name}/conv2", 3, width, width)
+        channels = width
+    weights["fc"] = rng.standard_normal((channels, 128), dtype=np.float32) / np.float32(np.sqrt(channels))
+    return weights
+
+
+def face_resnet_case(batch, rng, torch_ref, widths=(32, 64, 128, 256)):
+    """The face ResNet's forward pass (no graph) on random weights and images; the name lists its convolutions'
+    algorithms (each distinct one once, as tn.conv_algorithm says)."""
+    weights = face_resnet_weights(rng, widths)
+    model = face_resnet.FaceResNet(weights)
+    images = rng.uniform(0, 255, (batch, 3, face_resnet.INPUT_SIZE, face_resnet.INPUT_SIZE)).astype(np.float32)
+
+    def tinynet_forward():
+        with tn.no_grad():
+            return (model(tn.Tensor(images)).data,)
+
+    with recorded_conv_choices() as choices:
+        tinynet_forward()
+    counts = Counter(choice.algorithm for _, _, choice in choices)
+    case = Case(f"face ResNet fwd, batch {batch} (convs: {', '.join(f'{n} {name}' for name, n in counts.items())})",
+                None)
+    case.runners["tinynet"] = tinynet_forward
+    case.runners["numpy"] = lambda: (reference.face_resnet_forward(weights, images),)
+    if torch_ref:
+        case.runners["torch"] = lambda: (torch_ref.face_resnet_forward(weights, images),)
+    return case
+
+
 def all_cases(quick=False, seed=0, with_torch=True):
     """The issue's benchmark list; quick=True gives the same kinds of case at tiny sizes (for tests).
 
@@ -223,14 +273,16 @@ def all_cases(quick=False, seed=0, with_torch=True):
     if quick:
         small_conv = ConvSpec("conv2d (4,1,8,8)x(3,1,3,3)", (4, 1, 8, 8), (3, 1, 3, 3))
         alexnet = alexnet_convs(2, input_size=35, channel_divisor=16)
-        pool_shape, mlp, cnn = (2, 6, 9, 9), (20, (12, 8, 3)), (2, 11, (3, 4), 4)
+        pool_shape, mlp, cnn, resnet = (2, 6, 9, 9), (20, (12, 8, 3)), (2, 11, (3, 4), 4), (1, (4, 4, 8, 8))
     else:
         small_conv = ConvSpec("conv2d (64,1,32,32)x(32,1,5,5)", (64, 1, 32, 32), (32, 1, 5, 5))
         alexnet = alexnet_convs(1) + alexnet_convs(32)
         pool_shape, mlp, cnn = (32, 96, 57, 57), (500, (784, 300, 10)), (16, 91, (32, 64), 10)
+        resnet = (32, (32, 64, 128, 256))
     cases = [conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
                        kind == "fwd+bwd", rng, torch_ref) for kind in ("fwd", "fwd+bwd")]
     cases += [conv_case(spec, False, rng, torch_ref) for spec in alexnet]
     cases += [max_pool_case(pool_shape, 3, 2, rng, torch_ref), lrn_case(pool_shape, rng, torch_ref),
-              mlp_case(*mlp, rng, torch_ref), cnn_case(*cnn, rng, torch_ref)]
+              mlp_case(*mlp, rng, torch_ref), cnn_case(*cnn, rng, torch_ref),
+              face_resnet_case(resnet[0], rng, torch_ref, resnet[1])]
     return cases

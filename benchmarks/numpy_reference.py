@@ -9,6 +9,7 @@ import numpy as np
 
 from tinynet.kernels.pool import window_views
 from tinynet.kernels.windows import resolve_padding
+from tinynet.models.face_resnet import BLOCKS, MEAN_RGB
 
 
 def conv_columns(x_padded, kernel, stride, dilation, groups):
@@ -133,3 +134,33 @@ def cnn_sgd_step(params, x, labels, lr):
         conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
     sgd_update(params, conv_grads + mlp_grads, lr)
     return loss
+
+
+def face_resnet_forward(weights, images):
+    """Descriptors (N, 128) of tinynet.models.face_resnet's network, images (N, 3, 150, 150): the same layers
+    (conv + scale, ReLU, max pool, residual blocks with average-pooled, zero-padded shortcuts) in NumPy."""
+    def conv_scale(x, prefix, stride, padding):
+        weight = weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1)  # HWIO -> OIHW
+        pads = resolve_padding(padding, x.shape[2:], weight.shape[2:], (stride, stride), (1, 1))
+        out = conv2d_forward(x, weight, (stride, stride), pads, (1, 1), 1)[0] + channel(f"{prefix}/conv/bias")
+        return out * channel(f"{prefix}/scale/weights") + channel(f"{prefix}/scale/biases")
+
+    def channel(name):
+        return weights[name].reshape(1, -1, 1, 1)
+
+    x = (images - MEAN_RGB.reshape(1, 3, 1, 1)) / 256
+    x, _ = max_pool_forward(np.maximum(conv_scale(x, "conv32_down", 2, "valid"), 0), (3, 3), (2, 2), ((0, 0), (0, 0)))
+    for name in BLOCKS:
+        down = name.endswith(("_down", "_down_out"))
+        out = np.maximum(conv_scale(x, f"{name}/conv1", 2 if down else 1, "valid" if down else "same"), 0)
+        out = conv_scale(out, f"{name}/conv2", 1, "same")
+        shortcut = x
+        if down:
+            n_images, channels, height, width = x.shape
+            shortcut = x[:, :, :height // 2 * 2, :width // 2 * 2].reshape(n_images, channels, height // 2, 2,
+                                                                             width // 2, 2).mean(axis=(3, 5))
+            shortcut = np.pad(shortcut, ((0, 0), (0, out.shape[1] - channels), (0, 0), (0, 0)))
+            out = np.pad(out, ((0, 0), (0, 0), (0, shortcut.shape[2] - out.shape[2]),
+                               (0, shortcut.shape[3] - out.shape[3])))
+        x = np.maximum(out + shortcut, 0)
+    return x.mean(axis=(2, 3)) @ weights["fc"]

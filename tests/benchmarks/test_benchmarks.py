@@ -14,7 +14,7 @@ def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementation
     printed = capsys.readouterr().out
     assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
     names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
-    assert len(names) == 11 and all(f"| {name} |" in printed for name in names)
+    assert len(names) == 12 and all(f"| {name} |" in printed for name in names)
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["case"] for row in written["cases"]] == names and written["cases"][0]["torch ms"] == "-"
     assert any("matmul" in line for line in written["machine"])

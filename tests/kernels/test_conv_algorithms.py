@@ -136,3 +136,15 @@ def test_conv2d_runs_the_chosen_algorithm_forward_and_backward(algorithm, monkey
     assert calls == ["conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad"]
     expected = conv2d_reference(x.data, weight.data, (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
     assert_close_relative(out.data, expected)
+
+
+def test_recorded_conv_choices_lists_every_convolution_of_the_block():
+    x, weight = np.ones((1, 2, 6, 6)), np.ones((2, 2, 3, 3))
+    with conv_choice.recorded_conv_choices() as choices:
+        F.conv2d(x, weight, padding="same")
+        with tn.force_conv_algorithm("fft"):
+            F.conv2d(x, weight)
+    assert [(x_shape, choice.algorithm) for x_shape, _, choice in choices] == [((1, 2, 6, 6), "im2col"),
+                                                                               ((1, 2, 6, 6), "fft")]
+    F.conv2d(x, weight)
+    assert len(choices) == 2

@@ -11,7 +11,8 @@ The model estimates each algorithm's seconds for the forward pass from its arith
 at throughputs measured on the course's 2-core machine (the constants below; the backward
 passes cost about the same again for each algorithm, so one choice serves all three) and picks
 the cheapest, FFT only by a margin. `conv_algorithm(...)` says what runs and why; `force_conv_algorithm(name)` makes
-every convolution in a `with` block use that algorithm (the tests use it to exercise each one).
+every convolution in a `with` block use that algorithm (the tests use it to exercise each one), and
+`recorded_conv_choices()` lists the choices made in a block (the benchmarks print them).
 """
 import contextlib
 import contextvars
@@ -39,6 +40,7 @@ SPECTRAL_PRODUCT_RATE = {4: 15e9, 8: 8e9}
 FFT_MARGIN = 2.0
 
 _forced = contextvars.ContextVar("forced_conv_algorithm", default=None)
+_records = contextvars.ContextVar("recorded_conv_choices", default=None)
 
 
 class Choice(NamedTuple):
@@ -100,12 +102,15 @@ def choose(x_shape, weight_shape, stride, pads, dilation, groups, dtype):
     choice = modelled_choice(tuple(x_shape), tuple(weight_shape), stride, pads, dilation, groups,
                              np.dtype(dtype).itemsize)
     forced = _forced.get()
-    if forced is None:
-        return choice
-    why_not = unsupported(forced, stride, dilation)
-    if why_not:
-        raise ValueError(f"force_conv_algorithm({forced!r}) cannot run this convolution: {why_not}")
-    return Choice(forced, f"{forced}: forced by force_conv_algorithm({forced!r})", choice.estimates)
+    if forced is not None:
+        why_not = unsupported(forced, stride, dilation)
+        if why_not:
+            raise ValueError(f"force_conv_algorithm({forced!r}) cannot run this convolution: {why_not}")
+        choice = Choice(forced, f"{forced}: forced by force_conv_algorithm({forced!r})", choice.estimates)
+    records = _records.get()
+    if records is not None:
+        records.append((tuple(x_shape), tuple(weight_shape), choice))
+    return choice
 
 
 def conv_algorithm(x_shape, weight_shape, stride=1, padding=0, *, groups=1, dilation=1, dtype=np.float32):
@@ -129,3 +134,14 @@ def force_conv_algorithm(name):
         yield
     finally:
         _forced.reset(token)
+
+
+@contextlib.contextmanager
+def recorded_conv_choices():
+    """Yields a list to which every conv2d within the block appends (x_shape, weight_shape, Choice)."""
+    records = []
+    token = _records.set(records)
+    try:
+        yield records
+    finally:
+        _records.reset(token)
