@@ -148,3 +148,16 @@ def test_recorded_conv_choices_lists_every_convolution_of_the_block():
                                                                                ((1, 2, 6, 6), "fft")]
     F.conv2d(x, weight)
     assert len(choices) == 2
+
+
+@pytest.mark.parametrize("algorithm", sorted(conv_choice.ALGORITHMS))
+@pytest.mark.parametrize("x_shape, weight_shape", [((1, 0, 4, 4), (2, 0, 3, 3)), ((1, 2, 4, 4), (0, 2, 3, 3)),
+                                                    ((0, 2, 4, 4), (3, 2, 3, 3))])
+def test_every_algorithm_takes_layers_without_channels_or_images(algorithm, x_shape, weight_shape):
+    x, weight = np.ones(x_shape), np.ones(weight_shape)
+    settings_, kernels = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1), conv_choice.ALGORITHMS[algorithm]
+    out = kernels.conv2d_forward(x, weight, *settings_)
+    np.testing.assert_array_equal(out, conv2d_reference(x, weight, *settings_))
+    assert kernels.conv2d_input_grad(out, x_shape, weight, *settings_).shape == x_shape
+    np.testing.assert_array_equal(kernels.conv2d_weight_grad(out, x, weight_shape, *settings_),
+                                  np.zeros(weight_shape))

@@ -122,7 +122,7 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
     for chunk in batch_chunks(n_images, columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)):
         columns = image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw)
         product = np.matmul(grouped(weight, groups), grouped(columns, groups))  # (G, O/G, n*Ho*Wo)
-        out[chunk] = product.reshape(out_channels, -1, *out_hw).transpose(1, 0, 2, 3)
+        out[chunk] = product.reshape(out_channels, chunk.stop - chunk.start, *out_hw).transpose(1, 0, 2, 3)
     return out
 
 
@@ -137,7 +137,7 @@ def conv2d_input_grad(grad_out, x_shape, weight, stride, pads, dilation, groups)
         grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
         grad_columns = np.matmul(weight_t, grad_rows, out=scratch((groups, *weight_t.shape[1:2], grad_rows.shape[2]),
                                                                  grad_out.dtype))
-        grad_columns = grad_columns.reshape(channels * kernel_hw[0] * kernel_hw[1], -1, *out_hw)
+        grad_columns = grad_columns.reshape(channels * kernel_hw[0] * kernel_hw[1], chunk.stop - chunk.start, *out_hw)
         col2im_kernel(grad_x_padded[chunk], grad_columns, *kernel_hw, *stride, *dilation, work=grad_columns.size)
     return np.ascontiguousarray(grad_x_padded[:, :, top:top + height, left:left + width])
 
