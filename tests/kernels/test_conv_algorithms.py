@@ -5,38 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinynet as tn
-from kernels.test_kernels import conv_cases, kernel_mode  # noqa: F401 (kernel_mode: serial and parallel runs)
+from kernels.test_kernels import (  # noqa: F401 (kernel_mode: serial and parallel runs)
+    assert_close_relative,
+    check_against_reference,
+    conv_cases,
+    kernel_mode,
+)
 from tinynet import functional as F
 from tinynet.kernels import conv, conv_choice, conv_fft
-from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
+from tinynet.kernels.conv import conv2d_reference
 from tinynet.kernels.windows import resolve_padding
-
-# float64 within 1e-10, float32 within 1e-4, relative to the largest value of the reference
-RELATIVE_TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
-
-
-def assert_close_relative(result, expected, tolerances=RELATIVE_TOLERANCE):
-    """|result - expected| <= tolerance * (|expected| + max |expected|), and the same dtype."""
-    tolerance = tolerances[expected.dtype]
-    scale = np.max(np.abs(expected), initial=0.0)
-    np.testing.assert_allclose(result, expected, rtol=tolerance, atol=tolerance * scale)
-    assert result.dtype == expected.dtype and result.shape == expected.shape
-
-
-def check_against_reference(kernels, x, weight, settings_, rng):
-    """kernels' forward, input gradient and weight gradient against the loop references."""
-    out = kernels.conv2d_forward(x, weight, *settings_)
-    assert_close_relative(out, conv2d_reference(x, weight, *settings_))
-    grad_out = rng.standard_normal(out.shape).astype(x.dtype)
-    expected_x, expected_weight = conv2d_backward_reference(grad_out, x, weight, *settings_)
-    assert_close_relative(kernels.conv2d_input_grad(grad_out, x.shape, weight, *settings_), expected_x)
-    assert_close_relative(kernels.conv2d_weight_grad(grad_out, x, weight.shape, *settings_), expected_weight)
-
-
-@given(case=conv_cases())
-def test_im2col_matches_the_loop_reference(case):
-    x, weight, settings_, rng = case
-    check_against_reference(conv, x, weight, settings_, rng)
 
 
 @given(case=conv_cases(unit_stride=True, max_kernel=6, max_size=12))

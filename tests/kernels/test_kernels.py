@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 import tinynet.kernels.compile
 from tinynet.function import Context
-from tinynet.kernels.conv import conv2d_forward
+from tinynet.kernels import conv
+from tinynet.kernels.conv import conv2d_backward_reference, conv2d_forward, conv2d_reference
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
 from tinynet.kernels.windows import resolve_padding
@@ -50,6 +51,35 @@ def conv_cases(draw, unit_stride=False, max_kernel=3, max_size=8):
 
 def tolerance(dtype):
     return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
+
+
+# float64 within 1e-10, float32 within 1e-4, relative to the largest value of the reference
+RELATIVE_TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
+
+def assert_close_relative(result, expected, tolerances=RELATIVE_TOLERANCE):
+    """|result - expected| <= tolerance * (|expected| + max |expected|), and the same dtype."""
+    tolerance = tolerances[expected.dtype]
+    scale = np.max(np.abs(expected), initial=0.0)
+    np.testing.assert_allclose(result, expected, rtol=tolerance, atol=tolerance * scale)
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+
+
+def check_against_reference(kernels, x, weight, settings_, rng):
+    """kernels' forward, input gradient and weight gradient against the loop references."""
+    out = kernels.conv2d_forward(x, weight, *settings_)
+    assert_close_relative(out, conv2d_reference(x, weight, *settings_))
+    grad_out = rng.standard_normal(out.shape).astype(x.dtype)
+    expected_x, expected_weight = conv2d_backward_reference(grad_out, x, weight, *settings_)
+    assert_close_relative(kernels.conv2d_input_grad(grad_out, x.shape, weight, *settings_), expected_x)
+    assert_close_relative(kernels.conv2d_weight_grad(grad_out, x, weight.shape, *settings_), expected_weight)
+
+
+@given(case=conv_cases())
+def test_conv2d_forward_and_backward_match_the_loop_reference(case):
+    """im2col (tinynet.kernels.conv) against the loops; every other algorithm is in test_conv_algorithms.py."""
+    x, weight, settings_, rng = case
+    check_against_reference(conv, x, weight, settings_, rng)
 
 
 @st.composite
