@@ -6,7 +6,10 @@ Their shapes come from tinynet.kernels.windows (the callers check the arguments 
 The backward pass is two more matrix products and col2im, which adds columns back into
 the image. im2col/col2im are Numba kernels, parallel over input channels (each channel owns
 its own rows of the columns and its own plane of the image, so no two threads write the
-same element). benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
+same element). The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and
+the weight gradient makes the columns again rather than keeping them from the forward pass.
+tinynet.kernels.conv_choice decides when this algorithm runs; benchmarks/README.md has its
+speed against plain NumPy and PyTorch CPU.
 """
 import math
 import threading
@@ -92,8 +95,8 @@ def image_columns(x_padded, kernel_hw, stride, dilation, out_hw):
 def scratch(shape, dtype):
     """An uninitialised array (shape) in a buffer this thread reuses while it stays within COLUMNS_BUDGET_BYTES.
 
-    Writing into fresh memory costs first-touch page faults (about twice the time of the
-    im2col copy itself, see benchmarks/README.md); the buffer is only ever used inside one call.
+    im2col into fresh memory took about twice as long as into a reused buffer (first-touch page
+    faults, see benchmarks/README.md); the buffer is only ever used within one call.
     """
     size = math.prod(shape)
     buffer = getattr(_scratch, "buffer", None)
@@ -135,7 +138,7 @@ def conv2d_input_grad(grad_out, x_shape, weight, stride, pads, dilation, groups)
     weight_t = grouped(weight, groups).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
     for chunk in batch_chunks(n_images, columns_bytes_per_image(x_shape, kernel_hw, out_hw, grad_out.dtype)):
         grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
-        grad_columns = np.matmul(weight_t, grad_rows, out=scratch((groups, *weight_t.shape[1:2], grad_rows.shape[2]),
+        grad_columns = np.matmul(weight_t, grad_rows, out=scratch((groups, weight_t.shape[1], grad_rows.shape[2]),
                                                                  grad_out.dtype))
         grad_columns = grad_columns.reshape(channels * kernel_hw[0] * kernel_hw[1], chunk.stop - chunk.start, *out_hw)
         col2im_kernel(grad_x_padded[chunk], grad_columns, *kernel_hw, *stride, *dilation, work=grad_columns.size)
