@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--budget SECONDS] [--no-torch] [--out DIR]: print the benchmark table.
+"""python -m benchmarks [--quick] [--budget SECONDS] [--no-torch] [--only TEXT] [--out DIR]: print the benchmark table.
 
 Every case runs its tinynet, plain NumPy and (when torch is importable) PyTorch CPU
 implementations on the same float32 inputs, checks that their results agree, then prints
@@ -73,6 +73,8 @@ def main(argv=None):
                         help="seconds of timed calls per implementation and case (3..25 calls)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", action="append", metavar="TEXT",
+                        help="run only the cases whose name contains TEXT (may be given several times)")
     parser.add_argument("--out", type=Path, help="also write the table to OUT/metrics.json")
     args = parser.parse_args(argv)
     torch = None if args.no_torch else benchmark_cases.torch_reference
@@ -82,6 +84,8 @@ def main(argv=None):
     print("| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER), flush=True)
     missed, disagree, rows = [], [], []
     for case in benchmark_cases.all_cases(quick=args.quick, seed=args.seed, with_torch=torch is not None):
+        if args.only and not any(text in case.name for text in args.only):
+            continue
         seconds, difference = measure(case, args.budget)
         cells, is_missed = table_row(case, seconds, difference)
         print("| " + " | ".join(cells) + " |", flush=True)

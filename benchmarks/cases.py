@@ -2,6 +2,8 @@
 PyTorch implementation, all fed the same float32 inputs and returning their results as NumPy
 arrays so that they can be checked against each other before they are timed.
 """
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,8 +11,10 @@ import numpy as np
 import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn, optim
+from tinynet.kernels.conv_choice import recorded_conv_choices
 from tinynet.kernels.lrn import lrn_backward_reference, lrn_reference
 from tinynet.kernels.windows import output_size, resolve_padding
+from tinynet.models import face_resnet
 from tinynet.models.alexnet import CONV_LAYERS, INPUT_SIZE
 
 from . import numpy_reference as reference
@@ -150,19 +154,14 @@ def lrn_case(shape, rng, torch_ref, radius=2, bias=1.0, alpha=2e-5, beta=0.75):
     return case
 
 
-def mlp_case(batch, sizes, rng, torch_ref, lr=0.1):
-    """One SGD train step of a sizes[0]-sizes[1]-sizes[2] ReLU MLP on softmax cross-entropy.
+def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_ref, lr):
+    """One SGD step on softmax cross-entropy of a tinynet model, a NumPy step function and a torch reference class.
 
-    Each runner returns (loss, w1, b1, w2, b2) after its step; all start from the same weights.
+    Each runner returns (loss, *parameters) after its step; all start from the model's weights.
     """
-    n_in, n_hidden, n_out = sizes
-    x = rng.standard_normal((batch, n_in), dtype=np.float32)
-    labels = rng.integers(0, n_out, batch)
-    model = nn.Sequential(nn.Linear(n_in, n_hidden, rng=rng), nn.ReLU(), nn.Linear(n_hidden, n_out, rng=rng))
     initial = [p.data.copy() for p in model.parameters()]
     optimizer = optim.SGD(model.parameters(), lr=lr)
-    case = Case(f"MLP {n_in}-{n_hidden}-{n_out} SGD step, batch {batch}",
-                2.0 * 3 * batch * (n_in * n_hidden + n_hidden * n_out), target=MLP_TARGET)
+    case = Case(name, flops)
 
     def tinynet_step():
         optimizer.zero_grad()
@@ -173,10 +172,95 @@ def mlp_case(batch, sizes, rng, torch_ref, lr=0.1):
 
     numpy_params = [p.copy() for p in initial]
     case.runners["tinynet"] = tinynet_step
-    case.runners["numpy"] = lambda: (reference.mlp_sgd_step(numpy_params, x, labels, lr), *numpy_params)
+    case.runners["numpy"] = lambda: (numpy_step(numpy_params, x, labels, lr), *numpy_params)
     if torch_ref:
-        torch_mlp = torch_ref.MLP(initial, lr)
-        case.runners["torch"] = lambda: (torch_mlp.step(x, labels), *(p.detach().numpy() for p in torch_mlp.params))
+        torch_model = getattr(torch_ref, torch_class)(initial, lr)
+        case.runners["torch"] = lambda: (torch_model.step(x, labels), *(p.detach().numpy() for p in torch_model.params))
+    return case
+
+
+def mlp_case(batch, sizes, rng, torch_ref, lr=0.1):
+    """One SGD train step of a sizes[0]-sizes[1]-sizes[2] ReLU MLP on softmax cross-entropy."""
+    n_in, n_hidden, n_out = sizes
+    x = rng.standard_normal((batch, n_in), dtype=np.float32)
+    labels = rng.integers(0, n_out, batch)
+    model = nn.Sequential(nn.Linear(n_in, n_hidden, rng=rng), nn.ReLU(), nn.Linear(n_hidden, n_out, rng=rng))
+    case = sgd_step_case(f"MLP {n_in}-{n_hidden}-{n_out} SGD step, batch {batch}",
+                         2.0 * 3 * batch * (n_in * n_hidden + n_hidden * n_out), model, x, labels,
+                         reference.mlp_sgd_step, "MLP", torch_ref, lr)
+    case.target = MLP_TARGET
+    return case
+
+
+def cnn_case(batch, size, channels, kernel, rng, torch_ref, lr=0.01):
+    """One SGD step of seed 004's CNN (experiments/cnn_filters.py, without its dropout): (N, 1, size, size) ->
+    conv channels[0]@kernel 'same' -> ReLU -> max pool 2 'same' -> conv channels[1]@kernel ... -> fc 1024 -> fc 2.
+
+    The name says which algorithm each convolution runs (tn.conv_algorithm).
+    """
+    half = math.ceil(size / 2)
+    pooled = math.ceil(half / 2)
+    model = nn.Sequential(
+        nn.Conv2d(1, channels[0], kernel, padding="same", rng=rng), nn.ReLU(), nn.MaxPool2d(2, padding="same"),
+        nn.Conv2d(channels[0], channels[1], kernel, padding="same", rng=rng), nn.ReLU(),
+        nn.MaxPool2d(2, padding="same"), nn.Flatten(), nn.Linear(channels[1] * pooled * pooled, 1024, rng=rng),
+        nn.ReLU(), nn.Linear(1024, 2, rng=rng))
+    x = rng.random((batch, 1, size, size), dtype=np.float32)
+    labels = rng.integers(0, 2, batch)
+    conv_shapes = [((batch, 1, size, size), (channels[0], 1, kernel, kernel)),
+                   ((batch, channels[0], half, half), (channels[1], channels[0], kernel, kernel))]
+    algorithms = ", ".join(tn.conv_algorithm(*shapes, padding="same").algorithm for shapes in conv_shapes)
+    multiply_adds = sum(math.prod(x_shape[2:]) * math.prod(w_shape) for x_shape, w_shape in conv_shapes)  # 'same'
+    multiply_adds += channels[1] * pooled * pooled * 1024 + 1024 * 2
+    flops = 2.0 * 3 * batch * multiply_adds
+    return sgd_step_case(f"seed-004 CNN {size}x{size} SGD step, batch {batch} (convs: {algorithms})", flops, model,
+                         x, labels, reference.cnn_sgd_step, "CNN", torch_ref, lr)
+
+
+def face_resnet_weights(rng, widths=(32, 64, 128, 256)):
+    """Random weights named and shaped as the face ResNet's file (tinynet.models.face_resnet.load_weights), filters
+    HWIO, He-scaled; widths: the stem's and the four stages' channels (smaller for a quick run)."""
+    weights, channels = {}, 3
+
+    def conv_scale(prefix, kernel, in_channels, out_channels):
+        fan_in = kernel * kernel * in_channels
+        weights[f"{prefix}/conv/filters"] = rng.standard_normal((kernel, kernel, in_channels, out_channels),
+                                                                dtype=np.float32) * np.float32(np.sqrt(2 / fan_in))
+        for name in ("conv/bias", "scale/weights", "scale/biases"):
+            weights[f"{prefix}/{name}"] = rng.normal(1.0 if name == "scale/weights" else 0.0, 0.1,
+                                                     out_channels).astype(np.float32)
+
+    conv_scale("conv32_down", 7, channels, widths[0])
+    channels = widths[0]
+    for name in face_resnet.BLOCKS:
+        width = widths[[32, 64, 128, 256].index(int(name[4:].split("_")[0]))]
+        conv_scale(f"{name}/conv1", 3, channels, width)
+        conv_scale(f"{name}/conv2", 3, width, width)
+        channels = width
+    weights["fc"] = rng.standard_normal((channels, 128), dtype=np.float32) / np.float32(np.sqrt(channels))
+    return weights
+
+
+def face_resnet_case(batch, rng, torch_ref, widths=(32, 64, 128, 256)):
+    """The face ResNet's forward pass (no graph) on random weights and images; the name lists its convolutions'
+    algorithms (each distinct one once, as tn.conv_algorithm says)."""
+    weights = face_resnet_weights(rng, widths)
+    model = face_resnet.FaceResNet(weights)
+    images = rng.uniform(0, 255, (batch, 3, face_resnet.INPUT_SIZE, face_resnet.INPUT_SIZE)).astype(np.float32)
+
+    def tinynet_forward():
+        with tn.no_grad():
+            return (model(tn.Tensor(images)).data,)
+
+    with recorded_conv_choices() as choices:
+        tinynet_forward()
+    counts = Counter(choice.algorithm for _, _, choice in choices)
+    case = Case(f"face ResNet fwd, batch {batch} (convs: {', '.join(f'{n} {name}' for name, n in counts.items())})",
+                None)
+    case.runners["tinynet"] = tinynet_forward
+    case.runners["numpy"] = lambda: (reference.face_resnet_forward(weights, images),)
+    if torch_ref:
+        case.runners["torch"] = lambda: (torch_ref.face_resnet_forward(weights, images),)
     return case
 
 
@@ -189,14 +273,16 @@ def all_cases(quick=False, seed=0, with_torch=True):
     if quick:
         small_conv = ConvSpec("conv2d (4,1,8,8)x(3,1,3,3)", (4, 1, 8, 8), (3, 1, 3, 3))
         alexnet = alexnet_convs(2, input_size=35, channel_divisor=16)
-        pool_shape, mlp = (2, 6, 9, 9), (20, (12, 8, 3))
+        pool_shape, mlp, cnn, resnet = (2, 6, 9, 9), (20, (12, 8, 3)), (2, 11, (3, 4), 4), (1, (4, 4, 8, 8))
     else:
         small_conv = ConvSpec("conv2d (64,1,32,32)x(32,1,5,5)", (64, 1, 32, 32), (32, 1, 5, 5))
         alexnet = alexnet_convs(1) + alexnet_convs(32)
-        pool_shape, mlp = (32, 96, 57, 57), (500, (784, 300, 10))
+        pool_shape, mlp, cnn = (32, 96, 57, 57), (500, (784, 300, 10)), (16, 91, (32, 64), 10)
+        resnet = (32, (32, 64, 128, 256))
     cases = [conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
                        kind == "fwd+bwd", rng, torch_ref) for kind in ("fwd", "fwd+bwd")]
     cases += [conv_case(spec, False, rng, torch_ref) for spec in alexnet]
     cases += [max_pool_case(pool_shape, 3, 2, rng, torch_ref), lrn_case(pool_shape, rng, torch_ref),
-              mlp_case(*mlp, rng, torch_ref)]
+              mlp_case(*mlp, rng, torch_ref), cnn_case(*cnn, rng, torch_ref),
+              face_resnet_case(resnet[0], rng, torch_ref, resnet[1])]
     return cases

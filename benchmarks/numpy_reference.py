@@ -2,12 +2,14 @@
 
 Each is a straightforward vectorised NumPy version of what tinynet computes: im2col with a
 strided window view and one matmul per group for conv2d, window views for max pooling,
-and a hand-written MLP step. (LRN uses the references in tinynet.kernels.lrn: loops over
+and hand-written MLP and CNN steps. (LRN uses the references in tinynet.kernels.lrn: loops over
 channels only.) All arrays are NCHW.
 """
 import numpy as np
 
 from tinynet.kernels.pool import window_views
+from tinynet.kernels.windows import resolve_padding
+from tinynet.models.face_resnet import BLOCKS, MEAN_RGB
 
 
 def conv_columns(x_padded, kernel, stride, dilation, groups):
@@ -76,10 +78,10 @@ def max_pool_backward(grad_out, argmax, x_shape, kernel, stride, pads):
     return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
 
 
-def mlp_sgd_step(params, x, labels, lr):
-    """One SGD step of linear-ReLU-linear with softmax cross-entropy (mean over the batch), in place.
+def mlp_gradients(params, x, labels):
+    """(loss, [grad of each param], grad_x) of linear-ReLU-linear with softmax cross-entropy (mean over the batch).
 
-    params: [w1 (H, D), b1 (H,), w2 (K, H), b2 (K,)]; x: (N, D); labels: (N,) ints. Returns the loss.
+    params: [w1 (H, D), b1 (H,), w2 (K, H), b2 (K,)]; x: (N, D); labels: (N,) ints.
     """
     w1, b1, w2, b2 = params
     hidden = np.maximum(x @ w1.T + b1, 0)
@@ -93,6 +95,72 @@ def mlp_sgd_step(params, x, labels, lr):
     grad_logits /= len(labels)
     grad_hidden = (grad_logits @ w2) * (hidden > 0)
     grads = [grad_hidden.T @ x, grad_hidden.sum(axis=0), grad_logits.T @ hidden, grad_logits.sum(axis=0)]
+    return loss, grads, grad_hidden @ w1
+
+
+def sgd_update(params, grads, lr):
     for param, grad in zip(params, grads):
         param -= lr * grad
+
+
+def mlp_sgd_step(params, x, labels, lr):
+    """One SGD step of linear-ReLU-linear with softmax cross-entropy, in place (see mlp_gradients). Returns the loss."""
+    loss, grads, _ = mlp_gradients(params, x, labels)
+    sgd_update(params, grads, lr)
     return loss
+
+
+def cnn_sgd_step(params, x, labels, lr):
+    """One SGD step, in place, of (conv 'same' -> ReLU -> max pool 2x2 'same') x 2 -> the MLP of mlp_gradients.
+
+    params: [conv1 weight (O1, C, k, k), bias (O1,), conv2 weight, bias, then the MLP's four]; x: (N, C, H, W).
+    Returns the loss.
+    """
+    saved, hidden = [], x
+    for weight, bias in (params[0:2], params[2:4]):
+        pads = resolve_padding("same", hidden.shape[2:], weight.shape[2:], (1, 1), (1, 1))
+        out, columns = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)
+        activation = np.maximum(out + bias.reshape(1, -1, 1, 1), 0)
+        pool_pads = resolve_padding("same", activation.shape[2:], (2, 2), (2, 2), (1, 1))
+        pooled, argmax = max_pool_forward(activation, (2, 2), (2, 2), pool_pads)
+        saved.append((hidden.shape, weight, pads, columns, activation, argmax, pool_pads))
+        hidden = pooled
+    loss, mlp_grads, grad_flat = mlp_gradients(params[4:], hidden.reshape(len(x), -1), labels)
+    grad, conv_grads = grad_flat.reshape(hidden.shape), []
+    for x_shape, weight, pads, columns, activation, argmax, pool_pads in reversed(saved):
+        grad_activation = max_pool_backward(grad, argmax, activation.shape, (2, 2), (2, 2), pool_pads)
+        grad_out = grad_activation * (activation > 0)
+        grad, grad_weight = conv2d_backward(grad_out, columns, x_shape, weight, (1, 1), pads, (1, 1), 1)
+        conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
+    sgd_update(params, conv_grads + mlp_grads, lr)
+    return loss
+
+
+def face_resnet_forward(weights, images):
+    """Descriptors (N, 128) of tinynet.models.face_resnet's network, images (N, 3, 150, 150): the same layers
+    (conv + scale, ReLU, max pool, residual blocks with average-pooled, zero-padded shortcuts) in NumPy."""
+    def conv_scale(x, prefix, stride, padding):
+        weight = weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1)  # HWIO -> OIHW
+        pads = resolve_padding(padding, x.shape[2:], weight.shape[2:], (stride, stride), (1, 1))
+        out = conv2d_forward(x, weight, (stride, stride), pads, (1, 1), 1)[0] + channel(f"{prefix}/conv/bias")
+        return out * channel(f"{prefix}/scale/weights") + channel(f"{prefix}/scale/biases")
+
+    def channel(name):
+        return weights[name].reshape(1, -1, 1, 1)
+
+    x = (images - MEAN_RGB.reshape(1, 3, 1, 1)) / 256
+    x, _ = max_pool_forward(np.maximum(conv_scale(x, "conv32_down", 2, "valid"), 0), (3, 3), (2, 2), ((0, 0), (0, 0)))
+    for name in BLOCKS:
+        down = name.endswith(("_down", "_down_out"))
+        out = np.maximum(conv_scale(x, f"{name}/conv1", 2 if down else 1, "valid" if down else "same"), 0)
+        out = conv_scale(out, f"{name}/conv2", 1, "same")
+        shortcut = x
+        if down:
+            n_images, channels, height, width = x.shape
+            shortcut = x[:, :, :height // 2 * 2, :width // 2 * 2].reshape(n_images, channels, height // 2, 2,
+                                                                             width // 2, 2).mean(axis=(3, 5))
+            shortcut = np.pad(shortcut, ((0, 0), (0, out.shape[1] - channels), (0, 0), (0, 0)))
+            out = np.pad(out, ((0, 0), (0, 0), (0, shortcut.shape[2] - out.shape[2]),
+                               (0, shortcut.shape[3] - out.shape[3])))
+        x = np.maximum(out + shortcut, 0)
+    return x.mean(axis=(2, 3)) @ weights["fc"]

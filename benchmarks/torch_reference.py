@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as TF
 
+from tinynet.models.face_resnet import BLOCKS, MEAN_RGB
+
 
 def as_tensor(array, requires_grad=False):
     return torch.from_numpy(np.ascontiguousarray(array)).requires_grad_(requires_grad)
@@ -65,3 +67,54 @@ class MLP:
         loss.backward()
         self.optimizer.step()
         return loss.item()
+
+
+class CNN:
+    """(conv 'same' -> ReLU -> max pool 2x2 'same') x 2 -> linear -> ReLU -> linear, trained by SGD on cross-entropy.
+
+    params as in numpy_reference.cnn_sgd_step; 'same' follows TensorFlow (the odd padded pixel after),
+    and the 2x2 pooling of an odd size keeps its last pixel (ceil_mode, as padding with -inf).
+    """
+
+    def __init__(self, params, lr):
+        self.params = [as_tensor(p.copy(), True) for p in params]
+        self.optimizer = torch.optim.SGD(self.params, lr=lr)
+
+    def step(self, x, labels):
+        self.optimizer.zero_grad()
+        hidden = as_tensor(x)
+        for weight, bias in (self.params[0:2], self.params[2:4]):
+            total = weight.shape[2] - 1
+            hidden = TF.pad(hidden, (total // 2, total - total // 2) * 2)
+            hidden = TF.max_pool2d(TF.relu(TF.conv2d(hidden, weight, bias)), 2, 2, ceil_mode=True)
+        w1, b1, w2, b2 = self.params[4:]
+        logits = TF.linear(TF.relu(TF.linear(hidden.flatten(1), w1, b1)), w2, b2)
+        loss = TF.cross_entropy(logits, as_tensor(labels))
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+
+def face_resnet_forward(weights, images):
+    """numpy_reference.face_resnet_forward in PyTorch (every padding here is symmetric)."""
+    def conv_scale(x, prefix, stride, padding):
+        weight = as_tensor(weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1))
+        out = TF.conv2d(x, weight, as_tensor(weights[f"{prefix}/conv/bias"]), stride, padding)
+        return out * channel(f"{prefix}/scale/weights") + channel(f"{prefix}/scale/biases")
+
+    def channel(name):
+        return as_tensor(weights[name]).reshape(1, -1, 1, 1)
+
+    with torch.no_grad():
+        x = (as_tensor(images) - as_tensor(MEAN_RGB).reshape(1, 3, 1, 1)) / 256
+        x = TF.max_pool2d(TF.relu(conv_scale(x, "conv32_down", 2, 0)), 3, 2)
+        for name in BLOCKS:
+            down = name.endswith(("_down", "_down_out"))
+            out = conv_scale(TF.relu(conv_scale(x, f"{name}/conv1", 2 if down else 1, 0 if down else 1)),
+                             f"{name}/conv2", 1, 1)
+            shortcut = x
+            if down:
+                shortcut = TF.pad(TF.avg_pool2d(x, 2, 2), (0, 0, 0, 0, 0, out.shape[1] - x.shape[1]))
+                out = TF.pad(out, (0, shortcut.shape[3] - out.shape[3], 0, shortcut.shape[2] - out.shape[2]))
+            x = TF.relu(out + shortcut)
+        return (x.mean(dim=(2, 3)) @ as_tensor(weights["fc"])).numpy()

@@ -6,7 +6,7 @@ import sys
 from coursedata.paths import PROJECT_ROOT
 
 COURSE_MODULES = {"coursedata", "facescrub", "experiments", "benchmarks", "matplotlib", "PIL", "requests", "urllib3",
-                  "tqdm", "scipy"}
+                  "tqdm"}
 
 
 def run_python(code):

@@ -14,10 +14,24 @@ def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementation
     printed = capsys.readouterr().out
     assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
     names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
-    assert len(names) == 10 and all(f"| {name} |" in printed for name in names)
+    assert len(names) == 12 and all(f"| {name} |" in printed for name in names)
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["case"] for row in written["cases"]] == names and written["cases"][0]["torch ms"] == "-"
     assert any("matmul" in line for line in written["machine"])
+
+
+def test_only_runs_the_cases_whose_name_contains_the_text(capsys):
+    assert bench.main(["--quick", "--no-torch", "--budget", "0", "--only", "CNN", "--only", "MLP"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]  # after the header
+    assert [row.split()[1] for row in rows] == ["MLP", "seed-004"]
+
+
+def test_numpy_reference_cnn_step_matches_tinynet_over_two_steps():
+    rng = np.random.default_rng(0)
+    case = cases.cnn_case(2, 9, (2, 3), 4, rng, None)
+    tinynet, numpy_ = case.runners["tinynet"], case.runners["numpy"]
+    for _ in range(2):  # the second step starts from the updated weights
+        assert bench.worst_difference(numpy_(), tinynet()) < 1e-5
 
 
 def test_a_disagreement_is_reported():

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 import tinynet.kernels.compile
 from tinynet.function import Context
-from tinynet.kernels.conv import conv2d_backward, conv2d_backward_reference, conv2d_forward, conv2d_reference
+from tinynet.kernels import conv
+from tinynet.kernels.conv import conv2d_backward_reference, conv2d_forward, conv2d_reference
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
 from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
 from tinynet.kernels.windows import resolve_padding
@@ -28,14 +29,14 @@ paddings = st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers
 
 
 @st.composite
-def conv_cases(draw):
-    """A random small convolution whose output is not empty."""
+def conv_cases(draw, unit_stride=False, max_kernel=3, max_size=8):
+    """A random small convolution whose output is not empty (unit_stride: stride and dilation 1)."""
     groups = draw(st.integers(1, 3))
     channels, out_channels = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    size = (draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
+    stride = (1, 1) if unit_stride else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (1, 1) if unit_stride else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = (draw(st.integers(1, max_size)), draw(st.integers(1, max_size)))
     pads = resolve_padding(draw(paddings), size, kernel, stride, dilation)
     spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
     if any(s + sum(p) < span for s, p, span in zip(size, pads, spans)):
@@ -52,17 +53,33 @@ def tolerance(dtype):
     return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
 
 
+# float64 within 1e-10, float32 within 1e-4, relative to the largest value of the reference
+RELATIVE_TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
+
+def assert_close_relative(result, expected, tolerances=RELATIVE_TOLERANCE):
+    """|result - expected| <= tolerance * (|expected| + max |expected|), and the same dtype."""
+    tolerance = tolerances[expected.dtype]
+    scale = np.max(np.abs(expected), initial=0.0)
+    np.testing.assert_allclose(result, expected, rtol=tolerance, atol=tolerance * scale)
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+
+
+def check_against_reference(kernels, x, weight, settings_, rng):
+    """kernels' forward, input gradient and weight gradient against the loop references."""
+    out = kernels.conv2d_forward(x, weight, *settings_)
+    assert_close_relative(out, conv2d_reference(x, weight, *settings_))
+    grad_out = rng.standard_normal(out.shape).astype(x.dtype)
+    expected_x, expected_weight = conv2d_backward_reference(grad_out, x, weight, *settings_)
+    assert_close_relative(kernels.conv2d_input_grad(grad_out, x.shape, weight, *settings_), expected_x)
+    assert_close_relative(kernels.conv2d_weight_grad(grad_out, x, weight.shape, *settings_), expected_weight)
+
+
 @given(case=conv_cases())
 def test_conv2d_forward_and_backward_match_the_loop_reference(case):
-    x, weight, settings, rng = case
-    out, columns = conv2d_forward(x, weight, *settings)
-    np.testing.assert_allclose(out, conv2d_reference(x, weight, *settings), **tolerance(x.dtype))
-    grad_out = rng.standard_normal(out.shape).astype(x.dtype)
-    grad_x, grad_weight = conv2d_backward(grad_out, columns, x.shape, weight, *settings)
-    expected_x, expected_weight = conv2d_backward_reference(grad_out, x, weight, *settings)
-    np.testing.assert_allclose(grad_x, expected_x, **tolerance(x.dtype))
-    np.testing.assert_allclose(grad_weight, expected_weight, **tolerance(x.dtype))
-    assert out.dtype == grad_x.dtype == grad_weight.dtype == x.dtype
+    """im2col (tinynet.kernels.conv) against the loops; every other algorithm is in test_conv_algorithms.py."""
+    x, weight, settings_, rng = case
+    check_against_reference(conv, x, weight, settings_, rng)
 
 
 @st.composite
@@ -151,11 +168,11 @@ def test_same_padding_known_answers(size, kernel, stride, expected):
 def test_same_padding_convolution_known_answers():
     """Convolving ones with ones counts the real pixels under each window: it shows where the padding went."""
     pads = resolve_padding("same", (227, 227), (11, 11), (4, 4), (1, 1))
-    out, _ = conv2d_forward(np.ones((1, 1, 227, 227)), np.ones((1, 1, 11, 11)), (4, 4), pads, (1, 1), 1)
+    out = conv2d_forward(np.ones((1, 1, 227, 227)), np.ones((1, 1, 11, 11)), (4, 4), pads, (1, 1), 1)
     assert out.shape == (1, 1, 57, 57)
     assert (out[0, 0, 0, 0], out[0, 0, 28, 28], out[0, 0, 56, 56]) == (49, 121, 49)  # 4 pixels of padding each side
     pads = resolve_padding("same", (6, 6), (3, 3), (2, 2), (1, 1))
-    out, _ = conv2d_forward(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), (2, 2), pads, (1, 1), 1)
+    out = conv2d_forward(np.ones((1, 1, 6, 6)), np.ones((1, 1, 3, 3)), (2, 2), pads, (1, 1), 1)
     np.testing.assert_array_equal(out[0, 0], [[9, 9, 6], [9, 9, 6], [6, 6, 4]])  # the one padded row/column: last
 
 

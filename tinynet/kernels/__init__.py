@@ -2,10 +2,13 @@
 
 Nothing here knows about Tensor. One module per family of kernels:
 
-  conv.py     conv2d forward and backward: im2col/col2im around one BLAS matmul per group
-  pool.py     max and average pooling, forward and backward
-  lrn.py      local response normalization across channels, forward and backward
-  padding.py  'valid'/'same' padding and output sizes
-  compile.py  Kernel: a Python function compiled serial and parallel (cached on disk); the
-              threading layer, chosen when the first parallel kernel runs
+  conv.py         conv2d by im2col/col2im around one BLAS matmul per group (the batch chunked
+                  to a memory budget): forward, input gradient, weight gradient
+  conv_fft.py     the same three by real FFTs (stride 1, large kernels)
+  conv_choice.py  which algorithm runs for a shape, and why (a cost model; forcible for tests)
+  pool.py         max and average pooling, forward and backward
+  lrn.py          local response normalization across channels, forward and backward
+  windows.py      kernel, stride, dilation and padding checked, and the output-size formula
+  compile.py      Kernel: a Python function compiled serial and parallel (cached on disk); the
+                  threading layer, chosen when the first parallel kernel runs
 """

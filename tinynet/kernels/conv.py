@@ -6,15 +6,24 @@ Their shapes come from tinynet.kernels.windows (the callers check the arguments 
 The backward pass is two more matrix products and col2im, which adds columns back into
 the image. im2col/col2im are Numba kernels, parallel over input channels (each channel owns
 its own rows of the columns and its own plane of the image, so no two threads write the
-same element). benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
+same element). The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and
+the weight gradient makes the columns again rather than keeping them from the forward pass.
+tinynet.kernels.conv_choice decides when this algorithm runs; benchmarks/README.md has its
+speed against plain NumPy and PyTorch CPU.
 """
 import math
+import threading
 
 import numpy as np
 from numba import prange
 
 from .compile import Kernel
 from .windows import output_shape
+
+# The most bytes of im2col columns made at once: a larger batch goes through in chunks of images
+# (the columns of a 10x10 conv over 46x46 images with 32 channels are 27 MB per float32 image).
+COLUMNS_BUDGET_BYTES = 128 << 20
+_scratch = threading.local()  # each thread's reused columns buffer (see scratch)
 
 
 def im2col(columns, x_padded, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w):
@@ -69,39 +78,82 @@ def grouped(rows, groups):
     return rows.reshape(groups, rows.shape[0] // groups, math.prod(rows.shape[1:]))
 
 
-def conv2d_forward(x, weight, stride, pads, dilation, groups):
-    """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> (out (N, O, Ho, Wo), columns).
+def batch_chunks(n_images, bytes_per_image):
+    """Slices of the batch, each as many images as fit in COLUMNS_BUDGET_BYTES of columns (at least one)."""
+    per_chunk = max(1, COLUMNS_BUDGET_BYTES // max(bytes_per_image, 1))
+    return [slice(start, min(start + per_chunk, n_images)) for start in range(0, n_images, per_chunk)]
 
-    stride, dilation: (h, w) pairs; pads: ((top, bottom), (left, right)). columns is kept
-    for the backward pass.
+
+def image_columns(x_padded, kernel_hw, stride, dilation, out_hw):
+    """im2col of x_padded (n, C, Hp, Wp) -> columns (C*kh*kw, n, Ho, Wo), in this thread's reused buffer."""
+    shape = (x_padded.shape[1] * kernel_hw[0] * kernel_hw[1], x_padded.shape[0], *out_hw)
+    columns = scratch(shape, x_padded.dtype)
+    im2col_kernel(columns, x_padded, *kernel_hw, *stride, *dilation, work=columns.size)
+    return columns
+
+
+def scratch(shape, dtype):
+    """An uninitialised array (shape) in a buffer this thread reuses while it stays within COLUMNS_BUDGET_BYTES.
+
+    im2col into fresh memory took about twice as long as into a reused buffer (first-touch page
+    faults, see benchmarks/README.md); the buffer is only ever used within one call.
     """
-    n_images, channels = x.shape[:2]
-    out_channels, _, kernel_h, kernel_w = weight.shape
-    out_h, out_w = output_shape(x.shape[2:], weight.shape[2:], stride, dilation, pads)
-    columns = np.empty((channels * kernel_h * kernel_w, n_images, out_h, out_w), dtype=x.dtype)
-    im2col_kernel(columns, pad_image(x, pads), kernel_h, kernel_w, *stride, *dilation, work=columns.size)
-    out = np.matmul(grouped(weight, groups), grouped(columns, groups))  # (G, O/G, N*Ho*Wo)
-    out = out.reshape(out_channels, n_images, out_h, out_w).transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(out), columns
+    size = math.prod(shape)
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None or buffer.dtype != dtype or buffer.size < size:
+        buffer = np.empty(size, dtype)
+        if buffer.nbytes <= COLUMNS_BUDGET_BYTES:
+            _scratch.buffer = buffer
+    return buffer[:size].reshape(shape)
 
 
-def conv2d_backward(grad_out, columns, x_shape, weight, stride, pads, dilation, groups, need_x=True,
-                    need_weight=True):
-    """Gradients (grad_x (N, C, H, W) or None, grad_weight (O, C/G, kh, kw) or None)."""
-    kernel_h, kernel_w = weight.shape[2:]
-    grad_rows = grouped(grad_out.transpose(1, 0, 2, 3), groups)  # (G, O/G, N*Ho*Wo)
-    grad_weight = None
-    if need_weight:
-        grad_weight = np.matmul(grad_rows, grouped(columns, groups).transpose(0, 2, 1)).reshape(weight.shape)
-    grad_x = None
-    if need_x:
-        grad_columns = np.matmul(grouped(weight, groups).transpose(0, 2, 1), grad_rows).reshape(columns.shape)
-        (top, bottom), (left, right) = pads
-        n_images, channels, height, width = x_shape
-        grad_x_padded = np.zeros((n_images, channels, height + top + bottom, width + left + right), dtype=columns.dtype)
-        col2im_kernel(grad_x_padded, grad_columns, kernel_h, kernel_w, *stride, *dilation, work=grad_columns.size)
-        grad_x = np.ascontiguousarray(grad_x_padded[:, :, top:top + height, left:left + width])
-    return grad_x, grad_weight
+def columns_bytes_per_image(x_shape, kernel_hw, out_hw, dtype):
+    """Bytes of the im2col columns of one image."""
+    return x_shape[1] * kernel_hw[0] * kernel_hw[1] * out_hw[0] * out_hw[1] * np.dtype(dtype).itemsize
+
+
+def conv2d_forward(x, weight, stride, pads, dilation, groups):
+    """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> out (N, O, Ho, Wo).
+
+    stride, dilation: (h, w) pairs; pads: ((top, bottom), (left, right)). The batch goes
+    through in chunks whose columns fit COLUMNS_BUDGET_BYTES.
+    """
+    n_images, out_channels = x.shape[0], weight.shape[0]
+    kernel_hw = weight.shape[2:]
+    out_hw = output_shape(x.shape[2:], kernel_hw, stride, dilation, pads)
+    out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
+    for chunk in batch_chunks(n_images, columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)):
+        columns = image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw)
+        product = np.matmul(grouped(weight, groups), grouped(columns, groups))  # (G, O/G, n*Ho*Wo)
+        out[chunk] = product.reshape(out_channels, chunk.stop - chunk.start, *out_hw).transpose(1, 0, 2, 3)
+    return out
+
+
+def conv2d_input_grad(grad_out, x_shape, weight, stride, pads, dilation, groups):
+    """grad_x (N, C, H, W) of conv2d_forward from grad_out (N, O, Ho, Wo): W^T @ grad_out, then col2im."""
+    (top, bottom), (left, right) = pads
+    n_images, channels, height, width = x_shape
+    kernel_hw, out_hw = weight.shape[2:], grad_out.shape[2:]
+    grad_x_padded = np.zeros((n_images, channels, height + top + bottom, width + left + right), dtype=grad_out.dtype)
+    weight_t = grouped(weight, groups).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
+    for chunk in batch_chunks(n_images, columns_bytes_per_image(x_shape, kernel_hw, out_hw, grad_out.dtype)):
+        grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
+        grad_columns = np.matmul(weight_t, grad_rows, out=scratch((groups, weight_t.shape[1], grad_rows.shape[2]),
+                                                                 grad_out.dtype))
+        grad_columns = grad_columns.reshape(channels * kernel_hw[0] * kernel_hw[1], chunk.stop - chunk.start, *out_hw)
+        col2im_kernel(grad_x_padded[chunk], grad_columns, *kernel_hw, *stride, *dilation, work=grad_columns.size)
+    return np.ascontiguousarray(grad_x_padded[:, :, top:top + height, left:left + width])
+
+
+def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups):
+    """grad_weight (O, C/G, kh, kw) of conv2d_forward: grad_out @ columns^T, the columns recomputed per chunk."""
+    kernel_hw, out_hw = weight_shape[2:], grad_out.shape[2:]
+    grad_weight = np.zeros((groups, weight_shape[0] // groups, math.prod(weight_shape[1:])), dtype=grad_out.dtype)
+    for chunk in batch_chunks(x.shape[0], columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)):
+        columns = image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw)
+        grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
+        grad_weight += np.matmul(grad_rows, grouped(columns, groups).transpose(0, 2, 1))
+    return grad_weight.reshape(weight_shape)
 
 
 def conv2d_reference(x, weight, stride, pads, dilation, groups):

@@ -1,44 +1,38 @@
-"""2-D convolution of NCHW images; the heavy lifting is in tinynet.kernels.conv."""
-import numpy as np
-
+"""2-D convolution of NCHW images; the algorithms are in tinynet.kernels (conv_choice picks one per shape)."""
 from ..function import Function, run
-from ..kernels.conv import conv2d_backward, conv2d_forward
+from ..kernels.conv_choice import choose
 
 
 class Conv2d(Function):
     """out = x (N, C, H, W) cross-correlated with weight (O, C/groups, kh, kw) -> (N, O, Ho, Wo).
 
-    stride, dilation: (h, w); pads: ((top, bottom), (left, right)). The bias is added
-    outside, by a broadcast add (see functional.conv2d).
+    out[n, o, y, x] = sum over c, i, j of x_padded[n, c, y*sh + i*dh, x*sw + j*dw] * weight[o, c, i, j]
+    (c in o's group), so grad_x is the transposed convolution of grad_out with weight and
+    grad_weight the correlation of x_padded with grad_out. stride, dilation: (h, w); pads:
+    ((top, bottom), (left, right)). The bias is added outside, by a broadcast add (see functional.conv2d).
 
-    out is bilinear in (x, weight), and so are its two VJPs: a double backward runs them as ops
-    (Conv2dInputGrad, Conv2dWeightGrad), whose own VJPs are the other two of the three.
+    out is bilinear in (x, weight), and so are its two VJPs; they run as ops (Conv2dInputGrad,
+    Conv2dWeightGrad), so that a double backward can differentiate them: each one's VJP is the
+    other two of the three maps. All three use the algorithm chosen for the forward.
     """
 
-    double_backward, saved_inputs = True, ("x", "weight")  # ctx.x exists only in a double backward
+    double_backward, saved_inputs = True, ("x", "weight")
 
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
-        out, columns = conv2d_forward(x, weight, stride, pads, dilation, groups)
-        ctx.columns, ctx.x_shape, ctx.weight = columns, x.shape, weight
         ctx.settings = (stride, pads, dilation, groups)
-        return out
+        ctx.kernels = choose(x.shape, weight.shape, *ctx.settings, x.dtype).kernels
+        ctx.x, ctx.weight = x, weight
+        return ctx.kernels.conv2d_forward(x, weight, *ctx.settings)
 
     @staticmethod
     def backward(ctx, grad_out):
         need_x, need_weight = ctx.needs_input_grad
-        if isinstance(grad_out, np.ndarray):  # first order: the saved columns spare an im2col
-            return conv2d_backward(grad_out, ctx.columns, ctx.x_shape, ctx.weight, *ctx.settings,
-                                   need_x=need_x, need_weight=need_weight)
-        return (run(Conv2dInputGrad, grad_out, ctx.weight, x_shape=ctx.x_shape, settings=ctx.settings)
-                if need_x else None,
-                run(Conv2dWeightGrad, ctx.x, grad_out, weight_shape=ctx.weight.shape, settings=ctx.settings)
-                if need_weight else None)
-
-
-def shaped_zeros(shape, dtype):
-    """A read-only array of zeros that takes no memory: for kernel arguments of which only the shape is read."""
-    return np.broadcast_to(np.zeros((), dtype), shape)
+        grad_x = run(Conv2dInputGrad, grad_out, ctx.weight, x_shape=ctx.x.shape, settings=ctx.settings,
+                     kernels=ctx.kernels) if need_x else None
+        grad_weight = run(Conv2dWeightGrad, ctx.x, grad_out, weight_shape=ctx.weight.shape, settings=ctx.settings,
+                          kernels=ctx.kernels) if need_weight else None
+        return grad_x, grad_weight
 
 
 def conv_params(settings):
@@ -52,16 +46,15 @@ class Conv2dInputGrad(Function):
     double_backward, saved_inputs = True, ("grad_out", "weight")
 
     @staticmethod
-    def forward(ctx, grad_out, weight, x_shape, settings):
-        ctx.grad_out, ctx.weight, ctx.settings = grad_out, weight, settings
-        columns_shape = (x_shape[1] * weight.shape[2] * weight.shape[3], x_shape[0]) + grad_out.shape[2:]
-        return conv2d_backward(grad_out, shaped_zeros(columns_shape, grad_out.dtype), x_shape, weight, *settings,
-                               need_weight=False)[0]
+    def forward(ctx, grad_out, weight, x_shape, settings, kernels):
+        ctx.grad_out, ctx.weight, ctx.settings, ctx.kernels = grad_out, weight, settings, kernels
+        return kernels.conv2d_input_grad(grad_out, x_shape, weight, *settings)
 
     @staticmethod
     def backward(ctx, grad_x):
         return (run(Conv2d, grad_x, ctx.weight, **conv_params(ctx.settings)),
-                run(Conv2dWeightGrad, grad_x, ctx.grad_out, weight_shape=ctx.weight.shape, settings=ctx.settings))
+                run(Conv2dWeightGrad, grad_x, ctx.grad_out, weight_shape=ctx.weight.shape, settings=ctx.settings,
+                    kernels=ctx.kernels))
 
 
 class Conv2dWeightGrad(Function):
@@ -70,14 +63,12 @@ class Conv2dWeightGrad(Function):
     double_backward, saved_inputs = True, ("x", "grad_out")
 
     @staticmethod
-    def forward(ctx, x, grad_out, weight_shape, settings):
-        ctx.x, ctx.grad_out, ctx.settings = x, grad_out, settings
-        # the columns of x as forward makes them (its product with zero weights is wasted: double backward is rare)
-        _, columns = conv2d_forward(x, shaped_zeros(weight_shape, x.dtype), *settings)
-        return conv2d_backward(grad_out, columns, x.shape, shaped_zeros(weight_shape, x.dtype), *settings,
-                               need_x=False)[1]
+    def forward(ctx, x, grad_out, weight_shape, settings, kernels):
+        ctx.x, ctx.grad_out, ctx.settings, ctx.kernels = x, grad_out, settings, kernels
+        return kernels.conv2d_weight_grad(grad_out, x, weight_shape, *settings)
 
     @staticmethod
     def backward(ctx, grad_weight):
-        return (run(Conv2dInputGrad, ctx.grad_out, grad_weight, x_shape=ctx.x.shape, settings=ctx.settings),
+        return (run(Conv2dInputGrad, ctx.grad_out, grad_weight, x_shape=ctx.x.shape, settings=ctx.settings,
+                    kernels=ctx.kernels),
                 run(Conv2d, ctx.x, grad_weight, **conv_params(ctx.settings)))

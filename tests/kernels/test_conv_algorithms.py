@@ -1,0 +1,141 @@
+"""Every convolution algorithm against the plain loop reference; im2col's memory bound; the chooser's every branch."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinynet as tn
+from kernels.test_kernels import (  # noqa: F401 (kernel_mode: serial and parallel runs)
+    assert_close_relative,
+    check_against_reference,
+    conv_cases,
+    kernel_mode,
+)
+from tinynet import functional as F
+from tinynet.kernels import conv, conv_choice, conv_fft
+from tinynet.kernels.conv import conv2d_reference
+from tinynet.kernels.windows import resolve_padding
+
+
+@given(case=conv_cases(unit_stride=True, max_kernel=6, max_size=12))
+def test_fft_matches_the_loop_reference(case):
+    x, weight, settings_, rng = case
+    check_against_reference(conv_fft, x, weight, settings_, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fft_on_the_seed_004_kernel_matches_the_loop_reference(dtype):
+    """A 10x10 'same' kernel (the seed-004 CNN's) on a 23x23 image with several channels."""
+    rng = np.random.default_rng(4)
+    x, weight = rng.standard_normal((2, 3, 23, 23)).astype(dtype), rng.standard_normal((4, 3, 10, 10)).astype(dtype)
+    pads = resolve_padding("same", (23, 23), (10, 10), (1, 1), (1, 1))
+    check_against_reference(conv_fft, x, weight, ((1, 1), pads, (1, 1), 1), rng)
+
+
+def test_fast_length_is_the_next_product_of_2_3_and_5():
+    assert [conv_fft.fast_length(n) for n in (1, 7, 55, 100, 101, 121)] == [1, 8, 60, 100, 108, 125]
+
+
+def run_all(x, weight, grad_out, settings_):
+    """im2col's (forward, input gradient, weight gradient)."""
+    return [conv.conv2d_forward(x, weight, *settings_), conv.conv2d_input_grad(grad_out, x.shape, weight, *settings_),
+            conv.conv2d_weight_grad(grad_out, x, weight.shape, *settings_)]
+
+
+@given(case=conv_cases(), budget_images=st.floats(0.3, 2.5))
+@settings(max_examples=30)
+def test_im2col_in_chunks_stays_within_the_budget_and_gives_the_unchunked_numbers(case, budget_images):
+    """With a budget from a fraction of one image's columns to two and a half images', every columns array made is
+    at most the budget (or one image's), and forward and both gradients are the one-chunk results (float64
+    within 1e-13, float32 within 1e-6 relative)."""
+    x, weight, settings_, rng = case
+    x = np.concatenate([x, x[::-1] * 0.5, x])  # a batch of several images
+    grad_out = rng.standard_normal(conv.conv2d_forward(x, weight, *settings_).shape).astype(x.dtype)
+    whole = run_all(x, weight, grad_out, settings_)
+    per_image = conv.columns_bytes_per_image(x.shape, weight.shape[2:], grad_out.shape[2:], x.dtype)
+    budget, made = max(int(per_image * budget_images), 1), []
+    im2col, col2im = conv.im2col_kernel, conv.col2im_kernel
+
+    def recording(kernel, columns_position):
+        return lambda *args, work: (made.append(args[columns_position].nbytes), kernel(*args, work=work))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "COLUMNS_BUDGET_BYTES", budget)
+        patch.setattr(conv, "im2col_kernel", recording(im2col, 0))
+        patch.setattr(conv, "col2im_kernel", recording(col2im, 1))
+        chunked = run_all(x, weight, grad_out, settings_)
+    assert max(made) <= max(budget, per_image)
+    for result, expected in zip(chunked, whole):  # BLAS may round the last bit differently for other widths
+        assert_close_relative(result, expected, {np.dtype(np.float64): 1e-13, np.dtype(np.float32): 1e-6})
+
+
+def test_chooser_picks_fft_for_the_seed_004_cnn_and_im2col_elsewhere_and_says_why():
+    choice = tn.conv_algorithm((16, 32, 46, 46), (64, 32, 10, 10), padding="same")
+    assert choice.algorithm == "fft" and choice.kernels is conv_fft
+    assert choice.reason.startswith("fft: estimated forward im2col")
+    assert choice.estimates["fft"] * conv_choice.FFT_MARGIN <= choice.estimates["im2col"]
+    choice = tn.conv_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4, padding="same")  # AlexNet conv1
+    assert choice.algorithm == "im2col" and "stride 1" in choice.reason and "fft" not in choice.estimates
+    choice = tn.conv_algorithm((32, 256, 13, 13), (384, 256, 3, 3), padding="same", dtype=np.float64)
+    assert choice.algorithm == "im2col" and choice.reason.startswith("im2col: estimated")
+    choice = tn.conv_algorithm((64, 96, 27, 27), (256, 48, 5, 5), padding="same", groups=2)  # AlexNet conv2
+    assert choice.algorithm == "im2col" and choice.estimates["fft"] < choice.estimates["im2col"]  # not by the margin
+
+
+def test_forcing_an_algorithm_is_visible_scoped_and_checked():
+    shape = ((2, 2, 8, 8), (3, 2, 3, 3))
+    assert tn.conv_algorithm(*shape).algorithm == "im2col"
+    with tn.force_conv_algorithm("fft"):
+        choice = tn.conv_algorithm(*shape)
+        assert choice.algorithm == "fft" and "forced" in choice.reason
+        with pytest.raises(ValueError, match=r"force_conv_algorithm\('fft'\) cannot run .* stride 1"):
+            tn.conv_algorithm(*shape, stride=2)
+    with pytest.raises(RuntimeError), tn.force_conv_algorithm("fft"):
+        raise RuntimeError
+    assert tn.conv_algorithm(*shape).algorithm == "im2col"
+    with pytest.raises(ValueError, match="unknown conv algorithm 'winograd'"), tn.force_conv_algorithm("winograd"):
+        pass
+
+
+@pytest.mark.parametrize("algorithm", sorted(conv_choice.ALGORITHMS))
+def test_conv2d_runs_the_chosen_algorithm_forward_and_backward(algorithm, monkeypatch):
+    kernels = conv_choice.ALGORITHMS[algorithm]
+    calls = []
+    for name in ("conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad"):
+        original = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *args, _name=name, _original=original: (calls.append(_name),
+                                                                                           _original(*args))[1])
+    rng = np.random.default_rng(0)
+    x, weight = tn.Tensor(rng.standard_normal((2, 2, 7, 7)), requires_grad=True), tn.Tensor(
+        rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
+    with tn.force_conv_algorithm(algorithm):
+        out = F.conv2d(x, weight, padding="same", groups=2)
+    out.backward(np.ones(out.shape))
+    assert calls == ["conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad"]
+    expected = conv2d_reference(x.data, weight.data, (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+    assert_close_relative(out.data, expected)
+
+
+def test_recorded_conv_choices_lists_every_convolution_of_the_block():
+    x, weight = np.ones((1, 2, 6, 6)), np.ones((2, 2, 3, 3))
+    with conv_choice.recorded_conv_choices() as choices:
+        F.conv2d(x, weight, padding="same")
+        with tn.force_conv_algorithm("fft"):
+            F.conv2d(x, weight)
+    assert [(x_shape, choice.algorithm) for x_shape, _, choice in choices] == [((1, 2, 6, 6), "im2col"),
+                                                                               ((1, 2, 6, 6), "fft")]
+    F.conv2d(x, weight)
+    assert len(choices) == 2
+
+
+@pytest.mark.parametrize("algorithm", sorted(conv_choice.ALGORITHMS))
+@pytest.mark.parametrize("x_shape, weight_shape", [((1, 0, 4, 4), (2, 0, 3, 3)), ((1, 2, 4, 4), (0, 2, 3, 3)),
+                                                    ((0, 2, 4, 4), (3, 2, 3, 3))])
+def test_every_algorithm_takes_layers_without_channels_or_images(algorithm, x_shape, weight_shape):
+    x, weight = np.ones(x_shape), np.ones(weight_shape)
+    settings_, kernels = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1), conv_choice.ALGORITHMS[algorithm]
+    out = kernels.conv2d_forward(x, weight, *settings_)
+    np.testing.assert_array_equal(out, conv2d_reference(x, weight, *settings_))
+    assert kernels.conv2d_input_grad(out, x_shape, weight, *settings_).shape == x_shape
+    np.testing.assert_array_equal(kernels.conv2d_weight_grad(out, x, weight_shape, *settings_),
+                                  np.zeros(weight_shape))
