@@ -53,6 +53,15 @@ def test_gradient_table_reports_every_weight_and_step():
     assert table.count("\n") == ms.CHECKED_WEIGHTS + 2
 
 
+def test_newton_cg_on_the_whole_model_lowers_the_cost_with_tinynets_hvp():
+    weights, bias, x, labels = random_problem(seed=5, n=60)
+    splits = {"train": (x, labels), "test": (x, labels)}
+    start_loss, _ = ms.mean_cost_and_accuracy(weights, bias, x, labels)
+    trained_weights, _, finals = ms.newton_cg(weights, bias, (x, labels), splits, iterations=3)
+    assert trained_weights.shape == weights.shape and finals["hvp_calls"] > 0 and finals["images"] == 60
+    assert finals["train_loss"] < 0.5 * start_loss
+
+
 def test_weight_pair_matches_the_full_cost_and_gradient():
     weights, bias, x, labels = random_problem(seed=4)
     pixels, digit = (5, 700), 3
