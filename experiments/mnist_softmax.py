@@ -341,8 +341,8 @@ Newton-CG (SciPy) takes the full model's 7,850 parameters from the same start; e
 {newton['hvp_calls']} Hessian-vector products is tinynet's double backward (`tn.hvp`), so the
 Hessian (7,850 x 7,850) is never formed. After {newton['iterations']} iterations its mean training cost
 is {newton['train_loss']:.3f}, against {gd['train_loss']:.3f} for gradient descent after
-{metrics['steps']} steps: each iteration's conjugate-gradient solve stops early on this badly
-conditioned problem, so Newton-CG needs many more than {newton['iterations']} to catch up here.
+{metrics['steps']} steps ({newton['hvp_calls'] / max(newton['iterations'], 1):.0f} Hessian-vector products per
+iteration, each about the cost of two gradients).
 
 ## Two weights on the cost surface
 
