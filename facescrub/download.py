@@ -224,7 +224,8 @@ def download(faces, store_folder, mirror_folder=None, session=None, settings=Non
 
     faces: any iterable of Face, read once (e.g. a lists.StreamedList). shared: {url: SHA-256s} for
     every URL on more than one face (StreamedList.shared; None: computed from faces, which must
-    then be a list). Faces sharing a URL are fetched once. Memory does not grow with the list:
+    then be a list, and every URL counts as shared). Faces sharing a URL are fetched once, and
+    their rows all get that fetch's outcome. Memory does not grow with the list:
     at most IN_FLIGHT_PER_WORKER URLs per worker are queued and WAITING_PER_WORKER faces per
     worker wait for a slower one before them; only the shared URLs' outcomes are kept to the end.
     known_failures: {(url, sha256): status} not to ask again (see known_failures()); their rows
@@ -263,11 +264,12 @@ def manifest_rows(faces, shared, fetch_outcomes, workers, progress):
                            outcome.source, outcome.size, round(outcome.seconds, 3), outcome.attempts)
     try:
         for face in faces:
-            if face.sha256 in shared.get(face.url, ()):
-                future = shared_futures.get(face.url) or shared_futures.setdefault(face.url,
-                                                                                  submit(face.url, shared[face.url]))
-            else:
+            if face.sha256 not in shared.get(face.url, ()):
                 future = submit(face.url, {face.sha256})
+            elif face.url in shared_futures:
+                future = shared_futures[face.url]
+            else:
+                future = shared_futures[face.url] = submit(face.url, shared[face.url])
             waiting.append((face, future))
             while len(running) >= IN_FLIGHT_PER_WORKER * workers:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -5,8 +5,9 @@ the wild have header lines, duplicate lines, URLs without a file extension, and 
 cut off mid-URL; none of these stops the parse, each is counted in ListReport.skipped. A file
 may start with a UTF-8 byte order mark; lines end with \n, \r\n or \r, nothing else (a
 form feed or U+2028 inside a URL makes it a bad_url, not two lines). Files are read line by
-line: read_lists keeps the faces (memory proportional to them), StreamedList reads the files
-again on each iteration and keeps only 8 bytes per line while it scans them once.
+line: read_lists keeps the faces (memory proportional to them); StreamedList reads the files
+again on each iteration and keeps only the faces whose URL is on several lines (and, while it
+first scans the files, 8 bytes per line).
 """
 import re
 from array import array
