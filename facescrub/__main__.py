@@ -28,8 +28,8 @@ from coursedata.paths import cache_dir
 from experiments.common.cli import DEBUG_HELP, bounded, run_main
 
 from .dataset import available_faces, load_faces
-from .download import DownloadSettings, download, known_failures, make_session, read_manifest, summary, write_manifest
-from .lists import ACTORS, read_lists
+from .download import DownloadSettings, download, iter_manifest, known_failures, make_session, summary, write_manifest
+from .lists import ACTORS, StreamedList, listed_actors, read_lists
 from .network import EVERYWHERE
 from .store import Store
 
@@ -68,16 +68,16 @@ def parse_args(argv):
     parser.add_argument("--color", action="store_true")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
-    unknown = set(args.actors) - {face.actor for face in read_lists(args.lists, actors=None).faces}
+    unknown = set(args.actors) - listed_actors(args.lists)
     if unknown:
         parser.error(f"not in the lists: {sorted(unknown)}")
     return args
 
 
-def previous_rows(manifest):
-    """The rows of an earlier run's manifest; exits with a message if it is not one."""
+def previous_failures(manifest):
+    """known_failures() of an earlier run's manifest; exits with a message if it is not one."""
     try:
-        return read_manifest(manifest)
+        return known_failures(iter_manifest(manifest))
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
         sys.exit(f"{manifest} is not a manifest written by `python -m facescrub download` ({error}); "
                  f"move it away or leave out --skip-failed")
@@ -91,18 +91,18 @@ def main(argv=None):
         settings = DownloadSettings(workers=args.workers, connect_timeout=args.connect_timeout,
                                     read_timeout=args.timeout, deadline=args.deadline, retries=args.retries,
                                     allowed_networks=allowed)
-        report, manifest = read_lists(args.lists, actors=args.actors), args.store / "manifest.csv"
-        known = known_failures(previous_rows(manifest)) if args.skip_failed and manifest.exists() else {}
+        faces, manifest = StreamedList(args.lists, actors=args.actors), args.store / "manifest.csv"
+        known = previous_failures(manifest) if args.skip_failed and manifest.exists() else {}
         session = make_session(args.proxy, settings)
         for problem in stores[0].verify_all() if args.verify else []:
             print(f"quarantined: {problem}")
         started = time.monotonic()
-        rows = download(report.faces, args.store, args.mirror, session, settings, known_failures=known)
-        write_manifest(rows, manifest)
-        print(summary(rows, report.skipped, time.monotonic() - started))
+        rows = download(faces, args.store, args.mirror, session, settings, known_failures=known, shared=faces.shared)
+        counts = write_manifest(rows, manifest)
+        print(summary(counts, faces.skipped, time.monotonic() - started))
         if args.skip_failed:
             print(f"not asked again (failed for good in the last manifest): "
-                  f"{sum(row.source == 'manifest' for row in rows)} lines")
+                  f"{sum(count for (_, _, source), count in counts.items() if source == 'manifest')} lines")
         print(f"manifest: {manifest}")
     elif args.command == "prepare":
         dataset = load_faces(args.size, args.color, args.actors, stores=stores, lists=args.lists)

@@ -23,7 +23,7 @@ A proxy that cannot be reached is not a URL's status: it raises ProxyFailure and
 """
 import csv
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urljoin, urlsplit
@@ -35,12 +35,13 @@ from tqdm import tqdm
 
 from coursedata.files import atomic_write
 
-from .lists import BadLine, check_url
+from .lists import BadLine, check_url, shas_per_url
 from .network import AddressPolicy, RefusedAddress, checked_session
 from .store import Store, sha256_of
 
 CHUNK_BYTES = 64 * 1024
 IN_FLIGHT_PER_WORKER = 4  # URLs queued per worker: no future per list line, however long the list
+WAITING_PER_WORKER = 256  # list lines per worker held until the lines before them are done (a slow URL at the head)
 
 
 @dataclass(frozen=True)
@@ -176,11 +177,11 @@ def keep_if_genuine(store, data, sha256):
     return True
 
 
-def obtain(face_group, store, mirror, session, settings, known_failures):
-    """{sha256: Outcome} for faces sharing one URL: from the store, else the mirror, else the
-    known_failures ({(url, sha256): status}), else one network fetch."""
-    outcomes, missing, url = {}, set(), face_group[0].url
-    for sha in {face.sha256 for face in face_group}:
+def obtain(url, shas, store, mirror, session, settings, known_failures):
+    """{sha256: Outcome} for the SHA-256s listed with one URL: from the store, else the mirror, else the
+    known_failures ({(url, sha256): status}), else one network fetch for all that are missing."""
+    outcomes, missing = {}, set()
+    for sha in shas:
         stored = store.find(sha)
         mirrored = mirror.find(sha) if mirror is not None and stored is None else None
         if stored is not None:
@@ -218,78 +219,126 @@ class ManifestRow:
 
 
 def download(faces, store_folder, mirror_folder=None, session=None, settings=None, progress=True,
-             known_failures=None):
-    """Fetch every face's original into store_folder; return one ManifestRow per face (list order).
+             known_failures=None, shared=None):
+    """Fetch every face's original into store_folder; an iterator of one ManifestRow per face, in list order.
 
-    Faces sharing a URL are fetched once; at most IN_FLIGHT_PER_WORKER URLs per worker are queued
-    at a time. known_failures: {(url, sha256): status} not to ask
-    again (see known_failures()); their rows keep that status, with source "manifest". A run can
-    be killed at any moment: files appear only complete (by rename), the next run removes
-    leftover temporary files and does not fetch what is already stored. Only one run at a time
-    may use a store folder. ProxyFailure (the proxy stopped answering) ends the run.
+    faces: any iterable of Face, read once (e.g. a lists.StreamedList). shared: {url: SHA-256s} for
+    every URL on more than one face (StreamedList.shared; None: computed from faces, which must
+    then be a list, and every URL counts as shared). Faces sharing a URL are fetched once, and
+    their rows all get that fetch's outcome. Memory does not grow with the list:
+    at most IN_FLIGHT_PER_WORKER URLs per worker are queued and WAITING_PER_WORKER faces per
+    worker wait for a slower one before them; only the shared URLs' outcomes are kept to the end.
+    known_failures: {(url, sha256): status} not to ask again (see known_failures()); their rows
+    keep that status, with source "manifest". A run can be killed at any moment: files appear
+    only complete (by rename), the next run removes leftover temporary files and does not fetch
+    what is already stored. Only one run at a time may use a store folder. ProxyFailure (the
+    proxy stopped answering) ends the iteration. The store is checked and cleaned when this is
+    called, before the first row is asked for.
     """
     settings = settings or DownloadSettings()
     store, mirror = Store(store_folder), Store(mirror_folder) if mirror_folder else None
     store.check_writable()
     store.remove_temporary()
     session = session or make_session(settings=settings)
-    groups = {}
-    for face in faces:
-        groups.setdefault(face.url, []).append(face)
-    rows, in_flight = {}, {}
-    executor = ThreadPoolExecutor(max_workers=settings.workers)
-    bar = tqdm(total=len(groups), desc="downloading", unit="url", disable=not progress, mininterval=1.0)
+    shared = shas_per_url(faces) if shared is None else shared
+    fetch_outcomes = (store, mirror, session, settings, known_failures or {})
+    return manifest_rows(faces, shared, fetch_outcomes, settings.workers, progress)
 
-    def record(done):
-        for future in done:
-            group, outcomes = in_flight.pop(future), future.result()
-            for face in group:
-                outcome = outcomes[face.sha256]
-                rows[face] = ManifestRow(face.actor, face.image_id, face.face_id, face.url, face.sha256,
-                                         outcome.status, outcome.source, outcome.size, round(outcome.seconds, 3),
-                                         outcome.attempts)
-            bar.update()
+
+def manifest_rows(faces, shared, fetch_outcomes, workers, progress):
+    """download()'s rows: obtain(url, shas, *fetch_outcomes) on `workers` threads, rows yielded in list order."""
+    executor = ThreadPoolExecutor(max_workers=workers)
+    shared_futures, waiting, running = {}, deque(), set()
+    bar = tqdm(total=len(faces) if hasattr(faces, "__len__") else None, desc="downloading", unit="face",
+               disable=not progress, mininterval=1.0)
+
+    def submit(url, shas):
+        future = executor.submit(obtain, url, shas, *fetch_outcomes)
+        running.add(future)
+        return future
+
+    def row(face, future):
+        outcome = future.result()[face.sha256]
+        bar.update()
+        return ManifestRow(face.actor, face.image_id, face.face_id, face.url, face.sha256, outcome.status,
+                           outcome.source, outcome.size, round(outcome.seconds, 3), outcome.attempts)
     try:
-        for group in groups.values():
-            if len(in_flight) >= IN_FLIGHT_PER_WORKER * settings.workers:
-                record(wait(in_flight, return_when=FIRST_COMPLETED).done)
-            in_flight[executor.submit(obtain, group, store, mirror, session, settings, known_failures or {})] = group
-        record(wait(in_flight).done)
+        for face in faces:
+            if face.sha256 not in shared.get(face.url, ()):
+                future = submit(face.url, {face.sha256})
+            elif face.url in shared_futures:
+                future = shared_futures[face.url]
+            else:
+                future = shared_futures[face.url] = submit(face.url, shared[face.url])
+            waiting.append((face, future))
+            while len(running) >= IN_FLIGHT_PER_WORKER * workers:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                running.difference_update(done)
+                for finished in done:
+                    finished.result()  # a ProxyFailure ends the run now, not when its line comes
+            while waiting and (waiting[0][1].done() or len(waiting) > WAITING_PER_WORKER * workers):
+                yield row(*waiting.popleft())
+        while waiting:
+            yield row(*waiting.popleft())
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         bar.close()
-    return [rows[face] for face in faces]
 
 
 def write_manifest(rows, path):
-    """Write the manifest rows as CSV, atomically (temporary file + rename)."""
-    with atomic_write(path, "w") as file:
-        writer = csv.DictWriter(file, fieldnames=[f.name for f in fields(ManifestRow)])
-        writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
+    """Write the manifest rows (any iterable, read once) as CSV, atomically (temporary file + rename: a
+    failure on the way, e.g. a ProxyFailure from download(), leaves the old manifest as it was).
+    Returns a Counter of the rows by (actor, status, source), for summary()."""
+    counts = Counter()
+    try:
+        with atomic_write(path, "w") as file:
+            writer = csv.DictWriter(file, fieldnames=[f.name for f in fields(ManifestRow)])
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(asdict(row))
+                counts[row.actor, row.status, row.source] += 1
+    except OSError as error:  # a full disk while writing the manifest names it
+        error.filename = error.filename or str(path)
+        raise
+    return counts
+
+
+def iter_manifest(path):
+    """The manifest rows written by write_manifest, one at a time, as ManifestRow (bytes, seconds and attempts as
+    numbers)."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        for row in csv.DictReader(file):
+            yield ManifestRow(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"]),
+                                 "attempts": int(row["attempts"])})
 
 
 def read_manifest(path):
-    """The manifest rows written by write_manifest, as ManifestRow (bytes, seconds and attempts as numbers)."""
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        return [ManifestRow(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"]),
-                               "attempts": int(row["attempts"])}) for row in csv.DictReader(file)]
+    """The list of the manifest rows written by write_manifest (see iter_manifest)."""
+    return list(iter_manifest(path))
 
 
-def summary(rows, skipped, seconds):
+def row_counts(rows):
+    """A Counter of the manifest rows by (actor, status, source), as write_manifest returns."""
+    return Counter((row.actor, row.status, row.source) for row in rows)
+
+
+def summary(counts, skipped, seconds):
     """A one-screen text summary: list lines per actor and status, then every list line accounted
-    for (the faces, one row each, and the skipped lines by reason), and the wall time."""
-    statuses = sorted({row.status for row in rows})
+    for (the faces, one row each, and the skipped lines by reason), and the wall time.
+    counts: {(actor, status, source): rows} (see write_manifest)."""
+    statuses = sorted({status for _, status, _ in counts})
     per_actor = {}
-    for row in rows:
-        per_actor.setdefault(row.actor, Counter())[row.status] += 1
+    for (actor, status, _), count in counts.items():
+        per_actor.setdefault(actor, Counter())[status] += count
     per_actor["total"] = sum(per_actor.values(), Counter())
     width = max(len(actor) for actor in per_actor)
     lines = [f"{'actor':<{width}}  {'lines':>5}  " + "  ".join(f"{s:>16}" for s in statuses)]
-    for actor, counts in per_actor.items():
-        lines.append(f"{actor:<{width}}  {sum(counts.values()):>5}  " + "  ".join(f"{counts[s]:>16}" for s in statuses))
+    for actor, actor_counts in per_actor.items():
+        lines.append(f"{actor:<{width}}  {sum(actor_counts.values()):>5}  "
+                     + "  ".join(f"{actor_counts[s]:>16}" for s in statuses))
+    faces = sum(counts.values())
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
-    lines.append(f"list lines: {len(rows) + sum(skipped.values())} read = {len(rows)} faces + "
-                 f"{sum(skipped.values())} skipped{f' ({reasons})' if reasons else ''}; {len(rows)} faces in "
+    lines.append(f"list lines: {faces + sum(skipped.values())} read = {faces} faces + "
+                 f"{sum(skipped.values())} skipped{f' ({reasons})' if reasons else ''}; {faces} faces in "
                  f"{seconds:.1f} s")
     return "\n".join(lines)

@@ -5,12 +5,17 @@ the wild have header lines, duplicate lines, URLs without a file extension, and 
 cut off mid-URL; none of these stops the parse, each is counted in ListReport.skipped. A file
 may start with a UTF-8 byte order mark; lines end with \n, \r\n or \r, nothing else (a
 form feed or U+2028 inside a URL makes it a bad_url, not two lines). Files are read line by
-line, so a list of any length is parsed in memory proportional to its faces.
+line: read_lists keeps the faces (memory proportional to them); StreamedList reads the files
+again on each iteration and keeps only the faces whose URL is on several lines (and, while it
+first scans the files, 8 bytes per line).
 """
 import re
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from coursedata.paths import data_dir
 
@@ -103,22 +108,28 @@ def read_lists(paths=None, actors=ACTORS) -> ListReport:
     cut off), blank, and not_asked (a line, well-formed or not, whose first field is not one
     of `actors`), so that every line read is accounted for.
     """
-    paths = paths or [data_dir() / "facescrub" / name for name in LIST_FILES]
     report, seen = ListReport(), set()
-    for path in paths:
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
-            for raw in file:
-                report.lines += 1
-                reason = line_verdict(raw.rstrip("\r\n"), raw, actors, seen)
-                if isinstance(reason, Face):
-                    seen.add(reason)
-                    report.faces.append(reason)
-                else:
-                    report.skipped[reason] += 1
+    for verdict in line_verdicts(paths, actors):
+        report.lines += 1
+        if not isinstance(verdict, Face):
+            report.skipped[verdict] += 1
+        elif verdict in seen:
+            report.skipped["duplicate"] += 1
+        else:
+            seen.add(verdict)
+            report.faces.append(verdict)
     return report
 
 
-def line_verdict(line, raw, actors, seen):
+def line_verdicts(paths=None, actors=ACTORS):
+    """For each line of the list files, in order: its Face, or the reason it is skipped (duplicates not looked for)."""
+    for path in paths or [data_dir() / "facescrub" / name for name in LIST_FILES]:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+            for raw in file:
+                yield line_verdict(raw.rstrip("\r\n"), raw, actors)
+
+
+def line_verdict(line, raw, actors):
     """The Face on this line (without its line end; raw has it), or the reason it is skipped (see read_lists)."""
     if not line.strip():
         return "blank"
@@ -131,6 +142,60 @@ def line_verdict(line, raw, actors, seen):
         if not wanted:
             return "not_asked"
         return "truncated" if line == raw else str(reason)
-    if not wanted:
-        return "not_asked"
-    return "duplicate" if face in seen else face
+    return face if wanted else "not_asked"
+
+
+def listed_actors(paths=None) -> set:
+    """The names on the well-formed lines of the list files."""
+    return {verdict.actor for verdict in line_verdicts(paths, None) if isinstance(verdict, Face)}
+
+
+def shas_per_url(faces) -> dict:
+    """{url: frozenset of the SHA-256s listed with it} for the faces."""
+    shas = {}
+    for face in faces:
+        shas.setdefault(face.url, set()).add(face.sha256)
+    return {url: frozenset(group) for url, group in shas.items()}
+
+
+class StreamedList:
+    """The faces read_lists(paths, actors) gives, read from the files again on each iteration, never all kept.
+
+    Built by scanning the files twice: once keeping an 8-byte hash per face line (to find the URLs
+    on more than one line), once keeping the faces whose URL hash repeats. `shared` is then
+    {url: SHA-256s} for those URLs only (a superset: a hash collision adds a URL); len() is the
+    number of faces. Iterating yields the faces in list order and counts `lines` and `skipped`
+    (as in ListReport) as it goes; they are complete when an iteration ends. A duplicate line has
+    a repeated URL, so only those faces are remembered to find duplicates. The files must not
+    change while this is used.
+    """
+
+    def __init__(self, paths=None, actors=ACTORS):
+        self.paths, self.actors = paths, actors
+        hashes = array("q", (hash(face.url) for face in self._face_lines()))
+        values, counts = np.unique(np.frombuffer(hashes, dtype=np.int64), return_counts=True)
+        repeated = set(values[counts > 1].tolist())
+        candidates = {face for face in self._face_lines() if hash(face.url) in repeated}
+        self.shared = shas_per_url(candidates)
+        self.faces = len(hashes) - int(counts[counts > 1].sum()) + len(candidates)
+        self.lines, self.skipped = 0, Counter()
+
+    def _face_lines(self):
+        return (verdict for verdict in line_verdicts(self.paths, self.actors) if isinstance(verdict, Face))
+
+    def __len__(self):
+        return self.faces
+
+    def __iter__(self):
+        self.lines, self.skipped, seen = 0, Counter(), set()
+        for verdict in line_verdicts(self.paths, self.actors):
+            self.lines += 1
+            if not isinstance(verdict, Face):
+                self.skipped[verdict] += 1
+            elif verdict.url not in self.shared:
+                yield verdict
+            elif verdict in seen:
+                self.skipped["duplicate"] += 1
+            else:
+                seen.add(verdict)
+                yield verdict

@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import tempfile
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from coursedata.files import TEMPORARY_SUFFIX, atomic_write
@@ -111,11 +112,19 @@ class Store:
 
     def temporary_files(self) -> list:
         """Leftover temporary files (a run killed mid-write leaves one; a finished run none)."""
-        return sorted(self.folder.glob(TEMPORARY_PATTERN))
+        return sorted(self.each_temporary_file())
+
+    def each_temporary_file(self):
+        """The leftover temporary files one at a time: the folder is read as a stream, never listed whole."""
+        if not self.folder.is_dir():
+            return
+        with os.scandir(self.folder) as entries:
+            yield from (Path(entry.path) for entry in entries if fnmatchcase(entry.name, TEMPORARY_PATTERN))
 
     def remove_temporary(self) -> int:
         """Delete leftover temporary files (do not run two downloads into one store); return how many."""
-        leftovers = self.temporary_files()
-        for path in leftovers:
+        removed = 0
+        for path in self.each_temporary_file():
             path.unlink(missing_ok=True)
-        return len(leftovers)
+            removed += 1
+        return removed

@@ -9,6 +9,10 @@ itself (also after IDLE_SECONDS without a request). `python -m facescrub downloa
 `python -m facescrub prepare` run as child processes on the generated list; their peak
 resident memory comes from os.wait4, their time from the wall clock. Everything is written
 to a temporary folder that is removed at the end.
+
+Measured (2 shared cores, another long job running, load 2.5-3.4): download of 100,000 lines
+174 URLs/s, peak RSS 56 MB (51 MB at 20,000 lines); before it streamed the lists and the
+manifest, 170 URLs/s and 220 MB (68 MB at 20,000). prepare --size 32: 2,457 lines/s, 598 MB.
 """
 import argparse
 import hashlib

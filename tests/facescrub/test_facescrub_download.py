@@ -31,6 +31,7 @@ from facescrub.download import (
     failed_for_good,
     known_failures,
     read_manifest,
+    row_counts,
     summary,
     write_manifest,
 )
@@ -94,8 +95,8 @@ def resumed_run(replay, tmp_path_factory):
     start_and_kill(replay.url, store)
     (store / ".0123abcd.tmp").write_bytes(b"half an image: what SIGKILL leaves in the middle of a write")
     stored_before, hits_before = Store(store).hashes(), replay.hits.copy()
-    rows = download(read_lists().faces, store, session=replay_session(replay.url, SETTINGS), settings=SETTINGS,
-                    progress=False)
+    rows = list(download(read_lists().faces, store, session=replay_session(replay.url, SETTINGS), settings=SETTINGS,
+                         progress=False))
     write_manifest(rows, store / "manifest.csv")
     return Run(store, rows, replay.hits - hits_before, stored_before)
 
@@ -154,7 +155,7 @@ def test_retries_5xx_and_resets_but_not_404_or_timeouts(resumed_run, replay_line
 
 
 def test_summary_fits_one_screen(resumed_run):
-    lines = summary(resumed_run.rows, {"truncated": 1}, 12.3).splitlines()
+    lines = summary(row_counts(resumed_run.rows), {"truncated": 1}, 12.3).splitlines()
     assert len(lines) == 1 + 6 + 1 + 1 and lines[0].split()[:2] == ["actor", "lines"]
     assert lines[0].split()[2:] == ["connection_error", "hash_mismatch", "http_404", "http_500", "ok", "timeout"]
     assert lines[-2].split() == ["total", "1381", "28", "227", "358", "59", "669", "40"]
@@ -170,8 +171,8 @@ def test_unsafe_redirects_loops_oversized_and_endless_bodies_are_refused(replay,
     """An endless body that keeps each read under the read timeout is cut by the per-URL deadline."""
     faces = [Face("Edge", str(i), str(i), url, (0, 0, 1, 1), "0" * 64) for i, url in enumerate(EDGE_ROUTES)]
     settings = replace(SETTINGS, workers=4, read_timeout=2.0, deadline=1.0, retries=0, max_bytes=4096)
-    rows = download(faces, tmp_path / "store", session=replay_session(replay.url, settings), settings=settings,
-                    progress=False)
+    rows = list(download(faces, tmp_path / "store", session=replay_session(replay.url, settings), settings=settings,
+                         progress=False))
     assert [row.status for row in rows] == ["bad_url", "too_many_redirects", "too_large", "timeout"]
     assert not list((tmp_path / "store").iterdir())
 
@@ -186,8 +187,8 @@ def test_mirror_is_used_first_and_a_corrupt_mirror_copy_is_refetched(resumed_run
         (mirror / store.find(sha).name).write_bytes(store.find(sha).read_bytes())
     (mirror / store.find(genuine[0]).name).write_bytes(b"not the image")
     hits_before = replay.hits.copy()
-    rows = download([faces[sha] for sha in genuine], tmp_path / "store", mirror, replay_session(replay.url, SETTINGS),
-                    SETTINGS, progress=False)
+    rows = list(download([faces[sha] for sha in genuine], tmp_path / "store", mirror,
+                         replay_session(replay.url, SETTINGS), SETTINGS, progress=False))
     assert [(row.status, row.source) for row in rows] == [("ok", "network"), ("ok", "mirror"), ("ok", "mirror"),
                                                           ("ok", "network")]
     assert sorted(replay.hits - hits_before) == sorted(faces[sha].url for sha in (genuine[0], genuine[3]))
@@ -204,8 +205,8 @@ def test_known_failures_are_not_asked_again_and_the_rest_is(resumed_run, replay)
     faces = read_lists(actors=["Peri Gilpin"]).faces
     previous = {(row.url, row.sha256): row.status for row in resumed_run.rows}
     hits_before = replay.hits.copy()
-    rows = download(faces, resumed_run.store, session=replay_session(replay.url, SETTINGS), settings=SETTINGS,
-                    progress=False, known_failures=known_failures(resumed_run.rows))
+    rows = list(download(faces, resumed_run.store, session=replay_session(replay.url, SETTINGS), settings=SETTINGS,
+                         progress=False, known_failures=known_failures(resumed_run.rows)))
     hits = replay.hits - hits_before
     assert [row.status for row in rows] == [previous[face.url, face.sha256] for face in faces]
     by_source = Counter(row.source for row in rows)
@@ -254,7 +255,7 @@ def test_verify_quarantines_a_corrupted_stored_file_and_download_fetches_it_agai
     corrupted.write_bytes(b"\xff\xd8\xff a different picture")
     problems = store.verify_all()
     assert len(problems) == 1 and f"moved to {store.folder / 'quarantine' / corrupted.name}" in problems[0]
-    rows = download([faces[sha] for sha in genuine], store.folder, session=replay_session(replay.url, SETTINGS),
-                    settings=SETTINGS, progress=False)
+    rows = list(download([faces[sha] for sha in genuine], store.folder, session=replay_session(replay.url, SETTINGS),
+                         settings=SETTINGS, progress=False))
     assert [(row.status, row.source) for row in rows] == [("ok", "network"), ("ok", "store")]
     assert sha256_of(store.find(genuine[0]).read_bytes()) == genuine[0]

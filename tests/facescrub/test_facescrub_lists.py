@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import require_data
-from facescrub.lists import ACTORS, BadLine, check_url, parse_line, read_lists
+from facescrub.lists import ACTORS, BadLine, StreamedList, check_url, parse_line, read_lists, shas_per_url
 
 SHA = "ab" * 32
 GOOD = f"Peri Gilpin\t1\t2\thttp://example.com/a.jpg\t10,20,110,120\t{SHA}\n"
@@ -38,6 +38,26 @@ def test_every_defect_is_counted_by_reason(tmp_path):
     assert report.lines == len(LINES) == len(report.faces) + sum(report.skipped.values())
 
 
+def assert_streamed_as_read(paths, actors):
+    """StreamedList gives what read_lists gives (twice over), and `shared` holds every URL on more than one face."""
+    report, streamed = read_lists(paths, actors), StreamedList(paths, actors)
+    for _ in range(2):
+        assert list(streamed) == report.faces and len(streamed) == len(report.faces)
+        assert (streamed.lines, streamed.skipped) == (report.lines, report.skipped)
+    many = {url: shas for url, shas in shas_per_url(report.faces).items()
+            if sum(face.url == url for face in report.faces) > 1}
+    assert many.items() <= streamed.shared.items()
+
+
+def test_a_streamed_list_gives_the_same_faces_and_counts(tmp_path):
+    path = tmp_path / "list.txt"
+    shared_url = GOOD.replace("\t1\t2\t", "\t1\t9\t").replace("10,20", "11,20")  # another face of the same photo
+    path.write_text("".join(LINES) + shared_url + GOOD.replace("Peri Gilpin", "Angie Harmon"))
+    for actors in (None, ["Peri Gilpin"], ACTORS):
+        assert_streamed_as_read([path, path], actors)
+    assert set(StreamedList([path], None).shared) == {"http://example.com/a.jpg"}
+
+
 def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path):
     path = tmp_path / "list.txt"
     path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode() + LINES[3].encode())
@@ -67,6 +87,7 @@ def test_every_line_is_a_face_or_counted(tmp_path_factory, lines):
     for actors in (None, ["Peri Gilpin"]):
         report = read_lists([path], actors=actors)
         assert report.lines == len(report.faces) + sum(report.skipped.values())
+        assert_streamed_as_read([path], actors)
 
 
 def test_all_actors_counts_every_bad_line(tmp_path):
@@ -109,3 +130,4 @@ def test_the_course_lists():
     assert len(report.faces) == 1381 and report.skipped == {"truncated": 1, "not_asked": 1723}
     assert report.lines == 3105
     assert len({face.url for face in report.faces}) == 1371
+    assert_streamed_as_read(None, ACTORS)
