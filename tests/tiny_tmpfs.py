@@ -1,20 +1,20 @@
 """A real small or read-only file system for the disk-full and read-only tests, where the machine allows it.
 
 Mounting needs root (and a kernel or sandbox that permits it); elsewhere the tests that use
-it are skipped, and monkeypatched tests of the same paths still run.
+it are skipped, and monkeypatched tests of the same paths still run. In CI (CI=true), which runs
+as root, a refused mount fails the test instead.
 """
 import subprocess
 from contextlib import contextmanager
 
-import pytest
+from conftest import require_or_skip
 
 
 def mount(folder, options):
-    """mount -t tmpfs -o options on folder; skip the test if that is not allowed here."""
+    """mount -t tmpfs -o options on folder; skip the test (fail it in CI) if that is not allowed here."""
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
                           text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
+    require_or_skip(done.returncode == 0, f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
 
 
 @contextmanager
