@@ -20,25 +20,24 @@ _backward_observers = []
 
 
 @contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    """Inside this block, ops record a graph if and only if enabled; the previous mode comes back after."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, enabled
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
 def no_grad():
     """Inside this block ops record no graph: for evaluation and for optimizer updates."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+    return _grad_mode(False)
 
 
-@contextlib.contextmanager
 def enable_grad():
     """Inside this block ops record a graph again, even within no_grad() (as torch.enable_grad)."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, True
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+    return _grad_mode(True)
 
 
 def is_grad_enabled() -> bool:
