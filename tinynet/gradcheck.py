@@ -51,6 +51,11 @@ class ElementCheck:
     def error(self) -> float:
         return abs(self.analytic - self.numeric)
 
+    @property
+    def label(self) -> str:
+        """The verdict, with the ops whose kinks the step crossed: 'kink (MaxPool2d)'."""
+        return self.verdict + (f" ({', '.join(self.crossed_kinks)})" if self.crossed_kinks else "")
+
     def excess(self) -> float:
         """error / tolerance: above 1 fails (or, at a kink, would have)."""
         return self.error / max(self.tolerance, np.finfo(np.float64).tiny)
@@ -85,14 +90,17 @@ class InputReport:
     def max_abs_error(self) -> float:
         return max((e.error for e in self.elements if e.verdict != "kink"), default=0.0)
 
+    def ranked(self) -> list:
+        """The elements, failures first, then kinks, then the rest; each group by error / tolerance, largest first."""
+        order = {"FAIL": 0, "kink": 1, "ok": 2}
+        return sorted(self.elements, key=lambda e: (order[e.verdict], -e.excess()))
+
     def __str__(self):
-        rows = sorted(self.elements, key=lambda e: (e.verdict == "ok", -e.excess()))
         lines = [f"input {self.input_index}: {len(self.elements)} checked, {len(self.failures)} failed, "
                  f"{len(self.kinks)} at kinks",
                  f"{'index':>16} {'backward':>14} {'finite diff.':>14} {'noise floor':>11} {'error':>9}  verdict"]
         lines += [f"{str(e.index):>16} {e.analytic:14.6e} {e.numeric:14.6e} {e.noise_floor:11.2e} {e.error:9.2e}  "
-                  f"{e.verdict}{' (' + ', '.join(e.crossed_kinks) + ')' if e.crossed_kinks else ''}"
-                  for e in rows]
+                  f"{e.label}" for e in self.ranked()]
         return "\n".join(lines)
 
 
