@@ -1,4 +1,6 @@
 """Matrix multiplication, batched over leading axes (NumPy matmul broadcasting)."""
+import numpy as np
+
 from ..function import Function
 
 
@@ -6,7 +8,9 @@ class MatMul(Function):
     """a @ b with a: (..., n, k), b: (..., k, m) -> (..., n, m).
 
     d/da = grad_out @ b^T and d/db = a^T @ grad_out; the graph core sums the results over
-    any batch axes that broadcasting added.
+    any batch axes that broadcasting added. Each gradient is laid out in memory as its input is
+    (see product_laid_out_as): nn.Linear's weight enters as a transposed view, and a gradient in
+    the other layout would make the optimizer's in-place update a slow strided transpose.
     """
 
     double_backward, saved_inputs = True, ("a", "b")
@@ -20,9 +24,21 @@ class MatMul(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad_a = grad_out @ matrix_transpose(ctx.b) if ctx.needs_input_grad[0] else None
-        grad_b = matrix_transpose(ctx.a) @ grad_out if ctx.needs_input_grad[1] else None
+        grad_a = product_laid_out_as(ctx.a, grad_out, matrix_transpose(ctx.b)) if ctx.needs_input_grad[0] else None
+        grad_b = product_laid_out_as(ctx.b, matrix_transpose(ctx.a), grad_out) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+
+
+def product_laid_out_as(like, left, right):
+    """left @ right, column-major (a transposed view of a C-order array) when `like` is a column-major matrix.
+
+    (left @ right) = (right^T @ left^T)^T: BLAS reads transposed operands at no cost, so both orders
+    cost the same, and the result's layout follows `like`'s. (Under create_graph the operands are
+    Tensors and the plain product is taken.)
+    """
+    if isinstance(like, np.ndarray) and like.ndim == 2 and like.flags.f_contiguous and not like.flags.c_contiguous:
+        return matrix_transpose(matrix_transpose(right) @ matrix_transpose(left))
+    return left @ right
 
 
 def matrix_transpose(x):
