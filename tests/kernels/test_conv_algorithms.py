@@ -99,7 +99,7 @@ def test_forcing_an_algorithm_is_visible_scoped_and_checked():
 
 @pytest.mark.parametrize("algorithm", sorted(conv_choice.ALGORITHMS))
 def test_conv2d_runs_the_chosen_algorithm_forward_and_backward(algorithm, monkeypatch):
-    kernels = conv_choice.ALGORITHMS[algorithm]
+    kernels = getattr(conv_choice.ALGORITHMS[algorithm], "Plan", conv_choice.ALGORITHMS[algorithm])
     calls = []
     for name in ("conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad"):
         original = getattr(kernels, name)

@@ -54,6 +54,12 @@ class Choice(NamedTuple):
         """The module with this algorithm's conv2d_forward, conv2d_input_grad and conv2d_weight_grad."""
         return ALGORITHMS[self.algorithm]
 
+    def plan(self, x_needs_grad, weight_needs_grad):
+        """The three functions for one layer's forward and gradients: a fresh Plan of the algorithm's module
+        where it has one (it keeps what the gradients wanted will reuse), else the module itself."""
+        make_plan = getattr(self.kernels, "Plan", None)
+        return make_plan(x_needs_grad, weight_needs_grad) if make_plan else self.kernels
+
 
 def im2col_seconds(x_shape, weight_shape, out_hw, itemsize):
     """Estimated forward seconds by im2col + BLAS: the copy into columns and the matrix products."""

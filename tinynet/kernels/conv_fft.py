@@ -7,15 +7,20 @@ Zero-pad every image and kernel to one transform size (Fh, Fw) at least the padd
   input grad   gx_f[n, c]    = sum_o g_f[n, o] * w_f[o, c]              (a full convolution)
   weight grad  gw_f[o, c]    = sum_n conj(g_f[n, o]) * x_f[n, c]        (a correlation)
 
-each one complex matrix product per group and frequency (np.matmul, batched over both); the
-transforms are scipy.fft's. A kxk kernel costs O(log(Fh*Fw)) per pixel for the transforms instead
-of O(k^2): tinynet.kernels.conv_choice picks this for large kernels. Rounding differs from the
-direct sum (within 1e-10 relative in float64, 1e-4 in float32: tests/kernels/test_conv_algorithms.py
-compares it with the loop reference, tinynet.kernels.conv.conv2d_reference).
+each one complex matrix product per frequency and group (np.matmul, batched over both). Spectra
+are laid out frequencies first, (Fh, Fw//2 + 1, A, B), so that np.matmul takes them as they come:
+scipy.fft transforms the images along their two leading axes. A kh x kw kernel is not padded and
+transformed: its spectrum is two small DFT matrix products (kh rows, then Fh rows), and the weight
+gradient's inverse transform makes only the kh x kw values kept. A Plan keeps the spectra one
+layer's forward and gradients share (x's for the weight gradient, the weight's for the input
+gradient, grad_out's for both). A kxk kernel costs O(log(Fh*Fw)) per pixel instead of O(k^2):
+tinynet.kernels.conv_choice picks this for large kernels. Rounding differs from the direct sum
+(within 1e-10 relative in float64, 1e-4 in float32: tests/kernels/test_conv_algorithms.py compares
+it with the loop reference, tinynet.kernels.conv.conv2d_reference).
 """
-import numpy as np
+import functools
 
-from .conv import pad_image
+import numpy as np
 
 # Threads per transform call: SciPy's FFT (2-3x faster than NumPy's on many small transforms)
 # splits the batch of images among them.
@@ -48,57 +53,149 @@ def transform_size(padded_hw):
     return tuple(fast_length(size) for size in padded_hw)
 
 
-def spectra(images, size, groups, group_axis):
-    """rfft2 of images (A, B, h, w) zero-padded to size -> (G, F, A', B') with F = Fh * (Fw // 2 + 1).
-
-    Axis group_axis (0 or 1) of images is split into G groups (A' = A/G or B' = B/G); frequencies
-    lead so that np.matmul runs one small matrix product per group and frequency.
-    """
-    a, b = images.shape[:2]
-    frequencies = size[0] * (size[1] // 2 + 1)  # explicit sizes (no -1): empty batches reshape too
-    spectrum = scipy_fft().rfft2(images, s=size, workers=FFT_WORKERS)
-    if group_axis == 0:
-        spectrum = spectrum.reshape(groups, a // groups, b, frequencies).transpose(0, 3, 1, 2)
-    else:
-        spectrum = spectrum.reshape(a, groups, b // groups, frequencies).transpose(1, 3, 0, 2)
-    return np.ascontiguousarray(spectrum)
-
-
-def images_of(spectrum, size, group_axis, crop_hw, offset_hw=(0, 0)):
-    """The inverse of spectra: (G, F, A', B') -> images (A, B, h, w) cropped to crop_hw from offset_hw."""
-    groups, _, a, b = spectrum.shape
-    if group_axis == 0:
-        spectrum = spectrum.transpose(0, 2, 3, 1).reshape(groups * a, b, size[0], size[1] // 2 + 1)
-    else:
-        spectrum = spectrum.transpose(2, 0, 3, 1).reshape(a, groups * b, size[0], size[1] // 2 + 1)
-    (top, left), (height, width) = offset_hw, crop_hw
-    planes = scipy_fft().irfft2(spectrum, s=size, workers=FFT_WORKERS)
-    return np.ascontiguousarray(planes[:, :, top:top + height, left:left + width])
-
-
 def padded_hw(x_shape, pads):
     return tuple(size + before + after for size, (before, after) in zip(x_shape[2:], pads))
 
 
-def conv2d_forward(x, weight, stride, pads, dilation, groups):
-    """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> out (N, O, Ho, Wo); stride and dilation must be 1."""
-    x_padded = pad_image(x, pads)
-    size = transform_size(x_padded.shape[2:])
-    out_hw = tuple(p - k + 1 for p, k in zip(x_padded.shape[2:], weight.shape[2:]))
-    product = spectra(x_padded, size, groups, 1) @ spectra(weight, size, groups, 0).conj().transpose(0, 1, 3, 2)
-    return images_of(product, size, 1, out_hw)
+def complex_dtype(dtype):
+    return np.result_type(dtype, np.complex64)
 
 
-def conv2d_input_grad(grad_out, x_shape, weight, stride, pads, dilation, groups):
-    """grad_x (N, C, H, W) from grad_out (N, O, Ho, Wo): the full convolution of grad_out with weight, cropped."""
-    size = transform_size(padded_hw(x_shape, pads))
-    product = spectra(grad_out, size, groups, 1) @ spectra(weight, size, groups, 0)  # (G, F, N, C/G)
-    return images_of(product, size, 1, x_shape[2:], (pads[0][0], pads[1][0]))
+@functools.lru_cache(maxsize=64)
+def dft_matrix(frequencies, samples, size, sign, dtype):
+    """exp(sign * 2 pi i * f * t / size) for f < frequencies (rows), t < samples (columns), of complex dtype."""
+    phase = np.outer(np.arange(frequencies), np.arange(samples)) % size  # exact integers: small angles
+    matrix = np.exp(sign * 2j * np.pi * phase / size).astype(dtype)
+    matrix.flags.writeable = False  # shared by every call (cached)
+    return matrix
 
 
-def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups):
-    """grad_weight (O, C/G, kh, kw): the correlation of the padded x with grad_out, summed over the batch."""
-    x_padded = pad_image(x, pads)
-    size = transform_size(x_padded.shape[2:])
-    product = spectra(grad_out, size, groups, 1).conj().transpose(0, 1, 3, 2) @ spectra(x_padded, size, groups, 1)
-    return images_of(product, size, 0, weight_shape[2:])  # (G, F, O/G, C/G) -> (O, C/G, kh, kw)
+def image_spectra(images, size, offset_hw=(0, 0)):
+    """rfft2 of images (A, B, h, w), placed at offset_hw in zeros of size (Fh, Fw) -> (Fh, Fw//2 + 1, A, B)."""
+    planes = np.zeros(size + images.shape[:2], images.dtype)
+    (top, left), (height, width) = offset_hw, images.shape[2:]
+    planes[top:top + height, left:left + width] = images.transpose(2, 3, 0, 1)
+    return scipy_fft().rfftn(planes, axes=(0, 1), workers=FFT_WORKERS)
+
+
+def images_of(spectrum, size, crop_hw, offset_hw=(0, 0)):
+    """The inverse of image_spectra: (Fh, Fw//2 + 1, A, B) -> images (A, B, h, w) cropped to crop_hw from offset_hw.
+
+    The spectrum is laid out (A, B, Fh, Fw//2 + 1) first: irfft2 along the last axes and a crop of whole
+    rows were faster than the transform along the leading axes and a crop through the transpose.
+    """
+    planes = scipy_fft().irfft2(np.ascontiguousarray(spectrum.transpose(2, 3, 0, 1)), s=size, workers=FFT_WORKERS)
+    (top, left), (height, width) = offset_hw, crop_hw
+    return np.ascontiguousarray(planes[:, :, top:top + height, left:left + width])
+
+
+def kernel_spectra(weight, size, groups):
+    """conj(rfft2) of weight (O, C/G, kh, kw) zero-padded to size -> (Fh * (Fw//2 + 1), G, C/G, O/G).
+
+    Only the kh x kw values are transformed: along W by a (Fw//2 + 1, kw) DFT matrix, then along H
+    by a (Fh, kh) one (the conjugate spectrum is the transform with the opposite sign).
+    """
+    out_channels, group_channels, kernel_h, kernel_w = weight.shape
+    dtype, half, kernels = complex_dtype(weight.dtype), size[1] // 2 + 1, out_channels * group_channels
+    taps = weight.reshape(groups, out_channels // groups, group_channels, kernel_h, kernel_w).transpose(3, 4, 0, 2, 1)
+    along_w = dft_matrix(half, kernel_w, size[1], 1, dtype) @ taps.reshape(kernel_h, kernel_w, kernels)
+    along_h = dft_matrix(size[0], kernel_h, size[0], 1, dtype) @ along_w.reshape(kernel_h, half * kernels)
+    return along_h.reshape(size[0] * half, groups, group_channels, out_channels // groups)
+
+
+def kernel_of(spectrum, size, kernel_hw):
+    """The inverse of rfft2 for the first kernel_hw values only: spectrum (Fh * (Fw//2 + 1), G, O/G, C/G)
+    -> kernels (O, C/G, kh, kw), by two DFT matrix products (along H keeping kh rows, then along W)."""
+    _, groups, group_out, group_channels = spectrum.shape
+    half, kernels = size[1] // 2 + 1, groups * group_out * group_channels
+    along_h = dft_matrix(kernel_hw[0], size[0], size[0], 1, spectrum.dtype) @ spectrum.reshape(size[0], half * kernels)
+    # irfft2's weights: 1 / (Fh * Fw), twice for the frequencies between 0 and Fw/2 (they stand for their conjugates)
+    weights = np.full(half, 2.0 / (size[0] * size[1]), spectrum.real.dtype)
+    weights[0] /= 2
+    if size[1] % 2 == 0:
+        weights[-1] /= 2
+    inverse_w = dft_matrix(kernel_hw[1], half, size[1], 1, spectrum.dtype) * weights
+    planes = (inverse_w @ along_h.reshape(kernel_hw[0], half, kernels)).real  # (kh, kw, G * O/G * C/G)
+    return np.ascontiguousarray(planes.reshape(*kernel_hw, groups * group_out, group_channels).transpose(2, 3, 0, 1))
+
+
+def conjugated(spectrum):
+    """spectrum conjugated in place (a fresh array: no copy)."""
+    return np.conjugate(spectrum, out=spectrum)
+
+
+def by_group(spectrum, groups):
+    """(Fh, Fw//2 + 1, A, B) -> a (F, G, A, B/G) view: np.matmul's batch of one matrix per frequency and group."""
+    a, b = spectrum.shape[2:]
+    return spectrum.reshape(spectrum.shape[0] * spectrum.shape[1], a, groups, b // groups).transpose(0, 2, 1, 3)
+
+
+def ungrouped(product, size):
+    """(F, G, A, B/G) -> (Fh, Fw//2 + 1, A, B), the layout of image_spectra (a copy only with several groups)."""
+    groups, a, b = product.shape[1:]
+    return product.transpose(0, 2, 1, 3).reshape(size[0], size[1] // 2 + 1, a, groups * b)
+
+
+class Plan:
+    """One convolution layer's FFT algorithm: conv2d_forward, conv2d_input_grad and conv2d_weight_grad
+    (the signatures of every algorithm module's functions), sharing the spectra they compute.
+
+    It keeps the spectra the gradients wanted will reuse: the weight's for the input gradient
+    (x_needs_grad), x's for the weight gradient (weight_needs_grad), grad_out's for the other gradient
+    (both). An array is recognised by identity: it must not change in place between the calls, as
+    for every array saved for backward. The module's functions are a Plan that keeps nothing.
+    """
+
+    def __init__(self, x_needs_grad=False, weight_needs_grad=False):
+        self.keep = {"weight": x_needs_grad, "x": weight_needs_grad, "grad_out": x_needs_grad and weight_needs_grad}
+        self.kept = {}  # role -> (array, its spectrum)
+
+    def spectra(self, role, array, compute):
+        """compute(array), or the spectrum kept for this very array in this role."""
+        array_kept, spectrum = self.kept.get(role, (None, None))
+        if array_kept is not array:
+            spectrum = compute(array)
+            if self.keep[role]:
+                self.kept[role] = (array, spectrum)
+        return spectrum
+
+    def x_spectra(self, x, pads):
+        """x (N, C, H, W) padded by pads -> (Fh, Fw//2 + 1, N, C)."""
+        size = transform_size(padded_hw(x.shape, pads))
+        return self.spectra("x", x, lambda x: image_spectra(x, size, (pads[0][0], pads[1][0])))
+
+    def weight_spectra(self, weight, size, groups):
+        return self.spectra("weight", weight, lambda weight: kernel_spectra(weight, size, groups))
+
+    def grad_out_spectra(self, grad_out, size):
+        """conj(rfft2) of grad_out (N, O, Ho, Wo) -> (Fh, Fw//2 + 1, N, O): both gradients use the conjugate."""
+        return self.spectra("grad_out", grad_out, lambda grad_out: conjugated(image_spectra(grad_out, size)))
+
+    def conv2d_forward(self, x, weight, stride, pads, dilation, groups):
+        """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> out (N, O, Ho, Wo); stride and dilation must be 1."""
+        size = transform_size(padded_hw(x.shape, pads))
+        out_hw = tuple(p - k + 1 for p, k in zip(padded_hw(x.shape, pads), weight.shape[2:]))
+        product = by_group(self.x_spectra(x, pads), groups) @ self.weight_spectra(weight, size, groups)
+        return images_of(ungrouped(product, size), size, out_hw)
+
+    def conv2d_input_grad(self, grad_out, x_shape, weight, stride, pads, dilation, groups):
+        """grad_x (N, C, H, W) from grad_out (N, O, Ho, Wo): the full convolution of grad_out with weight, cropped.
+
+        conj(g_f) @ conj(w_f)^T is the conjugate of the spectrum wanted (conjugated back in place).
+        """
+        size = transform_size(padded_hw(x_shape, pads))
+        product = by_group(self.grad_out_spectra(grad_out, size), groups) @ self.weight_spectra(
+            weight, size, groups).swapaxes(2, 3)
+        return images_of(ungrouped(conjugated(product), size), size, x_shape[2:], (pads[0][0], pads[1][0]))
+
+    def conv2d_weight_grad(self, grad_out, x, weight_shape, stride, pads, dilation, groups):
+        """grad_weight (O, C/G, kh, kw): the correlation of the padded x with grad_out, summed over the batch."""
+        size = transform_size(padded_hw(x.shape, pads))
+        grad_out_f = by_group(self.grad_out_spectra(grad_out, size), groups).swapaxes(2, 3)  # (F, G, O/G, N)
+        return kernel_of(grad_out_f @ by_group(self.x_spectra(x, pads), groups), size, weight_shape[2:])
+
+
+_keeps_nothing = Plan()
+conv2d_forward = _keeps_nothing.conv2d_forward
+conv2d_input_grad = _keeps_nothing.conv2d_input_grad
+conv2d_weight_grad = _keeps_nothing.conv2d_weight_grad

@@ -13,7 +13,9 @@ class Conv2d(Function):
 
     out is bilinear in (x, weight), and so are its two VJPs; they run as ops (Conv2dInputGrad,
     Conv2dWeightGrad), so that a double backward can differentiate them: each one's VJP is the
-    other two of the three maps. All three use the algorithm chosen for the forward.
+    other two of the three maps. All three use the algorithm chosen for the forward, through one plan
+    (ctx.kernels) that may keep work they share for the inputs that want gradients (FFT spectra): it
+    lives in ctx, so nothing is kept where no graph is recorded (tn.no_grad).
     """
 
     double_backward, saved_inputs = True, ("x", "weight")
@@ -21,7 +23,7 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
         ctx.settings = (stride, pads, dilation, groups)
-        ctx.kernels = choose(x.shape, weight.shape, *ctx.settings, x.dtype).kernels
+        ctx.kernels = choose(x.shape, weight.shape, *ctx.settings, x.dtype).plan(*ctx.needs_input_grad)
         ctx.x, ctx.weight = x, weight
         return ctx.kernels.conv2d_forward(x, weight, *ctx.settings)
 
