@@ -1,4 +1,4 @@
-"""The FFT convolution's pieces against scipy's whole transforms, and its Plan: spectra shared, kept only for a graph."""
+"""The FFT convolution's pieces against scipy's whole transforms; its Plan: spectra shared, kept only for a graph."""
 import gc
 import weakref
 
