@@ -5,11 +5,12 @@ from .functional import hessian, hvp
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .guided import guided_backprop
 from .io import UnsafeWeightsError, load, load_pickle_weights, save
-from .kernels.conv_choice import conv_algorithm, force_conv_algorithm
+from .kernels.conv_choice import conv_algorithm, conv_benchmark, force_conv_algorithm
 from .tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .trace import Trace, trace, tracing
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp", "hessian", "functional", "nn", "optim",
            "gradcheck", "gradgradcheck", "GradcheckError",
            "guided_backprop", "trace", "tracing", "Trace", "detect_anomaly", "AnomalyError",
-           "save", "load", "load_pickle_weights", "UnsafeWeightsError", "conv_algorithm", "force_conv_algorithm"]
+           "save", "load", "load_pickle_weights", "UnsafeWeightsError", "conv_algorithm", "conv_benchmark",
+           "force_conv_algorithm"]

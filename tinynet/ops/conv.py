@@ -23,7 +23,8 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
         ctx.settings = (stride, pads, dilation, groups)
-        ctx.kernels = choose(x.shape, weight.shape, *ctx.settings, x.dtype).plan(*ctx.needs_input_grad)
+        choice = choose(x.shape, weight.shape, *ctx.settings, x.dtype, arrays=(x, weight))
+        ctx.kernels = choice.plan(*ctx.needs_input_grad)
         ctx.x, ctx.weight = x, weight
         return ctx.kernels.conv2d_forward(x, weight, *ctx.settings)
 
