@@ -37,13 +37,18 @@ from .windows import checked_int, output_shape, sliding_window
 
 ALGORITHMS = {"im2col": conv, "fft": conv_fft}
 
-# Throughputs (operations per second) measured on the course's 2-core machine, two threads:
-# BLAS matrix products (2 flops per multiply-add) by dtype itemsize, the im2col copy in elements,
-# a real 2-D FFT in 2.5 * F * log2(F) flops, and the batched complex products of spectra.
-GEMM_RATE = {4: 80e9, 8: 40e9}
+# Throughputs (operations per second) on the course's machine (2 cores of an Intel Xeon at 2.8 GHz; NumPy's
+# float32 matmul of large squares ~250 GFLOP/s when quiet), two threads, by dtype itemsize: BLAS
+# matrix products as im2col makes them (2 flops per multiply-add), the im2col copy in elements, a
+# real 2-D FFT in 2.5 * F * log2(F) flops, the batched small complex products (of spectra, and the
+# kernels' DFT products) in 8 flops per complex multiply-add. Recalibrated 2026-11-30 from the forward
+# times of both algorithms on the course's stride-1 shapes (AlexNet conv2-5 at batch 1 and 32, the
+# 5x5 1-channel conv, the seed-004 CNN's convs, the face ResNet's 3x3 convs at batch 1 and 32),
+# measured on a loaded machine (load 4-6): what matters is the ratio of the two algorithms' times.
+GEMM_RATE = {4: 150e9, 8: 75e9}
 COPY_RATE = 0.5e9
-FFT_RATE = {4: 3e9, 8: 2e9}
-SPECTRAL_PRODUCT_RATE = {4: 15e9, 8: 8e9}
+FFT_RATE = {4: 5e9, 8: 3.5e9}
+SPECTRAL_PRODUCT_RATE = {4: 25e9, 8: 12e9}
 
 # FFT rounds differently from the direct sum and the model's rates are rough: it runs only where the
 # model expects it at least this many times faster than im2col.
@@ -86,15 +91,20 @@ def im2col_seconds(x_shape, weight_shape, out_hw, itemsize):
 
 
 def fft_seconds(x_shape, weight_shape, pads, groups, itemsize):
-    """Estimated forward seconds by FFT: transforms of every image, kernel and output plane, and their products."""
+    """Estimated forward seconds by FFT (tinynet.kernels.conv_fft): the transforms of every image and output
+    plane, the kernels' DFT products, the products of spectra, and the spectra written and read (a
+    complex number as two elements copied)."""
     n_images, channels = x_shape[:2]
-    out_channels, group_channels = weight_shape[:2]
+    out_channels, group_channels, kernel_h, kernel_w = weight_shape
     size_h, size_w = conv_fft.transform_size(conv_fft.padded_hw(x_shape, pads))
-    transforms = n_images * channels + out_channels * group_channels + n_images * out_channels
-    transform_flops = 2.5 * size_h * size_w * math.log2(max(size_h * size_w, 2)) * transforms
-    frequencies = size_h * (size_w // 2 + 1)
-    product_flops = 8.0 * frequencies * n_images * group_channels * out_channels
-    return transform_flops / FFT_RATE[itemsize] + product_flops / SPECTRAL_PRODUCT_RATE[itemsize]
+    half = size_w // 2 + 1
+    planes = n_images * (channels + out_channels)
+    transform_flops = 2.5 * size_h * size_w * math.log2(max(size_h * size_w, 2)) * planes
+    kernel_flops = 8.0 * out_channels * group_channels * half * kernel_h * (kernel_w + size_h)
+    product_flops = 8.0 * size_h * half * n_images * group_channels * out_channels
+    spectra_elements = size_h * half * (planes + out_channels * group_channels)
+    return (transform_flops / FFT_RATE[itemsize] + (kernel_flops + product_flops) / SPECTRAL_PRODUCT_RATE[itemsize]
+            + 2 * spectra_elements / COPY_RATE)
 
 
 def unsupported(algorithm, stride, dilation):
