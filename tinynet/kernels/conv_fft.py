@@ -165,6 +165,7 @@ class Plan:
         return self.spectra("x", x, lambda x: image_spectra(x, size, (pads[0][0], pads[1][0])))
 
     def weight_spectra(self, weight, size, groups):
+        """weight (O, C/G, kh, kw) -> conj(rfft2) (Fh * (Fw//2 + 1), G, C/G, O/G), as kernel_spectra."""
         return self.spectra("weight", weight, lambda weight: kernel_spectra(weight, size, groups))
 
     def grad_out_spectra(self, grad_out, size):
