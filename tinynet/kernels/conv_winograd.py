@@ -31,10 +31,10 @@ F(4x4) 8e-15 (forward and both gradients). tests/kernels/test_conv_winograd.py h
 1e-4 (float32) and 1e-10 (float64) relative.
 
 The products are t*t small BLAS calls per group where im2col makes one large one. At one thread
-they ran 1.5-2.5x faster than im2col at batch 32 (AlexNet conv3-5, the face ResNet's 3x3 convs);
-at two threads, with other processes keeping both cores busy (load 4-6), the same stacked
-product of AlexNet conv3 took anywhere from 3 to 430 ms (4 ms at one thread), which a cost model
-cannot foresee.
+(CPU time) the three maps ran 1.3-2.4x faster than im2col at batch 32 on AlexNet conv3-5 and
+the face ResNet's 3x3 convs over 35x35 to 8x8 images (even on its 4x4 ones). At two threads,
+with other processes keeping both cores busy (load 4-6), the same stacked product of AlexNet
+conv3 took anywhere from 3 to 430 ms (4 ms at one thread), which a cost model cannot foresee.
 """
 import math
 from typing import NamedTuple
