@@ -159,7 +159,7 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
 
     Each runner returns (loss, *parameters) after its step; all start from the model's weights.
     """
-    initial = [p.data.copy() for p in model.parameters()]
+    numpy_params = [p.data.copy() for p in model.parameters()]  # before any step: every implementation starts here
     optimizer = optim.SGD(model.parameters(), lr=lr)
     case = Case(name, flops)
 
@@ -170,11 +170,10 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
         optimizer.step()
         return (np.float32(loss.item()), *(p.data for p in model.parameters()))
 
-    numpy_params = [p.copy() for p in initial]
     case.runners["tinynet"] = tinynet_step
     case.runners["numpy"] = lambda: (numpy_step(numpy_params, x, labels, lr), *numpy_params)
     if torch_ref:
-        torch_model = getattr(torch_ref, torch_class)(initial, lr)
+        torch_model = getattr(torch_ref, torch_class)(numpy_params, lr)  # copies them
         case.runners["torch"] = lambda: (torch_model.step(x, labels), *(p.detach().numpy() for p in torch_model.params))
     return case
 
@@ -293,7 +292,9 @@ def face_resnet_input_grad_case(rng, torch_ref, widths=(32, 64, 128, 256)):
 def all_cases(quick=False, seed=0, with_torch=True):
     """The issue's benchmark list; quick=True gives the same kinds of case at tiny sizes (for tests).
 
-    The PyTorch runners are added when with_torch is set and torch is importable.
+    The cases are made one at a time, as they are asked for, so that only the case being timed holds its arrays
+    (the seed-004 CNN's weights alone are 35M floats, held by each implementation). The PyTorch runners are added
+    when with_torch is set and torch is importable.
     """
     rng, torch_ref = np.random.default_rng(seed), torch_reference if with_torch else None
     if quick:
@@ -305,11 +306,14 @@ def all_cases(quick=False, seed=0, with_torch=True):
         alexnet = alexnet_convs(1) + alexnet_convs(32)
         pool_shape, mlp, cnn = (32, 96, 57, 57), (500, (784, 300, 10)), (16, 91, (32, 64), 10)
         resnet = (32, (32, 64, 128, 256))
-    cases = [conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
-                       kind == "fwd+bwd", rng, torch_ref) for kind in ("fwd", "fwd+bwd")]
-    cases += [conv_case(spec, False, rng, torch_ref) for spec in alexnet]
-    cases += [max_pool_case(pool_shape, 3, 2, rng, torch_ref), lrn_case(pool_shape, rng, torch_ref),
-              mlp_case(*mlp, rng, torch_ref), cnn_case(*cnn, rng, torch_ref),
-              face_resnet_case(resnet[0], rng, torch_ref, resnet[1]),
-              face_resnet_input_grad_case(rng, torch_ref, resnet[1])]
-    return cases
+    for kind in ("fwd", "fwd+bwd"):
+        yield conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
+                        kind == "fwd+bwd", rng, torch_ref)
+    for spec in alexnet:
+        yield conv_case(spec, False, rng, torch_ref)
+    yield max_pool_case(pool_shape, 3, 2, rng, torch_ref)
+    yield lrn_case(pool_shape, rng, torch_ref)
+    yield mlp_case(*mlp, rng, torch_ref)
+    yield cnn_case(*cnn, rng, torch_ref)
+    yield face_resnet_case(resnet[0], rng, torch_ref, resnet[1])
+    yield face_resnet_input_grad_case(rng, torch_ref, resnet[1])

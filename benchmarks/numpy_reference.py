@@ -39,8 +39,13 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
 
 def conv2d_backward(grad_out, columns, x_shape, weight, stride, pads, dilation, groups):
     """(grad_x (N, C, H, W), grad_weight (O, C/G, kh, kw)): two matmuls and a strided col2im."""
-    grad_weight = (grad_out_rows(grad_out, groups).transpose(0, 2, 1) @ columns).reshape(weight.shape)
-    return conv2d_input_gradient(grad_out, x_shape, weight, stride, pads, dilation, groups), grad_weight
+    return (conv2d_input_gradient(grad_out, x_shape, weight, stride, pads, dilation, groups),
+            conv2d_weight_gradient(grad_out, columns, weight.shape, groups))
+
+
+def conv2d_weight_gradient(grad_out, columns, weight_shape, groups):
+    """grad_weight (O, C/G, kh, kw) for grad_out (N, O, Ho, Wo) and the forward's columns: one matmul per group."""
+    return (grad_out_rows(grad_out, groups).transpose(0, 2, 1) @ columns).reshape(weight_shape)
 
 
 def grad_out_rows(grad_out, groups):
@@ -56,14 +61,15 @@ def conv2d_input_gradient(grad_out, x_shape, weight, stride, pads, dilation, gro
     kernel_h, kernel_w = weight.shape[2:]
     grad_columns = grad_out_rows(grad_out, groups) @ weight.reshape(groups, out_channels // groups, -1)
     grad_columns = grad_columns.reshape(groups, n_images, out_h, out_w, -1, kernel_h, kernel_w)
-    grad_columns = grad_columns.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n_images, -1, out_h, out_w, kernel_h, kernel_w)
     (top, bottom), (left, right) = pads
     grad_x = np.zeros((n_images, x_shape[1], x_shape[2] + top + bottom, x_shape[3] + left + right), grad_out.dtype)
     for i in range(kernel_h):
         rows = slice(i * dilation[0], i * dilation[0] + (out_h - 1) * stride[0] + 1, stride[0])
         for j in range(kernel_w):
             cols = slice(j * dilation[1], j * dilation[1] + (out_w - 1) * stride[1] + 1, stride[1])
-            grad_x[:, :, rows, cols] += grad_columns[..., i, j]
+            # One kernel offset at a time from a view: a transposed copy of all the columns would double the peak.
+            offset = grad_columns[..., i, j].transpose(1, 0, 4, 2, 3)  # (N, G, C/G, Ho, Wo)
+            grad_x[:, :, rows, cols] += offset.reshape(n_images, -1, out_h, out_w)
     return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
 
 
@@ -137,10 +143,13 @@ def cnn_sgd_step(params, x, labels, lr):
         hidden = pooled
     loss, mlp_grads, grad_flat = mlp_gradients(params[4:], hidden.reshape(len(x), -1), labels)
     grad, conv_grads = grad_flat.reshape(hidden.shape), []
-    for x_shape, weight, pads, columns, activation, argmax, pool_pads in reversed(saved):
+    while saved:  # popped: a layer's columns are freed before its input gradient's columns, as large, are made
+        x_shape, weight, pads, columns, activation, argmax, pool_pads = saved.pop()
         grad_activation = max_pool_backward(grad, argmax, activation.shape, (2, 2), (2, 2), pool_pads)
         grad_out = grad_activation * (activation > 0)
-        grad, grad_weight = conv2d_backward(grad_out, columns, x_shape, weight, (1, 1), pads, (1, 1), 1)
+        grad_weight = conv2d_weight_gradient(grad_out, columns, weight.shape, 1)
+        del columns
+        grad = conv2d_input_gradient(grad_out, x_shape, weight, (1, 1), pads, (1, 1), 1)
         conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
     sgd_update(params, conv_grads + mlp_grads, lr)
     return loss

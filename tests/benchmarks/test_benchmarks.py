@@ -77,3 +77,13 @@ def test_numpy_reference_face_resnet_input_gradient_matches_a_central_difference
     plus, minus = (numpy_reference.face_resnet_forward(weights, image + sign * eps * direction) for sign in (1, -1))
     numeric = np.sum((plus - minus) * grad_out) / (2 * eps)
     assert np.sum(grad_image * direction) == pytest.approx(numeric, rel=1e-6)
+
+
+def test_worst_difference_in_chunks_is_the_whole_arrays_relative_difference():
+    rng = np.random.default_rng(0)
+    results = [rng.standard_normal((7, 5)).astype(np.float32), np.float32(2.0)]
+    expected = [results[0] + rng.standard_normal((7, 5)).astype(np.float32) * 1e-3, np.float32(2.5)]
+    whole = max(np.max(np.abs(r.astype(np.float64) - e)) / np.max(np.abs(e.astype(np.float64)))
+                for r, e in zip(results, expected))
+    assert bench.worst_difference(results, expected, chunk=4) == whole
+    assert bench.worst_difference([np.ones(3)], [np.ones((3, 1))]) == np.inf
