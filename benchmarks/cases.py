@@ -164,10 +164,10 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
     case = Case(name, flops)
 
     def tinynet_step():
-        optimizer.zero_grad()
         loss = F.cross_entropy(model(tn.Tensor(x)), labels)
         loss.backward()
         optimizer.step()
+        optimizer.zero_grad()  # after the step, as in torch_reference: the gradients do not outlive it
         return (np.float32(loss.item()), *(p.data for p in model.parameters()))
 
     case.runners["tinynet"] = tinynet_step

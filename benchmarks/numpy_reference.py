@@ -115,8 +115,10 @@ def mlp_gradients(params, x, labels):
 
 
 def sgd_update(params, grads, lr):
+    """param -= lr * grad for each pair, in place; each gradient is scaled in place (no parameter-sized temporary)."""
     for param, grad in zip(params, grads):
-        param -= lr * grad
+        grad *= lr
+        param -= grad
 
 
 def mlp_sgd_step(params, x, labels, lr):
@@ -135,23 +137,27 @@ def cnn_sgd_step(params, x, labels, lr):
     saved, hidden = [], x
     for weight, bias in (params[0:2], params[2:4]):
         pads = resolve_padding("same", hidden.shape[2:], weight.shape[2:], (1, 1), (1, 1))
-        out, columns = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)
+        out = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)[0]  # columns made again for backward
         activation = np.maximum(out + bias.reshape(1, -1, 1, 1), 0)
         pool_pads = resolve_padding("same", activation.shape[2:], (2, 2), (2, 2), (1, 1))
         pooled, argmax = max_pool_forward(activation, (2, 2), (2, 2), pool_pads)
-        saved.append((hidden.shape, weight, pads, columns, activation, argmax, pool_pads))
+        saved.append((hidden, weight, pads, activation, argmax, pool_pads))
         hidden = pooled
     loss, mlp_grads, grad_flat = mlp_gradients(params[4:], hidden.reshape(len(x), -1), labels)
+    sgd_update(params[4:], mlp_grads, lr)  # now, not after the convs' backward: that frees the 35M-weight gradient
+    del mlp_grads
     grad, conv_grads = grad_flat.reshape(hidden.shape), []
-    while saved:  # popped: a layer's columns are freed before its input gradient's columns, as large, are made
-        x_shape, weight, pads, columns, activation, argmax, pool_pads = saved.pop()
+    # Memory: conv2's columns are 433 MB at the benchmark's size, and so are its input gradient's; each is made
+    # when needed and freed before the next, so at most one is alive (the peak of the benchmarks' process).
+    for layer_input, weight, pads, activation, argmax, pool_pads in reversed(saved):
         grad_activation = max_pool_backward(grad, argmax, activation.shape, (2, 2), (2, 2), pool_pads)
         grad_out = grad_activation * (activation > 0)
+        columns = conv_columns(np.pad(layer_input, ((0, 0), (0, 0)) + tuple(pads)), weight.shape[2:], (1, 1), (1, 1), 1)
         grad_weight = conv2d_weight_gradient(grad_out, columns, weight.shape, 1)
         del columns
-        grad = conv2d_input_gradient(grad_out, x_shape, weight, (1, 1), pads, (1, 1), 1)
+        grad = conv2d_input_gradient(grad_out, layer_input.shape, weight, (1, 1), pads, (1, 1), 1)
         conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
-    sgd_update(params, conv_grads + mlp_grads, lr)
+    sgd_update(params[:4], conv_grads, lr)
     return loss
 
 

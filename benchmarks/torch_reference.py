@@ -62,10 +62,10 @@ class MLP:
 
     def step(self, x, labels):
         w1, b1, w2, b2 = self.params
-        self.optimizer.zero_grad()
         loss = TF.cross_entropy(TF.linear(TF.relu(TF.linear(as_tensor(x), w1, b1)), w2, b2), as_tensor(labels))
         loss.backward()
         self.optimizer.step()
+        self.optimizer.zero_grad()  # after the step: the gradients (the CNN's 35M) do not outlive it
         return loss.item()
 
 
@@ -81,7 +81,6 @@ class CNN:
         self.optimizer = torch.optim.SGD(self.params, lr=lr)
 
     def step(self, x, labels):
-        self.optimizer.zero_grad()
         hidden = as_tensor(x)
         for weight, bias in (self.params[0:2], self.params[2:4]):
             total = weight.shape[2] - 1
@@ -92,6 +91,7 @@ class CNN:
         loss = TF.cross_entropy(logits, as_tensor(labels))
         loss.backward()
         self.optimizer.step()
+        self.optimizer.zero_grad()  # after the step: the gradients (35M for the linear layer) do not outlive it
         return loss.item()
 
 
