@@ -159,22 +159,21 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
 
     Each runner returns (loss, *parameters) after its step; all start from the model's weights.
     """
-    initial = [p.data.copy() for p in model.parameters()]
+    numpy_params = [p.data.copy() for p in model.parameters()]  # before any step: every implementation starts here
     optimizer = optim.SGD(model.parameters(), lr=lr)
     case = Case(name, flops)
 
     def tinynet_step():
-        optimizer.zero_grad()
         loss = F.cross_entropy(model(tn.Tensor(x)), labels)
         loss.backward()
         optimizer.step()
+        optimizer.zero_grad()  # after the step, as in torch_reference: the gradients do not outlive it
         return (np.float32(loss.item()), *(p.data for p in model.parameters()))
 
-    numpy_params = [p.copy() for p in initial]
     case.runners["tinynet"] = tinynet_step
     case.runners["numpy"] = lambda: (numpy_step(numpy_params, x, labels, lr), *numpy_params)
     if torch_ref:
-        torch_model = getattr(torch_ref, torch_class)(initial, lr)
+        torch_model = getattr(torch_ref, torch_class)(numpy_params, lr)  # copies them
         case.runners["torch"] = lambda: (torch_model.step(x, labels), *(p.detach().numpy() for p in torch_model.params))
     return case
 
@@ -241,9 +240,17 @@ def face_resnet_weights(rng, widths=(32, 64, 128, 256)):
     return weights
 
 
+def conv_algorithms(run):
+    """'29 im2col' (each distinct algorithm once with its count, as tn.conv_algorithm says) of the convolutions that
+    run() makes; a backward pass runs its forward's algorithms."""
+    with recorded_conv_choices() as choices:
+        run()
+    return ", ".join(f"{n} {name}" for name, n in Counter(choice.algorithm for _, _, choice in choices).items())
+
+
 def face_resnet_case(batch, rng, torch_ref, widths=(32, 64, 128, 256)):
     """The face ResNet's forward pass (no graph) on random weights and images; the name lists its convolutions'
-    algorithms (each distinct one once, as tn.conv_algorithm says)."""
+    algorithms."""
     weights = face_resnet_weights(rng, widths)
     model = face_resnet.FaceResNet(weights)
     images = rng.uniform(0, 255, (batch, 3, face_resnet.INPUT_SIZE, face_resnet.INPUT_SIZE)).astype(np.float32)
@@ -252,11 +259,7 @@ def face_resnet_case(batch, rng, torch_ref, widths=(32, 64, 128, 256)):
         with tn.no_grad():
             return (model(tn.Tensor(images)).data,)
 
-    with recorded_conv_choices() as choices:
-        tinynet_forward()
-    counts = Counter(choice.algorithm for _, _, choice in choices)
-    case = Case(f"face ResNet fwd, batch {batch} (convs: {', '.join(f'{n} {name}' for name, n in counts.items())})",
-                None)
+    case = Case(f"face ResNet fwd, batch {batch} (convs: {conv_algorithms(tinynet_forward)})", None)
     case.runners["tinynet"] = tinynet_forward
     case.runners["numpy"] = lambda: (reference.face_resnet_forward(weights, images),)
     if torch_ref:
@@ -264,10 +267,34 @@ def face_resnet_case(batch, rng, torch_ref, widths=(32, 64, 128, 256)):
     return case
 
 
+def face_resnet_input_grad_case(rng, torch_ref, widths=(32, 64, 128, 256)):
+    """Part 8's input gradient at batch 1: d <descriptors, grad_out> / d image for one (1, 3, 150, 150) image through
+    the face ResNet with fixed (random, file-shaped) weights, as experiments/part8_gradients.py takes d score / d
+    image (its head's gradient is such a grad_out). Each runner returns (descriptors, grad_image)."""
+    weights = face_resnet_weights(rng, widths)
+    model = face_resnet.FaceResNet(weights)
+    for parameter in model.parameters():
+        parameter.requires_grad = False  # frozen, as in part 8: only the image's gradient is computed
+    image = rng.uniform(0, 255, (1, 3, face_resnet.INPUT_SIZE, face_resnet.INPUT_SIZE)).astype(np.float32)
+    grad_out = rng.standard_normal((1, 128), dtype=np.float32)
+
+    def tinynet_run():
+        return tinynet_forward_backward(model, image, grad_out)
+
+    case = Case(f"face ResNet input grad, batch 1 (convs: {conv_algorithms(tinynet_run)})", None)
+    case.runners["tinynet"] = tinynet_run
+    case.runners["numpy"] = lambda: reference.face_resnet_input_gradient(weights, image, grad_out)
+    if torch_ref:
+        case.runners["torch"] = lambda: torch_ref.face_resnet_forward(weights, image, grad_out)
+    return case
+
+
 def all_cases(quick=False, seed=0, with_torch=True):
     """The issue's benchmark list; quick=True gives the same kinds of case at tiny sizes (for tests).
 
-    The PyTorch runners are added when with_torch is set and torch is importable.
+    The cases are made one at a time, as they are asked for, so that only the case being timed holds its arrays
+    (the seed-004 CNN's weights alone are 35M floats, held by each implementation). The PyTorch runners are added
+    when with_torch is set and torch is importable.
     """
     rng, torch_ref = np.random.default_rng(seed), torch_reference if with_torch else None
     if quick:
@@ -279,10 +306,14 @@ def all_cases(quick=False, seed=0, with_torch=True):
         alexnet = alexnet_convs(1) + alexnet_convs(32)
         pool_shape, mlp, cnn = (32, 96, 57, 57), (500, (784, 300, 10)), (16, 91, (32, 64), 10)
         resnet = (32, (32, 64, 128, 256))
-    cases = [conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
-                       kind == "fwd+bwd", rng, torch_ref) for kind in ("fwd", "fwd+bwd")]
-    cases += [conv_case(spec, False, rng, torch_ref) for spec in alexnet]
-    cases += [max_pool_case(pool_shape, 3, 2, rng, torch_ref), lrn_case(pool_shape, rng, torch_ref),
-              mlp_case(*mlp, rng, torch_ref), cnn_case(*cnn, rng, torch_ref),
-              face_resnet_case(resnet[0], rng, torch_ref, resnet[1])]
-    return cases
+    for kind in ("fwd", "fwd+bwd"):
+        yield conv_case(ConvSpec(f"{small_conv.name} {kind}", small_conv.x_shape, small_conv.weight_shape),
+                        kind == "fwd+bwd", rng, torch_ref)
+    for spec in alexnet:
+        yield conv_case(spec, False, rng, torch_ref)
+    yield max_pool_case(pool_shape, 3, 2, rng, torch_ref)
+    yield lrn_case(pool_shape, rng, torch_ref)
+    yield mlp_case(*mlp, rng, torch_ref)
+    yield cnn_case(*cnn, rng, torch_ref)
+    yield face_resnet_case(resnet[0], rng, torch_ref, resnet[1])
+    yield face_resnet_input_grad_case(rng, torch_ref, resnet[1])

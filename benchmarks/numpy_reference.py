@@ -39,22 +39,38 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
 
 def conv2d_backward(grad_out, columns, x_shape, weight, stride, pads, dilation, groups):
     """(grad_x (N, C, H, W), grad_weight (O, C/G, kh, kw)): two matmuls and a strided col2im."""
+    return (conv2d_input_gradient(grad_out, x_shape, weight, stride, pads, dilation, groups),
+            conv2d_weight_gradient(grad_out, columns, weight.shape, groups))
+
+
+def conv2d_weight_gradient(grad_out, columns, weight_shape, groups):
+    """grad_weight (O, C/G, kh, kw) for grad_out (N, O, Ho, Wo) and the forward's columns: one matmul per group."""
+    return (grad_out_rows(grad_out, groups).transpose(0, 2, 1) @ columns).reshape(weight_shape)
+
+
+def grad_out_rows(grad_out, groups):
+    """(G, N*Ho*Wo, O/G): grad_out (N, O, Ho, Wo) with one row per output pixel, as conv_columns lays them out."""
+    n_images, _, out_h, out_w = grad_out.shape
+    grad_rows = grad_out.reshape(n_images, groups, -1, out_h * out_w).transpose(1, 0, 3, 2)
+    return grad_rows.reshape(groups, n_images * out_h * out_w, -1)
+
+
+def conv2d_input_gradient(grad_out, x_shape, weight, stride, pads, dilation, groups):
+    """grad_x (N, C, H, W) of the convolution for grad_out (N, O, Ho, Wo): one matmul and a strided col2im."""
     n_images, out_channels, out_h, out_w = grad_out.shape
     kernel_h, kernel_w = weight.shape[2:]
-    grad_rows = grad_out.reshape(n_images, groups, -1, out_h * out_w).transpose(1, 0, 3, 2)
-    grad_rows = grad_rows.reshape(groups, n_images * out_h * out_w, -1)  # (G, N*Ho*Wo, O/G)
-    grad_weight = (grad_rows.transpose(0, 2, 1) @ columns).reshape(weight.shape)
-    grad_columns = grad_rows @ weight.reshape(groups, out_channels // groups, -1)  # (G, N*Ho*Wo, C/G*kh*kw)
+    grad_columns = grad_out_rows(grad_out, groups) @ weight.reshape(groups, out_channels // groups, -1)
     grad_columns = grad_columns.reshape(groups, n_images, out_h, out_w, -1, kernel_h, kernel_w)
-    grad_columns = grad_columns.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n_images, -1, out_h, out_w, kernel_h, kernel_w)
     (top, bottom), (left, right) = pads
     grad_x = np.zeros((n_images, x_shape[1], x_shape[2] + top + bottom, x_shape[3] + left + right), grad_out.dtype)
     for i in range(kernel_h):
         rows = slice(i * dilation[0], i * dilation[0] + (out_h - 1) * stride[0] + 1, stride[0])
         for j in range(kernel_w):
             cols = slice(j * dilation[1], j * dilation[1] + (out_w - 1) * stride[1] + 1, stride[1])
-            grad_x[:, :, rows, cols] += grad_columns[..., i, j]
-    return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]], grad_weight
+            # One kernel offset at a time from a view: a transposed copy of all the columns would double the peak.
+            offset = grad_columns[..., i, j].transpose(1, 0, 4, 2, 3)  # (N, G, C/G, Ho, Wo)
+            grad_x[:, :, rows, cols] += offset.reshape(n_images, -1, out_h, out_w)
+    return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
 
 
 def max_pool_forward(x, kernel, stride, pads):
@@ -99,8 +115,10 @@ def mlp_gradients(params, x, labels):
 
 
 def sgd_update(params, grads, lr):
+    """param -= lr * grad for each pair, in place; each gradient is scaled in place (no parameter-sized temporary)."""
     for param, grad in zip(params, grads):
-        param -= lr * grad
+        grad *= lr
+        param -= grad
 
 
 def mlp_sgd_step(params, x, labels, lr):
@@ -119,42 +137,65 @@ def cnn_sgd_step(params, x, labels, lr):
     saved, hidden = [], x
     for weight, bias in (params[0:2], params[2:4]):
         pads = resolve_padding("same", hidden.shape[2:], weight.shape[2:], (1, 1), (1, 1))
-        out, columns = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)
+        out = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)[0]  # columns made again for backward
         activation = np.maximum(out + bias.reshape(1, -1, 1, 1), 0)
         pool_pads = resolve_padding("same", activation.shape[2:], (2, 2), (2, 2), (1, 1))
         pooled, argmax = max_pool_forward(activation, (2, 2), (2, 2), pool_pads)
-        saved.append((hidden.shape, weight, pads, columns, activation, argmax, pool_pads))
+        saved.append((hidden, weight, pads, activation, argmax, pool_pads))
         hidden = pooled
     loss, mlp_grads, grad_flat = mlp_gradients(params[4:], hidden.reshape(len(x), -1), labels)
+    sgd_update(params[4:], mlp_grads, lr)  # now, not after the convs' backward: that frees the 35M-weight gradient
+    del mlp_grads
     grad, conv_grads = grad_flat.reshape(hidden.shape), []
-    for x_shape, weight, pads, columns, activation, argmax, pool_pads in reversed(saved):
+    # Memory: conv2's columns are 433 MB at the benchmark's size, and so are its input gradient's; each is made
+    # when needed and freed before the next, so at most one is alive (the peak of the benchmarks' process).
+    for layer_input, weight, pads, activation, argmax, pool_pads in reversed(saved):
         grad_activation = max_pool_backward(grad, argmax, activation.shape, (2, 2), (2, 2), pool_pads)
         grad_out = grad_activation * (activation > 0)
-        grad, grad_weight = conv2d_backward(grad_out, columns, x_shape, weight, (1, 1), pads, (1, 1), 1)
+        columns = conv_columns(np.pad(layer_input, ((0, 0), (0, 0)) + tuple(pads)), weight.shape[2:], (1, 1), (1, 1), 1)
+        grad_weight = conv2d_weight_gradient(grad_out, columns, weight.shape, 1)
+        del columns
+        grad = conv2d_input_gradient(grad_out, layer_input.shape, weight, (1, 1), pads, (1, 1), 1)
         conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
-    sgd_update(params, conv_grads + mlp_grads, lr)
+    sgd_update(params[:4], conv_grads, lr)
     return loss
 
 
-def face_resnet_forward(weights, images):
+def face_resnet_forward(weights, images, tape=None):
     """Descriptors (N, 128) of tinynet.models.face_resnet's network, images (N, 3, 150, 150): the same layers
-    (conv + scale, ReLU, max pool, residual blocks with average-pooled, zero-padded shortcuts) in NumPy."""
+    (conv + scale, ReLU, max pool, residual blocks with average-pooled, zero-padded shortcuts) in NumPy.
+
+    tape: when a list, each stage (input and stem, every block, pooling and fc) appends the function that maps the
+    gradient of its output to that of its input (face_resnet_input_gradient runs them in reverse).
+    """
+    record = (lambda backward: None) if tape is None else tape.append
+
     def conv_scale(x, prefix, stride, padding):
+        """(out, the function grad_out -> grad_x)."""
         weight = weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1)  # HWIO -> OIHW
         pads = resolve_padding(padding, x.shape[2:], weight.shape[2:], (stride, stride), (1, 1))
         out = conv2d_forward(x, weight, (stride, stride), pads, (1, 1), 1)[0] + channel(f"{prefix}/conv/bias")
-        return out * channel(f"{prefix}/scale/weights") + channel(f"{prefix}/scale/biases")
+        gamma = channel(f"{prefix}/scale/weights")
+        return out * gamma + channel(f"{prefix}/scale/biases"), lambda grad: conv2d_input_gradient(
+            grad * gamma, x.shape, weight, (stride, stride), pads, (1, 1), 1)
 
     def channel(name):
         return weights[name].reshape(1, -1, 1, 1)
 
-    x = (images - MEAN_RGB.reshape(1, 3, 1, 1)) / 256
-    x, _ = max_pool_forward(np.maximum(conv_scale(x, "conv32_down", 2, "valid"), 0), (3, 3), (2, 2), ((0, 0), (0, 0)))
-    for name in BLOCKS:
+    def stem(images):
+        out, conv_backward = conv_scale((images - MEAN_RGB.reshape(1, 3, 1, 1)) / 256, "conv32_down", 2, "valid")
+        activation = np.maximum(out, 0)
+        pooled, argmax = max_pool_forward(activation, (3, 3), (2, 2), ((0, 0), (0, 0)))
+        record(lambda grad: conv_backward(max_pool_backward(grad, argmax, activation.shape, (3, 3), (2, 2),
+                                                            ((0, 0), (0, 0))) * (activation > 0)) / 256)
+        return pooled
+
+    def block(x, name):
         down = name.endswith(("_down", "_down_out"))
-        out = np.maximum(conv_scale(x, f"{name}/conv1", 2 if down else 1, "valid" if down else "same"), 0)
-        out = conv_scale(out, f"{name}/conv2", 1, "same")
-        shortcut = x
+        first, first_backward = conv_scale(x, f"{name}/conv1", 2 if down else 1, "valid" if down else "same")
+        hidden = np.maximum(first, 0)
+        out, second_backward = conv_scale(hidden, f"{name}/conv2", 1, "same")
+        conv_hw, shortcut = out.shape[2:], x
         if down:
             n_images, channels, height, width = x.shape
             shortcut = x[:, :, :height // 2 * 2, :width // 2 * 2].reshape(n_images, channels, height // 2, 2,
@@ -162,5 +203,34 @@ def face_resnet_forward(weights, images):
             shortcut = np.pad(shortcut, ((0, 0), (0, out.shape[1] - channels), (0, 0), (0, 0)))
             out = np.pad(out, ((0, 0), (0, 0), (0, shortcut.shape[2] - out.shape[2]),
                                (0, shortcut.shape[3] - out.shape[3])))
-        x = np.maximum(out + shortcut, 0)
+        total = out + shortcut
+
+        def backward(grad):
+            grad = grad * (total > 0)
+            grad_x = first_backward(second_backward(grad[:, :, :conv_hw[0], :conv_hw[1]]) * (hidden > 0))
+            if not down:
+                return grad_x + grad
+            pooled_grad = grad[:, :x.shape[1]] / 4  # each input pixel of a 2x2 window gets a quarter
+            rows, cols = pooled_grad.shape[2] * 2, pooled_grad.shape[3] * 2
+            grad_x[:, :, :rows, :cols] += pooled_grad.repeat(2, axis=2).repeat(2, axis=3)
+            return grad_x
+
+        record(backward)
+        return np.maximum(total, 0)
+
+    x = stem(images)
+    for name in BLOCKS:
+        x = block(x, name)
+    record(lambda grad: np.broadcast_to((grad @ weights["fc"].T)[:, :, None, None] / (x.shape[2] * x.shape[3]),
+                                        x.shape))
     return x.mean(axis=(2, 3)) @ weights["fc"]
+
+
+def face_resnet_input_gradient(weights, images, grad_out):
+    """(descriptors (N, 128), d <descriptors, grad_out> / d images (N, 3, 150, 150)): the weights stay fixed."""
+    tape = []
+    descriptors = face_resnet_forward(weights, images, tape)
+    grad = grad_out
+    for backward in reversed(tape):
+        grad = backward(grad)
+    return descriptors, grad

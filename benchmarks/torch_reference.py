@@ -62,10 +62,10 @@ class MLP:
 
     def step(self, x, labels):
         w1, b1, w2, b2 = self.params
-        self.optimizer.zero_grad()
         loss = TF.cross_entropy(TF.linear(TF.relu(TF.linear(as_tensor(x), w1, b1)), w2, b2), as_tensor(labels))
         loss.backward()
         self.optimizer.step()
+        self.optimizer.zero_grad()  # after the step: the gradients (the CNN's 35M) do not outlive it
         return loss.item()
 
 
@@ -81,7 +81,6 @@ class CNN:
         self.optimizer = torch.optim.SGD(self.params, lr=lr)
 
     def step(self, x, labels):
-        self.optimizer.zero_grad()
         hidden = as_tensor(x)
         for weight, bias in (self.params[0:2], self.params[2:4]):
             total = weight.shape[2] - 1
@@ -92,11 +91,13 @@ class CNN:
         loss = TF.cross_entropy(logits, as_tensor(labels))
         loss.backward()
         self.optimizer.step()
+        self.optimizer.zero_grad()  # after the step: the gradients (35M for the linear layer) do not outlive it
         return loss.item()
 
 
-def face_resnet_forward(weights, images):
-    """numpy_reference.face_resnet_forward in PyTorch (every padding here is symmetric)."""
+def face_resnet_forward(weights, images, grad_out=None):
+    """numpy_reference.face_resnet_forward in PyTorch (every padding here is symmetric): descriptors (N, 128), or
+    with grad_out (N, 128) (descriptors, d <descriptors, grad_out> / d images), the weights fixed."""
     def conv_scale(x, prefix, stride, padding):
         weight = as_tensor(weights[f"{prefix}/conv/filters"].transpose(3, 2, 0, 1))
         out = TF.conv2d(x, weight, as_tensor(weights[f"{prefix}/conv/bias"]), stride, padding)
@@ -105,8 +106,9 @@ def face_resnet_forward(weights, images):
     def channel(name):
         return as_tensor(weights[name]).reshape(1, -1, 1, 1)
 
-    with torch.no_grad():
-        x = (as_tensor(images) - as_tensor(MEAN_RGB).reshape(1, 3, 1, 1)) / 256
+    with torch.set_grad_enabled(grad_out is not None):
+        images_t = as_tensor(images, grad_out is not None)
+        x = (images_t - as_tensor(MEAN_RGB).reshape(1, 3, 1, 1)) / 256
         x = TF.max_pool2d(TF.relu(conv_scale(x, "conv32_down", 2, 0)), 3, 2)
         for name in BLOCKS:
             down = name.endswith(("_down", "_down_out"))
@@ -117,4 +119,8 @@ def face_resnet_forward(weights, images):
                 shortcut = TF.pad(TF.avg_pool2d(x, 2, 2), (0, 0, 0, 0, 0, out.shape[1] - x.shape[1]))
                 out = TF.pad(out, (0, shortcut.shape[3] - out.shape[3], 0, shortcut.shape[2] - out.shape[2]))
             x = TF.relu(out + shortcut)
-        return (x.mean(dim=(2, 3)) @ as_tensor(weights["fc"])).numpy()
+        descriptors = x.mean(dim=(2, 3)) @ as_tensor(weights["fc"])
+        if grad_out is None:
+            return descriptors.numpy()
+        descriptors.backward(as_tensor(grad_out))
+        return descriptors.detach().numpy(), images_t.grad.numpy()

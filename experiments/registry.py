@@ -2,6 +2,8 @@
 the course reported for them (shown next to ours in the report's headline table)."""
 from dataclasses import dataclass, field
 
+RUN_TABLE = "run_table.json"  # in the results folder: {module: {ok, seconds, peak_rss_bytes}} of each step run
+
 
 @dataclass(frozen=True)
 class Experiment:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from experiments.common.cli import DEBUG_HELP, run_main
 from experiments.common.results import write_atomically
-from experiments.registry import EXPERIMENTS
+from experiments.registry import EXPERIMENTS, RUN_TABLE
+
+PEAK_RSS_TARGET_BYTES = 1.5e9  # issue 20: every experiment's peak resident memory at most 1.5 GB
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -146,6 +148,21 @@ def benchmark_rows(results):
     return header, [[case.get(h, "") for h in header] for case in cases]
 
 
+def run_table_rows(results):
+    """Rows (step, status, wall seconds, peak MB, memory verdict) of results/run_table.json, or None if absent."""
+    steps = read_json(results / RUN_TABLE)
+    if not steps:
+        return None
+    rows = []
+    for module, step in steps.items():
+        peak = step["peak_rss_bytes"]
+        verdict = ('<span class="failed">above the 1.5 GB target</span>' if peak > PEAK_RSS_TARGET_BYTES
+                   else "within 1.5 GB")
+        rows.append([html.escape(module), "ok" if step["ok"] else '<span class="failed">FAILED</span>',
+                     round(step["seconds"], 1), round(peak / 1e6), verdict])
+    return rows
+
+
 def tutorial_links(results):
     """A paragraph linking the tutorials (tutorials/ beside the results folder)."""
     tutorials = sorted((results.resolve().parent / "tutorials").glob("[0-9][0-9]_*.py"))
@@ -166,6 +183,11 @@ def build(results: Path) -> Path:
     parts.append("<h3>Benchmarks</h3>")
     parts.append(table(*benchmarks) if benchmarks else
                  "<p class='missing'>Not run: <code>make bench</code> writes results/benchmarks/.</p>")
+    run_rows = run_table_rows(results)
+    parts.append("<h3>Run table</h3>")
+    parts.append(table(["step", "status", "wall time (s)", "peak resident memory (MB)", "memory"], run_rows)
+                 if run_rows else "<p class='missing'>Not run: <code>make report</code> writes "
+                                  f"results/{RUN_TABLE}.</p>")
     parts.extend(section(experiment, results) for experiment in EXPERIMENTS)
     parts.append("</body></html>")
     index = results / "index.html"

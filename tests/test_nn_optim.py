@@ -127,3 +127,14 @@ def test_linear_weight_gradient_is_laid_out_as_the_weight():
     F.sum(layer(tn.Tensor(np.ones((3, 7), np.float32)))).backward()
     assert layer.weight.grad.flags.c_contiguous
     np.testing.assert_allclose(layer.weight.grad, np.full((5, 7), 3.0))
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_sgd_updates_a_parameter_larger_than_a_block_as_one_subtraction_would(contiguous):
+    rng = np.random.default_rng(0)
+    weight = nn.Parameter(rng.standard_normal((optim.BLOCK_ELEMENTS + 7, 3), dtype=np.float32))
+    grad = rng.standard_normal((3, optim.BLOCK_ELEMENTS + 7), dtype=np.float32).T  # a transposed view
+    weight.grad = np.ascontiguousarray(grad) if contiguous else grad
+    expected = weight.data - np.float32(0.1) * weight.grad
+    optim.SGD([weight], lr=0.1).step()
+    np.testing.assert_array_equal(weight.data, expected)

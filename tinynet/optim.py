@@ -1,6 +1,9 @@
 """Optimizers with PyTorch's update rules. Each updates `param.data` in place from `param.grad`."""
 import numpy as np
 
+# subtract_scaled works through a parameter this many elements at a time (256 KiB of float32).
+BLOCK_ELEMENTS = 1 << 16
+
 
 class Optimizer:
     """Holds the parameters; `zero_grad()` clears their gradients, `step()` updates them."""
@@ -21,11 +24,27 @@ class Optimizer:
     def step(self):
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
-                p.data -= self.update(p.grad, p.data, state).astype(p.dtype, copy=False)
+                subtract_scaled(p.data, *self.update(p.grad, p.data, state))
 
     def update(self, grad, value, state):
-        """The amount to subtract from one parameter's value."""
+        """(step_size, direction) for one parameter: its value moves by -step_size * direction."""
         raise NotImplementedError
+
+
+def subtract_scaled(value, step_size, direction):
+    """value -= step_size * direction, in place, BLOCK_ELEMENTS at a time.
+
+    In one piece, step_size * direction would be a temporary as large as the parameter: for the
+    seed-004 CNN's 35M-weight layer, 140 MB of fresh memory each step, whose page faults made the
+    update 2-3x slower than working through it in blocks that stay in cache.
+    """
+    if not (value.flags.c_contiguous and direction.flags.c_contiguous):
+        value -= step_size * direction
+        return
+    flat_value, flat_direction = value.reshape(-1), direction.reshape(-1)  # views: both are contiguous
+    for start in range(0, flat_value.size, BLOCK_ELEMENTS):
+        block = slice(start, start + BLOCK_ELEMENTS)
+        flat_value[block] -= step_size * flat_direction[block]
 
 
 class SGD(Optimizer):
@@ -49,7 +68,7 @@ class SGD(Optimizer):
             else:
                 state["buffer"] = grad.copy()
             grad = grad + self.momentum * state["buffer"] if self.nesterov else state["buffer"]
-        return self.lr * grad
+        return self.lr, grad
 
 
 class Adam(Optimizer):
@@ -79,7 +98,7 @@ class Adam(Optimizer):
         denominator = np.sqrt(v)
         denominator /= np.sqrt(1 - beta2 ** state["step"])
         denominator += self.eps
-        return self.lr / (1 - beta1 ** state["step"]) * m / denominator
+        return 1.0, np.divide(self.lr / (1 - beta1 ** state["step"]) * m, denominator, out=denominator)
 
 
 class RMSprop(Optimizer):
@@ -95,4 +114,4 @@ class RMSprop(Optimizer):
     def update(self, grad, value, state):
         grad = grad + self.weight_decay * value if self.weight_decay else grad
         state["v"] = self.alpha * state.get("v", 0) + (1 - self.alpha) * grad * grad
-        return self.lr * grad / (np.sqrt(state["v"]) + self.eps)
+        return 1.0, self.lr * grad / (np.sqrt(state["v"]) + self.eps)

@@ -14,7 +14,7 @@ def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementation
     printed = capsys.readouterr().out
     assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
     names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
-    assert len(names) == 12 and all(f"| {name} |" in printed for name in names)
+    assert len(names) == 13 and all(f"| {name} |" in printed for name in names)
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["case"] for row in written["cases"]] == names and written["cases"][0]["torch ms"] == "-"
     assert any("matmul" in line for line in written["machine"])
@@ -64,3 +64,26 @@ def test_torch_references_agree_with_tinynet_when_torch_is_installed():
     for case in cases.all_cases(quick=True, with_torch=True):
         first = {name: run() for name, run in case.runners.items()}
         assert bench.worst_difference(first["torch"], first["tinynet"]) < bench.TOLERANCE, case.name
+
+
+def test_numpy_reference_face_resnet_input_gradient_matches_a_central_difference_in_float64():
+    rng = np.random.default_rng(0)
+    weights = {name: value.astype(np.float64) for name, value in cases.face_resnet_weights(rng, (4, 4, 8, 8)).items()}
+    image, direction = rng.uniform(0, 255, (2, 1, 3, 150, 150))
+    grad_out = rng.standard_normal((1, 128))
+    descriptors, grad_image = numpy_reference.face_resnet_input_gradient(weights, image, grad_out)
+    np.testing.assert_array_equal(descriptors, numpy_reference.face_resnet_forward(weights, image))
+    eps = 1e-6
+    plus, minus = (numpy_reference.face_resnet_forward(weights, image + sign * eps * direction) for sign in (1, -1))
+    numeric = np.sum((plus - minus) * grad_out) / (2 * eps)
+    assert np.sum(grad_image * direction) == pytest.approx(numeric, rel=1e-6)
+
+
+def test_worst_difference_in_chunks_is_the_whole_arrays_relative_difference():
+    rng = np.random.default_rng(0)
+    results = [rng.standard_normal((7, 5)).astype(np.float32), np.float32(2.0)]
+    expected = [results[0] + rng.standard_normal((7, 5)).astype(np.float32) * 1e-3, np.float32(2.5)]
+    whole = max(np.max(np.abs(r.astype(np.float64) - e)) / np.max(np.abs(e.astype(np.float64)))
+                for r, e in zip(results, expected))
+    assert bench.worst_difference(results, expected, chunk=4) == whole
+    assert bench.worst_difference([np.ones(3)], [np.ones((3, 1))]) == np.inf

@@ -24,6 +24,7 @@ def test_mnist_all_has_the_documented_digits():
     mnist = load_mnist(path=require_data(MNIST_FILE))
     assert mnist.train_x.shape == (60000, 784) and mnist.test_x.shape == (10000, 784)
     assert mnist.train_x.dtype == np.uint8 and mnist.train_x.max() == 255
+    assert mnist.train_x.flags.c_contiguous and mnist.test_x.flags.c_contiguous, "a mini-batch's rows are contiguous"
     assert np.bincount(mnist.train_y).tolist() == TRAIN_COUNTS
     assert np.bincount(mnist.test_y).tolist() == TEST_COUNTS
     assert np.all(np.diff(mnist.train_y) >= 0), "rows are grouped by digit"

@@ -61,3 +61,16 @@ def test_report_shows_every_experiment_and_every_image_link_resolves(tmp_path, m
 def test_markdown_subset():
     rendered = report.markdown_to_html("## Title\n\n- one\n- two\n\n```\ncode <x>\n```")
     assert "<h4>Title</h4>" in rendered and "<li>two</li>" in rendered and "code &lt;x&gt;" in rendered
+
+
+def test_the_run_table_gives_each_steps_time_and_memory_and_flags_those_above_the_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "EXPERIMENTS", [])
+    assert "Not run: <code>make report</code> writes results/run_table.json" in report.build(tmp_path).read_text()
+    (tmp_path / "run_table.json").write_text(json.dumps({
+        "experiments.small": {"ok": True, "seconds": 12.34, "peak_rss_bytes": 812_000_000},
+        "experiments.large": {"ok": False, "seconds": 177.0, "peak_rss_bytes": 2_350_000_000}}))
+    page = report.build(tmp_path).read_text()
+    small = '<tr><td>experiments.small</td><td>ok</td><td class="num">12.3</td><td class="num">812</td>'
+    large = ('<tr><td>experiments.large</td><td><span class="failed">FAILED</span></td><td class="num">177</td>'
+             '<td class="num">2350</td><td><span class="failed">above the 1.5 GB target</span></td></tr>')
+    assert small + "<td>within 1.5 GB</td></tr>" in page and large in page

@@ -122,6 +122,24 @@ def test_max_pool_propagates_nan_as_its_reference_does_and_still_routes_every_gr
 
 
 @given(case=pool_cases())
+def test_max_pool_routes_each_gradient_to_the_first_nan_else_the_first_maximum_of_its_window(case):
+    x, kernel, stride, pads, rng = case
+    x = rng.integers(0, 3, x.shape).astype(np.float64)  # many ties
+    x[rng.random(x.shape) < 0.1] = np.nan
+    out, grad_out, grad_x = pool_forward_backward(MaxPool2d, x, kernel, stride, pads, 0)
+    padded = np.pad(x, ((0, 0), (0, 0)) + pads, constant_values=-np.inf)
+    expected = np.zeros_like(padded)
+    for n, c, y, x_ in np.ndindex(*out.shape):
+        window = padded[n, c, y * stride[0]:y * stride[0] + kernel[0], x_ * stride[1]:x_ * stride[1] + kernel[1]]
+        nans = np.isnan(window)
+        winner = np.argmax(nans) if nans.any() else np.argmax(window)  # np.argmax: the first, row by row
+        row, column = divmod(winner, kernel[1])
+        expected[n, c, y * stride[0] + row, x_ * stride[1] + column] += grad_out[n, c, y, x_]
+    (top, bottom), (left, right) = pads
+    np.testing.assert_array_equal(grad_x, expected[:, :, top:top + x.shape[2], left:left + x.shape[3]])
+
+
+@given(case=pool_cases())
 def test_avg_pool_matches_reference_and_its_backward_is_the_adjoint(case):
     x, kernel, stride, pads, rng = case
     out, grad_out, grad_x = pool_forward_backward(AvgPool2d, x, kernel, stride, pads, 1)

@@ -5,6 +5,7 @@ Nothing here knows about Tensor. One module per family of kernels:
   conv.py         conv2d by im2col/col2im around one BLAS matmul per group (the batch chunked
                   to a memory budget): forward, input gradient, weight gradient
   conv_fft.py     the same three by real FFTs (stride 1, large kernels)
+  conv_winograd.py  the same three by Winograd's minimal filtering (3x3 kernels, stride 1)
   conv_choice.py  which algorithm runs for a shape, and why (a cost model; forcible for tests)
   pool.py         max and average pooling, forward and backward
   lrn.py          local response normalization across channels, forward and backward

@@ -4,10 +4,10 @@ im2col copies every receptive field into a column, so the convolution of one gro
 one matrix product: weight (C_out/G, C_in/G * kh * kw) @ columns (C_in/G * kh * kw, N * Ho * Wo).
 Their shapes come from tinynet.kernels.windows (the callers check the arguments there).
 The backward pass is two more matrix products and col2im, which adds columns back into
-the image. im2col/col2im are Numba kernels, parallel over input channels (each channel owns
-its own rows of the columns and its own plane of the image, so no two threads write the
-same element). The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and
-the weight gradient makes the columns again rather than keeping them from the forward pass.
+the image. im2col/col2im are Numba kernels, parallel over the rows of the columns and over the
+(image, channel) planes of the image respectively, so that no two threads write the same element.
+The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and the weight gradient
+makes the columns again rather than keeping them from the forward pass.
 tinynet.kernels.conv_choice decides when this algorithm runs; benchmarks/README.md has its
 speed against plain NumPy and PyTorch CPU.
 """
@@ -33,30 +33,28 @@ def im2col(columns, x_padded, kernel_h, kernel_w, stride_h, stride_w, dilation_h
     """
     channels = x_padded.shape[1]
     n_images, out_h, out_w = columns.shape[1], columns.shape[2], columns.shape[3]
-    for c in prange(channels):
-        for i in range(kernel_h):
-            for j in range(kernel_w):
-                row = (c * kernel_h + i) * kernel_w + j
-                for n in range(n_images):
-                    for y in range(out_h):
-                        source_y = y * stride_h + i * dilation_h
-                        for x in range(out_w):
-                            columns[row, n, y, x] = x_padded[n, c, source_y, x * stride_w + j * dilation_w]
+    for row in prange(channels * kernel_h * kernel_w):  # rows, not channels: a 1-channel image has kh*kw of them
+        c, i, j = row // (kernel_h * kernel_w), row // kernel_w % kernel_h, row % kernel_w
+        for n in range(n_images):
+            for y in range(out_h):
+                source_y = y * stride_h + i * dilation_h
+                for x in range(out_w):
+                    columns[row, n, y, x] = x_padded[n, c, source_y, x * stride_w + j * dilation_w]
 
 
 def col2im(grad_x_padded, columns, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w):
     """The adjoint of im2col: add every entry of columns (C*kh*kw, N, Ho, Wo) back into grad_x_padded (N, C, Hp, Wp)."""
     channels = grad_x_padded.shape[1]
     n_images, out_h, out_w = columns.shape[1], columns.shape[2], columns.shape[3]
-    for c in prange(channels):
+    for plane in prange(n_images * channels):  # each (image, channel) plane is written by one thread
+        n, c = plane // channels, plane % channels
         for i in range(kernel_h):
             for j in range(kernel_w):
                 row = (c * kernel_h + i) * kernel_w + j
-                for n in range(n_images):
-                    for y in range(out_h):
-                        target_y = y * stride_h + i * dilation_h
-                        for x in range(out_w):
-                            grad_x_padded[n, c, target_y, x * stride_w + j * dilation_w] += columns[row, n, y, x]
+                for y in range(out_h):
+                    target_y = y * stride_h + i * dilation_h
+                    for x in range(out_w):
+                        grad_x_padded[n, c, target_y, x * stride_w + j * dilation_w] += columns[row, n, y, x]
 
 
 im2col_kernel = Kernel(im2col)

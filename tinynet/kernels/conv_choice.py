@@ -6,6 +6,7 @@ x_shape, weight, ...) -> grad_x and conv2d_weight_grad(grad_out, x, weight_shape
 
   im2col  tinynet.kernels.conv: any stride, dilation and groups; one BLAS product per group.
   fft     tinynet.kernels.conv_fft: stride 1 and dilation 1; real FFTs, for large kernels.
+  winograd  tinynet.kernels.conv_winograd: 3x3 kernels, stride 1 and dilation 1; 2.25-4x fewer multiplies.
 
 By default the model estimates each algorithm's seconds for the forward pass from its arithmetic and copies
 at throughputs measured on the course's 2-core machine (the constants below; the backward
@@ -32,10 +33,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import conv, conv_fft
+from . import conv, conv_fft, conv_winograd
 from .windows import checked_int, output_shape, sliding_window
 
-ALGORITHMS = {"im2col": conv, "fft": conv_fft}
+ALGORITHMS = {"im2col": conv, "fft": conv_fft, "winograd": conv_winograd}
 
 # Throughputs (operations per second) on the course's machine (2 cores of an Intel Xeon at 2.8 GHz; NumPy's
 # float32 matmul of large squares ~250 GFLOP/s when quiet), two threads, by dtype itemsize: BLAS
@@ -49,6 +50,10 @@ GEMM_RATE = {4: 150e9, 8: 75e9}
 COPY_RATE = 0.5e9
 FFT_RATE = {4: 5e9, 8: 3.5e9}
 SPECTRAL_PRODUCT_RATE = {4: 25e9, 8: 12e9}
+
+# Winograd's calls cost about this many seconds more than im2col's on small convolutions (its channels-last copies
+# and weight transform: measured 0-60 us more at 1-2 images of 6x6 to 20x20 with 2 to 32 channels).
+WINOGRAD_OVERHEAD = 50e-6
 
 # FFT rounds differently from the direct sum and the model's rates are rough: it runs only where the
 # model expects it at least this many times faster than im2col.
@@ -107,10 +112,23 @@ def fft_seconds(x_shape, weight_shape, pads, groups, itemsize):
             + 2 * spectra_elements / COPY_RATE)
 
 
-def unsupported(algorithm, stride, dilation):
+def winograd_seconds(x_shape, weight_shape, out_hw, itemsize):
+    """Estimated forward seconds by Winograd: the tile transforms (input, weight and output tiles, at im2col's copy
+    rate: they measured within 20% of it), the products of the transformed tiles, and its overhead."""
+    m = conv_winograd.tile_size(out_hw)
+    tiles = x_shape[0] * math.prod(conv_winograd.tile_counts(out_hw, m))
+    out_channels, group_channels = weight_shape[:2]
+    transformed = (m + 2) ** 2 * (tiles * (x_shape[1] + out_channels) + out_channels * group_channels)
+    flops = 2.0 * (m + 2) ** 2 * tiles * group_channels * out_channels
+    return WINOGRAD_OVERHEAD + transformed / COPY_RATE + flops / GEMM_RATE[itemsize]
+
+
+def unsupported(algorithm, stride, dilation, kernel_hw):
     """Why algorithm cannot run with these settings, or None."""
-    if algorithm == "fft" and (stride != (1, 1) or dilation != (1, 1)):
-        return f"fft needs stride 1 and dilation 1, got stride {stride}, dilation {dilation}"
+    if algorithm in ("fft", "winograd") and (stride != (1, 1) or dilation != (1, 1)):
+        return f"{algorithm} needs stride 1 and dilation 1, got stride {stride}, dilation {dilation}"
+    if algorithm == "winograd" and tuple(kernel_hw) != (3, 3):
+        return f"winograd needs a 3x3 kernel, got {tuple(kernel_hw)}"
     return None
 
 
@@ -119,13 +137,17 @@ def modelled_choice(x_shape, weight_shape, stride, pads, dilation, groups, items
     """The cost model's Choice for checked settings (cached: layers see the same shapes every step)."""
     out_hw = output_shape(x_shape[2:], weight_shape[2:], stride, dilation, pads)
     estimates = {"im2col": im2col_seconds(x_shape, weight_shape, out_hw, itemsize)}
-    why_not_fft = unsupported("fft", stride, dilation)
+    why_not_fft = unsupported("fft", stride, dilation, weight_shape[2:])
     if why_not_fft:
         return Choice("im2col", f"im2col: {why_not_fft}", estimates)
     estimates["fft"] = fft_seconds(x_shape, weight_shape, pads, groups, itemsize)
     best = "fft" if estimates["fft"] * FFT_MARGIN <= estimates["im2col"] else "im2col"
-    return Choice(best, f"{best}: estimated forward im2col {estimates['im2col'] * 1e3:.3g} ms, fft "
-                        f"{estimates['fft'] * 1e3:.3g} ms (fft runs when at least {FFT_MARGIN:g}x faster)", estimates)
+    if not unsupported("winograd", stride, dilation, weight_shape[2:]):
+        estimates["winograd"] = winograd_seconds(x_shape, weight_shape, out_hw, itemsize)
+        best = "winograd" if estimates["winograd"] < estimates[best] else best
+    listed = ", ".join(f"{name} {seconds * 1e3:.3g} ms" for name, seconds in estimates.items())
+    return Choice(best, f"{best}: estimated forward {listed} (fft runs when at least {FFT_MARGIN:g}x faster)",
+                  estimates)
 
 
 def choose(x_shape, weight_shape, stride, pads, dilation, groups, dtype, arrays=None):
@@ -136,7 +158,7 @@ def choose(x_shape, weight_shape, stride, pads, dilation, groups, dtype, arrays=
     choice = modelled_choice(*settings, np.dtype(dtype).itemsize)
     forced = _forced.get()
     if forced is not None:
-        why_not = unsupported(forced, stride, dilation)
+        why_not = unsupported(forced, stride, dilation, weight_shape[2:])
         if why_not:
             raise ValueError(f"force_conv_algorithm({forced!r}) cannot run this convolution: {why_not}")
         choice = Choice(forced, f"{forced}: forced by force_conv_algorithm({forced!r})", choice.estimates)

@@ -20,16 +20,14 @@ def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
     out_h, out_w = out.shape[1], out.shape[2]
     for p in prange(planes):
         for oy in range(out_h):
+            y_start, y_stop = max(oy * stride_h - top, 0), min(oy * stride_h - top + kernel_h, height)
             for ox in range(out_w):
-                best, best_index = -np.inf, -1
-                for i in range(kernel_h):
-                    y = oy * stride_h - top + i
-                    if y < 0 or y >= height:
-                        continue
-                    for j in range(kernel_w):
-                        x_ = ox * stride_w - left + j
-                        if 0 <= x_ < width and (best_index < 0 or x[p, y, x_] > best
-                                                or np.isnan(x[p, y, x_]) and not np.isnan(best)):
+                x_start, x_stop = max(ox * stride_w - left, 0), min(ox * stride_w - left + kernel_w, width)
+                best, best_index = x[p, y_start, x_start], y_start * width + x_start
+                for y in range(y_start, y_stop):
+                    for x_ in range(x_start, x_stop):
+                        # A larger value or a NaN takes over, unless a NaN already holds: "not <=" is true for NaN.
+                        if best == best and not x[p, y, x_] <= best:
                             best, best_index = x[p, y, x_], y * width + x_
                 out[p, oy, ox] = best
                 argmax[p, oy, ox] = best_index

@@ -1,0 +1,265 @@
+"""2-D convolution with 3x3 kernels (stride 1, dilation 1) by Winograd's minimal filtering (Lavin & Gray, 2015).
+
+F(m x m, 3x3) cuts the output into m x m tiles; each needs the t x t input patch d under it
+(t = m + 2) and is, with the transforms' matrices B^T (t, t), G (t, 3) and A^T (m, t),
+
+  out_tile = A^T [ sum over c of (G w[o, c] G^T) * (B^T d[c] B) ] A        (* elementwise)
+
+so per tile position p of the t*t (and per group) the sum over input channels is one matrix
+product, V[p] (tiles, C/G) @ U[p] (C/G, O/G), through BLAS (np.matmul over the stack): t*t
+multiplies per tile and pair of channels against the 9*m*m of direct convolution. F(2x2) multiplies 2.25x
+fewer, F(4x4) 4x fewer (less on images that are not a multiple of m: the last tiles are partly
+past the edge); `tile_size` takes the one with fewer products. The tile transforms are Numba
+kernels on channels-last copies (the innermost loops run along contiguous channels), parallel
+over rows of tiles: `transform_tiles` for the input and the output-gradient tiles (any matrix),
+`inverse_transform_tiles` for the output tiles. The batch goes through in chunks whose
+transformed tiles fit kernels.conv.COLUMNS_BUDGET_BYTES.
+
+The gradients use the same transforms:
+  input grad   the full convolution of grad_out with the kernel rotated by 180 degrees and
+               transposed (O <-> C within each group): a Winograd forward on grad_out shifted
+               by (2 - top, 2 - left).
+  weight grad  the adjoint of the forward in w: grad_w[o, c] = G^T [ sum over tiles of
+               (A g A^T)[o] * (B^T d B)[c] ] G, with g the m x m tile of grad_out; per position p
+               one matrix product (O/G, tiles) @ (tiles, C/G).
+
+Rounding differs from the direct sum (the transforms' constants, F(4x4)'s up to 1/24, amplify it).
+Measured against kernels.conv.conv2d_reference (max |difference| / max |reference|, standard
+normal x, weight and grad_out of shapes (2, 256, 12, 12), (32, 256, 3, 3), padding 1):
+float32 F(2x2) 3e-7 to 5e-7, F(4x4) 3e-6 to 5e-6 (im2col: 5e-7); float64 F(2x2) 1.3e-15,
+F(4x4) 8e-15 (forward and both gradients). tests/kernels/test_conv_winograd.py holds them to
+1e-4 (float32) and 1e-10 (float64) relative.
+
+The products are t*t small BLAS calls per group where im2col makes one large one. At one thread
+(CPU time) the three maps ran 1.3-2.4x faster than im2col at batch 32 on AlexNet conv3-5 and
+the face ResNet's 3x3 convs over 35x35 to 8x8 images (even on its 4x4 ones). At two threads,
+with other processes keeping both cores busy (load 4-6), the same stacked product of AlexNet
+conv3 took anywhere from 3 to 430 ms (4 ms at one thread), which a cost model cannot foresee.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import prange
+
+from .compile import Kernel
+from .conv import batch_chunks
+
+KERNEL_SIZE = 3
+
+
+class Transform(NamedTuple):
+    """F(m x m, 3x3): output tile m, input tile t = m + 2, and its three matrices."""
+    m: int
+    input_t: np.ndarray  # B^T (t, t): input patch d (t, t) -> B^T d B
+    weight: np.ndarray  # G (t, 3): kernel w (3, 3) -> G w G^T
+    output_t: np.ndarray  # A^T (m, t): products (t, t) -> A^T M A, the output tile
+
+
+TRANSFORMS = {
+    2: Transform(2,
+                 np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64),
+                 np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+                 np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)),
+    4: Transform(4,
+                 np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                           [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64),
+                 np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                           [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+                 np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+                          dtype=np.float64)),
+}
+
+
+def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w):
+    """Fill tiles (t*t, N*tiles_h*tiles_w, C) with L d L^T for every s x s patch d of image (N, H, W, C).
+
+    L = matrix (t, s); the patch of tile (ty, tx) starts at row ty*step - offset_h, column
+    tx*step - offset_w, and is zero outside the image: tiles[i*t + j, (n*tiles_h + ty)*tiles_w + tx, c].
+    Channels last, so that the innermost loops run along contiguous channels; parallel over rows of tiles.
+    """
+    size_t, size_s = matrix.shape
+    n_images, height, width, channels = image.shape
+    for row in prange(n_images * tiles_h):
+        n, ty = row // tiles_h, row % tiles_h
+        left_columns = np.empty((size_t, size_s, channels), dtype=tiles.dtype)  # L d of the current patch
+        for tx in range(tiles_w):
+            left_columns[:] = 0.0
+            for a in range(size_s):
+                y = ty * step - offset_h + a
+                for b in range(size_s):
+                    x = tx * step - offset_w + b
+                    if 0 <= y < height and 0 <= x < width:
+                        for i in range(size_t):
+                            coefficient = matrix[i, a]
+                            if coefficient != 0.0:
+                                for c in range(channels):
+                                    left_columns[i, b, c] += coefficient * image[n, y, x, c]
+            index = row * tiles_w + tx
+            for i in range(size_t):
+                for j in range(size_t):
+                    tiles[i * size_t + j, index] = 0.0
+                    for b in range(size_s):
+                        coefficient = matrix[j, b]
+                        if coefficient != 0.0:
+                            for c in range(channels):
+                                tiles[i * size_t + j, index, c] += coefficient * left_columns[i, b, c]
+
+
+def inverse_transform_tiles(out, products, matrix, tiles_h, tiles_w):
+    """Fill out (N, Ho, Wo, O) tile by tile with L M L^T, M (t, t) gathered from products (t*t, G, P, O/G).
+
+    P = N*tiles_h*tiles_w; L = matrix (m, t); tile (ty, tx) of image n is out[n, ty*m:(ty+1)*m, tx*m:(tx+1)*m],
+    cut at the edge.
+    Channels last and parallel over rows of tiles, as transform_tiles.
+    """
+    size_m, size_t = matrix.shape
+    n_images, height, width, channels = out.shape
+    groups, per_group = products.shape[1], products.shape[3]
+    for row in prange(n_images * tiles_h):
+        n, ty = row // tiles_h, row % tiles_h
+        left_columns = np.empty((size_m, size_t, channels), dtype=out.dtype)  # L M of the current tile
+        for tx in range(tiles_w):
+            index = row * tiles_w + tx
+            left_columns[:] = 0.0
+            for i in range(size_m):
+                for a in range(size_t):
+                    coefficient = matrix[i, a]
+                    if coefficient != 0.0:
+                        for b in range(size_t):
+                            for g in range(groups):
+                                for k in range(per_group):
+                                    left_columns[i, b, g * per_group + k] += coefficient * products[a * size_t + b, g,
+                                                                                                    index, k]
+            for i in range(min(size_m, height - ty * size_m)):
+                for j in range(min(size_m, width - tx * size_m)):
+                    target = out[n, ty * size_m + i, tx * size_m + j]
+                    target[:] = 0.0
+                    for b in range(size_t):
+                        coefficient = matrix[j, b]
+                        if coefficient != 0.0:
+                            for c in range(channels):
+                                target[c] += coefficient * left_columns[i, b, c]
+
+
+transform_tiles_kernel = Kernel(transform_tiles)
+inverse_transform_tiles_kernel = Kernel(inverse_transform_tiles)
+
+
+def transform_tiles_reference(image, matrix, step, offsets, tiles_hw):
+    """Plain NumPy: tiles (t*t, N*th*tw, C) of L d L^T for each patch d of image (N, H, W, C), as transform_tiles."""
+    size_t, size_s = matrix.shape
+    n_images, height, width, channels = image.shape
+    tiles = np.empty((size_t, size_t, n_images, *tiles_hw, channels), dtype=image.dtype)
+    for ty, tx in np.ndindex(*tiles_hw):
+        patch = np.zeros((n_images, size_s, size_s, channels), dtype=image.dtype)
+        for a, b in np.ndindex(size_s, size_s):
+            y, x = ty * step - offsets[0] + a, tx * step - offsets[1] + b
+            if 0 <= y < height and 0 <= x < width:
+                patch[:, a, b] = image[:, y, x]
+        tiles[:, :, :, ty, tx] = np.einsum("ia,nabc,jb->ijnc", matrix, patch, matrix)
+    return tiles.reshape(size_t * size_t, n_images * tiles_hw[0] * tiles_hw[1], channels)
+
+
+def inverse_transform_tiles_reference(products, matrix, out_shape, tiles_hw):
+    """Plain NumPy: out (N, Ho, Wo, O) of L M L^T per tile, as inverse_transform_tiles fills it."""
+    size_m, size_t = matrix.shape
+    n_images, height, width, channels = out_shape
+    gathered = products.transpose(0, 2, 1, 3).reshape(size_t, size_t, n_images, *tiles_hw, channels)
+    blocks = np.einsum("ia,abnyxc,jb->nyixjc", matrix, gathered, matrix)  # (N, th, m, tw, m, O)
+    whole = blocks.reshape(n_images, tiles_hw[0] * size_m, tiles_hw[1] * size_m, channels)
+    return np.ascontiguousarray(whole[:, :height, :width])
+
+
+def tile_size(out_hw):
+    """m of the Transform with the fewest products for an output (Ho, Wo): (m+2)^2 per tile of m x m."""
+    return min(TRANSFORMS, key=lambda m: (m + 2) ** 2 * math.ceil(out_hw[0] / m) * math.ceil(out_hw[1] / m))
+
+
+def tile_counts(out_hw, m):
+    """(th, tw): the m x m tiles that cover an output (Ho, Wo)."""
+    return math.ceil(out_hw[0] / m), math.ceil(out_hw[1] / m)
+
+
+def tiling(out_hw, channels, out_channels, itemsize):
+    """The Transform for an output (Ho, Wo), its tile counts (th, tw), and the bytes per image of its
+    transformed tiles (C channels in, O out): the batch goes through in chunks of at most COLUMNS_BUDGET_BYTES."""
+    transform = TRANSFORMS[tile_size(out_hw)]
+    tiles_hw = tile_counts(out_hw, transform.m)
+    return transform, tiles_hw, (transform.m + 2) ** 2 * (channels + out_channels) * math.prod(tiles_hw) * itemsize
+
+
+def transformed_tiles(image, matrix, step, offsets, tiles_hw):
+    """transform_tiles of image (n, C, H, W) -> (t*t, n*th*tw, C)."""
+    size_t = matrix.shape[0]
+    channels_last = np.ascontiguousarray(image.transpose(0, 2, 3, 1))
+    tiles = np.empty((size_t * size_t, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[1]), dtype=image.dtype)
+    transform_tiles_kernel(tiles, channels_last, matrix, step, *offsets, *tiles_hw, work=tiles.size)
+    return tiles
+
+
+def by_group(tiles, groups):
+    """tiles (t*t, P, R) as (t*t, G, P, R/G), a view: one matrix per position and group."""
+    size, n_tiles, channels = tiles.shape
+    return tiles.reshape(size, n_tiles, groups, channels // groups).transpose(0, 2, 1, 3)
+
+
+def transformed_weight(weight, transform, groups):
+    """U = G w G^T of weight (O, C/G, 3, 3) -> (t*t, G, C/G, O/G)."""
+    out_channels, group_channels = weight.shape[:2]
+    g = transform.weight.astype(weight.dtype)
+    product = np.kron(g, g) @ weight.reshape(out_channels * group_channels, KERNEL_SIZE ** 2).T  # (t*t, O*C/G)
+    return product.reshape(len(product), groups, out_channels // groups, group_channels).transpose(0, 1, 3, 2)
+
+
+def correlate(x, weight, offsets, out_hw, groups):
+    """out (N, O, Ho, Wo): out[n, o, y, x] = sum of x[n, c, y + i - top, x + j - left] * weight[o, c, i, j]
+    over c in o's group and i, j < 3.
+
+    x (N, C, H, W) is zero outside its edges; offsets = (top, left) may be negative (then rows and
+    columns of x are skipped).
+    """
+    n_images, out_channels = x.shape[0], weight.shape[0]
+    transform, tiles_hw, bytes_per_image = tiling(out_hw, x.shape[1], out_channels, x.itemsize)
+    input_t, output_t = transform.input_t.astype(x.dtype), transform.output_t.astype(x.dtype)
+    weight_tiles = transformed_weight(weight, transform, groups)
+    out = np.empty((n_images, *out_hw, out_channels), dtype=x.dtype)
+    for chunk in batch_chunks(n_images, bytes_per_image):
+        tiles = transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw)
+        products = np.matmul(by_group(tiles, groups), weight_tiles)  # (t*t, G, n*th*tw, O/G)
+        inverse_transform_tiles_kernel(out[chunk], products, output_t, *tiles_hw, work=products.size)
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def conv2d_forward(x, weight, stride, pads, dilation, groups):
+    """Convolve x (N, C, H, W) with weight (O, C/G, 3, 3) -> out (N, O, Ho, Wo); stride and dilation must be 1."""
+    (top, bottom), (left, right) = pads
+    out_hw = (x.shape[2] + top + bottom - 2, x.shape[3] + left + right - 2)
+    return correlate(x, weight, (top, left), out_hw, groups)
+
+
+def conv2d_input_grad(grad_out, x_shape, weight, stride, pads, dilation, groups):
+    """grad_x (N, C, H, W) from grad_out (N, O, Ho, Wo): grad_out correlated with the rotated, transposed kernel."""
+    out_channels, group_channels = weight.shape[:2]
+    per_group = weight.reshape(groups, out_channels // groups, group_channels, KERNEL_SIZE, KERNEL_SIZE)
+    rotated = per_group.transpose(0, 2, 1, 3, 4)[:, :, :, ::-1, ::-1].reshape(
+        groups * group_channels, out_channels // groups, KERNEL_SIZE, KERNEL_SIZE)
+    (top, _), (left, _) = pads
+    return correlate(grad_out, np.ascontiguousarray(rotated), (2 - top, 2 - left), x_shape[2:], groups)
+
+
+def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups):
+    """grad_weight (O, C/G, 3, 3) = G^T [ sum over tiles of (A g A^T) * (B^T d B) ] G, per group."""
+    out_channels, group_channels = weight_shape[:2]
+    transform, tiles_hw, bytes_per_image = tiling(grad_out.shape[2:], x.shape[1], out_channels, x.itemsize)
+    size_t = transform.m + 2
+    input_t, output = transform.input_t.astype(x.dtype), transform.output_t.T.astype(x.dtype)
+    (top, _), (left, _) = pads
+    sums = np.zeros((size_t * size_t, groups, out_channels // groups, group_channels), dtype=x.dtype)
+    for chunk in batch_chunks(x.shape[0], bytes_per_image):
+        tiles = transformed_tiles(x[chunk], input_t, transform.m, (top, left), tiles_hw)
+        grad_tiles = transformed_tiles(grad_out[chunk], output, transform.m, (0, 0), tiles_hw)
+        sums += np.matmul(by_group(grad_tiles, groups).transpose(0, 1, 3, 2), by_group(tiles, groups))
+    g = transform.weight.astype(x.dtype)
+    grad_weight = sums.reshape(size_t * size_t, out_channels * group_channels).T @ np.kron(g, g)  # (O*C/G, 9)
+    return grad_weight.reshape(weight_shape)
