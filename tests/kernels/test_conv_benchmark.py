@@ -65,6 +65,10 @@ def test_only_the_algorithms_that_can_run_are_timed(monkeypatch):
     tn.conv_benchmark(True)
     choice = tn.conv_algorithm(*SHAPES, stride=2)
     assert choice.algorithm == "im2col" and "fft" not in choice.reason
+    fake_clock(monkeypatch, [0.5, 0.75, 0.25])  # a 3x3 kernel: every algorithm can run it
+    choice = tn.conv_algorithm((2, 3, 9, 9), (4, 3, 3, 3), padding=1)
+    assert list(conv_choice.ALGORITHMS) == ["im2col", "fft", "winograd"]
+    assert choice.algorithm == "winograd" and "im2col 500 ms, fft 750 ms, winograd 250 ms" in choice.reason
 
 
 def test_conv2d_times_its_own_arrays_and_a_later_run_reads_the_cache(monkeypatch, tmp_path):

@@ -258,9 +258,9 @@ def settings_key(settings):
 
 def check_times(settings, times):
     """ValueError unless times is {algorithm: seconds} of algorithms that can run settings (a cache entry)."""
-    stride, dilation = tuple(settings[2]), tuple(settings[4])
+    stride, dilation, kernel_hw = tuple(settings[2]), tuple(settings[4]), tuple(settings[1][2:])
     for name, seconds in times.items():
-        if name not in ALGORITHMS or unsupported(name, stride, dilation) is not None:
+        if name not in ALGORITHMS or unsupported(name, stride, dilation, kernel_hw) is not None:
             raise ValueError(f"{name!r} cannot run {settings}")
         if not isinstance(seconds, float) or not 0 <= seconds < math.inf:
             raise ValueError(f"{seconds!r} is not a time in seconds")
@@ -325,9 +325,9 @@ class TimedChoices:
                 rng = np.random.default_rng(0)
                 arrays = (rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(weight_shape).astype(dtype))
             conv_settings = (stride, pads, dilation, groups)
+            runnable = [name for name in ALGORITHMS if unsupported(name, stride, dilation, weight_shape[2:]) is None]
             self.seconds[key] = {name: min(seconds_of(algorithm_plan(name, True, True), *arrays, conv_settings)
-                                           for _ in range(BENCHMARK_RUNS))
-                                 for name in ALGORITHMS if unsupported(name, stride, dilation) is None}
+                                           for _ in range(BENCHMARK_RUNS)) for name in runnable}
             self.write()
         times = self.seconds[key]
         best = min(times, key=times.get)
