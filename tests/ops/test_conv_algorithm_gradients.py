@@ -13,7 +13,7 @@ from tinynet.kernels.conv_choice import ALGORITHMS
 ANY_KERNEL_ALGORITHMS = [name for name in sorted(ALGORITHMS) if name != "winograd"]
 
 
-def gradcheck_conv(algorithm, x, weight, bias, stride, padding, dilation, groups, fast=False):
+def gradcheck_conv(algorithm, x, weight, bias, stride, padding, dilation, groups, fast=False, atol=0.0):
     """gradcheck of F.conv2d on x, weight (and bias) with algorithm forced."""
     inputs = [tn.Tensor(array.astype(np.float64), requires_grad=True) for array in (x, weight, bias)
               if array is not None]
@@ -23,7 +23,7 @@ def gradcheck_conv(algorithm, x, weight, bias, stride, padding, dilation, groups
             return F.conv2d(tensors[0], tensors[1], tensors[2] if bias is not None else None, stride, padding,
                             groups=groups, dilation=dilation)
 
-    tn.gradcheck(convolve, inputs, fast=fast)
+    tn.gradcheck(convolve, inputs, fast=fast, atol=atol)
 
 
 @pytest.mark.parametrize("algorithm", ANY_KERNEL_ALGORITHMS)
