@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import tinynet as tn
 from kernels.test_kernels import assert_close_relative, check_against_reference, conv_cases
 from tinynet import functional as F
-from tinynet.kernels import conv_fft
+from tinynet.kernels import conv, conv_fft
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
 
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -81,10 +81,10 @@ def counting_spectra(monkeypatch):
 
 
 @pytest.mark.parametrize("x_needs_grad, weight_needs_grad, transforms", [
-    (True, True, ["image", "kernel", "image"]),  # x, weight, grad_out: each once
-    (False, True, ["image", "kernel", "image"]),  # x's spectra kept for the weight gradient
-    (True, False, ["image", "kernel", "image"]),  # the weight's spectra kept for the input gradient
-    (False, False, ["image", "kernel", "image", "kernel", "image", "image"])])  # nothing kept: made again
+    (True, True, ["kernel", "image", "image"]),  # weight, x, grad_out: each once
+    (False, True, ["kernel", "image", "image"]),  # x's spectra kept for the weight gradient
+    (True, False, ["kernel", "image", "image"]),  # the weight's spectra kept for the input gradient
+    (False, False, ["kernel", "image", "image", "kernel", "image", "image"])])  # nothing kept: made again
 def test_a_plan_transforms_each_array_once_for_the_gradients_wanted(x_needs_grad, weight_needs_grad, transforms,
                                                                     monkeypatch):
     """A Plan's forward and the gradients wanted (both where none is) give the reference's numbers, and each
@@ -170,3 +170,27 @@ def test_double_backward_through_an_fft_convolution():
             return F.tanh(F.conv2d(x, weight, padding="same"))
 
     tn.gradgradcheck(convolve, inputs)
+
+
+@given(case=conv_cases(unit_stride=True), budget_images=st.floats(0.3, 2.5))
+@settings(max_examples=15)
+def test_a_forward_without_kept_spectra_goes_in_chunks_within_the_budget(case, budget_images):
+    """Where x's spectra are not kept, the forward transforms at most the budget's images at a time (at least
+    one) and gives the one-chunk numbers; where they are kept (a weight gradient wanted), the batch at once."""
+    x, weight, settings_, _ = case
+    x = np.concatenate([x, x[::-1] * 0.5, x])
+    whole = conv_fft.Plan(weight_needs_grad=True).conv2d_forward(x, weight, *settings_)
+    size = conv_fft.transform_size(conv_fft.padded_hw(x.shape, settings_[1]))
+    per_image = conv_fft.spectra_bytes_per_image(x.shape[1], weight.shape[0], size, x.dtype)
+    budget = max(int(per_image * budget_images), 1)
+    batches, image_spectra = [], conv_fft.image_spectra
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "COLUMNS_BUDGET_BYTES", budget)
+        patch.setattr(conv_fft, "image_spectra", lambda images, *args: (batches.append(len(images)),
+                                                                        image_spectra(images, *args))[1])
+        chunked = conv_fft.Plan().conv2d_forward(x, weight, *settings_)
+        assert max(batches) == max(1, min(len(x), budget // per_image))
+        batches.clear()
+        conv_fft.Plan(weight_needs_grad=True).conv2d_forward(x, weight, *settings_)
+        assert batches == [len(x)]
+    assert_close_relative(chunked, whole)

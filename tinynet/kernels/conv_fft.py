@@ -22,6 +22,8 @@ import functools
 
 import numpy as np
 
+from .conv import batch_chunks
+
 # Threads per transform call: SciPy's FFT (2-3x faster than NumPy's on many small transforms)
 # splits the batch of images among them.
 FFT_WORKERS = 2
@@ -136,6 +138,17 @@ def ungrouped(product, size):
     return product.transpose(0, 2, 1, 3).reshape(size[0], size[1] // 2 + 1, a, groups * b)
 
 
+def spectra_bytes_per_image(channels, out_channels, size, dtype):
+    """Bytes of one image's input and output spectra and output planes in the forward."""
+    spectra = (channels + out_channels) * size[0] * (size[1] // 2 + 1) * np.dtype(complex_dtype(dtype)).itemsize
+    return spectra + out_channels * size[0] * size[1] * np.dtype(dtype).itemsize
+
+
+def out_of_spectra(x_f, weight_f, size, out_hw, groups):
+    """The forward's output (N, O, Ho, Wo) from x's spectra (Fh, Fw//2 + 1, N, C) and the weight's (kernel_spectra)."""
+    return images_of(ungrouped(by_group(x_f, groups) @ weight_f, size), size, out_hw)
+
+
 class Plan:
     """One convolution layer's FFT algorithm: conv2d_forward, conv2d_input_grad and conv2d_weight_grad
     (the signatures of every algorithm module's functions), sharing the spectra they compute.
@@ -173,11 +186,22 @@ class Plan:
         return self.spectra("grad_out", grad_out, lambda grad_out: conjugated(image_spectra(grad_out, size)))
 
     def conv2d_forward(self, x, weight, stride, pads, dilation, groups):
-        """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> out (N, O, Ho, Wo); stride and dilation must be 1."""
+        """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> out (N, O, Ho, Wo); stride and dilation must be 1.
+
+        When x's spectra are not kept (no weight gradient wanted, e.g. under tn.no_grad), the batch goes
+        through in chunks whose spectra fit COLUMNS_BUDGET_BYTES: seed 004's evaluation batch of 1000
+        images would otherwise hold 1.4 GB of spectra at once.
+        """
         size = transform_size(padded_hw(x.shape, pads))
         out_hw = tuple(p - k + 1 for p, k in zip(padded_hw(x.shape, pads), weight.shape[2:]))
-        product = by_group(self.x_spectra(x, pads), groups) @ self.weight_spectra(weight, size, groups)
-        return images_of(ungrouped(product, size), size, out_hw)
+        weight_f = self.weight_spectra(weight, size, groups)
+        if self.keep["x"]:
+            return out_of_spectra(self.x_spectra(x, pads), weight_f, size, out_hw, groups)
+        out = np.empty((x.shape[0], weight.shape[0], *out_hw), x.dtype)
+        for chunk in batch_chunks(x.shape[0], spectra_bytes_per_image(x.shape[1], weight.shape[0], size, x.dtype)):
+            out[chunk] = out_of_spectra(image_spectra(x[chunk], size, (pads[0][0], pads[1][0])), weight_f, size,
+                                        out_hw, groups)
+        return out
 
     def conv2d_input_grad(self, grad_out, x_shape, weight, stride, pads, dilation, groups):
         """grad_x (N, C, H, W) from grad_out (N, O, Ho, Wo): the full convolution of grad_out with weight, cropped.
