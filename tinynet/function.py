@@ -21,7 +21,8 @@ import numpy as np
 class Context:
     """Scratch space an op's forward fills for its backward (saved arrays, shapes, params).
 
-    `needs_input_grad[i]` says whether input i wants a gradient, so backward may skip work.
+    `needs_input_grad[i]` says whether input i wants a gradient, so backward may skip work (and a
+    forward keep less: under tn.no_grad no input wants one).
     """
 
     def __init__(self, needs_input_grad):

@@ -458,7 +458,7 @@ def apply(op, *inputs, **params) -> Tensor:
     tensors = as_tensors(*inputs)
     needs_grad = [t.requires_grad for t in tensors]
     record = _grad_enabled and any(needs_grad)
-    ctx = Context(needs_grad)
+    ctx = Context([needs and record for needs in needs_grad])  # where no graph is recorded, no input wants one
     out = Tensor.__new__(Tensor)
     out.data = op.forward(ctx, *(t.data for t in tensors), **params)
     out.grad = None

@@ -194,3 +194,23 @@ def test_a_forward_without_kept_spectra_goes_in_chunks_within_the_budget(case, b
         conv_fft.Plan(weight_needs_grad=True).conv2d_forward(x, weight, *settings_)
         assert batches == [len(x)]
     assert_close_relative(chunked, whole)
+
+
+def test_an_fft_convolution_under_no_grad_goes_in_chunks(monkeypatch):
+    """Under tn.no_grad no input wants a gradient, so the plan keeps nothing and the batch goes in chunks
+    (an evaluation batch of 1000 images held 1.4 GB of spectra at once)."""
+    rng = np.random.default_rng(0)
+    x = tn.Tensor(rng.standard_normal((6, 2, 9, 9)), requires_grad=True)
+    weight = tn.Tensor(rng.standard_normal((3, 2, 5, 5)), requires_grad=True)
+    size = conv_fft.transform_size((9, 9))
+    monkeypatch.setattr(conv, "COLUMNS_BUDGET_BYTES", 2 * conv_fft.spectra_bytes_per_image(2, 3, size, np.float64))
+    batches, image_spectra = [], conv_fft.image_spectra
+    monkeypatch.setattr(conv_fft, "image_spectra", lambda images, *args: (batches.append(len(images)),
+                                                                          image_spectra(images, *args))[1])
+    with tn.force_conv_algorithm("fft"):
+        with tn.no_grad():
+            F.conv2d(x, weight)
+        assert batches == [2, 2, 2]
+        batches.clear()
+        F.conv2d(x, weight)
+        assert batches == [6]
