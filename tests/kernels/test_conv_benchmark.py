@@ -124,3 +124,15 @@ def test_an_unwritable_cache_warns_and_the_choice_still_runs(monkeypatch, tmp_pa
     tn.conv_benchmark(True, cache_path=blocker / "conv_choices.json")
     with pytest.warns(UserWarning, match="could not write the conv choices cache"):
         assert tn.conv_algorithm(*SHAPES, padding=2).algorithm == "im2col"
+
+
+def test_a_write_that_fails_midway_warns_and_leaves_no_temporary_file(monkeypatch, tmp_path):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    fake_clock(monkeypatch, (0.25, 0.5))
+    monkeypatch.setattr(conv_choice.json, "dump", full_disk)
+    tn.conv_benchmark(True)
+    with pytest.warns(UserWarning, match="could not write the conv choices cache.*No space left"):
+        assert tn.conv_algorithm(*SHAPES, padding=2).algorithm == "im2col"
+    assert list(tmp_path.iterdir()) == []

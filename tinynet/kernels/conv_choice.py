@@ -305,13 +305,18 @@ class TimedChoices:
             return {}
 
     def write(self):
-        """The file replaced by one with every choice (a warning, not an error, where it cannot be written)."""
+        """The file replaced by one with every choice (a warning, not an error, where it cannot be written;
+        a write that fails midway removes its temporary file)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            with os.fdopen(handle, "w") as file:
-                json.dump({"format": CACHE_FORMAT, "machine": this_machine(), "seconds": self.seconds}, file)
-            os.replace(temporary, self.path)
+            try:
+                with os.fdopen(handle, "w") as file:
+                    json.dump({"format": CACHE_FORMAT, "machine": this_machine(), "seconds": self.seconds}, file)
+                os.replace(temporary, self.path)
+            except BaseException:
+                os.unlink(temporary)
+                raise
         except OSError as error:
             warnings.warn(f"could not write the conv choices cache {self.path}: {error}", stacklevel=3)
 
