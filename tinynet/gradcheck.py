@@ -181,13 +181,25 @@ def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False,
     output = op.forward(ctx, *(x.data for x in inputs), **params)
     weights = _weighting(np.shape(output), rng)
     grads = op.backward(ctx, weights.astype(np.result_type(output)))
-    analytic = {i: _summed_to(grads[i], inputs[i].shape) for i in checked}
-    f = ProjectedFunction(lambda *xs: apply(op, *xs, **params), inputs, weights)
-    reports = _compare(f, analytic, inputs, checked, rng, fast, None, eps, atol, rtol)
+    reports = check_op_gradients(op, inputs, params, weights, grads, eps, atol, rtol, fast, rng)
     failed = [r for r in reports if not r.passed]
     if failed and raise_on_failure:
         raise GradcheckError(f"{op.__name__}: " + _failure_message(failed[0], eps, atol, rtol))
     return reports
+
+
+def check_op_gradients(op, inputs, params, grad_out, grads, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, rng=None):
+    """grads, what some backward gave for op at inputs (float64 Tensors) and grad_out, against central
+    differences of <op(inputs), grad_out>: one InputReport per input with requires_grad.
+
+    check_op's comparison alone, for gradients computed elsewhere (the assignment grader's come
+    from a student's backward run in another process).
+    """
+    inputs, checked = _checked_inputs(inputs)
+    rng = np.random.default_rng(0) if rng is None else rng
+    analytic = {i: _summed_to(grads[i], inputs[i].shape) for i in checked}
+    f = ProjectedFunction(lambda *xs: apply(op, *xs, **params), inputs, grad_out)
+    return _compare(f, analytic, inputs, checked, rng, fast, None, eps, atol, rtol)
 
 
 def step_sweep(fn, inputs, elements, steps=SWEEP_STEPS, seed=0):

@@ -1,12 +1,47 @@
-"""python -m tinynet.assign make|check: see tinynet/assign/__init__.py."""
+"""python -m tinynet.assign make|check|check-class: see tinynet/assign/__init__.py."""
 import argparse
 import sys
 from pathlib import Path
 
 from . import __doc__ as overview
-from .grade import grade, score_table
-from .student import TASK_LIST, make_student_copy
-from .tasks import DEFAULT_TASKS, load_tasks, read_task_list
+from .grade import Grader
+from .report import score_table, write_class_results
+from .sandbox import Limits, isolation
+from .student import make_student_copy
+from .tasks import DEFAULT_TASKS, hidden_cases_path, load_hidden_cases, load_tasks
+
+
+def grading_options(parser):
+    parser.add_argument("--tasks", type=Path, default=DEFAULT_TASKS, help="the instructor's TOML task list "
+                        "(default: the course's); never read from the submission")
+    parser.add_argument("--hidden", type=Path, help="hidden cases (default: <tasks>.hidden.toml when it exists)")
+    parser.add_argument("--public-only", action="store_true", help="run the public cases only")
+    parser.add_argument("--timeout", type=float, default=Limits.seconds, help="seconds per task (default %(default)s)")
+    parser.add_argument("--memory", type=float, default=Limits.memory_bytes / 2**30,
+                        help="GiB of address space per task (default %(default)s)")
+    parser.add_argument("--seed", type=int, help="draw the cases' inputs from this seed (default: a random one)")
+    parser.add_argument("--jobs", type=int, help="tasks graded at once (default: one per core)")
+
+
+def make_grader(args) -> Grader:
+    tasks = load_tasks(args.tasks)
+    hidden_path = args.hidden or hidden_cases_path(args.tasks)
+    if args.hidden and not args.hidden.exists():
+        raise FileNotFoundError(f"{args.hidden} does not exist")
+    hidden = None if args.public_only or not hidden_path.exists() else load_hidden_cases(hidden_path, tasks)
+    limits = Limits(seconds=args.timeout, memory_bytes=int(args.memory * 2**30))
+    print(f"isolation: {isolation()}", file=sys.stderr)
+    return Grader(tasks, hidden, limits, args.seed, args.jobs)
+
+
+def submissions_in(folder: Path) -> list:
+    """The submission folders in a class folder (each sub-folder, symlinks skipped), sorted by name."""
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder of submissions")
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    if not found:
+        raise ValueError(f"{folder} holds no submission folders")
+    return found
 
 
 def main(argv=None):
@@ -16,8 +51,14 @@ def main(argv=None):
     make = commands.add_parser("make", help="write a student copy with the tasks' functions stripped")
     make.add_argument("--tasks", type=Path, default=DEFAULT_TASKS, help="a TOML task list (default: the course's)")
     make.add_argument("--out", type=Path, required=True, help="a new folder for the student copy")
-    check = commands.add_parser("check", help="run each task's tests in a student copy and print the scores")
-    check.add_argument("student", type=Path, help="the student copy")
+    check = commands.add_parser("check", help="grade one submission and print its score table")
+    check.add_argument("submission", type=Path, help="the student's copy (a folder)")
+    grading_options(check)
+    whole_class = commands.add_parser("check-class", help="grade every submission folder in a folder")
+    whole_class.add_argument("folder", type=Path, help="one sub-folder per student")
+    whole_class.add_argument("--out", type=Path, required=True, help="where scores.csv, scores.json and "
+                             "feedback/<student>.txt go")
+    grading_options(whole_class)
     args = parser.parse_args(argv)
     try:
         if args.command == "make":
@@ -25,12 +66,22 @@ def main(argv=None):
             make_student_copy(tasks, args.out)
             print(f"wrote {args.out} with {len(tasks)} tasks; grade it with python -m tinynet.assign check {args.out}")
             return 0
-        if not (args.student / TASK_LIST).exists():
-            parser.error(f"{args.student} is not a student copy ({TASK_LIST} is missing)")
-        scores = grade(args.student, read_task_list(args.student / TASK_LIST))
-        print(score_table(scores))
-        return 0 if all(s.complete for s in scores) else 1
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        if args.command == "check":
+            if not args.submission.is_dir():
+                parser.error(f"{args.submission} is not a folder (a student copy)")
+            scores = make_grader(args).grade(args.submission)
+            print(score_table(scores))
+            return 0 if all(s.complete for s in scores) else 1
+        submissions = submissions_in(args.folder)
+        grader = make_grader(args)
+        results = grader.grade_many(submissions, progress=lambda done, total: print(
+            f"\rgraded {done} of {total} tasks", end="" if done < total else "\n", file=sys.stderr))
+        by_student = {s.name: scores for s, scores in zip(submissions, results)}
+        write_class_results(by_student, args.out, grader.seed, isolation())
+        complete = sum(all(s.complete for s in scores) for scores in results)
+        print(f"{complete} of {len(results)} submissions complete; scores in {args.out / 'scores.csv'}")
+        return 0
+    except (OSError, ValueError, KeyError) as error:
         sys.exit(f"python -m tinynet.assign: {error}")
 
 

@@ -1,0 +1,241 @@
+"""Assignment mode: stubs, splicing a submission's functions, judging values, the score table and the
+command line. (tests/assign/test_hostile_submissions.py tries to cheat and to break the grader.)"""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from submissions import TASK_IDS, TASKS, complete_tasks, grader, student_copy
+from tinynet.assign.probes import judge, make_case, run_case
+from tinynet.assign.splice import SubmissionProblem, grading_tree, splice, student_functions
+from tinynet.assign.stubs import function_nodes, strip_functions
+from tinynet.assign.student import PROJECT_ROOT
+
+SOURCE = '''class Mul:
+    @staticmethod
+    def backward(ctx, grad_out):
+        """d(a*b)/da = b."""
+        grad = grad_out * ctx.b
+        return (grad,)
+
+
+def helper(x):
+    return x + 1
+'''
+
+
+def test_a_stub_keeps_signature_and_docstring_and_raises_the_task_text():
+    stripped = strip_functions(SOURCE, ["Mul.backward", "helper"], "Task 2.1: write it")
+    namespace = {}
+    exec(stripped, namespace)
+    assert namespace["Mul"].backward.__doc__ == "d(a*b)/da = b."
+    with pytest.raises(NotImplementedError, match="Task 2.1: write it"):
+        namespace["Mul"].backward(None, 1.0)
+    with pytest.raises(NotImplementedError):
+        namespace["helper"](1)
+    with pytest.raises(KeyError, match="no function Mul.forward"):
+        strip_functions(SOURCE, ["Mul.forward"], "x")
+
+
+def test_every_default_task_names_functions_and_tests_that_exist_and_cases_the_solution_passes():
+    assert TASK_IDS == ["1.1", "2.1", "2.2", "3.1", "3.2", "4.1", "5.1", "5.2"]
+    for task in TASKS:
+        for target in task.strip:
+            file, _, name = target.partition(":")
+            assert name in function_nodes(ast.parse((PROJECT_ROOT / file).read_text())), target
+        for test in task.tests:
+            assert (PROJECT_ROOT / test.partition("::")[0]).exists(), test
+        assert task.cases, task.id
+    rng = np.random.default_rng(0)
+    for task in TASKS:
+        for spec in task.cases:
+            case = make_case(task.probe, spec, rng)
+            assert judge(case, run_case(case), run_case(case)) is None, case.name
+
+
+def write_file(root, relative, text):
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_only_the_named_functions_are_taken_with_their_decorators_and_moved_to_the_right_indentation(tmp_path):
+    write_file(tmp_path, "m.py", "import os\nos.system('x')\n\n\nclass Mul:\n  @staticmethod\n  def backward(ctx, g):\n"
+                                 "    return (g * 2,)\n\n\ndef elsewhere():\n    pass\n")
+    taken = student_functions(tmp_path, "m.py", ["Mul.backward"])
+    assert taken == {"Mul.backward": ("  @staticmethod\n  def backward(ctx, g):\n    return (g * 2,)\n", 2)}
+    spliced = splice(SOURCE, taken)
+    namespace = {}
+    exec(spliced, namespace)
+    assert namespace["Mul"].backward(None, 3) == (6,) and namespace["helper"](1) == 2
+    assert "os.system" not in spliced and "elsewhere" not in spliced
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda root: None, "m.py is missing from the submission"),
+    (lambda root: write_file(root, "m.py", "def f(:\n"), "SyntaxError at m.py:1"),
+    (lambda root: write_file(root, "m.py", "class Mul:\n    pass\n"), "m.py has no function Mul.backward"),
+    (lambda root: write_file(root, "m.py", "x = '\0'\n"), "m.py cannot be parsed"),
+    (lambda root: write_file(root, "m.py", "x = " + "-" * 200_000 + "1\n"), "m.py cannot be parsed"),
+    (lambda root: (root / "m.py").write_bytes(b"\xff\xfe"), "m.py is not UTF-8 text"),
+    (lambda root: (root / "m.py").symlink_to(PROJECT_ROOT / "tinynet" / "ops" / "elementwise.py"),
+     "m.py is not a plain file of the submission (a symlink?)"),
+    (lambda root: (root / "m.py").mkdir(), "m.py is not a regular file"),
+    (lambda root: write_file(root, "m.py", "#" * (1 << 21)),
+     "m.py is 2097152 bytes, over the 1048576 a source may have"),
+], ids=["missing", "syntax", "no-function", "null-byte", "deep-nesting", "not-utf8", "symlink", "folder", "huge"])
+def test_a_submission_file_that_cannot_be_used_is_refused_in_one_line(tmp_path, setup, message):
+    setup(tmp_path)
+    with pytest.raises(SubmissionProblem, match="^" + re.escape(message)):
+        student_functions(tmp_path, "m.py", ["Mul.backward"])
+
+
+def test_a_folder_on_the_way_that_is_a_symlink_is_not_followed(tmp_path):
+    write_file(tmp_path / "elsewhere", "m.py", SOURCE)
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "pkg").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(SubmissionProblem, match="a symlink"):
+        student_functions(tmp_path / "submission", "pkg/m.py", ["Mul.backward"])
+
+
+def test_the_grading_tree_is_the_instructors_package_with_the_submissions_functions(tmp_path):
+    copy = student_copy(tmp_path / "copy")
+    task = TASKS[TASK_IDS.index("3.1")]
+    tree = grading_tree(PROJECT_ROOT / "tinynet", copy, task.strip, tmp_path / "tree")
+    linear = (tree / "tinynet" / "ops" / "linear.py").read_text()
+    assert "raise NotImplementedError('Task 3.1" in linear
+    assert (tree / "tinynet" / "ops" / "elementwise.py").read_text() == \
+        (PROJECT_ROOT / "tinynet" / "ops" / "elementwise.py").read_text()
+    assert not (tree / "tests").exists()
+
+
+def vjp_case(op="elementwise.Mul", shapes=((2, 3), (2, 3)), **spec):
+    return make_case("vjp", {"op": op, "shapes": [list(s) for s in shapes], **spec}, np.random.default_rng(1))
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda got: got.update(grad0=got["grad0"] * 2), "grad0 is wrong at 6 of 6 elements"),
+    (lambda got: got.update(grad0=got["grad0"].T), "grad0 has shape (3, 2), expected (2, 3)"),
+    (lambda got: got.update(grad0=got["grad0"].astype(np.float32)), "grad0 is float32, expected float64"),
+    (lambda got: got.pop("grad1"), "backward returned None for input 1"),
+    (lambda got: got.update(grad_out_after=got["grad_out_after"] + 1), "backward wrote into grad_out"),
+], ids=["factor", "shape", "dtype", "none", "wrote-grad-out"])
+def test_the_judge_says_what_is_wrong_with_a_vjps_values(spoil, message):
+    case = vjp_case()
+    expected = run_case(case)
+    got = {name: a.copy() for name, a in expected.items()}
+    spoil(got)
+    assert message in judge(case, got, expected)
+
+
+def test_a_wrong_vjp_is_also_compared_with_finite_differences():
+    case = vjp_case()
+    expected = run_case(case)
+    verdict = judge(case, {**expected, "grad1": -expected["grad1"]}, expected)
+    assert "grad1 is wrong" in verdict and "finite differences of input 1" in verdict
+
+
+def test_a_vjp_may_return_the_outputs_broadcast_shape_like_the_graph_core_allows():
+    case = vjp_case("elementwise.Add", ((2, 3), (3,)))
+    expected = run_case(case)
+    assert expected["grad1"].shape == (2, 3) and judge(case, dict(expected), expected) is None
+    assert "wrong" in judge(case, {**expected, "grad1": np.ones((2, 3))}, expected)
+
+
+@pytest.mark.parametrize("order, message", [
+    (lambda good: good, None),
+    (lambda good: good[::-1], "listed before its parent"),
+    (lambda good: np.concatenate([good, good[:1]]), "listed twice"),
+    (lambda good: good[1:], "missing"),
+    (lambda good: np.array([], dtype=np.int64), "missing"),
+])
+def test_the_judge_of_backwards_order_accepts_any_topological_order_and_nothing_else(order, message):
+    case = make_case("graph", {"test": "dag", "leaves": 3, "nodes": 15}, np.random.default_rng(0))
+    good = run_case(case)["order"]
+    verdict = judge(case, {"order": order(good)}, {})
+    assert verdict is None if message is None else message in verdict
+
+
+def test_the_judge_of_a_kernel_compares_integers_exactly():
+    case = make_case("kernel", {"kernel": "max_pool", "x": [2, 4, 4], "size": [2, 2]}, np.random.default_rng(0))
+    expected = run_case(case)
+    argmax = expected["argmax"].copy()
+    argmax[0, 0, 0] += 1
+    assert "argmax is wrong at 1 of 8" in judge(case, {**expected, "argmax": argmax}, expected)
+
+
+def test_a_case_spec_with_unknown_settings_is_refused_naming_them():
+    with pytest.raises(ValueError, match="probe = 'pytest'"):
+        make_case("pytest", {}, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="values = 'huge'"):
+        vjp_case(values="huge")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("done", [(), ("1.1", "2.2", "3.2", "5.1"), ("2.1", "3.1", "4.1", "5.2"), TASK_IDS],
+                         ids=["empty", "odd", "even", "correct"])
+def test_a_submission_scores_exactly_its_done_tasks(done, tmp_path):
+    """An honest empty copy scores 0, a correct one every task, half-done copies exactly their tasks: each
+    task fails when stripped and passes when done, whatever the other tasks are."""
+    scores = grader().grade(student_copy(tmp_path / "s", done=done))
+    assert complete_tasks(scores) == set(done)
+    assert all(s.passed == 0 and "NotImplementedError: Task" in s.diagnosis for s in scores if s.task.id not in done)
+    assert all(s.status == "done" and s.hidden_total > 0 for s in scores if s.task.id in done)
+
+
+def test_without_hidden_cases_a_complete_task_says_public_tests_passed(tmp_path):
+    scores = grader(["3.1"], hidden=False).grade(student_copy(tmp_path / "s", done=["3.1"]))
+    assert [(s.status, s.hidden_total) for s in scores] == [("public tests passed", 0)]
+
+
+def run_assign(*arguments, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tinynet.assign", *map(str, arguments)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_the_command_line_refuses_an_existing_folder_and_a_missing_submission(tmp_path):
+    run = run_assign("make", "--out", tmp_path)
+    assert run.returncode == 1 and "exists: choose a new folder" in run.stderr
+    run = run_assign("check", tmp_path / "nothing")
+    assert run.returncode == 2 and "is not a folder" in run.stderr
+
+
+@pytest.mark.slow
+def test_check_prints_the_table_and_fails_unless_every_task_is_complete(tmp_path):
+    run_assign("make", "--out", tmp_path / "student")
+    run = run_assign("check", tmp_path / "student", "--seed", 3)
+    lines = run.stdout.strip().splitlines()
+    assert run.returncode == 1 and lines[-1] == "0 of 8 tasks complete" and len(lines) == 10
+    assert "isolation:" in run.stderr
+
+
+@pytest.mark.slow
+def test_check_class_writes_scores_and_feedback_for_every_student(tmp_path):
+    student_copy(tmp_path / "class" / "ada", done=["3.1"])
+    student_copy(tmp_path / "class" / "bob")
+    (tmp_path / "class" / "notes.txt").write_text("not a submission")
+    run = run_assign("check-class", tmp_path / "class", "--out", tmp_path / "grades", "--seed", 5)
+    assert run.returncode == 0, run.stderr
+    rows = (tmp_path / "grades" / "scores.csv").read_text().splitlines()
+    assert rows[0].startswith("student,task 1.1,") and rows[1].startswith("ada,0/8,") and rows[2].startswith("bob,")
+    assert rows[1].endswith(",1,8") and rows[2].endswith(",0,8")
+    scores = json.loads((tmp_path / "grades" / "scores.json").read_text())
+    assert scores["seed"] == 5 and set(scores["students"]) == {"ada", "bob"}
+    assert "1 of 8 tasks complete" in (tmp_path / "grades" / "feedback" / "ada.txt").read_text()
+
+
+@pytest.mark.slow
+def test_in_a_student_copy_each_test_carries_its_tasks_marker(tmp_path):
+    copy = student_copy(tmp_path / "s")
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "task3_1", "-p",
+                          "no:cacheprovider", "tests/ops/test_vjps.py"], cwd=copy, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(copy)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [line for line in run.stdout.splitlines() if "::" in line] == ["tests/ops/test_vjps.py::test_matmul_vjp"]
+
