@@ -24,7 +24,6 @@ from .sandbox import Limits, landlock_abi, run_confined
 from .splice import SubmissionProblem, grading_tree
 
 INSTRUCTOR_PACKAGE = Path(__file__).resolve().parents[1]
-MAX_ERRORS_BYTES = 1 << 20
 
 
 @dataclass
@@ -126,7 +125,7 @@ class Grader:
                                    self.limits)
             if outcome.timed_out:
                 return TaskScore(task, 0, len(cases), f"timed out after {self.limits.seconds:g} s", hidden_run)
-            got, errors = _read_outputs(task_dir / "scratch", self.limits)
+            got, errors = _read_outputs(outcome.output, task_dir, self.limits)
         if got is None:
             return TaskScore(task, 0, len(cases), _ended_without_values(outcome.returncode, self.limits), hidden_run)
         failures, hidden_failed = [], 0
@@ -162,14 +161,18 @@ def _write_inputs(task_dir, cases, limits):
             os.chmod(os.path.join(folder, name), 0o644)
 
 
-def _read_outputs(scratch, limits):
-    """(arrays by "case/name", {case: error message}) that the child wrote, or (None, None) when they
-    are missing or not plain arrays and a JSON object of strings (read with tinynet.io's hardened loader)."""
+def _read_outputs(output, task_dir, limits):
+    """(arrays by "case/name", {case: error message}) from the .npz the child wrote to stdout, or
+    (None, None) when there is none, or it is not plain arrays (read with tinynet.io's hardened
+    loader, from a file the child cannot reach) and a JSON object of strings."""
+    if not output:
+        return None, None
+    received = task_dir / "received.npz"
+    received.write_bytes(output)
     try:
-        arrays = io.load(scratch / "outputs.npz", max_bytes=limits.file_bytes)
-        with open(scratch / "errors.json", "rb") as file:
-            errors = json.loads(file.read(MAX_ERRORS_BYTES))
-    except (OSError, ValueError):
+        arrays = io.load(received, max_bytes=limits.output_bytes)
+        errors = json.loads(arrays.pop("errors.json").tobytes())
+    except (ValueError, KeyError, RecursionError, UnicodeDecodeError):
         return None, None
     if not isinstance(errors, dict) or not all(isinstance(v, str) for v in errors.values()):
         return None, None

@@ -4,9 +4,10 @@
 
 TASK_DIR (made by tinynet.assign.grade) holds tree/ (the instructor's package with this task's
 functions from the submission), cases.json (limits, and each case's kind, name and settings),
-inputs.npz (the cases' arrays) and scratch/, the only folder this process may write. It writes
-scratch/outputs.npz (each case's arrays, "3/grad0") and scratch/errors.json ({case: the
-exception it raised, in one line}). Nothing it writes is believed: the grader judges the arrays.
+inputs.npz (the cases' arrays) and scratch/, the only folder this process may write (and its
+cwd). It writes one .npz to its stdout: each case's arrays ("3/grad0") and, as bytes,
+"errors.json" ({case: the exception it raised, in one line}). The student's code runs with
+stdout pointed at /dev/null, and nothing it writes is believed: the grader judges the arrays.
 Nothing of the submission is read or run before `confine` (an import of the tree runs the
 student's decorators and default values).
 """
@@ -38,6 +39,10 @@ def main(task_dir: Path):
     setup = json.loads((task_dir / "cases.json").read_text())
     with np.load(task_dir / "inputs.npz", allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
+    for folder in ("home", "tmp", "numba"):  # HOME, TMPDIR and NUMBA_CACHE_DIR (sandbox.child_environment)
+        (scratch / folder).mkdir(exist_ok=True)
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     confine([tree, task_dir / "cases.json", task_dir / "inputs.npz"], [scratch], Limits(**setup["limits"]))
     sys.path[:] = [str(tree)] + [p for p in sys.path if p != HERE]
     outputs, errors = {}, {}
@@ -57,8 +62,9 @@ def main(task_dir: Path):
                 outputs.update(result)
             except BaseException as error:  # noqa: B036 - a student's SystemExit or KeyboardInterrupt fails its case
                 errors[str(k)] = describe(error, tree)
-    np.savez(scratch / "outputs.npz", **outputs)
-    (scratch / "errors.json").write_text(json.dumps(errors))
+    outputs["errors.json"] = np.frombuffer(json.dumps(errors).encode(), dtype=np.uint8)
+    with results:
+        np.savez(results, **outputs)
 
 
 if __name__ == "__main__":

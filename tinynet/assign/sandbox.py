@@ -2,15 +2,18 @@
 
 The parent (the grader) calls `run_confined`; the child (tinynet/assign/harness.py) calls
 `confine` first thing, before it reads or imports anything of the student's. Layers, each used
-when the machine has it (`isolation()` says which are in force, and the score table prints it):
+when the machine has it (`isolation()` says which are in force; `check` prints it):
 
 - namespaces (util-linux `unshare`): a network namespace with no interfaces but loopback (no
-  connection out), and a PID namespace whose first process is the child, so that killing it
-  kills everything it started, and it sees no process of the grader's;
+  connection out); a PID namespace whose first process is the child, so that killing it kills
+  everything it started, and it sees no process of the grader's; a mount namespace in which its
+  scratch folder is a tmpfs of bounded size that vanishes with it;
 - Landlock (Linux >= 5.13): the child may read only Python's own installation (not its
   site-packages' other projects), system libraries and the task's grading tree, and write only
-  its scratch folder; from ABI 6 on it cannot signal processes outside itself either;
-- an unprivileged user (nobody) when the grader runs as root, and no way back (no_new_privs);
+  its scratch folder; from ABI 4 on it cannot connect or bind TCP, from ABI 6 on it cannot
+  signal processes outside itself;
+- no root: when the grader runs as root, the child becomes nobody where nobody can run this
+  Python, else stays uid 0 with every capability dropped; no_new_privs either way;
 - resource limits: address space, CPU seconds, file size, open files, no core dumps;
 - always: an environment with nothing of the grader's, a fresh HOME and TMPDIR in the scratch
   folder, and a wall-clock limit enforced by the parent, which kills the child's process group.
@@ -24,6 +27,8 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,23 +44,27 @@ MACHINE_FILES = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/sys/devices/s
 
 @dataclass(frozen=True)
 class Limits:
-    """What one grading child may use: wall-clock and CPU seconds, memory (address space), file bytes."""
+    """What one grading child may use: wall-clock and CPU seconds, memory (address space), bytes per
+    file and in all in its scratch folder (where the machine can mount a tmpfs), bytes of output."""
 
     seconds: float = 60.0
     memory_bytes: int = 1 << 30
     file_bytes: int = 64 << 20
+    scratch_bytes: int = 256 << 20
+    output_bytes: int = 64 << 20
     open_files: int = 256
 
 
 @dataclass
 class Outcome:
     """How a child ended: its exit code (negative: killed by that signal), whether the wall clock ran
-    out, and the last lines it wrote to stderr (the child's own words; never echoed as a diagnosis
-    beyond its final line)."""
+    out, the end of what it wrote to stderr (for debugging; never shown as a diagnosis), and what it
+    wrote to stdout (None when that was over the limit)."""
 
     returncode: int
     timed_out: bool
     stderr: str
+    output: bytes = None
 
 
 # ---- Landlock, by its system calls (linux/landlock.h) ------------------------------------------
@@ -191,28 +200,43 @@ def nobody_can_run_python() -> bool:
     return all(os.stat(folder).st_mode & 0o005 == 0o005 for folder in [stdlib, *stdlib.parents])
 
 
+# Inside the namespaces, before the child starts: its scratch folder becomes a tmpfs of bounded size,
+# which vanishes with the namespace (nothing a child writes outlives it or fills the grader's disk).
+_MOUNT_SCRATCH = 'mount -t tmpfs -o "size=$1,mode=0777" tinynet-scratch "$2" && shift 2 && exec "$@"'
+
+
 @functools.cache
-def namespace_prefix() -> tuple:
-    """The `unshare` command line that puts a child in new network and PID namespaces, or () where
-    this machine refuses them (no util-linux, no user namespaces for a non-root grader)."""
+def _unshare() -> tuple:
+    """The `unshare` command line for new network, PID and mount namespaces, or () where this machine
+    refuses them (no util-linux, no user namespaces for a non-root grader)."""
     unshare = shutil.which("unshare")
     if unshare is None or not sys.platform.startswith("linux"):
         return ()
     prefix = (unshare, "--net", "--pid", "--fork", "--kill-child", "--mount-proc")
     if os.geteuid() != 0:
         prefix += ("--user", "--map-root-user")
-    try:
-        works = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        works = False
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            works = subprocess.run([*prefix, "/bin/sh", "-c", _MOUNT_SCRATCH, "sh", "1M", folder, "true"],
+                                   capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            works = False
     return prefix if works else ()
+
+
+def namespaced(argv, scratch: Path, limits: Limits) -> list:
+    """argv run in its own namespaces with scratch mounted as a tmpfs of limits.scratch_bytes, where
+    the machine allows; else argv itself."""
+    if not _unshare():
+        return list(argv)
+    return [*_unshare(), "/bin/sh", "-c", _MOUNT_SCRATCH, "sh", str(limits.scratch_bytes), str(scratch), *argv]
 
 
 def isolation() -> str:
     """One line saying which layers confine a grading child on this machine."""
     layers = ["own process, empty environment, wall-clock and memory limits"]
-    if namespace_prefix():
-        layers.append("no network, own PID namespace")
+    if _unshare():
+        layers.append("no network, own PID namespace, scratch in a bounded tmpfs")
     else:
         layers.append("NETWORK NOT CUT (no usable unshare)")
     abi = landlock_abi()
@@ -236,14 +260,16 @@ def child_environment(scratch: Path) -> dict:
 def run_confined(argv, scratch: Path, limits: Limits) -> Outcome:
     """Run argv (a grading child that calls `confine` itself) in namespaces where available, with the
     environment of child_environment(scratch) and cwd = scratch; kill it and all it started after
-    limits.seconds of wall-clock time."""
-    for folder in ("home", "tmp", "numba"):
-        (scratch / folder).mkdir(parents=True, exist_ok=True)
-    stderr_path = scratch / "stderr.txt"
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen([*namespace_prefix(), *argv], cwd=scratch, env=child_environment(scratch),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+    limits.seconds of wall-clock time. What it writes to stdout (at most limits.output_bytes) is the
+    outcome's output; its stderr goes to a file beside scratch, of which the outcome keeps the end."""
+    scratch.mkdir(exist_ok=True)
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(namespaced(argv, scratch, limits), cwd=scratch, env=child_environment(scratch),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                    start_new_session=True)
+        output = bytearray()
+        reader = threading.Thread(target=_read_at_most, args=(process.stdout, output, limits.output_bytes))
+        reader.start()
         deadline, timed_out = time.monotonic() + limits.seconds, False
         while process.poll() is None:
             if time.monotonic() > deadline:
@@ -253,11 +279,15 @@ def run_confined(argv, scratch: Path, limits: Limits) -> Outcome:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         returncode = process.wait()
-    return Outcome(returncode, timed_out, _tail(stderr_path))
+        reader.join()
+        stderr.seek(max(stderr.seek(0, os.SEEK_END) - 4096, 0))
+        return Outcome(returncode, timed_out, stderr.read().decode("utf-8", "replace"),
+                       bytes(output) if len(output) <= limits.output_bytes else None)
 
 
-def _tail(path, max_bytes=4096) -> str:
-    """The last max_bytes of a file, decoded leniently."""
-    with open(path, "rb") as file:
-        file.seek(max(os.fstat(file.fileno()).st_size - max_bytes, 0))
-        return file.read().decode("utf-8", "replace")
+def _read_at_most(stream, into: bytearray, limit: int):
+    """Read stream to its end, keeping its first limit + 1 bytes in into (so that more than limit shows)."""
+    with stream:
+        while chunk := stream.read(1 << 16):
+            if len(into) <= limit:
+                into += chunk[:limit + 1 - len(into)]
