@@ -14,14 +14,17 @@ when the machine has it (`isolation()` says which are in force; `check` prints i
   signal processes outside itself;
 - no root: when the grader runs as root, the child becomes nobody where nobody can run this
   Python, else stays uid 0 with every capability dropped; no_new_privs either way;
-- resource limits: address space, CPU seconds, file size, open files, no core dumps;
+- resource limits: address space, CPU seconds, file size, open files, no core dumps, and a
+  cgroup of its own that bounds its processes and threads (a fork bomb), where one can be made;
 - always: an environment with nothing of the grader's, a fresh HOME and TMPDIR in the scratch
   folder, and a wall-clock limit enforced by the parent, which kills the child's process group.
 """
+import contextlib
 import ctypes
 import functools
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -45,7 +48,8 @@ MACHINE_FILES = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/sys/devices/s
 @dataclass(frozen=True)
 class Limits:
     """What one grading child may use: wall-clock and CPU seconds, memory (address space), bytes per
-    file and in all in its scratch folder (where the machine can mount a tmpfs), bytes of output."""
+    file and in all in its scratch folder (where the machine can mount a tmpfs), bytes of output,
+    open files, and processes and threads at once (where the machine has a cgroup pids controller)."""
 
     seconds: float = 60.0
     memory_bytes: int = 1 << 30
@@ -53,6 +57,7 @@ class Limits:
     scratch_bytes: int = 256 << 20
     output_bytes: int = 64 << 20
     open_files: int = 256
+    processes: int = 64
 
 
 @dataclass
@@ -200,9 +205,11 @@ def nobody_can_run_python() -> bool:
     return all(os.stat(folder).st_mode & 0o005 == 0o005 for folder in [stdlib, *stdlib.parents])
 
 
-# Inside the namespaces, before the child starts: its scratch folder becomes a tmpfs of bounded size,
-# which vanishes with the namespace (nothing a child writes outlives it or fills the grader's disk).
-_MOUNT_SCRATCH = 'mount -t tmpfs -o "size=$1,mode=0777" tinynet-scratch "$2" && shift 2 && exec "$@"'
+# Before the child starts: it joins its own cgroup ($1, where the machine has a pids controller) and,
+# inside its namespaces, its scratch folder ($2) becomes a tmpfs of $3 bytes, which vanishes with
+# the namespace (nothing a child writes outlives it or fills the grader's disk).
+_PREPARE = ('set -e; [ -z "$1" ] || echo 0 > "$1/cgroup.procs"; '
+            '[ -z "$2" ] || mount -t tmpfs -o "size=$3,mode=0777" tinynet-scratch "$2"; shift 3; exec "$@"')
 
 
 @functools.cache
@@ -217,19 +224,62 @@ def _unshare() -> tuple:
         prefix += ("--user", "--map-root-user")
     with tempfile.TemporaryDirectory() as folder:
         try:
-            works = subprocess.run([*prefix, "/bin/sh", "-c", _MOUNT_SCRATCH, "sh", "1M", folder, "true"],
+            works = subprocess.run([*prefix, "/bin/sh", "-c", _PREPARE, "sh", "", folder, "1M", "true"],
                                    capture_output=True, timeout=10).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             works = False
     return prefix if works else ()
 
 
-def namespaced(argv, scratch: Path, limits: Limits) -> list:
-    """argv run in its own namespaces with scratch mounted as a tmpfs of limits.scratch_bytes, where
-    the machine allows; else argv itself."""
-    if not _unshare():
-        return list(argv)
-    return [*_unshare(), "/bin/sh", "-c", _MOUNT_SCRATCH, "sh", str(limits.scratch_bytes), str(scratch), *argv]
+def _pids_controller():
+    """The folder under which a cgroup with a pids.max can be made (cgroup v1's pids hierarchy, or this
+    process's cgroup v2 folder where it delegates the pids controller), or None."""
+    v1 = Path("/sys/fs/cgroup/pids")
+    if (v1 / "cgroup.procs").exists() and os.access(v1, os.W_OK):
+        return v1
+    try:
+        own = Path("/proc/self/cgroup").read_text().splitlines()[-1].partition("::")[2]
+        v2 = Path("/sys/fs/cgroup") / own.lstrip("/")
+        delegated = "pids" in (v2 / "cgroup.subtree_control").read_text().split()
+    except (OSError, IndexError):
+        return None
+    return v2 if delegated and os.access(v2, os.W_OK) else None
+
+
+@contextlib.contextmanager
+def _process_limit(limit: int):
+    """A new cgroup allowing at most limit processes and threads (its path), removed afterwards; None
+    where the machine offers none."""
+    controller = _pids_controller()
+    if controller is None:
+        yield None
+        return
+    cgroup = controller / f"tinynet-grade-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        cgroup.mkdir()
+        (cgroup / "pids.max").write_text(str(limit))
+    except OSError:
+        yield None
+        return
+    try:
+        yield cgroup
+    finally:
+        for _ in range(100):  # the processes of a killed namespace take a moment to go
+            try:
+                cgroup.rmdir()
+                break
+            except OSError:
+                for pid in (cgroup / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.01)
+
+
+def confined_command(argv, scratch: Path, limits: Limits, cgroup) -> list:
+    """argv in its own namespaces (where available) with scratch mounted as a tmpfs of
+    limits.scratch_bytes, after joining cgroup (a path, or None)."""
+    return [*_unshare(), "/bin/sh", "-c", _PREPARE, "sh", str(cgroup or ""), str(scratch) if _unshare() else "",
+            str(limits.scratch_bytes), *argv]
 
 
 def isolation() -> str:
@@ -239,6 +289,8 @@ def isolation() -> str:
         layers.append("no network, own PID namespace, scratch in a bounded tmpfs")
     else:
         layers.append("NETWORK NOT CUT (no usable unshare)")
+    if _pids_controller():
+        layers.append("a cgroup bounds its processes")
     abi = landlock_abi()
     layers.append(f"Landlock ABI {abi}: reads Python and its task only, writes its scratch folder" if abi
                   else "NO FILE CONFINEMENT (no Landlock): run the grader in a container or throwaway account")
@@ -263,10 +315,10 @@ def run_confined(argv, scratch: Path, limits: Limits) -> Outcome:
     limits.seconds of wall-clock time. What it writes to stdout (at most limits.output_bytes) is the
     outcome's output; its stderr goes to a file beside scratch, of which the outcome keeps the end."""
     scratch.mkdir(exist_ok=True)
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(namespaced(argv, scratch, limits), cwd=scratch, env=child_environment(scratch),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                                   start_new_session=True)
+    with tempfile.TemporaryFile() as stderr, _process_limit(limits.processes) as cgroup:
+        process = subprocess.Popen(confined_command(argv, scratch, limits, cgroup), cwd=scratch,
+                                   env=child_environment(scratch), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=stderr, start_new_session=True)
         output = bytearray()
         reader = threading.Thread(target=_read_at_most, args=(process.stdout, output, limits.output_bytes))
         reader.start()
