@@ -19,10 +19,9 @@ def student_copy(out: Path, done=()) -> Path:
 
 def grader(task_ids=TASK_IDS, hidden=True, seconds=60.0, memory_gib=1.0, jobs=None) -> Grader:
     """A Grader of the default tasks with these ids (hidden cases included unless hidden=False), seed 0."""
-    tasks = [t for t in TASKS if t.id in task_ids]
-    hidden_cases = load_hidden_cases(hidden_cases_path(DEFAULT_TASKS), tasks) if hidden else None
-    return Grader(tasks, hidden_cases, Limits(seconds=seconds, memory_bytes=int(memory_gib * 2**30)), seed=0,
-                  jobs=jobs)
+    hidden_cases = load_hidden_cases(hidden_cases_path(DEFAULT_TASKS), TASKS) if hidden else None
+    return Grader(TASKS, hidden_cases, Limits(seconds=seconds, memory_bytes=int(memory_gib * 2**30)), seed=0,
+                  jobs=jobs, only=task_ids)
 
 
 def complete_tasks(scores) -> set:

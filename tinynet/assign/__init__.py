@@ -4,6 +4,7 @@
     python -m tinynet.assign make --tasks my.toml --out student/
     python -m tinynet.assign check student/                   # a score table, as an autograder posts
     python -m tinynet.assign check-class submissions/ --out grades/
+    python -m tinynet.assign gradescope --out autograder.zip  # the same grading on Gradescope (gradescope.py)
 
 A task names functions to strip (`tinynet/ops/elementwise.py:Mul.backward`), the tests a student
 runs in the copy (`pytest -m task2_1`), and the cases that grade it. In the copy, each stripped

@@ -1,10 +1,11 @@
-"""python -m tinynet.assign make|check|check-class: see tinynet/assign/__init__.py."""
+"""python -m tinynet.assign make|check|check-class|gradescope|gradescope-run: see tinynet/assign/__init__.py."""
 import argparse
 import sys
 from pathlib import Path
 
 from . import __doc__ as overview
 from .grade import Grader
+from .gradescope import export_autograder, run_for_gradescope
 from .report import score_table, write_class_results
 from .sandbox import Limits, isolation
 from .student import make_student_copy
@@ -21,6 +22,8 @@ def grading_options(parser):
                         help="GiB of address space per task (default %(default)s)")
     parser.add_argument("--seed", type=int, help="draw the cases' inputs from this seed (default: a random one)")
     parser.add_argument("--jobs", type=int, help="tasks graded at once (default: one per core)")
+    parser.add_argument("--task", action="append", dest="only", metavar="ID", help="grade only this task "
+                        "(repeat for several)")
 
 
 def make_grader(args) -> Grader:
@@ -31,7 +34,7 @@ def make_grader(args) -> Grader:
     hidden = None if args.public_only or not hidden_path.exists() else load_hidden_cases(hidden_path, tasks)
     limits = Limits(seconds=args.timeout, memory_bytes=int(args.memory * 2**30))
     print(f"isolation: {isolation()}", file=sys.stderr)
-    return Grader(tasks, hidden, limits, args.seed, args.jobs)
+    return Grader(tasks, hidden, limits, args.seed, args.jobs, args.only)
 
 
 def submissions_in(folder: Path) -> list:
@@ -59,6 +62,17 @@ def main(argv=None):
     whole_class.add_argument("--out", type=Path, required=True, help="where scores.csv, scores.json and "
                              "feedback/<student>.txt go")
     grading_options(whole_class)
+    export = commands.add_parser("gradescope", help="write the assignment as a Gradescope autograder (a zip to upload)")
+    export.add_argument("--tasks", type=Path, default=DEFAULT_TASKS, help="a TOML task list (default: the course's); "
+                        "its hidden cases go along when <tasks>.hidden.toml exists")
+    export.add_argument("--out", type=Path, required=True, help="the zip to write, e.g. autograder.zip")
+    on_gradescope = commands.add_parser("gradescope-run", help="grade one submission and write Gradescope's "
+                                        "results.json (what the autograder's run_autograder runs)")
+    on_gradescope.add_argument("--submission", type=Path, required=True, help="the student's files "
+                               "(/autograder/submission on Gradescope)")
+    on_gradescope.add_argument("--results", type=Path, required=True, help="the results.json to write "
+                               "(/autograder/results/results.json on Gradescope)")
+    grading_options(on_gradescope)
     args = parser.parse_args(argv)
     try:
         if args.command == "make":
@@ -72,6 +86,16 @@ def main(argv=None):
             scores = make_grader(args).grade(args.submission)
             print(score_table(scores))
             return 0 if all(s.complete for s in scores) else 1
+        if args.command == "gradescope":
+            export_autograder(args.tasks, args.out)
+            print(f"wrote {args.out}: upload it as the assignment's autograder on Gradescope (Configure Autograder)")
+            return 0
+        if args.command == "gradescope-run":
+            if not args.submission.is_dir():
+                parser.error(f"{args.submission} is not a folder: Gradescope puts the student's files in "
+                             "/autograder/submission, and run_autograder reads them from $AUTOGRADER_ROOT/submission")
+            print(run_for_gradescope(make_grader(args), args.submission, args.results, isolation()))
+            return 0
         submissions = submissions_in(args.folder)
         grader = make_grader(args)
         results = grader.grade_many(submissions, progress=lambda done, total: print(

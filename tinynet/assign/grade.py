@@ -78,10 +78,16 @@ class Grader:
 
     hidden: {task id: [case spec]} of cases kept out of the student copy, or None when they are not
     available (a student checking their own copy): complete tasks then say "public tests passed".
+    only: the ids of the tasks to grade (default: all); the others' functions are still stubbed out
+    of every grading tree.
     """
 
-    def __init__(self, tasks, hidden=None, limits=None, seed=None, jobs=None):
-        self.tasks, self.limits, self.hidden_run = list(tasks), limits or Limits(), hidden is not None
+    def __init__(self, tasks, hidden=None, limits=None, seed=None, jobs=None, only=None):
+        unknown = set(only or ()) - {task.id for task in tasks}
+        if unknown:
+            raise ValueError(f"no task {', '.join(sorted(unknown))} in the task list")
+        self.all_tasks, self.limits, self.hidden_run = list(tasks), limits or Limits(), hidden is not None
+        self.tasks = [task for task in self.all_tasks if only is None or task.id in only]
         self.seed = secrets.randbits(63) if seed is None else seed
         self.cases = task_cases(self.tasks, hidden, self.seed)
         self.expected = references(self.cases)
@@ -111,33 +117,42 @@ class Grader:
         return [scores[k * n:(k + 1) * n] for k in range(len(submissions))]
 
     def grade_task(self, submission: Path, task) -> TaskScore:
-        cases, expected = self.cases[task.id], self.expected[task.id]
-        hidden_run = self.hidden_run
+        """The task's public and hidden cases, each group in a child of its own: nothing a public case's
+        diagnosis says can come from a hidden case's inputs (hidden failures are not described)."""
+        cases = list(zip(self.cases[task.id], self.expected[task.id]))
+        public = self._failures(submission, task, [(c, want) for c, want in cases if not c.hidden])
+        hidden_total = sum(c.hidden for c, _ in cases)
+        hidden = self._failures(submission, task, [(c, want) for c, want in cases if c.hidden]) if hidden_total else []
+        failures = public + ["a hidden case failed"] * len(hidden)
+        return TaskScore(task, len(cases) - len(failures), len(cases), failures[0] if failures else "",
+                         self.hidden_run, hidden_total - len(hidden), hidden_total)
+
+    def _failures(self, submission: Path, task, cases) -> list:
+        """One line for each of cases ((Case, reference arrays) pairs) that the submission fails."""
+        stubs = [(target, other.stub_message()) for other in self.all_tasks if other is not task
+                 for target in other.strip]
         with tempfile.TemporaryDirectory(prefix="tinynet-grade-") as folder:
             task_dir = Path(folder)
             try:
-                grading_tree(INSTRUCTOR_PACKAGE, submission.resolve(), task.strip, task_dir / "tree")
+                grading_tree(INSTRUCTOR_PACKAGE, submission.resolve(), task.strip, task_dir / "tree", stubs)
             except SubmissionProblem as problem:
-                return TaskScore(task, 0, len(cases), str(problem), hidden_run)
-            _write_inputs(task_dir, cases, self.limits)
+                return [str(problem)] * len(cases)
+            _write_inputs(task_dir, [case for case, _ in cases], self.limits)
             harness = task_dir / "tree" / INSTRUCTOR_PACKAGE.name / "assign" / "harness.py"
             outcome = run_confined([sys.executable, "-I", "-B", str(harness), str(task_dir)], task_dir / "scratch",
                                    self.limits)
             if outcome.timed_out:
-                return TaskScore(task, 0, len(cases), f"timed out after {self.limits.seconds:g} s", hidden_run)
+                return [f"timed out after {self.limits.seconds:g} s"] * len(cases)
             got, errors = _read_outputs(outcome.output, task_dir, self.limits)
         if got is None:
-            return TaskScore(task, 0, len(cases), _ended_without_values(outcome.returncode, self.limits), hidden_run)
-        failures, hidden_failed = [], 0
-        for k, (case, want) in enumerate(zip(cases, expected)):
+            return [_ended_without_values(outcome.returncode, self.limits)] * len(cases)
+        failures = []
+        for k, (case, want) in enumerate(cases):
             mine = {name.partition("/")[2]: a for name, a in got.items() if name.partition("/")[0] == str(k)}
             problem = _case_problem(task, errors.get(str(k)), self.limits) or judge(case, mine, want)
             if problem:
-                failures.append("a hidden case failed" if case.hidden else f"{case.name}: {problem}")
-                hidden_failed += case.hidden
-        hidden_total = sum(case.hidden for case in cases)
-        return TaskScore(task, len(cases) - len(failures), len(cases), failures[0] if failures else "", hidden_run,
-                         hidden_total - hidden_failed, hidden_total)
+                failures.append(f"{case.name}: {problem}")
+        return failures
 
 
 def _case_problem(task, error, limits):

@@ -147,7 +147,7 @@ def python_paths() -> list:
     its site-packages), and each site-packages entry that is not one of this project's."""
     paths = set(SYSTEM_LIBRARIES) | set(DEVICES) | set(MACHINE_FILES)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    site_dirs = {Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}
+    site_dirs = {Path(p) for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()}
     for entry in stdlib.iterdir():
         if entry.name != "site-packages":
             paths.add(str(entry))
@@ -209,7 +209,8 @@ def nobody_can_run_python() -> bool:
 # inside its namespaces, its scratch folder ($2) becomes a tmpfs of $3 bytes, which vanishes with
 # the namespace (nothing a child writes outlives it or fills the grader's disk).
 _PREPARE = ('set -e; [ -z "$1" ] || echo 0 > "$1/cgroup.procs"; '
-            '[ -z "$2" ] || mount -t tmpfs -o "size=$3,mode=0777" tinynet-scratch "$2"; shift 3; exec "$@"')
+            '[ -z "$2" ] || { mount -t tmpfs -o "size=$3,mode=0777" tinynet-scratch "$2"; cd "$2"; }; shift 3; '
+            'exec "$@"')
 
 
 @functools.cache
@@ -275,6 +276,11 @@ def _process_limit(limit: int):
                 time.sleep(0.01)
 
 
+def namespaces_available() -> bool:
+    """True when grading children get their own network, PID and mount namespaces here."""
+    return bool(_unshare())
+
+
 def confined_command(argv, scratch: Path, limits: Limits, cgroup) -> list:
     """argv in its own namespaces (where available) with scratch mounted as a tmpfs of
     limits.scratch_bytes, after joining cgroup (a path, or None)."""
@@ -285,7 +291,7 @@ def confined_command(argv, scratch: Path, limits: Limits, cgroup) -> list:
 def isolation() -> str:
     """One line saying which layers confine a grading child on this machine."""
     layers = ["own process, empty environment, wall-clock and memory limits"]
-    if _unshare():
+    if namespaces_available():
         layers.append("no network, own PID namespace, scratch in a bounded tmpfs")
     else:
         layers.append("NETWORK NOT CUT (no usable unshare)")

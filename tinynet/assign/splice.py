@@ -13,7 +13,7 @@ import stat
 import textwrap
 from pathlib import Path
 
-from .stubs import function_nodes
+from .stubs import function_nodes, strip_functions
 
 MAX_SOURCE_BYTES = 1 << 20
 
@@ -30,9 +30,10 @@ def read_source(submission: Path, relative: str) -> str:
     fd = os.open(submission, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for k, part in enumerate(parts):
-            last = k == len(parts) - 1
+            last = k == len(parts) - 1  # O_NONBLOCK: opening a FIFO must not wait for a writer
             try:
-                child = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | (0 if last else os.O_DIRECTORY), dir_fd=fd)
+                child = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY),
+                                dir_fd=fd)
             except FileNotFoundError:
                 raise SubmissionProblem(f"{relative} is missing from the submission") from None
             except OSError:
@@ -98,21 +99,33 @@ def splice(source: str, functions: dict) -> str:
     return "".join(lines)
 
 
-def grading_tree(instructor_package: Path, submission: Path, strip, out: Path) -> Path:
-    """Copy the instructor's package to out/<its name> and replace the functions strip names
-    ("tinynet/ops/elementwise.py:Mul.backward") by the submission's. Returns out.
+def grading_tree(instructor_package: Path, submission: Path, strip, out: Path, stubs=()) -> Path:
+    """Copy the instructor's package to out/<its name> (without hidden cases), replace the functions
+    strip names ("tinynet/ops/elementwise.py:Mul.backward") by the submission's, and the functions
+    of stubs ((target, message) pairs: the other tasks') by stubs raising NotImplementedError(message),
+    so that the tree holds no solution. Returns out.
 
     Raises SubmissionProblem when the submission lacks a file or function, or does not parse.
     """
     shutil.copytree(instructor_package, out / instructor_package.name,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    by_file = {}
-    for target in strip:
-        file, _, name = target.partition(":")
-        by_file.setdefault(file, []).append(name)
-    for file, names in by_file.items():
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.hidden.toml"))
+    for file, targets in _by_file([(target, None) for target in strip] + list(stubs)).items():
         path = out / file
         if not path.is_file():
             raise ValueError(f"a task strips {file}, which is not in {instructor_package}")
-        path.write_text(splice(path.read_text(), student_functions(submission, file, names)))
+        source = path.read_text()
+        for name, message in targets:
+            if message is not None:
+                source = strip_functions(source, [name], message)
+        mine = [name for name, message in targets if message is None]
+        path.write_text(splice(source, student_functions(submission, file, mine)) if mine else source)
     return out
+
+
+def _by_file(targets) -> dict:
+    """{file: [(qualified name, value)]} of [("file.py:Name.method", value)]."""
+    found = {}
+    for target, value in targets:
+        file, _, name = target.partition(":")
+        found.setdefault(file, []).append((name, value))
+    return found
