@@ -15,8 +15,8 @@ import tinynet as tn
 from kernels.test_kernels import conv_cases, pool_cases
 from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
 from tinynet import functional as F
-from tinynet.function import Function
-from tinynet.tensor import apply
+from tinynet.function import Function, once_differentiable
+from tinynet.tensor import apply, differentiable_context, observe_forward
 
 broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 
@@ -263,9 +263,8 @@ def test_ops_without_double_backward_raise_an_error_naming_them(name, fn):
 
 
 class SavesItsDerivative(Function):
-    """tanh that saves its derivative, a smooth function of x, and wrongly claims a double backward."""
-
-    double_backward = True
+    """tanh that keeps its derivative, a smooth function of x, as an attribute, and is not marked
+    @once_differentiable: its double backward treats the derivative as a constant."""
 
     @staticmethod
     def forward(ctx, x):
@@ -282,6 +281,62 @@ def test_gradgradcheck_catches_a_wrong_double_backward_and_names_the_op():
     tn.gradcheck(lambda t: apply(SavesItsDerivative, t), [x])  # the first order is right
     with pytest.raises(tn.GradcheckError, match="second derivatives(.|\n)*first op that disagrees: SavesItsDerivative"):
         tn.gradgradcheck(lambda t: apply(SavesItsDerivative, t) * 2, [x])
+
+
+class SavesACopy(Function):
+    """x * x that saves a copy of x: not an input, so a double backward cannot differentiate through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x.copy())
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return (2 * grad_out * x,)
+
+
+class FirstOrderOnly(Function):
+    """x ** 3 whose backward is marked @once_differentiable."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return (3 * grad_out * x * x,)
+
+
+def test_a_saved_array_that_is_no_input_or_output_raises_in_a_double_backward_naming_the_op():
+    x = random_tensor((3,), 0)
+    tn.gradcheck(lambda t: apply(SavesACopy, t), [x])  # the first order is right
+    with pytest.raises(RuntimeError, match="^SavesACopy.forward saved an array that is neither one of its inputs"):
+        tn.grad(apply(SavesACopy, x).sum(), x, create_graph=True)
+
+
+def test_once_differentiable_ops_work_once_and_name_themselves_when_differentiated_again():
+    x = random_tensor((3,), 1)
+    tn.gradcheck(lambda t: apply(FirstOrderOnly, t), [x])
+    with pytest.raises(RuntimeError, match="^FirstOrderOnly has no double backward"):
+        tn.grad(apply(FirstOrderOnly, x).sum(), x, create_graph=True)
+
+
+def test_the_saved_tensors_of_a_double_backward_are_the_inputs_and_output_themselves():
+    """Mul saves its inputs, Exp its output: in a create_graph backward, ctx.saved_tensors holds those Tensors."""
+    a, b = random_tensor((2,), 2), random_tensor((2,), 3)
+    seen = []
+    with observe_forward(lambda op, ctx, inputs, params, out: seen.append((op, ctx, inputs, out))):
+        product, exponential = a * b, F.exp(a)
+    assert [op.__name__ for op, *_ in seen] == ["Mul", "Exp"]
+    assert [tensor.data is array for tensor, array in zip(seen[0][2], seen[0][1].saved_tensors)] == [True, True]
+    assert seen[1][1].saved_tensors[0] is exponential.data
+    assert [t is x for t, x in zip(differentiable_context(product).saved_tensors, (a, b))] == [True, True]
+    assert differentiable_context(exponential).saved_tensors[0] is exponential
 
 
 # ---- hooks and observers in a create_graph backward -------------------------------------------

@@ -4,49 +4,66 @@ An op knows nothing of Tensor. `tinynet.tensor.apply(OpClass, *inputs, **params)
 `forward` on the inputs' arrays, and, when gradients are wanted, remembers the op, its
 context and its parents so that `Tensor.backward` can later call `backward`.
 
+The contract is PyTorch's `autograd.Function`: forward keeps the inputs and the output that
+backward needs with `ctx.save_for_backward(a, b)`, and backward reads them back as
+`a, b = ctx.saved_tensors`; anything else backward needs (shapes, settings, masks) is an attribute
+of ctx.
+
 Double backward (`backward(create_graph=True)`, `tn.grad(..., create_graph=True)`) calls the same
-`backward` once more, with grad_out a Tensor and with the ctx attributes that hold the op's inputs
-(`saved_inputs`) and output (`saved_output`) replaced by their Tensors: the VJP's arithmetic then
-records a graph, which can itself be differentiated. So a VJP written with operators that arrays and
-Tensors share (+, *, @, reshape, transpose, indexing, .sum) is differentiable as it stands; where it
-needs another function, it calls that op through `run`. Saved arrays that are piecewise constant
-(ReLU's mask, Max's share) stay constants, which is right: their derivative is 0 almost everywhere.
-An op whose backward uses saved arrays that are smooth functions of its inputs (GELU's cdf, LRN's
-denominator) would give wrong second derivatives that way: it keeps `double_backward = False`, and
-create_graph raises an error naming it.
+`backward` once more, with grad_out a Tensor and with `ctx.saved_tensors` holding the Tensors of
+the saved inputs and output, which the graph core finds by identity (so it never needs a name, and
+saving anything else raises then). The VJP's arithmetic then records a graph, which can itself be
+differentiated: a VJP written with operators that arrays and Tensors share (+, *, @, reshape,
+transpose, indexing, .sum) is differentiable as it stands; where it needs another function, it
+calls that op through `run`. Attributes of ctx stay constants, which is right for piecewise constant
+ones (ReLU's mask, Max's share): their derivative is 0 almost everywhere. A backward that uses
+attributes that are smooth functions of the inputs (GELU's cdf, LRN's denominator) would give wrong
+second derivatives that way: it is marked `@once_differentiable`, and create_graph through it
+raises an error naming the op.
 """
 import numpy as np
 
 
 class Context:
-    """Scratch space an op's forward fills for its backward (saved arrays, shapes, params).
+    """Scratch space an op's forward fills for its backward.
 
+    `save_for_backward(*arrays)` keeps inputs of forward and its output (None allowed) for backward,
+    which reads them as `ctx.saved_tensors`; other things backward needs are attributes.
     `needs_input_grad[i]` says whether input i wants a gradient, so backward may skip work (and a
     forward keep less: under tn.no_grad no input wants one).
     """
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = tuple(needs_input_grad)
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *arrays):
+        """Keep these inputs and/or output of forward for backward (ctx.saved_tensors, in this order)."""
+        self.saved_tensors = arrays
+
+
+def once_differentiable(backward):
+    """Mark an op's backward as first-order only: it uses ctx attributes that are smooth functions of the
+    inputs, so differentiating it with create_graph=True would be wrong, and raises an error naming the op.
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, grad_out): ...
+    """
+    backward.once_differentiable = True
+    return backward
 
 
 class Function:
     """A differentiable primitive.
 
     Subclasses define two static methods:
-      forward(ctx, *arrays, **params) -> array
+      forward(ctx, *arrays, **params) -> array, saving what backward needs (ctx.save_for_backward)
       backward(ctx, grad_out) -> tuple with one array (or None) per array input of forward.
     and, if the op has kinks, `branch(ctx)` (see below).
     The gradient backward returns for an input may have the broadcast shape of the output:
     the graph core sums it back to the input's shape (see `unbroadcast`).
-
-    For double backward (see the module docstring): `double_backward = True` when backward also
-    works on Tensors, `saved_inputs` the names of the ctx attributes holding inputs 0, 1, ... (None
-    for an input not saved), `saved_output` the name of the one holding the output.
     """
-
-    double_backward = False
-    saved_inputs = ()
-    saved_output = None
 
     @staticmethod
     def forward(ctx, *arrays, **params):

@@ -384,18 +384,27 @@ def values_of(grad):
 
 
 def differentiable_context(tensor):
-    """The ctx of tensor's op with its saved inputs and output as Tensors: backward on it records a graph."""
+    """The ctx of tensor's op with its saved inputs and output as their Tensors: backward on it records a graph."""
     node = tensor.node
-    if not node.op.double_backward:
+    if getattr(node.op.backward, "once_differentiable", False):
         raise RuntimeError(f"{node.op.__name__} has no double backward: create_graph=True cannot differentiate "
                            "its gradient (first-order backward works; see tinynet.function)")
     ctx = copy.copy(node.ctx)
-    for name, parent in zip(node.op.saved_inputs, node.parents):
-        if name is not None:
-            setattr(ctx, name, parent)
-    if node.op.saved_output is not None:
-        setattr(ctx, node.op.saved_output, tensor)
+    ctx.saved_tensors = tuple(saved_tensor(node, tensor, array) for array in node.ctx.saved_tensors)
     return ctx
+
+
+def saved_tensor(node, output, array):
+    """The Tensor among node's inputs and output whose array forward saved (None for None)."""
+    if array is None:
+        return None
+    for candidate in (*node.parents, output):
+        if candidate is not None and candidate.data is array:
+            return candidate
+    raise RuntimeError(f"{node.op.__name__}.forward saved an array that is neither one of its inputs nor its output "
+                       "(or one changed since): save_for_backward keeps those, which a double backward differentiates "
+                       "through; keep another array as a ctx attribute, a constant to a double backward, or mark the "
+                       "backward @once_differentiable")
 
 
 def topological_order(outputs):

@@ -32,6 +32,13 @@ def summarize(array) -> dict:
             "whole": bool(array.size <= SHOWN_WHOLE)}
 
 
+def saved_arrays(ctx) -> dict:
+    """{name: summary} of what an op's forward kept for backward: ctx.saved_tensors[k] and array attributes."""
+    saved = {f"saved_tensors[{k}]": summarize(a) for k, a in enumerate(ctx.saved_tensors) if a is not None}
+    saved.update({name: summarize(value) for name, value in vars(ctx).items() if isinstance(value, np.ndarray)})
+    return saved
+
+
 def _json_number(value):
     """value as a float JSON can hold, or the strings 'nan', 'inf', '-inf' (JSON has no such numbers)."""
     return float(value) if np.isfinite(value) else str(float(value))
@@ -112,8 +119,7 @@ class Trace:
             "shape": list(tensor.shape), "dtype": str(tensor.dtype),
             "parents": [self._numbers[id(p)] for p in node.parents] if node else [],
             "call_site": (node.call_site if node else None) or "",
-            "saved": {name: summarize(value) for name, value in vars(node.ctx).items()
-                      if isinstance(value, np.ndarray)} if node else {},
+            "saved": saved_arrays(node.ctx) if node else {},
             "leaf": node is None, "requires_grad": tensor.requires_grad}
 
     def _record_step(self, tensor, grad_out, parent_grads):

@@ -620,8 +620,8 @@ class _Solution:
             run(module)
 
             def backward(ctx, grad_out):
-                swap = module.np.swapaxes
-                return grad_out @ swap(ctx.b, -1, -2), swap(ctx.a, -1, -2) @ grad_out
+                swap, (a, b) = module.np.swapaxes, ctx.saved_tensors
+                return grad_out @ swap(b, -1, -2), swap(a, -1, -2) @ grad_out
             module.MatMul.backward = staticmethod(backward)
         spec.loader.exec_module = exec_module
         return spec

@@ -3,17 +3,15 @@ import math
 
 import numpy as np
 
-from ..function import Function, run
+from ..function import Function, once_differentiable, run
 
 
 class ReLU(Function):
     """max(x, 0): the gradient passes where x > 0."""
 
-    double_backward = True  # the mask x > 0 is piecewise constant
-
     @staticmethod
     def forward(ctx, x):
-        ctx.positive = x > 0
+        ctx.positive = x > 0  # piecewise constant: a constant to a double backward
         return np.maximum(x, 0)
 
     @staticmethod
@@ -28,16 +26,16 @@ class ReLU(Function):
 class Tanh(Function):
     """tanh(x): d/dx = 1 - tanh(x)**2."""
 
-    double_backward, saved_output = True, "out"
-
     @staticmethod
     def forward(ctx, x):
-        ctx.out = np.tanh(x)
-        return ctx.out
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * (1 - ctx.out * ctx.out),)
+        (out,) = ctx.saved_tensors
+        return (grad_out * (1 - out * out),)
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -48,31 +46,30 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
 class Sigmoid(Function):
     """sigmoid(x): d/dx = s (1 - s)."""
 
-    double_backward, saved_output = True, "out"
-
     @staticmethod
     def forward(ctx, x):
-        ctx.out = stable_sigmoid(x)
-        return ctx.out
+        out = stable_sigmoid(x)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * ctx.out * (1 - ctx.out),)
+        (out,) = ctx.saved_tensors
+        return (grad_out * out * (1 - out),)
 
 
 class Softplus(Function):
     """log(1 + exp(x)), computed as logaddexp(0, x) so it never overflows: d/dx = sigmoid(x)."""
 
-    double_backward, saved_inputs = True, ("x",)
-
     @staticmethod
     def forward(ctx, x):
-        ctx.x = x
+        ctx.save_for_backward(x)
         return np.logaddexp(0, x)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * run(Sigmoid, ctx.x),)
+        (x,) = ctx.saved_tensors
+        return (grad_out * run(Sigmoid, x),)
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])  # NumPy has no erf; GELU is too rare to need a kernel
@@ -86,15 +83,18 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
 class GELU(Function):
     """x * Phi(x), Phi the standard normal CDF (PyTorch's exact gelu): d/dx = Phi(x) + x * phi(x).
 
-    No double backward: the saved cdf is a smooth function of x, and there is no erf op to recompute it.
+    Once differentiable: the kept cdf is a smooth function of x, and there is no erf op to recompute it.
     """
 
     @staticmethod
     def forward(ctx, x):
-        ctx.x, ctx.cdf = x, normal_cdf(x)
+        ctx.save_for_backward(x)
+        ctx.cdf = normal_cdf(x)
         return x * ctx.cdf
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
-        density = np.exp(-0.5 * ctx.x * ctx.x) / math.sqrt(2 * math.pi)
-        return (grad_out * (ctx.cdf + ctx.x * density),)
+        (x,) = ctx.saved_tensors
+        density = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return (grad_out * (ctx.cdf + x * density),)

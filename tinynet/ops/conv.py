@@ -18,22 +18,21 @@ class Conv2d(Function):
     lives in ctx, so nothing is kept where no graph is recorded (tn.no_grad).
     """
 
-    double_backward, saved_inputs = True, ("x", "weight")
-
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
         ctx.settings = (stride, pads, dilation, groups)
         choice = choose(x.shape, weight.shape, *ctx.settings, x.dtype, arrays=(x, weight))
         ctx.kernels = choice.plan(*ctx.needs_input_grad)
-        ctx.x, ctx.weight = x, weight
+        ctx.save_for_backward(x, weight)
         return ctx.kernels.conv2d_forward(x, weight, *ctx.settings)
 
     @staticmethod
     def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
         need_x, need_weight = ctx.needs_input_grad
-        grad_x = run(Conv2dInputGrad, grad_out, ctx.weight, x_shape=ctx.x.shape, settings=ctx.settings,
+        grad_x = run(Conv2dInputGrad, grad_out, weight, x_shape=x.shape, settings=ctx.settings,
                      kernels=ctx.kernels) if need_x else None
-        grad_weight = run(Conv2dWeightGrad, ctx.x, grad_out, weight_shape=ctx.weight.shape, settings=ctx.settings,
+        grad_weight = run(Conv2dWeightGrad, x, grad_out, weight_shape=weight.shape, settings=ctx.settings,
                           kernels=ctx.kernels) if need_weight else None
         return grad_x, grad_weight
 
@@ -46,32 +45,32 @@ def conv_params(settings):
 class Conv2dInputGrad(Function):
     """d <grad_out, conv2d(x, weight)> / dx (N, C, H, W) for grad_out (N, O, Ho, Wo): linear in each argument."""
 
-    double_backward, saved_inputs = True, ("grad_out", "weight")
-
     @staticmethod
     def forward(ctx, grad_out, weight, x_shape, settings, kernels):
-        ctx.grad_out, ctx.weight, ctx.settings, ctx.kernels = grad_out, weight, settings, kernels
+        ctx.save_for_backward(grad_out, weight)
+        ctx.settings, ctx.kernels = settings, kernels
         return kernels.conv2d_input_grad(grad_out, x_shape, weight, *settings)
 
     @staticmethod
     def backward(ctx, grad_x):
-        return (run(Conv2d, grad_x, ctx.weight, **conv_params(ctx.settings)),
-                run(Conv2dWeightGrad, grad_x, ctx.grad_out, weight_shape=ctx.weight.shape, settings=ctx.settings,
+        grad_out, weight = ctx.saved_tensors
+        return (run(Conv2d, grad_x, weight, **conv_params(ctx.settings)),
+                run(Conv2dWeightGrad, grad_x, grad_out, weight_shape=weight.shape, settings=ctx.settings,
                     kernels=ctx.kernels))
 
 
 class Conv2dWeightGrad(Function):
     """d <grad_out, conv2d(x, weight)> / d weight (O, C/groups, kh, kw): linear in x and in grad_out."""
 
-    double_backward, saved_inputs = True, ("x", "grad_out")
-
     @staticmethod
     def forward(ctx, x, grad_out, weight_shape, settings, kernels):
-        ctx.x, ctx.grad_out, ctx.settings, ctx.kernels = x, grad_out, settings, kernels
+        ctx.save_for_backward(x, grad_out)
+        ctx.settings, ctx.kernels = settings, kernels
         return kernels.conv2d_weight_grad(grad_out, x, weight_shape, *settings)
 
     @staticmethod
     def backward(ctx, grad_weight):
-        return (run(Conv2dInputGrad, ctx.grad_out, grad_weight, x_shape=ctx.x.shape, settings=ctx.settings,
+        x, grad_out = ctx.saved_tensors
+        return (run(Conv2dInputGrad, grad_out, grad_weight, x_shape=x.shape, settings=ctx.settings,
                     kernels=ctx.kernels),
-                run(Conv2d, ctx.x, grad_weight, **conv_params(ctx.settings)))
+                run(Conv2d, x, grad_weight, **conv_params(ctx.settings)))

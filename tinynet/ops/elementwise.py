@@ -7,8 +7,6 @@ from ..function import Function, run
 class Add(Function):
     """a + b."""
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -21,39 +19,35 @@ class Add(Function):
 class Mul(Function):
     """a * b: d/da = b, d/db = a."""
 
-    double_backward, saved_inputs = True, ("a", "b")
-
     @staticmethod
     def forward(ctx, a, b):
-        ctx.a, ctx.b = a, b
+        ctx.save_for_backward(a, b)
         return a * b
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * ctx.b, grad_out * ctx.a
+        a, b = ctx.saved_tensors
+        return grad_out * b, grad_out * a
 
 
 class Div(Function):
     """a / b: d/da = 1/b, d/db = -a/b**2."""
 
-    double_backward, saved_inputs = True, ("a", "b")
-
     @staticmethod
     def forward(ctx, a, b):
-        ctx.a, ctx.b = a, b
+        ctx.save_for_backward(a, b)
         return a / b
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad_a = grad_out / ctx.b
-        grad_b = -grad_a * ctx.a / ctx.b if ctx.needs_input_grad[1] else None
+        a, b = ctx.saved_tensors
+        grad_a = grad_out / b
+        grad_b = -grad_a * a / b if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
 class Neg(Function):
     """-a."""
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, a):
@@ -68,58 +62,55 @@ class Pow(Function):
     """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1), and 0 for exponent 0
     (also at a = 0, where the formula would give 0 * inf)."""
 
-    double_backward, saved_inputs = True, ("a",)
-
     @staticmethod
     def forward(ctx, a, exponent):
-        ctx.a, ctx.exponent = a, exponent
+        ctx.save_for_backward(a)
+        ctx.exponent = exponent
         return a ** exponent
 
     @staticmethod
     def backward(ctx, grad_out):
         if ctx.exponent == 0:
             return (grad_out * 0,)
-        return (grad_out * ctx.exponent * ctx.a ** (ctx.exponent - 1),)
+        (a,) = ctx.saved_tensors
+        return (grad_out * ctx.exponent * a ** (ctx.exponent - 1),)
 
 
 class Exp(Function):
     """exp(a): its own derivative."""
 
-    double_backward, saved_output = True, "out"
-
     @staticmethod
     def forward(ctx, a):
-        ctx.out = np.exp(a)
-        return ctx.out
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * ctx.out,)
+        (out,) = ctx.saved_tensors
+        return (grad_out * out,)
 
 
 class Log(Function):
     """Natural log of a (a > 0): d/da = 1/a."""
 
-    double_backward, saved_inputs = True, ("a",)
-
     @staticmethod
     def forward(ctx, a):
-        ctx.a = a
+        ctx.save_for_backward(a)
         return np.log(a)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out / ctx.a,)
+        (a,) = ctx.saved_tensors
+        return (grad_out / a,)
 
 
 class Abs(Function):
     """|a|: d/da = sign(a), 0 at 0 (as in PyTorch)."""
 
-    double_backward = True  # sign(a) is piecewise constant
-
     @staticmethod
     def forward(ctx, a):
-        ctx.sign = np.sign(a)
+        ctx.sign = np.sign(a)  # piecewise constant: a constant to a double backward
         return np.abs(a)
 
     @staticmethod
@@ -133,8 +124,6 @@ class Abs(Function):
 
 class Where(Function):
     """a where the constant boolean `condition` holds, else b: each side's gradient where it was chosen."""
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, a, b, condition):
@@ -153,8 +142,6 @@ class Where(Function):
 
 class Cast(Function):
     """a copied into another float dtype; the gradient is cast back to a's dtype."""
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, a, dtype):

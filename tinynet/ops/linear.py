@@ -13,19 +13,18 @@ class MatMul(Function):
     the other layout would make the optimizer's in-place update a slow strided transpose.
     """
 
-    double_backward, saved_inputs = True, ("a", "b")
-
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim < 2 or b.ndim < 2:
             raise ValueError(f"MatMul needs arrays with at least 2 dimensions, got {a.shape} and {b.shape}")
-        ctx.a, ctx.b = a, b
+        ctx.save_for_backward(a, b)
         return a @ b
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad_a = product_laid_out_as(ctx.a, grad_out, matrix_transpose(ctx.b)) if ctx.needs_input_grad[0] else None
-        grad_b = product_laid_out_as(ctx.b, matrix_transpose(ctx.a), grad_out) if ctx.needs_input_grad[1] else None
+        a, b = ctx.saved_tensors
+        grad_a = product_laid_out_as(a, grad_out, matrix_transpose(b)) if ctx.needs_input_grad[0] else None
+        grad_b = product_laid_out_as(b, matrix_transpose(a), grad_out) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 

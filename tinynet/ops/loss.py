@@ -12,18 +12,18 @@ class LogSoftmax(Function):
     VJP: grad_out - softmax(x) * sum(grad_out), softmax(x) = exp(out).
     """
 
-    double_backward, saved_output = True, "out"
-
     @staticmethod
     def forward(ctx, x, axis=-1):
         shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis has no max
         out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        ctx.out, ctx.axis = out, axis
+        ctx.save_for_backward(out)
+        ctx.axis = axis
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        softmax = run(Exp, ctx.out)
+        (out,) = ctx.saved_tensors
+        softmax = run(Exp, out)
         return (grad_out - softmax * grad_out.sum(axis=ctx.axis, keepdims=True),)
 
 
@@ -34,13 +34,12 @@ class BinaryCrossEntropyWithLogits(Function):
     VJP with respect to x: s(x) - y.
     """
 
-    double_backward, saved_inputs = True, ("logits", "target")
-
     @staticmethod
     def forward(ctx, logits, target):
-        ctx.logits, ctx.target = logits, target
+        ctx.save_for_backward(logits, target)
         return np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * (run(Sigmoid, ctx.logits) - ctx.target), None
+        logits, target = ctx.saved_tensors
+        return grad_out * (run(Sigmoid, logits) - target), None

@@ -1,17 +1,24 @@
 """Local response normalization (TensorFlow's definition); kernels in tinynet.kernels.lrn."""
-from ..function import Function
+from ..function import Function, once_differentiable
 from ..kernels.lrn import lrn_backward, lrn_forward
 
 
 class LocalResponseNorm(Function):
-    """x (N, C, H, W) / (bias + alpha * sum of x^2 over 2r+1 neighbouring channels) ** beta."""
+    """x (N, C, H, W) / (bias + alpha * sum of x^2 over 2r+1 neighbouring channels) ** beta.
+
+    Once differentiable: its backward is a kernel on arrays, which uses what the forward kernel kept
+    (a smooth function of x).
+    """
 
     @staticmethod
     def forward(ctx, x, depth_radius, bias, alpha, beta):
-        out, saved = lrn_forward(x, depth_radius, bias, alpha, beta)
-        ctx.x, ctx.saved, ctx.settings = x, saved, (depth_radius, alpha, beta)
+        out, kept = lrn_forward(x, depth_radius, bias, alpha, beta)
+        ctx.save_for_backward(x)
+        ctx.kept, ctx.settings = kept, (depth_radius, alpha, beta)
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
-        return (lrn_backward(grad_out, ctx.x, ctx.saved, *ctx.settings),)
+        (x,) = ctx.saved_tensors
+        return (lrn_backward(grad_out, x, ctx.kept, *ctx.settings),)

@@ -24,8 +24,6 @@ class MaxPool2d(Function):
     """The max of each kh x kw window (NaN if it holds one, as np.max); the gradient goes to the
     window's (first) maximum."""
 
-    double_backward = True  # argmax is piecewise constant
-
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):
         shape = pooled_shape(x.shape, kernel, stride, pads)
@@ -33,7 +31,7 @@ class MaxPool2d(Function):
         argmax = np.empty(shape, dtype=np.int64)
         max_pool_kernel(as_planes(out), as_planes(argmax), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0],
                         work=x.size)
-        ctx.argmax, ctx.x_shape = argmax, x.shape
+        ctx.argmax, ctx.x_shape = argmax, x.shape  # argmax: piecewise constant, a constant to a double backward
         return out
 
     @staticmethod
@@ -50,8 +48,6 @@ class MaxUnpool2d(Function):
 
     Its own VJP gathers: each value's gradient is grad_out at its argmax.
     """
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, values, argmax, x_shape):
@@ -72,8 +68,6 @@ class MaxUnpool2d(Function):
 class AvgPool2d(Function):
     """The mean of the real (unpadded) pixels of each kh x kw window."""
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):
         out = np.empty(pooled_shape(x.shape, kernel, stride, pads), dtype=x.dtype)
@@ -91,8 +85,6 @@ class AvgPool2dTranspose(Function):
 
     Its own VJP is AvgPool2d (the two are adjoint linear maps).
     """
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, grad_out, x_shape, kernel, stride, pads):

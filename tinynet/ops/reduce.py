@@ -21,8 +21,6 @@ def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 class Sum(Function):
     """Sum over `axis`: every input element receives the gradient of its sum."""
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.shape, ctx.axes = x.shape, normalize_axes(axis, x.ndim)
@@ -37,8 +35,6 @@ class Max(Function):
     """Max over `axis` (NaN where a NaN is reduced, as np.max). Ties share the gradient equally
     (as torch.amax does), and so do the NaNs of a slice."""
 
-    double_backward = True  # the share is piecewise constant
-
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.axes = normalize_axes(axis, x.ndim)
@@ -46,6 +42,7 @@ class Max(Function):
             raise ValueError(f"max over an empty axis has no value: axis {axis} of shape {x.shape}")
         out = x.max(axis=ctx.axes, keepdims=True)
         is_max = (x == out) | np.isnan(x)  # a NaN is the max of its slice, as in np.max
+        # piecewise constant: a constant to a double backward
         ctx.share = (is_max / is_max.sum(axis=ctx.axes, keepdims=True)).astype(x.dtype)
         ctx.kept_shape = out.shape
         return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))

@@ -7,8 +7,6 @@ from ..function import Function, contiguous, run
 class Reshape(Function):
     """x viewed with a new shape of the same size."""
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -32,8 +30,6 @@ class Transpose(Function):
     The gradient goes back through the inverse permutation.
     """
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, x, axes=None):
         permutation = tuple(reversed(range(x.ndim))) if axes is None else tuple(normalize_axis(a, x.ndim) for a in axes)
@@ -53,8 +49,6 @@ class GetItem(Function):
     Backward scatters (ScatterAdd), so an element picked twice gets both gradients.
     """
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
@@ -71,8 +65,6 @@ class ScatterAdd(Function):
     Its own VJP is GetItem: each value's gradient is grad_out[index].
     """
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, values, shape, index):
         ctx.index = index
@@ -87,8 +79,6 @@ class ScatterAdd(Function):
 
 class Concatenate(Function):
     """Join arrays along an existing axis; backward slices the gradient at the seams."""
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -106,8 +96,6 @@ class Concatenate(Function):
 class Pad(Function):
     """x zero-padded: pad_width is ((before, after),) per axis, as np.pad takes it."""
 
-    double_backward = True
-
     @staticmethod
     def forward(ctx, x, pad_width):
         ctx.inside = tuple(slice(before, before + size) for (before, _), size in zip(pad_width, x.shape))
@@ -120,8 +108,6 @@ class Pad(Function):
 
 class Expand(Function):
     """x broadcast to shape (a copy); backward returns grad_out whole: the graph core sums it back."""
-
-    double_backward = True
 
     @staticmethod
     def forward(ctx, x, shape):
