@@ -171,9 +171,29 @@ def argmax(x, axis=None, keepdims=False):
 def reshape(x, shape): return apply(Reshape, x, shape=shape)
 
 
-def transpose(x, axes=None):
-    """x with axes permuted; None reverses them (x.T)."""
-    return apply(Transpose, x, axes=None if axes is None else tuple(axes))
+def transpose(x, *dims):
+    """x with two axes swapped, as PyTorch's transpose(x, dim0, dim1); a view, no copy.
+
+    NumPy's forms work too: transpose(x) reverses the axes (x.T), and transpose(x, axes) with one
+    sequence permutes them (as permute). Any other call raises rather than guess: NumPy's
+    x.transpose(0, 2, 1) permutes where PyTorch's transpose takes exactly two dims.
+    """
+    if not dims:
+        return apply(Transpose, x, axes=None)
+    if len(dims) == 1 and not np.isscalar(dims[0]):
+        return permute(x, dims[0])
+    if len(dims) != 2 or not all(is_int(d) for d in dims):
+        raise TypeError(f"transpose{dims} takes two dims to swap (PyTorch's transpose(dim0, dim1)) or one sequence "
+                        f"of all the axes (NumPy's transpose(axes)); to permute, use permute{dims}")
+    axes = list(range(x.ndim))
+    first, second = (normalize_axis(d, x.ndim) for d in dims)
+    axes[first], axes[second] = axes[second], axes[first]
+    return apply(Transpose, x, axes=tuple(axes))
+
+
+def permute(x, dims):
+    """x with its axes in the order dims (a permutation of all of them), as PyTorch's permute; a view."""
+    return apply(Transpose, x, axes=tuple(dims))
 
 
 def getitem(x, index):

@@ -258,8 +258,8 @@ class Tensor:
     def reshape(self, *shape): return F.reshape(self, _one_or_many(shape))
     view = reshape  # PyTorch's name; a tinynet view never needs a contiguous tensor
     def expand(self, *shape): return F.expand(self, _one_or_many(shape))
-    def transpose(self, *axes): return F.transpose(self, _one_or_many(axes) or None)
-    def permute(self, *axes): return F.transpose(self, _one_or_many(axes))
+    def transpose(self, *dims): return F.transpose(self, *dims)  # swaps two dims, as PyTorch's (see functional)
+    def permute(self, *dims): return F.permute(self, _one_or_many(dims))
     def unsqueeze(self, dim): return F.unsqueeze(self, dim)
     def squeeze(self, dim=None): return F.squeeze(self, dim)
     def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)

@@ -32,10 +32,19 @@ def test_transpose_gradient_for_any_mix_of_negative_axes(shape, seed, data):
     tn.gradcheck(lambda t: F.transpose(t, axes), [random_tensor(shape, seed)])
 
 
-def test_transpose_takes_axes_as_separate_arguments_or_one_sequence_even_in_1d():
-    assert tn.Tensor([1.0, 2.0]).transpose(0).shape == (2,)
-    assert tn.Tensor(np.zeros((2, 3, 4))).transpose(2, 0, -2).shape == (4, 2, 3)
-    assert tn.Tensor(np.zeros((2, 3, 4))).transpose([2, 0, 1]).shape == (4, 2, 3)
+def test_transpose_swaps_two_dims_as_pytorchs_and_permutes_only_by_one_sequence_or_permute():
+    """x.transpose(0, 1) swaps (NumPy's would be the identity on a 2-D array); NumPy's x.transpose(2, 0, 1)
+    raises, naming permute, rather than give another answer than PyTorch's."""
+    matrix = tn.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(matrix.transpose(0, 1).data, matrix.data.T)
+    np.testing.assert_array_equal(matrix.transpose(-1, 0).data, matrix.data.T)
+    cube = tn.Tensor(np.zeros((2, 3, 4)))
+    assert cube.transpose(0, 2).shape == (4, 3, 2) and cube.transpose(-1, -2).shape == (2, 4, 3)
+    assert cube.permute(2, 0, 1).shape == (4, 2, 3) and cube.permute([2, 0, 1]).shape == (4, 2, 3)
+    assert cube.transpose([2, 0, 1]).shape == (4, 2, 3) and cube.transpose().shape == (4, 3, 2)
+    for call in (lambda: cube.transpose(2, 0, -2), lambda: tn.Tensor([1.0, 2.0]).transpose(0)):
+        with pytest.raises(TypeError, match=r"takes two dims to swap .*use permute"):
+            call()
     with pytest.raises(ValueError, match=r"permutation of the 2 axes"):
         F.transpose(np.zeros((2, 3)), (0, -2))
 

@@ -41,5 +41,5 @@ def product_laid_out_as(like, left, right):
 
 
 def matrix_transpose(x):
-    """x (..., n, k) -> (..., k, n), a view; for arrays and Tensors alike."""
-    return x.transpose(*range(x.ndim - 2), x.ndim - 1, x.ndim - 2)
+    """x (..., n, k) -> (..., k, n), a view: NumPy's swapaxes for an array, PyTorch's transpose for a Tensor."""
+    return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else x.transpose(-1, -2)

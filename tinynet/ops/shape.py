@@ -40,7 +40,7 @@ class Transpose(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out.transpose(tuple(ctx.inverse)),)
+        return (run(Transpose, grad_out, axes=tuple(ctx.inverse)),)
 
 
 class GetItem(Function):
