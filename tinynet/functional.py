@@ -238,19 +238,31 @@ def expand(x, shape):
     return x + np.zeros(tuple(old if size == -1 else size for size, old in zip(shape, kept)), dtype=x.dtype)
 
 
-def pad(x, pad_width):
-    """x zero-padded; pad_width has one (before, after) pair per axis."""
-    return apply(Pad, x, pad_width=tuple((int(before), int(after)) for before, after in pad_width))
+def pad(x, pad):
+    """x zero-padded, with pad in either library's format:
 
-
-def flatten(x, start_axis=1, end_axis=-1):
-    """x with axes start_axis..end_axis merged into one: (N, C, H, W) -> (N, C*H*W).
-
-    start_axis defaults to 1, as in nn.Flatten (torch.flatten and Tensor.flatten start at 0).
+    PyTorch's flat (left, right, top, bottom, ...): pairs for the last axes, the last axis first
+    (pad(x, (1, 1)) pads the last axis by one on each side); or NumPy's pad_width, one (before,
+    after) pair per axis, the first axis first.
     """
     x = as_tensor(x)
-    end = normalize_axis(end_axis, x.ndim) + 1
-    return reshape(x, x.shape[:start_axis] + (math.prod(x.shape[start_axis:end]),) + x.shape[end:])
+    if all(is_int(p) for p in pad):
+        if len(pad) % 2 or len(pad) > 2 * x.ndim:
+            raise ValueError(f"pad {tuple(pad)} in PyTorch's flat format needs an even number of sizes, at most 2 per "
+                             f"axis of the {x.ndim} axes")
+        flat = [(pad[k], pad[k + 1]) for k in range(0, len(pad), 2)]
+        pad = [(0, 0)] * (x.ndim - len(flat)) + flat[::-1]
+    return apply(Pad, x, pad_width=tuple((int(before), int(after)) for before, after in pad))
+
+
+def flatten(x, start_dim=1, end_dim=-1):
+    """x with axes start_dim..end_dim merged into one: (N, C, H, W) -> (N, C*H*W).
+
+    start_dim defaults to 1, as in nn.Flatten (torch.flatten and Tensor.flatten start at 0).
+    """
+    x = as_tensor(x)
+    start, end = normalize_axis(start_dim, x.ndim), normalize_axis(end_dim, x.ndim) + 1
+    return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end]),) + x.shape[end:])
 
 
 # ---- linear algebra -----------------------------------------------------------------------

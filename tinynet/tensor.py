@@ -90,6 +90,8 @@ def as_array(data, dtype=None) -> np.ndarray:
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum `grad` over the axes that broadcasting added or stretched, so it has `shape`."""
+    if grad.shape == tuple(shape):  # the common case: nothing was broadcast
+        return grad
     extra_axes = grad.ndim - len(shape)
     if extra_axes:
         grad = grad.sum(axis=tuple(range(extra_axes)))

@@ -49,8 +49,19 @@ def test_transpose_swaps_two_dims_as_pytorchs_and_permutes_only_by_one_sequence_
         F.transpose(np.zeros((2, 3)), (0, -2))
 
 
-def test_flatten_takes_a_negative_start_axis():
+def test_flatten_takes_a_negative_start_dim_and_pytorchs_names():
     assert F.flatten(np.zeros((2, 3, 4)), -2).shape == (2, 12)
+    assert F.flatten(np.zeros((2, 3, 4, 5)), start_dim=0, end_dim=-2).shape == (24, 5)
+
+
+def test_pad_takes_pytorchs_flat_format_last_axis_first_and_numpys_pairs():
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(F.pad(x, (1, 2)).data, np.pad(x, ((0, 0), (1, 2))))
+    np.testing.assert_array_equal(F.pad(x, (1, 2, 0, 1)).data, np.pad(x, ((0, 1), (1, 2))))
+    np.testing.assert_array_equal(F.pad(x, ((0, 1), (1, 2))).data, np.pad(x, ((0, 1), (1, 2))))
+    for wrong in ((1,), (1, 1, 1, 1, 1, 1)):
+        with pytest.raises(ValueError, match="PyTorch's flat format needs an even number of sizes, at most 2 per axis"):
+            F.pad(x, wrong)
 
 
 # ---- empty tensors ------------------------------------------------------------------------
