@@ -312,46 +312,67 @@ def backpropagate(outputs, grads, create_graph=False, captured=None):
     """The reverse pass, shared by backward and grad: d loss / d output for each of outputs, sent back.
 
     grads: one per output (None: ones, for a one-element output). Tensors are visited in reverse
-    topological order, so each one's gradient is complete when its turn comes: its hooks may replace
-    it, it goes into `.grad` (leaves, and tensors that retain_grad), then its op's VJP sends a gradient
-    to each parent, where it is ADDED. captured: None, or {id(tensor): None} to be filled with those
-    tensors' gradients instead of any `.grad` (tn.grad). create_graph: gradients are Tensors and the
-    VJPs record a graph (see tinynet.function).
+    topological order, so each one's gradient is complete when its turn comes; its op's VJP then
+    sends a gradient to each parent, where it is ADDED. Around that loop, each a named step: hooks
+    may replace a gradient, `.grad` receives it (leaves, and tensors that retain_grad) unless
+    captured, {id(tensor): None}, asks for it instead (tn.grad), and observers watch each step.
+    create_graph: gradients are Tensors and the VJPs record a graph (see tinynet.function).
     """
     pending = {}
     for output, grad in zip(outputs, grads):
-        grad = seed_gradient(output, grad, create_graph)
-        pending[id(output)] = grad if id(output) not in pending else pending[id(output)] + grad
+        add_gradient(pending, output, seed_gradient(output, grad, create_graph))
     for tensor in reversed(topological_order(outputs)):
         grad_out = pending.pop(id(tensor), None)
         if grad_out is None:
             continue
-        for hook in tensor._hooks:
-            replaced = hook(grad_out)
-            grad_out = grad_out if replaced is None else as_gradient(replaced, tensor.dtype, create_graph)
-        if captured is not None:
-            if id(tensor) in captured:
-                captured[id(tensor)] = grad_out
-        elif tensor.node is None or tensor.retains_grad:
-            tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
-        if tensor.node is None:
-            parent_grads = None
+        grad_out = run_hooks(tensor, grad_out, create_graph)
+        keep_gradient(tensor, grad_out, captured)
+        parent_grads = vector_jacobian_product(tensor, grad_out, create_graph)
+        notify_backward_observers(tensor, grad_out, parent_grads, create_graph)
+        for parent, parent_grad in zip(tensor.node.parents if tensor.node else (), parent_grads or ()):
+            if parent_grad is not None and parent.requires_grad:
+                add_gradient(pending, parent, unbroadcast(parent_grad, parent.shape))
+
+
+def add_gradient(pending, tensor, grad):
+    """pending[id(tensor)] += grad (a new sum, never in place: the same array may go to several parents)."""
+    key = id(tensor)
+    pending[key] = grad if key not in pending else pending[key] + grad
+
+
+def run_hooks(tensor, grad_out, create_graph):
+    """grad_out after tensor's hooks (register_hook), each of which may return a replacement."""
+    for hook in tensor._hooks:
+        replaced = hook(grad_out)
+        grad_out = grad_out if replaced is None else as_gradient(replaced, tensor.dtype, create_graph)
+    return grad_out
+
+
+def keep_gradient(tensor, grad_out, captured):
+    """Give tensor its complete gradient: into captured for tn.grad, else added into .grad of a leaf or
+    of a tensor that retains its gradient."""
+    if captured is not None:
+        if id(tensor) in captured:
+            captured[id(tensor)] = grad_out
+    elif tensor.node is None or tensor.retains_grad:
+        tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
+
+
+def vector_jacobian_product(tensor, grad_out, create_graph):
+    """The gradients tensor's op sends to its parents (one per parent, or None), or None for a leaf."""
+    if tensor.node is None:
+        return None
+    ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
+    return tensor.node.op.backward(ctx, grad_out)
+
+
+def notify_backward_observers(tensor, grad_out, parent_grads, create_graph):
+    """Tell each observer (observe_backward) about this step, with arrays even in a create_graph backward."""
+    for observer in _backward_observers:
+        if create_graph:
+            observer(tensor, values_of(grad_out), parent_grads and tuple(map(values_of, parent_grads)))
         else:
-            ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
-            parent_grads = tensor.node.op.backward(ctx, grad_out)
-        for observer in _backward_observers:
-            if create_graph:
-                observer(tensor, values_of(grad_out), parent_grads and tuple(map(values_of, parent_grads)))
-            else:
-                observer(tensor, grad_out, parent_grads)
-        if parent_grads is None:
-            continue
-        for parent, parent_grad in zip(tensor.node.parents, parent_grads):
-            if parent_grad is None or not parent.requires_grad:
-                continue
-            parent_grad = unbroadcast(parent_grad, parent.shape)
-            key = id(parent)
-            pending[key] = parent_grad if key not in pending else pending[key] + parent_grad
+            observer(tensor, grad_out, parent_grads)
 
 
 def seed_gradient(output, grad, create_graph):
