@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common.results import write_atomically
+from coursedata.files import write_atomically
 
 from . import cases as benchmark_cases
 from .timing import machine_lines, matmul_gflops, median_seconds

@@ -1,4 +1,4 @@
-"""Writing a file so that nobody ever reads half of it."""
+"""Writing a file so that nobody ever reads half of it: atomic_write for any file, write_atomically for text."""
 import os
 import secrets
 from contextlib import contextmanager
@@ -31,3 +31,9 @@ def atomic_write(path, mode="wb"):
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def write_atomically(path, text: str):
+    """Write text to path (UTF-8) through atomic_write: never half-written."""
+    with atomic_write(path) as file:
+        file.write(text.encode())

@@ -16,8 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from coursedata.cli import DEBUG_HELP, run_main
 from coursedata.files import atomic_write
-from experiments.common.cli import DEBUG_HELP, run_main
 from experiments.registry import EXPERIMENTS, RUN_TABLE
 
 RESULTS = Path("results")

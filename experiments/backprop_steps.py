@@ -12,10 +12,11 @@ arrow key) and as text:
 import numpy as np
 
 import tinynet as tn
+from coursedata.files import write_atomically
 from experiments.common.cli import experiment_parser
 from experiments.common.features import FeatureNetwork
 from experiments.common.mnist import handout_network, load_mnist, load_snapshot50, unit_scale
-from experiments.common.results import Results, write_atomically
+from experiments.common.results import Results
 from tinynet import functional as F
 from tinynet import nn
 

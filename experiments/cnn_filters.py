@@ -15,7 +15,8 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import bounded, experiment_parser, run_main
+from coursedata.cli import bounded, run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.plots import plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, predict, train

@@ -20,7 +20,8 @@ import scipy.optimize
 import scipy.special
 
 import tinynet as tn
-from experiments.common.cli import bounded, experiment_parser, run_main
+from coursedata.cli import bounded, run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.gradient_checks import step_sweep_figure
 from experiments.common.mnist import DIGITS, PIXELS, SIDE, load_mnist, unit_scale
 from experiments.common.plots import image_grid, learning_curves, plt

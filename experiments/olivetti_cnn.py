@@ -11,8 +11,9 @@ import math
 import numpy as np
 
 import tinynet as tn
+from coursedata.cli import run_main
 from coursedata.paths import data_dir
-from experiments.common.cli import experiment_parser, run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
 from experiments.common.training import evaluate, train

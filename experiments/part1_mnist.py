@@ -10,7 +10,8 @@ weights as 28x28 heatmaps) and how one unit votes for the 10 digits (its output 
 """
 import numpy as np
 
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.mnist import (
     DIGITS,
     HIDDEN,

@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image
 
 import facescrub
+from coursedata.cli import run_main
 from coursedata.paths import data_dir
-from experiments.common.cli import experiment_parser, run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
 

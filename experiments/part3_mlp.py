@@ -20,7 +20,8 @@ from dataclasses import asdict, replace
 import numpy as np
 
 import facescrub
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.faces import QUICK_STEPS, Setting, final_accuracies, fit, load, standardized_faces, vectors
 from experiments.common.plots import learning_curves
 from experiments.common.results import Results

@@ -9,7 +9,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.faces import Setting, as_images, final_accuracies, fit, gray_inputs
 from experiments.common.plots import image_grid, learning_curves
 from experiments.common.results import Results

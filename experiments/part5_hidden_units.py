@@ -12,7 +12,8 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.faces import QUICK_STEPS, Setting, as_images, fit, load, units_for_actor, vectors
 from experiments.common.plots import image_grid
 from experiments.common.results import Results

@@ -12,7 +12,8 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.faces import Setting, as_images, final_accuracies, fit, gray_inputs, make_mlp
 from experiments.common.plots import plt
 from experiments.common.results import Results

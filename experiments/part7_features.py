@@ -8,7 +8,8 @@ validation split. The head and its configuration are saved for parts 8 and 9.
 import json
 
 import facescrub
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.features import (
     HEAD_BATCH_SIZE,
     HEAD_LEARNING_RATE,

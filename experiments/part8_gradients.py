@@ -31,7 +31,8 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import bounded, experiment_parser, run_main
+from coursedata.cli import bounded, run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.features import HEAD_FILE, face_network_and_head, resnet_input
 from experiments.common.gradient_checks import check_table, relative_errors, step_sweep_figure, step_sweep_table
 from experiments.common.plots import plt

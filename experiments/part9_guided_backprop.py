@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 import tinynet as tn
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.features import HEAD_FILE, face_network_and_head, resnet_input
 from experiments.common.plots import plt
 from experiments.common.results import Results

@@ -11,8 +11,8 @@ import os
 import re
 from pathlib import Path
 
-from experiments.common.cli import DEBUG_HELP, run_main
-from experiments.common.results import write_atomically
+from coursedata.cli import DEBUG_HELP, run_main
+from coursedata.files import write_atomically
 from experiments.registry import EXPERIMENTS, RUN_TABLE
 
 PEAK_RSS_TARGET_BYTES = 1.5e9  # issue 20: every experiment's peak resident memory at most 1.5 GB

@@ -16,7 +16,8 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.cli import experiment_parser, run_main
+from coursedata.cli import run_main
+from experiments.common.cli import experiment_parser
 from experiments.common.plots import plt
 from experiments.common.results import Results
 from experiments.common.training import minibatches, predict

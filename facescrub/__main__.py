@@ -24,8 +24,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from coursedata.cli import DEBUG_HELP, bounded, run_main
 from coursedata.paths import cache_dir
-from experiments.common.cli import DEBUG_HELP, bounded, run_main
 
 from .dataset import available_faces, load_faces
 from .download import DownloadSettings, download, iter_manifest, known_failures, make_session, summary, write_manifest

@@ -47,3 +47,18 @@ print([what for what, old, new in zip(["numba.config", "np.geterr", "warnings", 
                                       settings()) if old != new] + (["umask"] if umask_calls else []))
 """)
     assert changed == "[]\n"
+
+
+def test_the_course_packages_import_nothing_from_experiments():
+    """The arrows point down: experiments use coursedata and facescrub; facescrub and benchmarks, whose
+    command lines share coursedata.cli, import nothing of experiments."""
+    loaded = run_python("""
+import importlib, pkgutil, sys
+import coursedata, facescrub
+for package in (coursedata, facescrub):
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+import benchmarks.__main__  # all of benchmarks but torch_reference, which needs the optional torch
+print(sorted(name for name in sys.modules if name.split(".")[0] == "experiments"))
+""")
+    assert loaded == "[]\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import tinynet as tn
-from coursedata.files import atomic_write
+from coursedata.files import atomic_write, write_atomically
 
 
 def _json_default(value):
@@ -25,12 +25,6 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def write_atomically(path: Path, text: str):
-    """Write text to path (UTF-8) through coursedata.files.atomic_write: never half-written."""
-    with atomic_write(path) as file:
-        file.write(text.encode())
 
 
 class Results:

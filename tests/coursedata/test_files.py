@@ -1,11 +1,11 @@
-"""atomic_write: all of the new file or none of it, and no leftovers."""
+"""atomic_write and write_atomically: all of the new file or none of it, and no leftovers."""
 import os
 import stat
 
 import numpy as np
 import pytest
 
-from coursedata.files import atomic_write
+from coursedata.files import atomic_write, write_atomically
 
 
 def test_the_file_appears_whole_in_a_new_folder(tmp_path):
@@ -53,3 +53,10 @@ def test_text_mode_keeps_newlines_as_written(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_write(path, "a"):
             pass
+
+
+def test_write_atomically_writes_utf8_text_whole(tmp_path):
+    path = tmp_path / "new" / "summary.md"
+    write_atomically(path, "σ = 0.5\r\n")
+    assert path.read_bytes() == "σ = 0.5\r\n".encode()
+    assert [p.name for p in path.parent.iterdir()] == ["summary.md"]

@@ -9,7 +9,7 @@ import pytest
 
 import facescrub.__main__ as cli
 from conftest import require_data
-from experiments.common.cli import run_main
+from coursedata.cli import run_main
 from facescrub import dataset as dataset_module
 from facescrub import store as store_module
 from facescrub.download import make_session, read_manifest
