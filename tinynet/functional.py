@@ -20,7 +20,7 @@ from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum, normalize_axes
 from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose, normalize_axis
-from .tensor import Tensor, apply, as_tensors, enable_grad, grad
+from .tensor import Tensor, apply, as_tensors, enable_grad, grad, values_of
 
 
 def as_tensor(x) -> Tensor:
@@ -70,7 +70,7 @@ def pow(x, exponent):
 
 def where(condition, a, b):
     """a where condition (booleans: an array, or a Tensor's nonzero entries) holds, else b (torch.where)."""
-    condition = condition.data if isinstance(condition, Tensor) else condition
+    condition = values_of(condition)
     return apply(Where, a, b, condition=np.asarray(condition, dtype=bool))
 
 
@@ -309,7 +309,7 @@ def reduce_loss(loss, reduction):
 
 def constant_array(value, dtype):
     """The values of a constant argument (a Tensor's data, an array, a number) as an array of dtype."""
-    return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=dtype)
+    return np.asarray(values_of(value), dtype=dtype)
 
 
 def negative_log_likelihood(log_probs, target, weight, ignore_index):
@@ -355,7 +355,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     gradient with respect to the logits is (softmax(logits) - one_hot(target)) / N for 'mean'.
     """
     logits = as_tensor(logits)
-    target = np.asarray(target.data if isinstance(target, Tensor) else target)
+    target = np.asarray(values_of(target))
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape (N, C), got {logits.shape}")
     log_probs = log_softmax(logits, axis=1)
@@ -378,7 +378,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     """Binary cross-entropy of targets in [0, 1] under sigmoid(logits), finite for any logits."""
     logits = as_tensor(logits)
-    target = np.asarray(target.data if isinstance(target, Tensor) else target, dtype=logits.dtype)
+    target = np.asarray(values_of(target), dtype=logits.dtype)
     if target.shape != logits.shape:
         raise ValueError(f"target shape {target.shape} differs from logits shape {logits.shape}")
     return reduce_loss(apply(BinaryCrossEntropyWithLogits, logits, target), reduction)
@@ -410,7 +410,7 @@ def one_hot(labels, num_classes=-1):
 
     num_classes=-1: one more than the largest label. (A NumPy array, not a Tensor: Tensors hold floats.)
     """
-    values = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    values = np.asarray(values_of(labels))
     labels = values.astype(np.int64)
     if not np.array_equal(labels, values):
         raise ValueError(f"labels must be whole numbers, got {values[labels != values][0]}")
@@ -535,7 +535,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     if training:
         for running, batch in [(running_mean, x.data.mean(axis=axes)), (running_var, x.data.var(axis=axes, ddof=1))]:
             if running is not None:
-                running = running.data if isinstance(running, Tensor) else running
+                running = values_of(running)
                 running += momentum * (batch - running)
         out = standardize(x, axes, eps)
     else:
@@ -564,7 +564,7 @@ def hvp(f, x, v):
     As torch.autograd.functional.hvp: the gradient g(x) is taken with create_graph=True, then H v is
     the gradient of <g(x), v>. Costs about two backward passes; H itself is never formed.
     """
-    x = Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
+    x = Tensor(values_of(x), requires_grad=True)
     with enable_grad():
         value = f(x)
         (gradient,) = grad(value, x, create_graph=True)
@@ -576,7 +576,7 @@ def hessian(f, x):
 
     One backward pass per element of x through the graph of f's gradient: for few-parameter functions.
     """
-    x = Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
+    x = Tensor(values_of(x), requires_grad=True)
     with enable_grad():
         (gradient,) = grad(f(x), x, create_graph=True)
         rows = [second_derivative(gradient, x, unit.reshape(x.shape)).data for unit in np.eye(x.size, dtype=x.dtype)]

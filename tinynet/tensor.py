@@ -401,9 +401,9 @@ def as_gradient(grad, dtype, create_graph):
     return as_array(values_of(grad), dtype)
 
 
-def values_of(grad):
-    """A gradient's array, whether it is a Tensor or already an array."""
-    return grad.data if isinstance(grad, Tensor) else grad
+def values_of(value):
+    """A Tensor's array; anything else (an array, a scalar, a gradient backward passed as an array) as it is."""
+    return value.data if isinstance(value, Tensor) else value
 
 
 def differentiable_context(tensor):

@@ -3,7 +3,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, values_of
 
 
 class Parameter(Tensor):
@@ -111,7 +111,7 @@ class Module:
 def _real_array(name, value, shape):
     """value as an array of real numbers (bool, int, uint or float) of the given shape, or raise naming `name`."""
     try:
-        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        array = np.asarray(values_of(value))
     except ValueError as error:  # ragged nested lists
         raise TypeError(f"{name}: expected an array of real numbers, got {type(value).__name__} ({error})") from None
     if array.dtype.kind not in "biuf":
