@@ -33,11 +33,12 @@ import facescrub
 import tinynet as tn
 from coursedata.cli import bounded, run_main
 from experiments.common.cli import experiment_parser
-from experiments.common.features import HEAD_FILE, face_network_and_head, resnet_input
+from experiments.common.features import HEAD_FILE, face_network_and_head
 from experiments.common.gradient_checks import check_table, relative_errors, step_sweep_figure, step_sweep_table
 from experiments.common.plots import plt
 from experiments.common.results import Results
 from tinynet.gradcheck import SWEEP_STEPS, step_sweep
+from tinynet.models.face_resnet import input_from_crops
 
 SWEEP_PIXELS = 3
 
@@ -174,7 +175,7 @@ def main(argv=None):
         head.to(np.float64)
         score = actor_score(network, head, actor_index)
         rng = np.random.default_rng(args.seed)
-        photo_pixels = resnet_input(photo[None]).astype(np.float64)
+        photo_pixels = input_from_crops(photo[None]).astype(np.float64)
         image = tn.Tensor(photo_pixels + rng.uniform(-args.dither, args.dither, photo_pixels.shape), requires_grad=True)
         score(image).backward()
         gradient = image.grad[0]

@@ -15,10 +15,11 @@ import numpy as np
 import tinynet as tn
 from coursedata.cli import run_main
 from experiments.common.cli import experiment_parser
-from experiments.common.features import HEAD_FILE, face_network_and_head, resnet_input
+from experiments.common.features import HEAD_FILE, face_network_and_head
 from experiments.common.plots import plt
 from experiments.common.results import Results
 from tinynet import functional as F
+from tinynet.models.face_resnet import input_from_crops
 
 UNITS_PER_ACTOR = 3
 
@@ -34,7 +35,7 @@ def input_gradient(activation, photo, guided):
 
     Guided: the forward runs inside tn.guided_backprop(), which hooks every ReLU it computes.
     """
-    image = tn.Tensor(resnet_input(photo[None]), requires_grad=True)
+    image = tn.Tensor(input_from_crops(photo[None]), requires_grad=True)
     with tn.guided_backprop() if guided else contextlib.nullcontext():
         value = activation(image)
     value.backward()

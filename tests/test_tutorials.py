@@ -24,8 +24,6 @@ def test_there_are_four_tutorials():
 def test_tutorial_runs_top_to_bottom(tutorial, tmp_path):
     for relative in NEEDS_DATA.get(tutorial.name, []):
         require_data(relative)
-    # The project's folder on the path, as the README says: the fourth uses experiments/, which is not installed.
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     run = subprocess.run([sys.executable, str(tutorial)], cwd=tmp_path, capture_output=True, text=True,
-                         env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path})
+                         env={**os.environ, "MPLBACKEND": "Agg"})
     assert run.returncode == 0, f"{tutorial.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"

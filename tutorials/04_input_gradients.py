@@ -10,10 +10,11 @@ import numpy as np
 
 import facescrub
 import tinynet as tn
-from experiments.common.features import FeatureNetwork, resnet_input
+from coursedata.paths import data_dir
+from tinynet.models.face_resnet import INPUT_SIZE, FaceResNet, input_from_crops
 
-network = FeatureNetwork.face_resnet()
-faces = facescrub.load_faces(size=network.crop_size, color=True).subset(per_actor=1)
+network = FaceResNet.pretrained(data_dir() / "pretrained")  # image (N, 3, 150, 150) -> descriptor (N, 128)
+faces = facescrub.load_faces(size=INPUT_SIZE, color=True).subset(per_actor=1)
 photo = faces.test.x[0]
 print(f"a {photo.shape} crop of {faces.actors[faces.test.y[0]]}")
 
@@ -26,7 +27,7 @@ UNIT = 7
 
 def unit_gradient(guided):
     """d descriptor[UNIT] / d image, (3, 150, 150), plain or guided."""
-    image = tn.Tensor(resnet_input(photo[None]), requires_grad=True)
+    image = tn.Tensor(input_from_crops(photo[None]), requires_grad=True)
     if guided:
         with tn.guided_backprop():       # every ReLU made in here gets a hook on its output
             unit = network(image)[0, UNIT]
@@ -89,8 +90,8 @@ plt.show()
 # Here, the same check on three pixels, one of them in the unread last row.
 
 # %%
-network.model.to(np.float64)
-image = tn.Tensor(resnet_input(photo[None]).astype(np.float64), requires_grad=True)
+network.to(np.float64)
+image = tn.Tensor(input_from_crops(photo[None]).astype(np.float64), requires_grad=True)
 (report,) = tn.gradcheck(lambda t: network(t)[0, UNIT], [image], eps=1e-3,
                          elements=[(0, 0, 149, 10), (0, 1, 70, 80), (0, 2, 40, 100)])
 print(report)

@@ -18,15 +18,10 @@ from tinynet import functional as F
 from tinynet import nn, optim
 from tinynet.models.alexnet import AlexNet
 from tinynet.models.alexnet import preprocess as alexnet_preprocess
-from tinynet.models.face_resnet import FaceResNet
+from tinynet.models.face_resnet import FaceResNet, input_from_crops
 
 HEAD_STEPS, HEAD_BATCH_SIZE, HEAD_LEARNING_RATE = 1500, 64, 1e-3
 HEAD_FILE = Path("results/part7_features/head_face_resnet.npz")  # where part 7 saves its face-ResNet head
-
-
-def resnet_input(images):
-    """Face crops (N, 150, 150, 3) RGB in [0, 1] -> the face ResNet's input (N, 3, 150, 150), 0..255."""
-    return np.ascontiguousarray(np.asarray(images, dtype=np.float32).transpose(0, 3, 1, 2) * 255)
 
 
 class FeatureNetwork:
@@ -38,7 +33,7 @@ class FeatureNetwork:
     @classmethod
     def face_resnet(cls):
         """dlib's face ResNet; features = the 128-d descriptor."""
-        return cls("face_resnet", 150, FaceResNet.pretrained(data_dir() / "pretrained"), resnet_input, None)
+        return cls("face_resnet", 150, FaceResNet.pretrained(data_dir() / "pretrained"), input_from_crops, None)
 
     @classmethod
     def alexnet(cls, weights_path):

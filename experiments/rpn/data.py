@@ -16,9 +16,9 @@ from tqdm import tqdm
 import facescrub
 from coursedata.files import atomic_write
 from coursedata.paths import cache_dir, data_dir
-from experiments.common.features import FeatureNetwork, resnet_input
+from experiments.common.features import FeatureNetwork
 from facescrub.splits import split_of
-from tinynet.models.face_resnet import INPUT_SIZE, MEAN_RGB, FaceResNet
+from tinynet.models.face_resnet import INPUT_SIZE, MEAN_RGB, FaceResNet, input_from_crops
 
 from .boxes import from_corners
 
@@ -133,6 +133,6 @@ def load_photos(originals=None, size=INPUT_SIZE):
 def feature_maps(photos, layer):
     """Face ResNet feature maps (N, C, G, G) float32 of photos at a FeatureLayer, cached on disk."""
     network = FeatureNetwork(f"face_resnet_{layer.name}_letterbox{photos.images.shape[1]}", INPUT_SIZE,
-                             FaceResNet.pretrained(data_dir() / "pretrained"), resnet_input, layer.name)
+                             FaceResNet.pretrained(data_dir() / "pretrained"), input_from_crops, layer.name)
     flat = network.features(photos.images.astype(np.float32) / 255, list(photos.sha256))
     return flat.reshape(len(flat), layer.channels, layer.grid, layer.grid)

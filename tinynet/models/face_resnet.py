@@ -22,6 +22,11 @@ BLOCKS = ["conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64
           "conv128_down", "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2", "conv256_down_out"]
 
 
+def input_from_crops(images):
+    """Face crops (N, 150, 150, 3) RGB in [0, 1] -> the network's input (N, 3, 150, 150), 0..255, float32."""
+    return np.ascontiguousarray(np.asarray(images, dtype=np.float32).transpose(0, 3, 1, 2) * 255)
+
+
 def load_weights(directory) -> dict:
     """Decode the face-api weight manifest in `directory`: {name: float32 array in its manifest shape}.
 
