@@ -38,21 +38,19 @@ from .windows import checked_int, output_shape, sliding_window
 
 ALGORITHMS = {"im2col": conv, "fft": conv_fft, "winograd": conv_winograd}
 
-# Throughputs (operations per second) on the course's machine (2 cores of an Intel Xeon at 2.8 GHz; NumPy's
-# float32 matmul of large squares ~250 GFLOP/s when quiet), two threads, by dtype itemsize: BLAS
-# matrix products as im2col makes them (2 flops per multiply-add), the im2col copy in elements, a
+# Throughputs (operations per second) on the course's 2-core machine, two threads, by dtype itemsize:
+# BLAS matrix products as im2col makes them (2 flops per multiply-add), the im2col copy in elements, a
 # real 2-D FFT in 2.5 * F * log2(F) flops, the batched small complex products (of spectra, and the
-# kernels' DFT products) in 8 flops per complex multiply-add. Recalibrated 2026-11-30 from the forward
-# times of both algorithms on the course's stride-1 shapes (AlexNet conv2-5 at batch 1 and 32, the
-# 5x5 1-channel conv, the seed-004 CNN's convs, the face ResNet's 3x3 convs at batch 1 and 32),
-# measured on a loaded machine (load 4-6): what matters is the ratio of the two algorithms' times.
+# kernels' DFT products) in 8 flops per complex multiply-add. Fitted to the forward times of the
+# algorithms on the course's stride-1 shapes: what matters is the ratio of two algorithms' times.
+# How and when they were measured: benchmarks/README.md, "Measurements behind the kernels' constants".
 GEMM_RATE = {4: 150e9, 8: 75e9}
 COPY_RATE = 0.5e9
 FFT_RATE = {4: 5e9, 8: 3.5e9}
 SPECTRAL_PRODUCT_RATE = {4: 25e9, 8: 12e9}
 
 # Winograd's calls cost about this many seconds more than im2col's on small convolutions (its channels-last copies
-# and weight transform: measured 0-60 us more at 1-2 images of 6x6 to 20x20 with 2 to 32 channels).
+# and weight transform; benchmarks/README.md says where the figure comes from).
 WINOGRAD_OVERHEAD = 50e-6
 
 # FFT rounds differently from the direct sum and the model's rates are rough: it runs only where the

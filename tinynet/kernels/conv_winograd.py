@@ -23,18 +23,11 @@ The gradients use the same transforms:
                (A g A^T)[o] * (B^T d B)[c] ] G, with g the m x m tile of grad_out; per position p
                one matrix product (O/G, tiles) @ (tiles, C/G).
 
-Rounding differs from the direct sum (the transforms' constants, F(4x4)'s up to 1/24, amplify it).
-Measured against kernels.conv.conv2d_reference (max |difference| / max |reference|, standard
-normal x, weight and grad_out of shapes (2, 256, 12, 12), (32, 256, 3, 3), padding 1):
-float32 F(2x2) 3e-7 to 5e-7, F(4x4) 3e-6 to 5e-6 (im2col: 5e-7); float64 F(2x2) 1.3e-15,
-F(4x4) 8e-15 (forward and both gradients). tests/kernels/test_conv_winograd.py holds them to
-1e-4 (float32) and 1e-10 (float64) relative.
-
-The products are t*t small BLAS calls per group where im2col makes one large one. At one thread
-(CPU time) the three maps ran 1.3-2.4x faster than im2col at batch 32 on AlexNet conv3-5 and
-the face ResNet's 3x3 convs over 35x35 to 8x8 images (even on its 4x4 ones). At two threads,
-with other processes keeping both cores busy (load 4-6), the same stacked product of AlexNet
-conv3 took anywhere from 3 to 430 ms (4 ms at one thread), which a cost model cannot foresee.
+Rounding differs from the direct sum (the transforms' constants, F(4x4)'s up to 1/24, amplify it);
+tests/kernels/test_conv_winograd.py holds it to 1e-4 (float32) and 1e-10 (float64) relative of the
+loop reference. The products are t*t small BLAS calls per group where im2col makes one large one,
+whose speed on two busy cores varies more than a cost model can foresee. The measured rounding and
+speeds are in benchmarks/README.md, "Measurements behind the kernels' constants".
 """
 import math
 from typing import NamedTuple
