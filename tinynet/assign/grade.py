@@ -197,7 +197,7 @@ def _read_outputs(output, task_dir, limits):
 def _ended_without_values(returncode, limits) -> str:
     if returncode < 0 or returncode >= 128:
         number = -returncode if returncode < 0 else returncode - 128
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+        name = signal.Signals(number).name if number in set(signal.Signals) else f"signal {number}"
         if number in (signal.SIGXCPU, signal.SIGKILL):
             return f"killed ({name}): more than {limits.seconds:g} s of CPU time, or out of memory"
         return f"crashed ({name}) before returning values"

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..kernels.windows import output_shape
+
 KINDS = ("vjp", "graph", "kernel")
 
 
@@ -163,16 +165,16 @@ def _run_graph(spec, arrays):
 
 
 def _columns_shape(spec):
+    """im2col's columns (C*kh*kw, N, Ho, Wo) for a padded image of shape spec["x"] (N, C, Hp, Wp)."""
     n, c, height, width = spec["x"]
-    (kh, kw), (sh, sw), (dh, dw) = spec["size"], spec.get("stride", [1, 1]), spec.get("dilation", [1, 1])
-    return (c * kh * kw, n, (height - dh * (kh - 1) - 1) // sh + 1, (width - dw * (kw - 1) - 1) // sw + 1)
+    (kh, kw), stride, dilation = spec["size"], spec.get("stride", [1, 1]), spec.get("dilation", [1, 1])
+    return (c * kh * kw, n) + output_shape((height, width), (kh, kw), stride, dilation, ((0, 0), (0, 0)))
 
 
 def _max_pool(pool, x, spec):
     (kh, kw), (sh, sw), (top, left) = spec["size"], spec.get("stride", spec["size"]), spec.get("pad", [0, 0])
-    planes, height, width = x.shape
-    out_h, out_w = (height + 2 * top - kh) // sh + 1, (width + 2 * left - kw) // sw + 1
-    out, argmax = np.empty((planes, out_h, out_w), x.dtype), np.empty((planes, out_h, out_w), np.int64)
+    shape = (x.shape[0],) + output_shape(x.shape[1:], (kh, kw), (sh, sw), (1, 1), ((top, top), (left, left)))
+    out, argmax = np.empty(shape, x.dtype), np.empty(shape, np.int64)
     pool.max_pool_kernel(out, argmax, x, kh, kw, sh, sw, top, left, work=x.size)
     return out, argmax
 

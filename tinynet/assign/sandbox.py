@@ -63,12 +63,10 @@ class Limits:
 @dataclass
 class Outcome:
     """How a child ended: its exit code (negative: killed by that signal), whether the wall clock ran
-    out, the end of what it wrote to stderr (for debugging; never shown as a diagnosis), and what it
-    wrote to stdout (None when that was over the limit)."""
+    out, and what it wrote to stdout (None when that was over the limit)."""
 
     returncode: int
     timed_out: bool
-    stderr: str
     output: bytes = None
 
 
@@ -319,12 +317,12 @@ def run_confined(argv, scratch: Path, limits: Limits) -> Outcome:
     """Run argv (a grading child that calls `confine` itself) in namespaces where available, with the
     environment of child_environment(scratch) and cwd = scratch; kill it and all it started after
     limits.seconds of wall-clock time. What it writes to stdout (at most limits.output_bytes) is the
-    outcome's output; its stderr goes to a file beside scratch, of which the outcome keeps the end."""
+    outcome's output; its stderr is dropped (nothing the student's code says is shown)."""
     scratch.mkdir(exist_ok=True)
-    with tempfile.TemporaryFile() as stderr, _process_limit(limits.processes) as cgroup:
+    with _process_limit(limits.processes) as cgroup:
         process = subprocess.Popen(confined_command(argv, scratch, limits, cgroup), cwd=scratch,
                                    env=child_environment(scratch), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=stderr, start_new_session=True)
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
         output = bytearray()
         reader = threading.Thread(target=_read_at_most, args=(process.stdout, output, limits.output_bytes))
         reader.start()
@@ -338,9 +336,7 @@ def run_confined(argv, scratch: Path, limits: Limits) -> Outcome:
             os.killpg(process.pid, signal.SIGKILL)
         returncode = process.wait()
         reader.join()
-        stderr.seek(max(stderr.seek(0, os.SEEK_END) - 4096, 0))
-        return Outcome(returncode, timed_out, stderr.read().decode("utf-8", "replace"),
-                       bytes(output) if len(output) <= limits.output_bytes else None)
+        return Outcome(returncode, timed_out, bytes(output) if len(output) <= limits.output_bytes else None)
 
 
 def _read_at_most(stream, into: bytearray, limit: int):
