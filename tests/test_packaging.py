@@ -1,5 +1,5 @@
-"""The wheel holds the packages the README says `pip install .` installs, and nothing else at the top level:
-experiments/ and benchmarks/ are generic names that would collide in site-packages."""
+"""The wheel holds the packages the README says `pip install .` installs, and nothing else at the top level;
+an experiment runs as a script, as the README's first command runs part 8."""
 import re
 import shutil
 import subprocess
@@ -37,3 +37,11 @@ def test_the_wheel_holds_the_packages_the_readme_lists(tmp_path):
         top_level = {name.split("/")[0] for name in archive.namelist()}
     assert {name for name in top_level if not name.endswith(".dist-info")} == packages_the_readme_lists()
     assert "tinynet/assign/default_tasks.toml" in archive.namelist()
+
+
+def test_an_experiment_runs_as_a_script_from_any_folder(tmp_path):
+    """`python experiments/part8_gradients.py` puts experiments/ on sys.path, not the project: the script's
+    own `import experiments` needs the installed package (it failed on a fresh venv without it)."""
+    run = subprocess.run([sys.executable, str(PROJECT_ROOT / "experiments" / "part8_gradients.py"), "--help"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0 and "usage:" in run.stdout, run.stderr[-2000:]
