@@ -16,7 +16,8 @@ from kernels.test_kernels import conv_cases, pool_cases
 from strategies import away_from_zero, distinct_values, random_tensor, seeds, shape_and_axis, small_shapes
 from tinynet import functional as F
 from tinynet.function import Function, once_differentiable
-from tinynet.tensor import apply, differentiable_context, observe_forward
+from tinynet.observers import observe_forward
+from tinynet.tensor import differentiable_context
 
 broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 
@@ -278,9 +279,9 @@ class SavesItsDerivative(Function):
 
 def test_gradgradcheck_catches_a_wrong_double_backward_and_names_the_op():
     x = random_tensor((3,), 0)
-    tn.gradcheck(lambda t: apply(SavesItsDerivative, t), [x])  # the first order is right
+    tn.gradcheck(lambda t: SavesItsDerivative.apply(t), [x])  # the first order is right
     with pytest.raises(tn.GradcheckError, match="second derivatives(.|\n)*first op that disagrees: SavesItsDerivative"):
-        tn.gradgradcheck(lambda t: apply(SavesItsDerivative, t) * 2, [x])
+        tn.gradgradcheck(lambda t: SavesItsDerivative.apply(t) * 2, [x])
 
 
 class SavesACopy(Function):
@@ -314,16 +315,16 @@ class FirstOrderOnly(Function):
 
 def test_a_saved_array_that_is_no_input_or_output_raises_in_a_double_backward_naming_the_op():
     x = random_tensor((3,), 0)
-    tn.gradcheck(lambda t: apply(SavesACopy, t), [x])  # the first order is right
+    tn.gradcheck(lambda t: SavesACopy.apply(t), [x])  # the first order is right
     with pytest.raises(RuntimeError, match="^SavesACopy.forward saved an array that is neither one of its inputs"):
-        tn.grad(apply(SavesACopy, x).sum(), x, create_graph=True)
+        tn.grad(SavesACopy.apply(x).sum(), x, create_graph=True)
 
 
 def test_once_differentiable_ops_work_once_and_name_themselves_when_differentiated_again():
     x = random_tensor((3,), 1)
-    tn.gradcheck(lambda t: apply(FirstOrderOnly, t), [x])
+    tn.gradcheck(lambda t: FirstOrderOnly.apply(t), [x])
     with pytest.raises(RuntimeError, match="^FirstOrderOnly has no double backward"):
-        tn.grad(apply(FirstOrderOnly, x).sum(), x, create_graph=True)
+        tn.grad(FirstOrderOnly.apply(x).sum(), x, create_graph=True)
 
 
 def test_the_saved_tensors_of_a_double_backward_are_the_inputs_and_output_themselves():

@@ -7,7 +7,6 @@ from tinynet import functional as F
 from tinynet.function import Function
 from tinynet.gradcheck import first_disagreeing_op, step_sweep
 from tinynet.ops.activation import Tanh
-from tinynet.tensor import apply
 
 ULP_OF_FOUR = float(np.spacing(4.0))  # 8.9e-16: one unit in the last place of a score near 4
 
@@ -54,7 +53,7 @@ def test_gradcheck_catches_a_wrong_vjp_and_names_input_values_and_op(fast):
     x = tn.Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
     with pytest.raises(tn.GradcheckError, match=r"(?s)input 0 is wrong .*backward .* finite difference .*"
                                                 r"first op that disagrees: SquareWithWrongGradient"):
-        tn.gradcheck(lambda t: apply(SquareWithWrongGradient, t), [x], fast=fast)
+        tn.gradcheck(lambda t: SquareWithWrongGradient.apply(t), [x], fast=fast)
 
 
 def test_gradcheck_reports_tiny_errors_for_a_correct_op_and_keeps_existing_grads():
@@ -78,7 +77,7 @@ def test_zero_gradient_against_one_ulp_of_round_off_passes():
     pixels = tn.Tensor(np.array([0.3, -0.2, 0.0]), requires_grad=True)
 
     def score(x):
-        return apply(OneUlpStep, x[2]) + 1e-9 * x[:2].sum()
+        return OneUlpStep.apply(x[2]) + 1e-9 * x[:2].sum()
 
     (report,) = tn.gradcheck(score, [pixels], eps=1e-3)
     unread = report.elements[2]
@@ -92,7 +91,7 @@ def test_tiny_but_correct_gradients_pass_and_tiny_wrong_ones_fail():
     (report,) = tn.gradcheck(lambda t: 1e-12 * t * t + t, [x])
     assert report.passed
     with pytest.raises(tn.GradcheckError, match="SquareWithWrongGradient"):
-        tn.gradcheck(lambda t: 1e-9 * apply(SquareWithWrongGradient, t), [x])
+        tn.gradcheck(lambda t: 1e-9 * SquareWithWrongGradient.apply(t), [x])
 
 
 @pytest.mark.parametrize("planted", ["scaled", "transposed"])
@@ -106,7 +105,7 @@ def test_a_planted_bug_inside_a_network_is_found_and_its_op_named(planted, monke
         network, culprit = (lambda t: F.tanh(t @ weight).sum(axis=1)), "Tanh"
         ratio = "backward is 2x the finite difference"
     else:
-        network, culprit = (lambda t: F.tanh(apply(MatrixProductWithTransposedGradient, t, weight))), \
+        network, culprit = (lambda t: F.tanh(MatrixProductWithTransposedGradient.apply(t, weight))), \
             "MatrixProductWithTransposedGradient"
         ratio = "input 0: backward"
     with pytest.raises(tn.GradcheckError) as failure:
@@ -144,7 +143,7 @@ def test_max_shares_a_tie_equally_which_is_what_the_central_difference_sees():
 def test_a_wrong_gradient_next_to_a_kink_elsewhere_still_fails():
     x = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
     with pytest.raises(tn.GradcheckError):
-        tn.gradcheck(lambda t: apply(SquareWithWrongGradient, t) + F.relu(t - 1.0), [x])
+        tn.gradcheck(lambda t: SquareWithWrongGradient.apply(t) + F.relu(t - 1.0), [x])
 
 
 def test_elements_selects_what_is_checked():

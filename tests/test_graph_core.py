@@ -6,7 +6,7 @@ import numpy as np
 
 from tinynet import Tensor
 from tinynet.function import Function
-from tinynet.tensor import apply, unbroadcast
+from tinynet.tensor import unbroadcast
 
 
 class Scale(Function):
@@ -35,11 +35,11 @@ class Plus(Function):
 
 
 def scale(x, factor):
-    return apply(Scale, x, factor=factor)
+    return Scale.apply(x, factor=factor)
 
 
 def plus(a, b):
-    return apply(Plus, a, b)
+    return Plus.apply(a, b)
 
 
 def test_unbroadcast_sums_added_and_stretched_axes():

@@ -1,7 +1,9 @@
 """Importing tinynet: the engine stands alone (no course package, no course dependency) and changes
 no process-wide setting."""
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from coursedata.paths import PROJECT_ROOT
 
@@ -62,3 +64,75 @@ import benchmarks.__main__  # all of benchmarks but torch_reference, which needs
 print(sorted(name for name in sys.modules if name.split(".")[0] == "experiments"))
 """)
     assert loaded == "[]\n"
+
+
+def module_name(path: Path, root: Path) -> str:
+    """tinynet/nn/conv.py -> 'tinynet.nn.conv'; a package's __init__.py is the package."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, root: Path, known: set) -> set:
+    """The modules of `known` that the file imports, by every import statement in it: at the top, in a
+    function, under `if` (a deferred import makes a circle as much as a top-level one)."""
+    this = module_name(path, root)
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            base = ".".join(base + ([node.module] if node.module else []))
+            candidates = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        else:
+            continue
+        for name in candidates:  # 'from a import b' imports the module a.b if there is one, else a
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != this:
+                found.add(name)
+                if isinstance(node, ast.ImportFrom):
+                    break
+    return found
+
+
+def import_circles(root: Path, package: str) -> list:
+    """Every circle of imports among the package's modules (as lists of module names), by depth-first search."""
+    files = {module_name(path, root): path for path in (root / package).rglob("*.py")}
+    graph = {name: imported_modules(path, root, set(files)) for name, path in files.items()}
+    circles, finished, path = [], set(), []
+
+    def visit(module):
+        if module in path:
+            circles.append(path[path.index(module):] + [module])
+            return
+        if module in finished:
+            return
+        path.append(module)
+        for imported in sorted(graph[module]):
+            visit(imported)
+        path.pop()
+        finished.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    return circles
+
+
+def test_tinynet_has_no_import_circle():
+    """The engine's modules import in one direction (tensor <- function <- ops <- functional <- tensor_methods)."""
+    circles = import_circles(PROJECT_ROOT, "tinynet")
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(circle) for circle in circles)
+
+
+def test_the_circle_finder_sees_deferred_and_relative_imports(tmp_path):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from .sub import b\n")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("def f():\n    from .. import a\n")
+    (tmp_path / "pkg" / "c.py").write_text("import pkg.a\n")
+    assert import_circles(tmp_path, "pkg") == [["pkg.a", "pkg.sub.b", "pkg.a"]]
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("def f():\n    import numpy\n")
+    assert import_circles(tmp_path, "pkg") == []

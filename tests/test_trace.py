@@ -94,7 +94,7 @@ def test_detect_anomaly_catches_a_wrongly_shaped_gradient():
 
     x = tn.Tensor(np.ones(3), requires_grad=True)
     with tn.detect_anomaly(), pytest.raises(tn.AnomalyError, match=r"WrongShape .* gradient of shape \(7,\)"):
-        tn.tensor.apply(WrongShape, x).sum().backward()
+        WrongShape.apply(x).sum().backward()
 
 
 def test_outside_anomaly_mode_and_tracing_nothing_is_recorded():

@@ -1,12 +1,13 @@
 """tinynet: a small NumPy + Numba neural-network engine with reverse-mode autodiff."""
-from . import functional, nn, optim
+from . import functional, nn, optim, tensor_methods  # noqa: F401  (tensor_methods gives Tensor its operators)
 from .anomaly import AnomalyError, detect_anomaly
 from .functional import hessian, hvp
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .guided import guided_backprop
 from .io import UnsafeWeightsError, load, load_pickle_weights, save
 from .kernels.conv_choice import conv_algorithm, conv_benchmark, force_conv_algorithm
-from .tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .tensor import Tensor, grad
 from .trace import Trace, trace, tracing
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp", "hessian", "functional", "nn", "optim",

@@ -12,8 +12,8 @@ import contextlib
 
 import numpy as np
 
+from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
-from .tensor import observe_backward, observe_forward
 
 
 class AnomalyError(RuntimeError):

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .grad_mode import no_grad
 from .recorder import ops_whose_branch_differs, record_ops
-from .tensor import Tensor, no_grad
+from .tensor import Tensor
 
 ROUNDOFF_ULPS = 4
 EPSILON = np.finfo(np.float64).eps

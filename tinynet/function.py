@@ -1,8 +1,10 @@
-"""The op base class: a forward on arrays and its vector-Jacobian product, side by side.
+"""The op base class: a forward on arrays and its vector-Jacobian product, side by side; and
+`Function.apply`, which runs an op on Tensors and records it in the graph.
 
-An op knows nothing of Tensor. `tinynet.tensor.apply(OpClass, *inputs, **params)` runs
-`forward` on the inputs' arrays, and, when gradients are wanted, remembers the op, its
-context and its parents so that `Tensor.backward` can later call `backward`.
+An op's forward and backward know nothing of Tensor: they take and return arrays.
+`OpClass.apply(*inputs, **params)` runs `forward` on the inputs' arrays and, when gradients are
+wanted, gives the output Tensor a `Node` (the op, its context, its parents) so that the reverse
+pass (tinynet.tensor) can later call `backward`.
 
 The contract is PyTorch's `autograd.Function`: forward keeps the inputs and the output that
 backward needs with `ctx.save_for_backward(a, b)`, and backward reads them back as
@@ -23,6 +25,10 @@ raises an error naming the op.
 """
 import numpy as np
 
+from .grad_mode import is_grad_enabled
+from .observers import forward_observers
+from .tensor import Tensor, as_tensors
+
 
 class Context:
     """Scratch space an op's forward fills for its backward.
@@ -40,6 +46,15 @@ class Context:
     def save_for_backward(self, *arrays):
         """Keep these inputs and/or output of forward for backward (ctx.saved_tensors, in this order)."""
         self.saved_tensors = arrays
+
+
+class Node:
+    """How a tensor was computed: op(ctx) applied to parents; call_site is set by the tools that want it."""
+
+    __slots__ = ("op", "ctx", "parents", "call_site")
+
+    def __init__(self, op, ctx, parents):
+        self.op, self.ctx, self.parents, self.call_site = op, ctx, parents, None
 
 
 def once_differentiable(backward):
@@ -60,7 +75,7 @@ class Function:
     Subclasses define two static methods:
       forward(ctx, *arrays, **params) -> array, saving what backward needs (ctx.save_for_backward)
       backward(ctx, grad_out) -> tuple with one array (or None) per array input of forward.
-    and, if the op has kinks, `branch(ctx)` (see below).
+    and, if the op has kinks, `branch(ctx)` (see below). `MyOp.apply(x, y, axis=1)` runs it on Tensors.
     The gradient backward returns for an input may have the broadcast shape of the output:
     the graph core sums it back to the input's shape (see `unbroadcast`).
     """
@@ -83,6 +98,26 @@ class Function:
         """
         return None
 
+    @classmethod
+    def apply(cls, *inputs, **params) -> Tensor:
+        """Run forward on the inputs' arrays; record the op in the graph when a gradient is wanted.
+
+        inputs: Tensors, arrays or Python numbers (the latter two are constants).
+        params: non-differentiable settings passed to forward (axis, stride, ...).
+        """
+        tensors = as_tensors(*inputs)
+        needs_grad = [t.requires_grad for t in tensors]
+        record = is_grad_enabled() and any(needs_grad)
+        ctx = Context([needs and record for needs in needs_grad])  # where no graph is recorded, no input wants one
+        out = Tensor.__new__(Tensor)
+        out.data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        out.grad = None
+        out.requires_grad = record
+        out.node = Node(cls, ctx, tensors) if record else None
+        for observer in forward_observers:
+            observer(cls, ctx, tensors, params, out)
+        return out
+
 
 def run(op, *inputs, **params):
     """op's forward on arrays; on Tensors (in a double backward), op applied so that the graph records it.
@@ -91,8 +126,7 @@ def run(op, *inputs, **params):
     """
     if all(isinstance(x, (np.ndarray, np.generic, int, float)) for x in inputs):
         return op.forward(Context((False,) * len(inputs)), *inputs, **params)
-    from .tensor import apply  # the graph core builds on this module; only a double backward comes here
-    return apply(op, *inputs, **params)
+    return op.apply(*inputs, **params)
 
 
 def contiguous(x):

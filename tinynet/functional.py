@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .grad_mode import enable_grad
 from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
 from .ops.conv import Conv2d
@@ -20,7 +21,7 @@ from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum, normalize_axes
 from .ops.shape import Concatenate, GetItem, Pad, Reshape, Transpose, normalize_axis
-from .tensor import Tensor, apply, as_tensors, enable_grad, grad, values_of
+from .tensor import Tensor, as_tensors, grad, values_of
 
 
 def as_tensor(x) -> Tensor:
@@ -43,12 +44,12 @@ def torch_names(function):
 
 
 # ---- elementwise arithmetic ---------------------------------------------------------------
-def add(a, b): return apply(Add, a, b)
-def mul(a, b): return apply(Mul, a, b)
-def div(a, b): return apply(Div, a, b)
-def neg(a): return apply(Neg, a)
-def exp(x): return apply(Exp, x)
-def log(x): return apply(Log, x)
+def add(a, b): return Add.apply(a, b)
+def mul(a, b): return Mul.apply(a, b)
+def div(a, b): return Div.apply(a, b)
+def neg(a): return Neg.apply(a)
+def exp(x): return Exp.apply(x)
+def log(x): return Log.apply(x)
 def sqrt(x): return pow(x, 0.5)
 
 
@@ -63,7 +64,7 @@ def pow(x, exponent):
     A Tensor or array exponent: x > 0 (computed as exp(exponent * log(x)); NaN for x < 0)."""
     if isinstance(exponent, numbers.Real):
         exponent = int(exponent) if isinstance(exponent, numbers.Integral) else float(exponent)
-        return apply(Pow, x, exponent=exponent)
+        return Pow.apply(x, exponent=exponent)
     x, exponent = as_tensors(x, exponent)
     return exp(exponent * log(x))
 
@@ -71,12 +72,12 @@ def pow(x, exponent):
 def where(condition, a, b):
     """a where condition (booleans: an array, or a Tensor's nonzero entries) holds, else b (torch.where)."""
     condition = values_of(condition)
-    return apply(Where, a, b, condition=np.asarray(condition, dtype=bool))
+    return Where.apply(a, b, condition=np.asarray(condition, dtype=bool))
 
 
 def abs(x):
     """|x|: the gradient is sign(x), 0 at 0 (as in PyTorch)."""
-    return apply(Abs, x)
+    return Abs.apply(x)
 
 
 def clamp(x, min=None, max=None):
@@ -90,14 +91,14 @@ def cast(x, dtype):
     """x copied into a float dtype (np.float32 or np.float64); the gradient comes back in x's dtype."""
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"a Tensor holds floating-point numbers, got dtype={np.dtype(dtype)}")
-    return apply(Cast, x, dtype=np.dtype(dtype))
+    return Cast.apply(x, dtype=np.dtype(dtype))
 
 
 # ---- activations --------------------------------------------------------------------------
-def relu(x): return apply(ReLU, x)
-def tanh(x): return apply(Tanh, x)
-def sigmoid(x): return apply(Sigmoid, x)
-def gelu(x): return apply(GELU, x)
+def relu(x): return ReLU.apply(x)
+def tanh(x): return Tanh.apply(x)
+def sigmoid(x): return Sigmoid.apply(x)
+def gelu(x): return GELU.apply(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -110,7 +111,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's rule)."""
     x = as_tensor(x)
     scaled = x * beta
-    return where(scaled.data > threshold, x, apply(Softplus, scaled) / beta)
+    return where(scaled.data > threshold, x, Softplus.apply(scaled) / beta)
 
 
 # ---- reductions (each also takes PyTorch's dim= and keepdim=) -------------------------------
@@ -122,7 +123,7 @@ def reduced_count(x, axis) -> int:
 @torch_names
 def sum(x, axis=None, keepdims=False):
     """Sum over axis (None: all axes)."""
-    return apply(Sum, x, axis=axis, keepdims=keepdims)
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
 
 
 @torch_names
@@ -152,7 +153,7 @@ def std(x, axis=None, keepdims=False, correction=1):
 @torch_names
 def max(x, axis=None, keepdims=False):
     """Max over axis (None: all axes); tied maxima share the gradient equally."""
-    return apply(Max, x, axis=axis, keepdims=keepdims)
+    return Max.apply(x, axis=axis, keepdims=keepdims)
 
 
 @torch_names
@@ -168,7 +169,7 @@ def argmax(x, axis=None, keepdims=False):
 
 
 # ---- shape --------------------------------------------------------------------------------
-def reshape(x, shape): return apply(Reshape, x, shape=shape)
+def reshape(x, shape): return Reshape.apply(x, shape=shape)
 
 
 def transpose(x, *dims):
@@ -179,7 +180,7 @@ def transpose(x, *dims):
     x.transpose(0, 2, 1) permutes where PyTorch's transpose takes exactly two dims.
     """
     if not dims:
-        return apply(Transpose, x, axes=None)
+        return Transpose.apply(x, axes=None)
     if len(dims) == 1 and not np.isscalar(dims[0]):
         return permute(x, dims[0])
     if len(dims) != 2 or not all(is_int(d) for d in dims):
@@ -188,12 +189,12 @@ def transpose(x, *dims):
     axes = list(range(x.ndim))
     first, second = (normalize_axis(d, x.ndim) for d in dims)
     axes[first], axes[second] = axes[second], axes[first]
-    return apply(Transpose, x, axes=tuple(axes))
+    return Transpose.apply(x, axes=tuple(axes))
 
 
 def permute(x, dims):
     """x with its axes in the order dims (a permutation of all of them), as PyTorch's permute; a view."""
-    return apply(Transpose, x, axes=tuple(dims))
+    return Transpose.apply(x, axes=tuple(dims))
 
 
 def getitem(x, index):
@@ -202,13 +203,13 @@ def getitem(x, index):
         index = tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
     elif isinstance(index, Tensor):
         index = index.data.astype(np.intp)
-    return apply(GetItem, x, index=index)
+    return GetItem.apply(x, index=index)
 
 
 @torch_names
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis."""
-    return apply(Concatenate, *tensors, axis=axis)
+    return Concatenate.apply(*tensors, axis=axis)
 
 
 @torch_names
@@ -252,7 +253,7 @@ def pad(x, pad):
                              f"axis of the {x.ndim} axes")
         flat = [(pad[k], pad[k + 1]) for k in range(0, len(pad), 2)]
         pad = [(0, 0)] * (x.ndim - len(flat)) + flat[::-1]
-    return apply(Pad, x, pad_width=tuple((int(before), int(after)) for before, after in pad))
+    return Pad.apply(x, pad_width=tuple((int(before), int(after)) for before, after in pad))
 
 
 def flatten(x, start_dim=1, end_dim=-1):
@@ -269,7 +270,7 @@ def flatten(x, start_dim=1, end_dim=-1):
 def matmul(a, b):
     """a @ b with NumPy's rules: batched over leading axes; a 1-D operand is a vector."""
     a, b = as_tensors(a, b)
-    out = apply(MatMul, a.reshape(1, -1) if a.ndim == 1 else a, b.reshape(-1, 1) if b.ndim == 1 else b)
+    out = MatMul.apply(a.reshape(1, -1) if a.ndim == 1 else a, b.reshape(-1, 1) if b.ndim == 1 else b)
     if a.ndim == 1 or b.ndim == 1:
         shape = out.shape[:-2] + out.shape[-2:][a.ndim == 1:2 - (b.ndim == 1)]
         out = reshape(out, shape)
@@ -287,7 +288,7 @@ def linear(x, weight, bias=None):
 @torch_names
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along axis, computed stably (log-sum-exp)."""
-    return apply(LogSoftmax, x, axis=axis)
+    return LogSoftmax.apply(x, axis=axis)
 
 
 @torch_names
@@ -381,7 +382,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     target = np.asarray(values_of(target), dtype=logits.dtype)
     if target.shape != logits.shape:
         raise ValueError(f"target shape {target.shape} differs from logits shape {logits.shape}")
-    return reduce_loss(apply(BinaryCrossEntropyWithLogits, logits, target), reduction)
+    return reduce_loss(BinaryCrossEntropyWithLogits.apply(logits, target), reduction)
 
 
 def binary_cross_entropy(probabilities, target, weight=None, reduction="mean"):
@@ -470,7 +471,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, *, groups=1, dilation=1):
                          f"{weight.shape[1] * groups} (and output channels divisible by groups)")
     _, stride, pads, dilation, _ = sliding_window(x.shape[2:], weight.shape[2:], stride, padding, dilation,
                                                   "weight's kernel size")
-    out = apply(Conv2d, x, weight, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    out = Conv2d.apply(x, weight, stride=stride, pads=pads, dilation=dilation, groups=groups)
     return out if bias is None else out + reshape(bias, (1, -1, 1, 1))
 
 
@@ -487,14 +488,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo); padding as in conv2d."""
     x = check_images(x)
     kernel, stride, pads = pooling_settings(x, kernel_size, stride, padding)
-    return apply(MaxPool2d, x, kernel=kernel, stride=stride, pads=pads)
+    return MaxPool2d.apply(x, kernel=kernel, stride=stride, pads=pads)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over kh x kw windows, counting only real (unpadded) pixels: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x = check_images(x)
     kernel, stride, pads = pooling_settings(x, kernel_size, stride, padding)
-    return apply(AvgPool2d, x, kernel=kernel, stride=stride, pads=pads)
+    return AvgPool2d.apply(x, kernel=kernel, stride=stride, pads=pads)
 
 
 def global_avg_pool2d(x):
@@ -504,7 +505,7 @@ def global_avg_pool2d(x):
 
 def local_response_norm(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
     """TensorFlow's LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ** beta."""
-    return apply(LocalResponseNorm, check_images(x), depth_radius=checked_int(depth_radius, "depth_radius", minimum=0),
+    return LocalResponseNorm.apply(check_images(x), depth_radius=checked_int(depth_radius, "depth_radius", minimum=0),
                  bias=bias, alpha=alpha, beta=beta)
 
 

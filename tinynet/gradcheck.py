@@ -25,8 +25,9 @@ import numpy as np
 from .finite_differences import ProjectedFunction
 from .function import Context
 from .functional import concatenate
+from .grad_mode import enable_grad
 from .recorder import record_ops
-from .tensor import Tensor, apply, enable_grad, grad, unbroadcast
+from .tensor import Tensor, grad, unbroadcast
 
 SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
 
@@ -198,7 +199,7 @@ def check_op_gradients(op, inputs, params, grad_out, grads, eps=1e-6, atol=0.0, 
     inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(0) if rng is None else rng
     analytic = {i: _summed_to(grads[i], inputs[i].shape) for i in checked}
-    f = ProjectedFunction(lambda *xs: apply(op, *xs, **params), inputs, grad_out)
+    f = ProjectedFunction(lambda *xs: op.apply(*xs, **params), inputs, grad_out)
     return _compare(f, analytic, inputs, checked, rng, fast, None, eps, atol, rtol)
 
 
@@ -237,7 +238,7 @@ def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
         if order == 1:
             reports = check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False)
         else:
-            reports = gradgradcheck(functools.partial(apply, call.op, **call.params), local_inputs, fast=True,
+            reports = gradgradcheck(functools.partial(call.op.apply, **call.params), local_inputs, fast=True,
                                     seed=seed, raise_on_failure=False)
         for report in reports:
             if not report.passed:

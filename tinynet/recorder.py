@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tensor import observe_forward
+from .observers import observe_forward
 
 ENGINE_DIR = Path(__file__).resolve().parent
 MODELS_DIR = ENGINE_DIR / "models"  # model definitions count as the user's code: their lines say where

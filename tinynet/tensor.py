@@ -1,77 +1,21 @@
-"""The graph core: Tensor, apply (records how a tensor was made), backward, grad, no_grad.
+"""The graph core: Tensor and the reverse pass (backward, grad).
 
-Nothing here knows any particular op. A Tensor made by an op remembers a `Node`: the op
-class, the context its forward filled, and the parent tensors. `backward` visits the graph
-once in reverse topological order and, for each node, asks its op for the vector-Jacobian
-product and ADDS it into the parents' gradients. With create_graph=True the gradients are
-Tensors and the VJPs run on Tensors, so the reverse pass records a graph of its own
-(tinynet.function says how an op takes part).
+Nothing here knows any particular op. A Tensor made by an op remembers a `Node`
+(`Function.apply` in tinynet.function makes it): the op class, the context its forward filled,
+and the parent tensors. `backward` visits the graph once in reverse topological order and, for
+each node, asks its op for the vector-Jacobian product and ADDS it into the parents' gradients.
+With create_graph=True the gradients are Tensors and the VJPs run on Tensors, so the reverse pass
+records a graph of its own (tinynet.function says how an op takes part).
+
+This is the bottom of the engine: it imports none of tinynet's other modules except the
+observers. Tensor's operators (`+`, `@`, `.sum()`, ...) call the ops, which build on this module,
+so they are attached in tinynet.tensor_methods.
 """
-import contextlib
 import copy
 
 import numpy as np
 
-from .function import Context
-
-_grad_enabled = True
-_forward_observers = []
-_backward_observers = []
-
-
-@contextlib.contextmanager
-def _grad_mode(enabled: bool):
-    """Inside this block, ops record a graph if and only if enabled; the previous mode comes back after."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, enabled
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-def no_grad():
-    """Inside this block ops record no graph: for evaluation and for optimizer updates."""
-    return _grad_mode(False)
-
-
-def enable_grad():
-    """Inside this block ops record a graph again, even within no_grad() (as torch.enable_grad)."""
-    return _grad_mode(True)
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`."""
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def _observing(observers, observer):
-    observers.append(observer)
-    try:
-        yield
-    finally:
-        observers.remove(observer)
-
-
-def observe_forward(observer):
-    """Inside this block, `observer(op, ctx, inputs, params, out)` is called after every op's forward.
-
-    inputs are the op's input Tensors, out the Tensor it made. Tools that watch a computation
-    (gradcheck's kink detector, tracing, anomaly mode) observe it this way; outside such a block
-    nothing is called, so watching costs nothing when nobody watches.
-    """
-    return _observing(_forward_observers, observer)
-
-
-def observe_backward(observer):
-    """Inside this block, `observer(tensor, grad_out, parent_grads)` is called at every step of backward.
-
-    tensor: the tensor whose gradient grad_out is complete (hooks applied); parent_grads: what its
-    op's backward returned for each parent, before un-broadcasting, or None for a leaf. Observers
-    see arrays, also in a create_graph backward (where the gradients are Tensors).
-    """
-    return _observing(_backward_observers, observer)
+from .observers import backward_observers
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -99,15 +43,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
-
-
-class Node:
-    """How a tensor was computed: op(ctx) applied to parents; call_site is set by the tools that want it."""
-
-    __slots__ = ("op", "ctx", "parents", "call_site")
-
-    def __init__(self, op, ctx, parents):
-        self.op, self.ctx, self.parents, self.call_site = op, ctx, parents, None
 
 
 class Tensor:
@@ -155,6 +90,10 @@ class Tensor:
 
     def __len__(self):
         return len(self.data)
+
+    def numel(self): return self.size
+    def dim(self): return self.ndim
+    def tolist(self): return self.data.tolist()
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -225,73 +164,6 @@ class Tensor:
                              if parent.requires_grad and id(parent) not in visited)
         return order
 
-    # ---- operators: thin wrappers around tinynet.functional ---------------------------
-    def __add__(self, other): return F.add(self, other)
-    def __radd__(self, other): return F.add(other, self)
-    def __sub__(self, other): return F.sub(self, other)
-    def __rsub__(self, other): return F.sub(other, self)
-    def __mul__(self, other): return F.mul(self, other)
-    def __rmul__(self, other): return F.mul(other, self)
-    def __truediv__(self, other): return F.div(self, other)
-    def __rtruediv__(self, other): return F.div(other, self)
-    def __neg__(self): return F.neg(self)
-    def __pow__(self, exponent): return F.pow(self, exponent)
-    def __rpow__(self, base): return F.pow(base, self)
-    def __abs__(self): return F.abs(self)
-    def __matmul__(self, other): return F.matmul(self, other)
-    def __rmatmul__(self, other): return F.matmul(other, self)
-    def __getitem__(self, index): return F.getitem(self, index)
-
-    def pow(self, exponent): return F.pow(self, exponent)
-    def matmul(self, other): return F.matmul(self, other)
-
-    # reductions take axis=/keepdims= or PyTorch's dim=/keepdim=; max and min return values only (like amax)
-    def sum(self, *args, **kwargs): return F.sum(self, *args, **kwargs)
-    def mean(self, *args, **kwargs): return F.mean(self, *args, **kwargs)
-    def var(self, *args, **kwargs): return F.var(self, *args, **kwargs)
-    def std(self, *args, **kwargs): return F.std(self, *args, **kwargs)
-    def max(self, *args, **kwargs): return F.max(self, *args, **kwargs)
-    def min(self, *args, **kwargs): return F.min(self, *args, **kwargs)
-    def argmax(self, *args, **kwargs): return F.argmax(self, *args, **kwargs)
-    def softmax(self, *args, **kwargs): return F.softmax(self, *args, **kwargs)
-    def log_softmax(self, *args, **kwargs): return F.log_softmax(self, *args, **kwargs)
-
-    # shape: like PyTorch's methods, these take sizes or axes one by one or as one sequence
-    def reshape(self, *shape): return F.reshape(self, _one_or_many(shape))
-    view = reshape  # PyTorch's name; a tinynet view never needs a contiguous tensor
-    def expand(self, *shape): return F.expand(self, _one_or_many(shape))
-    def transpose(self, *dims): return F.transpose(self, *dims)  # swaps two dims, as PyTorch's (see functional)
-    def permute(self, *dims): return F.permute(self, _one_or_many(dims))
-    def unsqueeze(self, dim): return F.unsqueeze(self, dim)
-    def squeeze(self, dim=None): return F.squeeze(self, dim)
-    def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)
-    @property
-    def T(self): return F.transpose(self)
-
-    def t(self):
-        """The transpose of a matrix (a tensor of at most 2 dimensions)."""
-        if self.ndim > 2:
-            raise ValueError(f"t() takes a tensor of at most 2 dimensions, got shape {self.shape}: use transpose(axes)")
-        return F.transpose(self)
-
-    # elementwise
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def abs(self): return F.abs(self)
-    def sqrt(self): return F.sqrt(self)
-    def clamp(self, min=None, max=None): return F.clamp(self, min, max)
-    def relu(self): return F.relu(self)
-    def tanh(self): return F.tanh(self)
-    def sigmoid(self): return F.sigmoid(self)
-
-    # dtype, copies and in-place settings
-    def float(self): return F.cast(self, np.float32)
-    def double(self): return F.cast(self, np.float64)
-    def clone(self): return F.cast(self, self.dtype)
-    def numel(self): return self.size
-    def dim(self): return self.ndim
-    def tolist(self): return self.data.tolist()
-
     def zero_(self):
         """Set every value to 0, in place; returns self."""
         self.data[...] = 0
@@ -301,11 +173,6 @@ class Tensor:
         """Set requires_grad in place; returns self."""
         self.requires_grad = bool(requires_grad)
         return self
-
-
-def _one_or_many(values: tuple) -> tuple:
-    """(2, 3) from both x.reshape(2, 3) and x.reshape((2, 3)), as PyTorch's methods take them."""
-    return tuple(values[0]) if len(values) == 1 and not np.isscalar(values[0]) else values
 
 
 def backpropagate(outputs, grads, create_graph=False, captured=None):
@@ -368,7 +235,7 @@ def vector_jacobian_product(tensor, grad_out, create_graph):
 
 def notify_backward_observers(tensor, grad_out, parent_grads, create_graph):
     """Tell each observer (observe_backward) about this step, with arrays even in a create_graph backward."""
-    for observer in _backward_observers:
+    for observer in backward_observers:
         if create_graph:
             observer(tensor, values_of(grad_out), parent_grads and tuple(map(values_of, parent_grads)))
         else:
@@ -481,26 +348,6 @@ class HookHandle:
         self.tensor._hooks = tuple(h for h in self.tensor._hooks if h is not self.hook)
 
 
-def apply(op, *inputs, **params) -> Tensor:
-    """Run op.forward on the inputs' arrays; record the graph when a gradient is wanted.
-
-    inputs: Tensors, arrays or Python numbers (the latter two are constants).
-    params: non-differentiable settings passed to forward (axis, stride, ...).
-    """
-    tensors = as_tensors(*inputs)
-    needs_grad = [t.requires_grad for t in tensors]
-    record = _grad_enabled and any(needs_grad)
-    ctx = Context([needs and record for needs in needs_grad])  # where no graph is recorded, no input wants one
-    out = Tensor.__new__(Tensor)
-    out.data = op.forward(ctx, *(t.data for t in tensors), **params)
-    out.grad = None
-    out.requires_grad = record
-    out.node = Node(op, ctx, tensors) if record else None
-    for observer in _forward_observers:
-        observer(op, ctx, tensors, params, out)
-    return out
-
-
 def as_tensors(*values) -> list:
     """values as Tensors: a Tensor (or None, an absent input) as it is, a constant (number or array)
     with the Tensors' dtype."""
@@ -512,5 +359,3 @@ def _constant_dtype(constant, inputs):
     dtypes = [x.dtype for x in inputs if isinstance(x, Tensor)]
     return np.result_type(*dtypes) if dtypes else None
 
-
-from . import functional as F  # noqa: E402  (functional builds on Tensor; operators call it)

@@ -7,7 +7,7 @@
     trace.save_html("backward.html")   # the graph, with next / previous through the steps
 
 `tn.trace(loss)` runs loss.backward() and returns its trace (without the forward's call sites).
-A trace only observes the graph core (tinynet.tensor.observe_forward / observe_backward): the
+A trace only observes the graph core (tinynet.observers.observe_forward / observe_backward): the
 backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
 """
 import contextlib
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
-from .tensor import observe_backward, observe_forward, unbroadcast, values_of
+from .tensor import unbroadcast, values_of
 from .trace_html import render
 
 SHOWN_WHOLE = 16  # arrays with at most this many elements are shown whole; larger ones summarized

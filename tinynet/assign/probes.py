@@ -151,15 +151,14 @@ def _run_graph(spec, arrays):
     if spec["test"] == "unbroadcast":
         return {"grad": np.asarray(unbroadcast(arrays["grad"], tuple(spec["shape"])))}
     from tinynet.ops.elementwise import Add, Neg
-    from tinynet.tensor import apply
     tensors = []
     for k, parents in enumerate(spec["parents"]):
         if not parents:
             tensors.append(Tensor(np.ones(2), requires_grad=spec["requires_grad"][k]))
         elif len(parents) == 1:
-            tensors.append(apply(Neg, tensors[parents[0]]))
+            tensors.append(Neg.apply(tensors[parents[0]]))
         else:
-            tensors.append(apply(Add, tensors[parents[0]], tensors[parents[1]]))
+            tensors.append(Add.apply(tensors[parents[0]], tensors[parents[1]]))
     index = {id(t): k for k, t in enumerate(tensors)}
     return {"order": np.array([index.get(id(t), -1) for t in tensors[-1]._topological_order()], dtype=np.int64)}
 
