@@ -3,10 +3,11 @@
 These tests use no op of tinynet's own, so they grade the core by itself (assignment task 1.1).
 """
 import numpy as np
+import pytest
 
 from tinynet import Tensor
 from tinynet.function import Function
-from tinynet.tensor import unbroadcast
+from tinynet.tensor import broadcast_axes, unbroadcast
 
 
 class Scale(Function):
@@ -40,6 +41,16 @@ def scale(x, factor):
 
 def plus(a, b):
     return Plus.apply(a, b)
+
+
+def test_broadcast_axes_are_the_added_and_the_stretched_ones():
+    assert broadcast_axes((2, 3, 4), (3, 1)) == (0, 2)
+    assert broadcast_axes((2, 3), (2, 3)) == ()
+    assert broadcast_axes((4, 2), ()) == (0, 1)
+    assert broadcast_axes((2, 0), (2, 1)) == (1,)  # an empty batch: the size-1 axis is summed over nothing
+    for grad_shape, shape in [((7,), (3,)), ((3,), (2, 3)), ((2, 3), (2, 1, 3)), ((1,), (0,))]:
+        with pytest.raises(ValueError, match="cannot be summed"):
+            broadcast_axes(grad_shape, shape)
 
 
 def test_unbroadcast_sums_added_and_stretched_axes():

@@ -14,6 +14,7 @@ import numpy as np
 
 from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
+from .tensor import broadcast_axes
 
 
 class AnomalyError(RuntimeError):
@@ -40,20 +41,16 @@ def _check_step(tensor, grad_out, parent_grads):
         if grad is None or not parent.requires_grad:
             continue
         grad = np.asarray(grad)
-        if not _reduces_to(grad.shape, parent.shape):
+        try:
+            broadcast_axes(grad.shape, parent.shape)
+        except ValueError:
             raise AnomalyError(f"{_made_by(tensor)} sent a gradient of shape {grad.shape} to its input {k}, "
-                               f"{_made_by(parent)}, whose shape is {parent.shape}")
+                               f"{_made_by(parent)}, whose shape is {parent.shape}") from None
         if not np.all(np.isfinite(grad)):
             bad = "nan" if np.isnan(grad).any() else "inf"
             incoming = "" if np.all(np.isfinite(grad_out)) else " (its own incoming gradient was not finite)"
             raise AnomalyError(f"{_made_by(tensor)} sent {bad} to its input {k}, the result of "
                                f"{_made_by(parent)}{incoming}")
-
-
-def _reduces_to(grad_shape, shape) -> bool:
-    """True when un-broadcasting can sum a gradient of grad_shape down to shape."""
-    extra = len(grad_shape) - len(shape)
-    return extra >= 0 and all(size in (1, g) for size, g in zip(shape, grad_shape[extra:]))
 
 
 @contextlib.contextmanager

@@ -32,17 +32,23 @@ def as_array(data, dtype=None) -> np.ndarray:
     return np.asarray(data, dtype=dtype, order="C")
 
 
+def broadcast_axes(grad_shape, shape) -> tuple:
+    """The axes of a gradient of grad_shape that un-broadcasting to shape sums over: the leading axes that
+    broadcasting added, and those where shape has size 1 and the gradient another size. ValueError when
+    grad_shape is not shape broadcast (shape (3, 1) broadcasts to (2, 3, 4): the axes are (0, 2))."""
+    extra = len(grad_shape) - len(shape)
+    if extra < 0 or any(size not in (1, grad_size) for size, grad_size in zip(shape, grad_shape[extra:])):
+        raise ValueError(f"a gradient of shape {tuple(grad_shape)} cannot be summed to shape {tuple(shape)}: "
+                         "it is not that shape broadcast")
+    return tuple(range(extra)) + tuple(extra + axis for axis, size in enumerate(shape)
+                                       if size == 1 and grad_shape[extra + axis] != 1)
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum `grad` over the axes that broadcasting added or stretched, so it has `shape`."""
+    """Sum `grad` over the axes that broadcasting added or stretched (broadcast_axes), so it has `shape`."""
     if grad.shape == tuple(shape):  # the common case: nothing was broadcast
         return grad
-    extra_axes = grad.ndim - len(shape)
-    if extra_axes:
-        grad = grad.sum(axis=tuple(range(extra_axes)))
-    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad
+    return grad.sum(axis=broadcast_axes(grad.shape, shape), keepdims=True).reshape(shape)
 
 
 class Tensor:

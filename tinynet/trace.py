@@ -17,7 +17,7 @@ import numpy as np
 
 from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
-from .tensor import unbroadcast, values_of
+from .tensor import broadcast_axes, unbroadcast, values_of
 from .trace_html import render
 
 SHOWN_WHOLE = 16  # arrays with at most this many elements are shown whole; larger ones summarized
@@ -52,13 +52,6 @@ def describe(summary) -> str:
         return np.array2string(values.reshape(summary["shape"]), precision=4, separator=", ").replace("\n", "")
     first = ", ".join(f"{v:.4g}" for v in values)
     return f"shape {tuple(summary['shape'])}, norm {float(summary['norm']):.4g}, first values [{first}, ...]"
-
-
-def broadcast_axes(grad_shape, shape) -> list:
-    """The axes of a gradient of grad_shape that un-broadcasting to shape sums over."""
-    extra = len(grad_shape) - len(shape)
-    return list(range(extra)) + [extra + axis for axis, size in enumerate(shape)
-                                 if size == 1 and grad_shape[extra + axis] != 1]
 
 
 def counted_steps(indices) -> str:
@@ -136,7 +129,7 @@ class Trace:
                     continue
                 parent_number = self._number(parent)
                 step.to_parents.append({"parent": parent_number, "grad": summarize(unbroadcast(raw, parent.shape)),
-                                        "summed_axes": broadcast_axes(np.shape(raw), parent.shape),
+                                        "summed_axes": list(broadcast_axes(np.shape(raw), parent.shape)),
                                         "from_shape": list(np.shape(raw))})
                 self._contributions.setdefault(parent_number, []).append(step.index)
         self.steps.append(step)
