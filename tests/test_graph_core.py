@@ -7,7 +7,7 @@ import pytest
 
 from tinynet import Tensor
 from tinynet.function import Function
-from tinynet.tensor import broadcast_axes, unbroadcast
+from tinynet.tensor import broadcast_axes, topological_order, unbroadcast
 
 
 class Scale(Function):
@@ -80,7 +80,7 @@ def test_topological_order_puts_every_tensor_after_its_parents():
     a = scale(x, 2.0)
     b = plus(a, x)
     c = plus(b, a)
-    position = {id(tensor): k for k, tensor in enumerate(c._topological_order())}
+    position = {id(tensor): k for k, tensor in enumerate(topological_order([c]))}
     assert position[id(x)] < position[id(a)] < position[id(b)] < position[id(c)] and len(position) == 4
 
 

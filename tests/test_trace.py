@@ -6,6 +6,7 @@ import pytest
 
 import tinynet as tn
 from tinynet import functional as F
+from tinynet.tensor import topological_order
 from tinynet.trace import summarize
 
 
@@ -20,7 +21,7 @@ def small_network():
 def test_steps_follow_the_reverse_topological_order_and_leaf_grads_equal_grad():
     model, x, y = small_network()
     loss = F.cross_entropy(model(x), y)
-    order = list(reversed(loss._topological_order()))
+    order = list(reversed(topological_order([loss])))
     trace = tn.trace(loss, names=dict(model.named_parameters()))
     numbered = {trace.nodes[step.tensor]["label"]: step.tensor for step in trace.steps}
     assert len(trace.steps) == len(order)

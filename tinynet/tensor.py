@@ -148,28 +148,6 @@ class Tensor:
         """
         backpropagate([self], [grad], create_graph)
 
-    def _topological_order(self):  # named so: assignment mode strips it
-        """Tensors that self depends on (requiring grad), each after all its parents.
-
-        Iterative depth-first search, so deep graphs (long RNN-like chains) do not hit
-        Python's recursion limit.
-        """
-        order, visited = [], set()
-        stack = [(self, False)]
-        while stack:
-            tensor, parents_done = stack.pop()
-            if parents_done:
-                order.append(tensor)
-                continue
-            if id(tensor) in visited:
-                continue
-            visited.add(id(tensor))
-            stack.append((tensor, True))
-            if tensor.node is not None:
-                stack.extend((parent, False) for parent in tensor.node.parents
-                             if parent.requires_grad and id(parent) not in visited)
-        return order
-
     def zero_(self):
         """Set every value to 0, in place; returns self."""
         self.data[...] = 0
@@ -304,16 +282,25 @@ def saved_tensor(node, output, array):
 
 
 def topological_order(outputs):
-    """The tensors outputs depend on (requiring grad), each after all its parents: Tensor._topological_order
-    of each output, joined without repeats (a tensor already listed keeps its earlier place)."""
-    if len(outputs) == 1:
-        return outputs[0]._topological_order()
-    order, listed = [], set()
-    for output in outputs:
-        for tensor in output._topological_order():
-            if id(tensor) not in listed:
-                listed.add(id(tensor))
-                order.append(tensor)
+    """The tensors that outputs (a list) depend on, requiring grad, each after all its parents.
+
+    Iterative depth-first search, so deep graphs (long RNN-like chains) do not hit Python's
+    recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(output, False) for output in reversed(outputs)]
+    while stack:
+        tensor, parents_done = stack.pop()
+        if parents_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor.node is not None:
+            stack.extend((parent, False) for parent in tensor.node.parents
+                         if parent.requires_grad and id(parent) not in visited)
     return order
 
 
