@@ -166,8 +166,9 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
     Each runner returns (loss, *parameters) after its step; all start from the model's weights. model_options
     (the MLP's activation) go to both the NumPy step and the torch class.
     """
-    numpy_params = [p.data.copy() for p in model.parameters()]  # before any step: every implementation starts here
-    optimizer = optim.SGD(model.parameters(), lr=lr)
+    parameters = model.parameters()  # listed once, as torch_reference keeps its list: walking the modules is no step
+    numpy_params = [p.data.copy() for p in parameters]  # before any step: every implementation starts here
+    optimizer = optim.SGD(parameters, lr=lr)
     case = Case(name, flops)
 
     def tinynet_step():
@@ -175,7 +176,7 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()  # after the step, as in torch_reference: the gradients do not outlive it
-        return (np.float32(loss.item()), *(p.data for p in model.parameters()))
+        return (np.float32(loss.item()), *(p.data for p in parameters))
 
     case.runners["tinynet"] = tinynet_step
     case.runners["numpy"] = lambda: (numpy_step(numpy_params, x, labels, lr, **model_options), *numpy_params)
