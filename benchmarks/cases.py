@@ -25,11 +25,13 @@ except ImportError:
     torch_reference = None
 
 # Targets as tinynet time / PyTorch CPU time (issue 20): every AlexNet and 1-channel 5x5 convolution,
-# the seed-004 CNN step, the face ResNet's forward and input gradient; the MLP step's (an earlier issue's).
+# the seed-004 CNN step, the face ResNet's forward and input gradient; the MLP step's (an earlier issue's);
+# the tiny MLP step's (issue 27), where the per-op cost of the graph core is nearly all of the time.
 CONV_TARGET = 1.25
 CNN_STEP_TARGET = 0.6
 FACE_RESNET_TARGET = 1.0
 MLP_TARGET = 1.3
+PER_OP_TARGET = 1.0
 
 
 @dataclass
@@ -158,13 +160,15 @@ def lrn_case(shape, rng, torch_ref, radius=2, bias=1.0, alpha=2e-5, beta=0.75):
     return case
 
 
-def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_ref, lr):
+def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_ref, lr, **model_options):
     """One SGD step on softmax cross-entropy of a tinynet model, a NumPy step function and a torch reference class.
 
-    Each runner returns (loss, *parameters) after its step; all start from the model's weights.
+    Each runner returns (loss, *parameters) after its step; all start from the model's weights. model_options
+    (the MLP's activation) go to both the NumPy step and the torch class.
     """
-    numpy_params = [p.data.copy() for p in model.parameters()]  # before any step: every implementation starts here
-    optimizer = optim.SGD(model.parameters(), lr=lr)
+    parameters = model.parameters()  # listed once, as torch_reference keeps its list: walking the modules is no step
+    numpy_params = [p.data.copy() for p in parameters]  # before any step: every implementation starts here
+    optimizer = optim.SGD(parameters, lr=lr)
     case = Case(name, flops)
 
     def tinynet_step():
@@ -172,27 +176,65 @@ def sgd_step_case(name, flops, model, x, labels, numpy_step, torch_class, torch_
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()  # after the step, as in torch_reference: the gradients do not outlive it
-        return (np.float32(loss.item()), *(p.data for p in model.parameters()))
+        return (np.float32(loss.item()), *(p.data for p in parameters))
 
     case.runners["tinynet"] = tinynet_step
-    case.runners["numpy"] = lambda: (numpy_step(numpy_params, x, labels, lr), *numpy_params)
+    case.runners["numpy"] = lambda: (numpy_step(numpy_params, x, labels, lr, **model_options), *numpy_params)
     if torch_ref:
-        torch_model = getattr(torch_ref, torch_class)(numpy_params, lr)  # copies them
+        torch_model = getattr(torch_ref, torch_class)(numpy_params, lr, **model_options)  # copies them
         case.runners["torch"] = lambda: (torch_model.step(x, labels), *(p.detach().numpy() for p in torch_model.params))
     return case
 
 
-def mlp_case(batch, sizes, rng, torch_ref, lr=0.1):
-    """One SGD train step of a sizes[0]-sizes[1]-sizes[2] ReLU MLP on softmax cross-entropy."""
+def mlp_case(batch, sizes, rng, torch_ref, lr=0.1, activation="relu"):
+    """One SGD train step of a sizes[0]-sizes[1]-sizes[2] MLP on softmax cross-entropy; activation 'relu' or 'tanh'
+    (named in the case's name when not ReLU)."""
     n_in, n_hidden, n_out = sizes
     x = rng.standard_normal((batch, n_in), dtype=np.float32)
     labels = rng.integers(0, n_out, batch)
-    model = nn.Sequential(nn.Linear(n_in, n_hidden, rng=rng), nn.ReLU(), nn.Linear(n_hidden, n_out, rng=rng))
-    case = sgd_step_case(f"MLP {n_in}-{n_hidden}-{n_out} SGD step, batch {batch}",
+    hidden_layer = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]()
+    model = nn.Sequential(nn.Linear(n_in, n_hidden, rng=rng), hidden_layer, nn.Linear(n_hidden, n_out, rng=rng))
+    kind = "" if activation == "relu" else f" {activation}"
+    case = sgd_step_case(f"MLP {n_in}-{n_hidden}-{n_out}{kind} SGD step, batch {batch}",
                          2.0 * 3 * batch * (n_in * n_hidden + n_hidden * n_out), model, x, labels,
-                         reference.mlp_sgd_step, "MLP", torch_ref, lr)
+                         reference.mlp_sgd_step, "MLP", torch_ref, lr, activation=activation)
     case.target = MLP_TARGET
     return case
+
+
+def per_op_cases(rng, torch_ref, shape=(4, 5)):
+    """What each op costs beyond its arithmetic (issue 27), the same at every size: a 10-5-2 tanh MLP's SGD step at
+    batch 4, and one elementwise product a * b of two `shape` tensors made once, without a graph and with one (the
+    gradients of its sum). Each runner returns its results through the Tensor's public `.numpy()`."""
+    step = mlp_case(4, (10, 5, 2), rng, torch_ref, activation="tanh")
+    step.name += " (per-op overhead)"
+    step.flops, step.target = None, PER_OP_TARGET  # a few thousand flops: GFLOP/s would say nothing
+    yield step
+
+    a, b = (rng.standard_normal(shape, dtype=np.float32) for _ in range(2))
+    constant_a, constant_b = tn.Tensor(a), tn.Tensor(b)
+    product = Case(f"elementwise a * b {shape}, no graph (per-op overhead)", None)
+    product.runners["tinynet"] = lambda: ((constant_a * constant_b).numpy(),)
+    product.runners["numpy"] = lambda: (a * b,)
+    if torch_ref:
+        product.runners["torch"] = torch_ref.Product(a, b, requires_grad=False).forward
+    yield product
+
+    leaf_a, leaf_b = tn.Tensor(a, requires_grad=True), tn.Tensor(b, requires_grad=True)
+
+    def tinynet_forward_backward_of_sum():
+        out = leaf_a * leaf_b
+        out.sum().backward()
+        grads = leaf_a.grad, leaf_b.grad
+        leaf_a.grad = leaf_b.grad = None  # as zero_grad: the next call's gradients are not added to these
+        return out.numpy(), *grads
+
+    product_graph = Case(f"elementwise a * b {shape}, fwd + bwd of its sum (per-op overhead)", None)
+    product_graph.runners["tinynet"] = tinynet_forward_backward_of_sum
+    product_graph.runners["numpy"] = lambda: reference.product_forward_backward(a, b)
+    if torch_ref:
+        product_graph.runners["torch"] = torch_ref.Product(a, b, requires_grad=True).forward_backward
+    yield product_graph
 
 
 def cnn_case(batch, size, channels, kernel, rng, torch_ref, lr=0.01):
@@ -298,7 +340,8 @@ def face_resnet_input_grad_case(rng, torch_ref, widths=(32, 64, 128, 256)):
 
 
 def all_cases(quick=False, seed=0, with_torch=True):
-    """The issue's benchmark list; quick=True gives the same kinds of case at tiny sizes (for tests).
+    """The issue's benchmark list; quick=True gives the same kinds of case at tiny sizes (for tests; the per-op
+    cases are tiny at any size).
 
     The cases are made one at a time, as they are asked for, so that only the case being timed holds its arrays
     (the seed-004 CNN's weights alone are 35M floats, held by each implementation). The PyTorch runners are added
@@ -322,6 +365,7 @@ def all_cases(quick=False, seed=0, with_torch=True):
     yield max_pool_case(pool_shape, 3, 2, rng, torch_ref)
     yield lrn_case(pool_shape, rng, torch_ref)
     yield mlp_case(*mlp, rng, torch_ref)
+    yield from per_op_cases(rng, torch_ref)
     yield cnn_case(*cnn, rng, torch_ref)
     yield face_resnet_case(resnet[0], rng, torch_ref, resnet[1])
     yield face_resnet_input_grad_case(rng, torch_ref, resnet[1])

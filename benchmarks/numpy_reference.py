@@ -94,13 +94,20 @@ def max_pool_backward(grad_out, argmax, x_shape, kernel, stride, pads):
     return grad_x[:, :, top:top + x_shape[2], left:left + x_shape[3]]
 
 
-def mlp_gradients(params, x, labels):
-    """(loss, [grad of each param], grad_x) of linear-ReLU-linear with softmax cross-entropy (mean over the batch).
+# Hidden-layer activations of mlp_gradients: name -> (function, its derivative written in terms of its output).
+ACTIVATIONS = {"relu": (lambda z: np.maximum(z, 0), lambda hidden: hidden > 0),
+               "tanh": (np.tanh, lambda hidden: 1 - hidden * hidden)}
+
+
+def mlp_gradients(params, x, labels, activation="relu"):
+    """(loss, [grad of each param], grad_x) of linear-activation-linear with softmax cross-entropy (mean over the
+    batch); activation: a name in ACTIVATIONS.
 
     params: [w1 (H, D), b1 (H,), w2 (K, H), b2 (K,)]; x: (N, D); labels: (N,) ints.
     """
     w1, b1, w2, b2 = params
-    hidden = np.maximum(x @ w1.T + b1, 0)
+    function, derivative = ACTIVATIONS[activation]
+    hidden = function(x @ w1.T + b1)
     logits = hidden @ w2.T + b2
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -109,7 +116,7 @@ def mlp_gradients(params, x, labels):
     grad_logits = np.exp(log_probs)
     grad_logits[rows, labels] -= 1
     grad_logits /= len(labels)
-    grad_hidden = (grad_logits @ w2) * (hidden > 0)
+    grad_hidden = (grad_logits @ w2) * derivative(hidden)
     grads = [grad_hidden.T @ x, grad_hidden.sum(axis=0), grad_logits.T @ hidden, grad_logits.sum(axis=0)]
     return loss, grads, grad_hidden @ w1
 
@@ -121,11 +128,19 @@ def sgd_update(params, grads, lr):
         param -= grad
 
 
-def mlp_sgd_step(params, x, labels, lr):
-    """One SGD step of linear-ReLU-linear with softmax cross-entropy, in place (see mlp_gradients). Returns the loss."""
-    loss, grads, _ = mlp_gradients(params, x, labels)
+def mlp_sgd_step(params, x, labels, lr, activation="relu"):
+    """One SGD step of linear-activation-linear with softmax cross-entropy, in place (see mlp_gradients). Returns the
+    loss."""
+    loss, grads, _ = mlp_gradients(params, x, labels, activation)
     sgd_update(params, grads, lr)
     return loss
+
+
+def product_forward_backward(a, b):
+    """(a * b, and the gradients of its sum: grad_a = b, grad_b = a, each as grad_out * the other factor)."""
+    out = a * b
+    grad_out = np.ones_like(out)
+    return out, grad_out * b, grad_out * a
 
 
 def cnn_sgd_step(params, x, labels, lr):

@@ -1,4 +1,5 @@
 """Median wall-clock timing, the machine's matmul speed, and a description of the machine."""
+import math
 import os
 import platform
 import time
@@ -9,18 +10,36 @@ import numpy as np
 
 from tinynet.kernels.compile import choose_threading_layer
 
+# A call shorter than this is timed in a loop of calls that lasts at least this long: microsecond calls (the per-op
+# cases) then stand far above the clock's resolution and the timing loop's own cost.
+MIN_SAMPLE_SECONDS = 1e-3
+
 
 def median_seconds(run, budget=1.0, min_repeats=3, max_repeats=25):
-    """Median time of run() over as many calls as fit in about `budget` seconds (within the bounds).
+    """Median time of one run() call over samples that fill about `budget` seconds, at least min_repeats of them.
 
-    Call run() once before, to compile and warm caches: that call is not timed here.
+    A sample is one call, or for a call shorter than MIN_SAMPLE_SECONDS, a loop of 2, 4, 8, ... calls that lasts
+    that long, timed together and divided by its calls. One-call samples are at most max_repeats; short loops as
+    many as the budget holds: hundreds of 1 ms samples, whose median leaves out those that another process or a
+    scheduler tick interrupted. Call run() once before, to compile and warm caches: that call is not timed here.
     """
-    times = []
-    while len(times) < min_repeats or (len(times) < max_repeats and sum(times) < budget):
-        start = time.perf_counter()
+    calls, seconds = 1, seconds_per_call(run, 1)
+    while seconds * calls < MIN_SAMPLE_SECONDS:  # too short a loop to be a sample: twice as many calls
+        calls *= 2
+        seconds = seconds_per_call(run, calls)
+    most = max_repeats if calls == 1 else math.inf
+    samples = [seconds]
+    while len(samples) < min_repeats or (len(samples) < most and sum(samples) * calls < budget):
+        samples.append(seconds_per_call(run, calls))
+    return median(samples)
+
+
+def seconds_per_call(run, calls):
+    """Wall-clock seconds of `calls` calls of run() in a row, divided by calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
         run()
-        times.append(time.perf_counter() - start)
-    return median(times)
+    return (time.perf_counter() - start) / calls
 
 
 def matmul_gflops(size=1024, budget=1.0):

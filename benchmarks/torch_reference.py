@@ -53,16 +53,36 @@ def local_response_norm(x, radius, bias, alpha, beta, grad_out):
     return out.detach().numpy(), x_t.grad.numpy()
 
 
-class MLP:
-    """784-300-10 (any sizes) with ReLU, trained by SGD on softmax cross-entropy."""
+class Product:
+    """a * b on tensors made once (the case times the op, not the conversion of its inputs): `forward` without a
+    graph, `forward_backward` with one and the gradients of its sum."""
 
-    def __init__(self, params, lr):
+    def __init__(self, a, b, requires_grad):
+        self.a, self.b = as_tensor(a, requires_grad), as_tensor(b, requires_grad)
+
+    def forward(self):
+        return ((self.a * self.b).numpy(),)
+
+    def forward_backward(self):
+        out = self.a * self.b
+        out.sum().backward()
+        grads = self.a.grad.numpy(), self.b.grad.numpy()
+        self.a.grad = self.b.grad = None  # as zero_grad: the next call's gradients are not added to these
+        return out.detach().numpy(), *grads
+
+
+class MLP:
+    """784-300-10 (any sizes) with ReLU (or activation: 'tanh'), trained by SGD on softmax cross-entropy."""
+
+    def __init__(self, params, lr, activation="relu"):
         self.params = [as_tensor(p.copy(), True) for p in params]
         self.optimizer = torch.optim.SGD(self.params, lr=lr)
+        self.activation = getattr(torch, activation)
 
     def step(self, x, labels):
         w1, b1, w2, b2 = self.params
-        loss = TF.cross_entropy(TF.linear(TF.relu(TF.linear(as_tensor(x), w1, b1)), w2, b2), as_tensor(labels))
+        hidden = self.activation(TF.linear(as_tensor(x), w1, b1))
+        loss = TF.cross_entropy(TF.linear(hidden, w2, b2), as_tensor(labels))
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad()  # after the step: the gradients (the CNN's 35M) do not outlive it

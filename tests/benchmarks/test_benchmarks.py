@@ -1,11 +1,12 @@
 """The benchmark code on tiny sizes: it runs, its references agree with tinynet, and it notices when they do not."""
 import json
+import time
 
 import numpy as np
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks import cases, numpy_reference
+from benchmarks import cases, numpy_reference, timing
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
 
 
@@ -14,7 +15,7 @@ def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementation
     printed = capsys.readouterr().out
     assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
     names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
-    assert len(names) == 13 and all(f"| {name} |" in printed for name in names)
+    assert len(names) == 16 and all(f"| {name} |" in printed for name in names)
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["case"] for row in written["cases"]] == names and written["cases"][0]["torch ms"] == "-"
     assert any("matmul" in line for line in written["machine"])
@@ -23,7 +24,28 @@ def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementation
 def test_only_runs_the_cases_whose_name_contains_the_text(capsys):
     assert bench.main(["--quick", "--no-torch", "--budget", "0", "--only", "CNN", "--only", "MLP"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]  # after the header
-    assert [row.split()[1] for row in rows] == ["MLP", "seed-004"]
+    assert [row.split()[1] for row in rows] == ["MLP", "MLP", "seed-004"]
+
+
+def test_a_quick_run_has_the_per_op_cases_at_their_one_size():
+    names = [case.name for case in cases.all_cases(quick=True, with_torch=False) if "per-op" in case.name]
+    assert names == ["MLP 10-5-2 tanh SGD step, batch 4 (per-op overhead)",
+                     "elementwise a * b (4, 5), no graph (per-op overhead)",
+                     "elementwise a * b (4, 5), fwd + bwd of its sum (per-op overhead)"]
+
+
+def test_calls_under_a_millisecond_are_timed_in_loops_as_many_as_the_budget_holds():
+    calls = []
+    seconds = timing.median_seconds(lambda: calls.append(None), budget=0.05)
+    assert seconds < 1e-5 < timing.MIN_SAMPLE_SECONDS and len(calls) > 1000
+
+
+def test_longer_calls_are_timed_one_by_one():
+    calls = []
+    timing.median_seconds(lambda: calls.append(time.sleep(timing.MIN_SAMPLE_SECONDS)), budget=0)
+    assert len(calls) == 3
+    timing.median_seconds(lambda: calls.append(time.sleep(timing.MIN_SAMPLE_SECONDS)), budget=10, max_repeats=5)
+    assert len(calls) == 3 + 5
 
 
 def test_numpy_reference_cnn_step_matches_tinynet_over_two_steps():
