@@ -152,8 +152,8 @@ def lrn_case(shape, rng, torch_ref, radius=2, bias=1.0, alpha=2e-5, beta=0.75):
     grad_out = rng.standard_normal(shape, dtype=np.float32)
     settings = (radius, bias, alpha, beta)
     case = Case(f"LRN r={radius} fwd+bwd {shape}", None)
-    case.runners["tinynet"] = lambda: tinynet_forward_backward(lambda t: F.local_response_norm(t, *settings), x,
-                                                                grad_out)
+    case.runners["tinynet"] = lambda: tinynet_forward_backward(lambda t: F.local_response_norm(
+        t, depth_radius=radius, bias=bias, alpha=alpha, beta=beta), x, grad_out)
     case.runners["numpy"] = lambda: (lrn_reference(x, *settings), lrn_backward_reference(grad_out, x, *settings))
     if torch_ref:
         case.runners["torch"] = lambda: torch_ref.local_response_norm(x, *settings, grad_out)

@@ -254,7 +254,7 @@ def test_gradient_penalty_trains_through_the_gradient():
 # ---- what cannot double-backward says so -----------------------------------------------------
 @pytest.mark.parametrize("name, fn", [
     ("GELU", F.gelu),
-    ("LocalResponseNorm", lambda x: F.local_response_norm(x, 1)),
+    ("LocalResponseNorm", lambda x: F.local_response_norm(x, depth_radius=1)),
 ])
 def test_ops_without_double_backward_raise_an_error_naming_them(name, fn):
     x = tn.Tensor(np.random.default_rng(0).random((1, 2, 4, 4)) + 0.5, requires_grad=True)

@@ -503,10 +503,22 @@ def global_avg_pool2d(x):
     return mean(check_images(x), axis=(2, 3))
 
 
-def local_response_norm(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
-    """TensorFlow's LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ** beta."""
+LRN_ARGUMENTS = ("tinynet's local response norm is TensorFlow's and takes its settings as keywords: depth_radius=, "
+                 "bias=, alpha=, beta=. PyTorch's local_response_norm(x, size, alpha, beta, k) is the same as "
+                 "depth_radius=(size - 1) // 2 for an odd size, bias=k, alpha=alpha / size (PyTorch averages the "
+                 "squares over the window, TensorFlow sums them)")
+
+
+def local_response_norm(x, *positional, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, **other):
+    """TensorFlow's LRN: x / (bias + alpha * sum of x^2 over channels c-r..c+r) ** beta.
+
+    The settings are keywords only: a PyTorch-style call (size, alpha, beta, k) would mean other
+    numbers here, so it raises a TypeError that says how to translate it (LRN_ARGUMENTS).
+    """
+    if positional or other:
+        raise TypeError(LRN_ARGUMENTS)
     return LocalResponseNorm.apply(check_images(x), depth_radius=checked_int(depth_radius, "depth_radius", minimum=0),
-                 bias=bias, alpha=alpha, beta=beta)
+                                   bias=bias, alpha=alpha, beta=beta)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -67,7 +67,18 @@ def test_a_window_that_does_not_fit_is_refused_by_conv_and_pooling_alike():
     with pytest.raises(ValueError, match="groups must be >= 1"):
         nn.Conv2d(2, 2, 3, groups=0)
     with pytest.raises(ValueError, match="depth_radius must be >= 0"):
-        F.local_response_norm(image, -1)
+        F.local_response_norm(image, depth_radius=-1)
+
+
+def test_a_pytorch_style_lrn_call_raises_saying_how_to_translate_it():
+    """PyTorch's local_response_norm(x, size=5) is depth_radius=2 here: a size read as a radius would be silently
+    another normalization, so only keywords are taken."""
+    image = np.ones((1, 3, 4, 4))
+    for call in (lambda: F.local_response_norm(image, 5), lambda: F.local_response_norm(image, size=5),
+                 lambda: nn.LocalResponseNorm(5), lambda: nn.LocalResponseNorm(size=5, k=2.0)):
+        with pytest.raises(TypeError, match=r"depth_radius=\(size - 1\) // 2 .* bias=k, alpha=alpha / size"):
+            call()
+    assert F.local_response_norm(image, depth_radius=2).shape == image.shape
 
 
 def test_numpy_integers_are_valid_sizes_and_give_the_same_result():

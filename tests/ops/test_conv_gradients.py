@@ -56,7 +56,7 @@ def test_pooling_takes_every_padding_form(pool, reference, case, padding):
        alpha=st.sampled_from([2e-5, 0.1, 1.0]), beta=st.sampled_from([0.5, 0.6, 0.75]))
 def test_local_response_norm_gradients(channels, radius, seed, alpha, beta):
     x = random_tensor((2, channels, 3, 3), seed)
-    tn.gradcheck(lambda t: F.local_response_norm(t, radius, 1.0, alpha, beta), [x])
+    tn.gradcheck(lambda t: F.local_response_norm(t, depth_radius=radius, bias=1.0, alpha=alpha, beta=beta), [x])
 
 
 @given(seed=seeds)
@@ -67,7 +67,7 @@ def test_global_avg_pool_gradient(seed):
 def test_a_small_cnn_end_to_end_gradient_for_input_and_every_weight():
     def cnn(x, conv_weight, conv_bias, fc_weight, fc_bias):
         hidden = F.relu(F.conv2d(x, conv_weight, conv_bias, padding="same"))
-        hidden = F.max_pool2d(F.local_response_norm(hidden, 1, alpha=0.1), 2)
+        hidden = F.max_pool2d(F.local_response_norm(hidden, depth_radius=1, alpha=0.1), 2)
         return F.linear(F.flatten(hidden), fc_weight, fc_bias)
 
     inputs = [distinct_values((2, 2, 6, 6), seed=0), random_tensor((4, 2, 3, 3), 1), random_tensor((4,), 2),

@@ -52,10 +52,14 @@ class AvgPool2d(_Pool2d):
 
 
 class LocalResponseNorm(Module):
-    """TensorFlow's local response normalization (alpha not divided by the window size)."""
+    """TensorFlow's local response normalization (alpha not divided by the window size); keyword settings
+    only, as F.local_response_norm (a PyTorch-style LocalResponseNorm(size) raises saying how to translate it)."""
 
-    def __init__(self, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+    def __init__(self, *positional, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, **other):
+        if positional or other:
+            raise TypeError(F.LRN_ARGUMENTS)
         self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
 
     def forward(self, x):
-        return F.local_response_norm(x, self.depth_radius, self.bias, self.alpha, self.beta)
+        return F.local_response_norm(x, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha,
+                                     beta=self.beta)
