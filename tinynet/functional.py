@@ -491,10 +491,17 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return MaxPool2d.apply(x, kernel=kernel, stride=stride, pads=pads)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Mean over kh x kw windows, counting only real (unpadded) pixels: (N, C, H, W) -> (N, C, Ho, Wo)."""
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over kh x kw windows: (N, C, H, W) -> (N, C, Ho, Wo); padding as in conv2d.
+
+    As in PyTorch, the zeros of a numeric padding count in the mean (count_include_pad=True): the
+    mean is the pool of the zero-padded image. With count_include_pad=False, and with padding='same'
+    (TensorFlow's rule, whose pools count only real pixels), each window's mean is over its real pixels.
+    """
     x = check_images(x)
     kernel, stride, pads = pooling_settings(x, kernel_size, stride, padding)
+    if count_include_pad and not isinstance(padding, str) and any(map(any, pads)):
+        x, pads = Pad.apply(x, pad_width=((0, 0), (0, 0)) + pads), ((0, 0), (0, 0))
     return AvgPool2d.apply(x, kernel=kernel, stride=stride, pads=pads)
 
 

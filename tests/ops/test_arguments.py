@@ -144,6 +144,7 @@ def test_nan_propagates_through_max_pool_wherever_it_is_in_the_window_as_through
 
 # ---- kernels never read or write out of bounds ---------------------------------------------
 BOUNDS_CHECKED_SCRIPT = textwrap.dedent("""
+    import functools
     import numpy as np
     from numba import config
     assert config.BOUNDSCHECK, "NUMBA_BOUNDSCHECK was not read"
@@ -163,7 +164,8 @@ BOUNDS_CHECKED_SCRIPT = textwrap.dedent("""
         out.backward(np.ones(out.shape))
         _, strides, pads, dilations, _ = sliding_window(x_shape[2:], weight_shape[2:], stride, padding, dilation)
         np.testing.assert_allclose(out.data, conv2d_reference(x.data, weight.data, strides, pads, dilations, groups))
-    for pool, reference in [(F.max_pool2d, max_pool_reference), (F.avg_pool2d, avg_pool_reference)]:
+    real_pixel_avg_pool2d = functools.partial(F.avg_pool2d, count_include_pad=False)
+    for pool, reference in [(F.max_pool2d, max_pool_reference), (real_pixel_avg_pool2d, avg_pool_reference)]:
         for kernel, stride, padding in [(3, 1, 2), ((3, 1), (5, 2), ((2, 0), (0, 0))), (2, 3, "same"), (4, 4, 0)]:
             x = tn.Tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)
             out = pool(x, kernel, stride, padding)

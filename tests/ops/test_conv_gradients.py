@@ -40,8 +40,13 @@ def test_conv2d_same_and_valid_padding_strings():
     np.testing.assert_array_equal(out.data[0, 0], [[9, 9, 6], [9, 9, 6], [6, 6, 4]])  # TensorFlow: extra pad last
 
 
-@pytest.mark.parametrize("pool, reference", [(F.max_pool2d, max_pool_reference), (F.avg_pool2d, avg_pool_reference)],
-                         ids=["max", "avg"])
+def real_pixel_avg_pool2d(x, kernel, stride, padding):
+    """The mean of each window's real pixels, as tinynet.kernels.pool's reference takes it."""
+    return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
+
+
+@pytest.mark.parametrize("pool, reference", [(F.max_pool2d, max_pool_reference),
+                                             (real_pixel_avg_pool2d, avg_pool_reference)], ids=["max", "avg"])
 @given(case=pool_cases(), padding=paddings)
 def test_pooling_takes_every_padding_form(pool, reference, case, padding):
     x, kernel, stride, _, _ = case
@@ -50,6 +55,22 @@ def test_pooling_takes_every_padding_form(pool, reference, case, padding):
     x_t = tn.Tensor(x * 0.1, requires_grad=True)
     np.testing.assert_allclose(pool(x_t, kernel, stride, padding).data, reference(x_t.data, kernel, stride, pads))
     tn.gradcheck(lambda t: pool(t, kernel, stride, padding), [x_t])
+
+
+@given(case=pool_cases(), padding=paddings)
+def test_avg_pool_counts_the_padding_zeros_as_pytorch_does(case, padding):
+    """count_include_pad=True (PyTorch's default): the pool of the zero-padded image; padding='same' is
+    TensorFlow's rule and, as there, counts only real pixels."""
+    x, kernel, stride, _, _ = case
+    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1))
+    assume(all(before < k and after < k for (before, after), k in zip(pads, kernel)))
+    x_t = tn.Tensor(x * 0.1, requires_grad=True)
+    if padding == "same":
+        expected = avg_pool_reference(x_t.data, kernel, stride, pads)
+    else:
+        expected = avg_pool_reference(np.pad(x_t.data, ((0, 0), (0, 0)) + pads), kernel, stride, ((0, 0), (0, 0)))
+    np.testing.assert_allclose(F.avg_pool2d(x_t, kernel, stride, padding).data, expected)
+    tn.gradcheck(lambda t: F.avg_pool2d(t, kernel, stride, padding), [x_t])
 
 
 @given(channels=st.integers(1, 6), radius=st.integers(0, 3), seed=seeds,

@@ -255,7 +255,7 @@ def test_random_programs_match_pytorch(data, seed, shape, length):
 @given(seed=seeds, data=st.data())
 def test_random_convolutions_and_poolings_match_pytorch(seed, data):
     """PyTorch pads symmetrically and needs pooling padding <= kernel / 2; within that, the same numbers.
-    Average pooling: tinynet counts only real pixels (PyTorch's count_include_pad=False)."""
+    Average pooling with and without the padding's zeros in the mean (count_include_pad)."""
     rng = np.random.default_rng(seed)
     groups = data.draw(st.integers(1, 2))
     channels, out_channels = groups * data.draw(st.integers(1, 2)), groups * data.draw(st.integers(1, 2))
@@ -274,12 +274,13 @@ def test_random_convolutions_and_poolings_match_pytorch(seed, data):
 
     run_both(conv, [x, weight, bias], rng)
     pool = data.draw(st.sampled_from(["max", "avg"]))
+    count_include_pad = data.draw(st.booleans())
 
     def pooling(ours, theirs):
         if pool == "max":
             return F.max_pool2d(ours[0], kernel, stride, padding), TF.max_pool2d(theirs[0], kernel, stride, padding), \
                 ours, theirs
-        return (F.avg_pool2d(ours[0], kernel, stride, padding),
-                TF.avg_pool2d(theirs[0], kernel, stride, padding, count_include_pad=False), ours, theirs)
+        return (F.avg_pool2d(ours[0], kernel, stride, padding, count_include_pad=count_include_pad),
+                TF.avg_pool2d(theirs[0], kernel, stride, padding, count_include_pad=count_include_pad), ours, theirs)
 
     run_both(pooling, [x], rng)

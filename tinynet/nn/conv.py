@@ -45,10 +45,15 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window's real (unpadded) pixels: (N, C, H, W) -> (N, C, Ho, Wo)."""
+    """The mean of each window: (N, C, H, W) -> (N, C, Ho, Wo); the padding's zeros count unless
+    count_include_pad=False (see F.avg_pool2d)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
 
 
 class LocalResponseNorm(Module):
