@@ -7,6 +7,7 @@ Arguments may be Tensors, NumPy arrays or Python numbers; non-Tensors are consta
 import functools
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -151,21 +152,58 @@ def std(x, axis=None, keepdims=False, correction=1):
 
 
 @torch_names
-def max(x, axis=None, keepdims=False):
-    """Max over axis (None: all axes); tied maxima share the gradient equally."""
+def amax(x, axis=None, keepdims=False):
+    """Max over axis (None: all axes; an int or a tuple), the values only (torch.amax); tied maxima share the
+    gradient equally."""
     return Max.apply(x, axis=axis, keepdims=keepdims)
 
 
 @torch_names
+def amin(x, axis=None, keepdims=False):
+    """Min over axis, values only (torch.amin), as -amax(-x)."""
+    return neg(amax(neg(x), axis, keepdims))
+
+
+class ValuesAndIndices(NamedTuple):
+    """What max and min over one axis return, as torch.max(x, dim): the values (a Tensor) and where they are
+    (a NumPy int64 array: Tensors hold floats)."""
+    values: Tensor
+    indices: np.ndarray
+
+
+@torch_names
+def max(x, axis=None, keepdims=False):
+    """As torch.max: without an axis, the largest element (a Tensor); over one axis (an int), the
+    (values, indices) pair, so that PyTorch's `x.max(1)[1]` is the argmax here too. amax takes several axes."""
+    return extreme(amax, argmax, x, axis, keepdims)
+
+
+@torch_names
 def min(x, axis=None, keepdims=False):
-    """Min over axis, as -max(-x)."""
-    return neg(max(neg(x), axis, keepdims))
+    """As torch.min: without an axis, the smallest element; over one axis, (values, indices)."""
+    return extreme(amin, argmin, x, axis, keepdims)
+
+
+def extreme(values_of_extreme, index_of_extreme, x, axis, keepdims):
+    """max or min as PyTorch's: values_of_extreme (amax, amin) over everything, or with its indices over one axis."""
+    if axis is None:
+        return values_of_extreme(x)
+    if not is_int(axis):
+        raise TypeError(f"{values_of_extreme.__name__[1:]}() over one axis takes an int, got {axis!r}: "
+                        f"{values_of_extreme.__name__}() reduces over several")
+    return ValuesAndIndices(values_of_extreme(x, axis, keepdims), index_of_extreme(x, axis, keepdims))
 
 
 @torch_names
 def argmax(x, axis=None, keepdims=False):
     """Index of the max along axis (None: in the flattened x), as a NumPy int64 array (Tensors hold floats)."""
     return np.argmax(as_tensor(x).data, axis=axis, keepdims=keepdims)
+
+
+@torch_names
+def argmin(x, axis=None, keepdims=False):
+    """Index of the min along axis (None: in the flattened x), as a NumPy int64 array."""
+    return np.argmin(as_tensor(x).data, axis=axis, keepdims=keepdims)
 
 
 # ---- shape --------------------------------------------------------------------------------

@@ -34,14 +34,17 @@ class TensorMethods:
     def pow(self, exponent): return F.pow(self, exponent)
     def matmul(self, other): return F.matmul(self, other)
 
-    # reductions take axis=/keepdims= or PyTorch's dim=/keepdim=; max and min return values only (like amax)
+    # reductions take axis=/keepdims= or PyTorch's dim=/keepdim=; max and min over a dim give (values, indices)
     def sum(self, *args, **kwargs): return F.sum(self, *args, **kwargs)
     def mean(self, *args, **kwargs): return F.mean(self, *args, **kwargs)
     def var(self, *args, **kwargs): return F.var(self, *args, **kwargs)
     def std(self, *args, **kwargs): return F.std(self, *args, **kwargs)
     def max(self, *args, **kwargs): return F.max(self, *args, **kwargs)
     def min(self, *args, **kwargs): return F.min(self, *args, **kwargs)
+    def amax(self, *args, **kwargs): return F.amax(self, *args, **kwargs)
+    def amin(self, *args, **kwargs): return F.amin(self, *args, **kwargs)
     def argmax(self, *args, **kwargs): return F.argmax(self, *args, **kwargs)
+    def argmin(self, *args, **kwargs): return F.argmin(self, *args, **kwargs)
     def softmax(self, *args, **kwargs): return F.softmax(self, *args, **kwargs)
     def log_softmax(self, *args, **kwargs): return F.log_softmax(self, *args, **kwargs)
 

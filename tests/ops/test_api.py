@@ -26,7 +26,7 @@ def test_smooth_ops_and_methods(op, shape, seed):
 
 
 kinked_ops = {"abs": abs, "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "clamp": lambda x: x.clamp(-0.5, 0.7),
-              "clamp_min": lambda x: x.clamp(min=0.3), "min": lambda x: x.min(dim=-1),
+              "clamp_min": lambda x: x.clamp(min=0.3), "min": lambda x: x.min(dim=-1).values,
               "l1_loss": lambda x: F.l1_loss(x, np.zeros(x.shape))}
 
 
@@ -110,6 +110,19 @@ def test_binary_cross_entropy_is_finite_at_0_and_1():
     assert np.all(np.isfinite(p.grad))
 
 
+def test_max_and_min_over_a_dim_return_values_and_indices_as_pytorch():
+    """PyTorch's habit `x.max(1)[1]` (the argmax) must not silently give the max of row 1."""
+    x = tn.Tensor(np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]]), requires_grad=True)
+    values, indices = x.max(1)
+    assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0] and x.max(dim=1)[1].tolist() == [1, 0]
+    assert x.min(dim=0, keepdim=True).values.tolist() == [[1.0, 0.0, 2.0]] and x.min(0).indices.tolist() == [0, 1, 0]
+    assert x.max().item() == 7.0 and F.min(x).item() == 0.0 and x.amax((0, 1)).item() == 7.0
+    with pytest.raises(TypeError, match=r"max\(\) over one axis takes an int.*amax\(\) reduces over several"):
+        x.max((0, 1))
+    values.sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+
+
 def test_one_hot_argmax_and_small_methods():
     np.testing.assert_array_equal(F.one_hot(np.array([0, 2])), [[1, 0, 0], [0, 0, 1]])
     assert F.one_hot(tn.Tensor([1.0]), 4).tolist() == [[0, 1, 0, 0]]
@@ -119,7 +132,7 @@ def test_one_hot_argmax_and_small_methods():
     np.testing.assert_array_equal(x.argmax(dim=1), [1, 0])
     assert x.argmax() == 3 and x.numel() == 6 and x.dim() == 2 and x.t().shape == (3, 2)
     assert x.tolist() == [[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]]
-    assert x.sum(dim=1, keepdim=True).shape == (2, 1) and x.max(0).tolist() == [7.0, 5.0, 3.0]
+    assert x.sum(dim=1, keepdim=True).shape == (2, 1) and x.amax(0).tolist() == [7.0, 5.0, 3.0]
     assert x.clone().zero_().tolist() == [[0.0] * 3] * 2 and x.data[0, 0] == 1.0
     assert x.requires_grad_().requires_grad
     x.float().sum().backward()
