@@ -294,11 +294,9 @@ def pad(x, pad):
     return Pad.apply(x, pad_width=tuple((int(before), int(after)) for before, after in pad))
 
 
-def flatten(x, start_dim=1, end_dim=-1):
-    """x with axes start_dim..end_dim merged into one: (N, C, H, W) -> (N, C*H*W).
-
-    start_dim defaults to 1, as in nn.Flatten (torch.flatten and Tensor.flatten start at 0).
-    """
+def flatten(x, start_dim=0, end_dim=-1):
+    """x with axes start_dim..end_dim merged into one, as torch.flatten: flatten(x, 1) takes (N, C, H, W) to
+    (N, C*H*W) (what nn.Flatten does), flatten(x) to (N*C*H*W,)."""
     x = as_tensor(x)
     start, end = normalize_axis(start_dim, x.ndim), normalize_axis(end_dim, x.ndim) + 1
     return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end]),) + x.shape[end:])

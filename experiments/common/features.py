@@ -44,7 +44,7 @@ class FeatureNetwork:
     def __call__(self, image_tensor):
         """Features (N, D) of prepared images, differentiable (used by parts 8 and 9)."""
         out = self.model(image_tensor, until=self.layer)
-        return tn.functional.flatten(out)
+        return tn.functional.flatten(out, 1)
 
     def features(self, images, sha256s, batch_size=32):
         """Features (N, D) float32 of crops (N, H, W, 3) in [0, 1], cached by network and image hashes."""

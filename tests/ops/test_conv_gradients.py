@@ -89,7 +89,7 @@ def test_a_small_cnn_end_to_end_gradient_for_input_and_every_weight():
     def cnn(x, conv_weight, conv_bias, fc_weight, fc_bias):
         hidden = F.relu(F.conv2d(x, conv_weight, conv_bias, padding="same"))
         hidden = F.max_pool2d(F.local_response_norm(hidden, depth_radius=1, alpha=0.1), 2)
-        return F.linear(F.flatten(hidden), fc_weight, fc_bias)
+        return F.linear(F.flatten(hidden, 1), fc_weight, fc_bias)
 
     inputs = [distinct_values((2, 2, 6, 6), seed=0), random_tensor((4, 2, 3, 3), 1), random_tensor((4,), 2),
               random_tensor((2, 4 * 3 * 3), 3), random_tensor((2,), 4)]

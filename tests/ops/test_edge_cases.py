@@ -79,7 +79,7 @@ def test_mean_over_an_empty_axis_is_nan_as_in_pytorch():
 
 
 def test_flatten_and_softmax_of_empty_tensors():
-    assert F.flatten(np.zeros((0, 2, 3))).shape == (0, 6)
+    assert F.flatten(np.zeros((0, 2, 3)), 1).shape == (0, 6)
     for op in (F.softmax, F.log_softmax):
         x = float64(np.zeros((2, 0)))
         out = op(x, axis=1)

@@ -111,7 +111,7 @@ class AlexNet(Module):
                 x = F.local_response_norm(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)
             if pool:
                 x = F.max_pool2d(x, 3, 2)
-        x = F.flatten(F.transpose(x, (0, 2, 3, 1)))
+        x = F.flatten(F.transpose(x, (0, 2, 3, 1)), 1)
         for name in FC_LAYERS:
             weight, bias = getattr(self, name)
             x = F.matmul(x, weight) + bias

@@ -46,7 +46,7 @@ class Sigmoid(Module):
 class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
 
-    def forward(self, x): return F.flatten(x)
+    def forward(self, x): return F.flatten(x, 1)
 
 
 class Dropout(Module):
