@@ -9,8 +9,8 @@ the image. im2col/col2im are Numba kernels, parallel over the rows of the column
 The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and the weight gradient
 makes the columns again rather than keeping them from the forward pass.
 It is the default algorithm of tinynet.kernels.conv_choice (it runs every setting; the others run
-where its cost model expects them faster): NAME, unsupported, forward_seconds and Plan are what
-the chooser reads. benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
+where its cost model expects them faster): NAME, MARGIN, unsupported, forward_seconds and Plan are
+what the chooser reads. benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
 """
 import math
 import threading
