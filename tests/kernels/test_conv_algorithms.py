@@ -73,13 +73,15 @@ def test_chooser_picks_fft_for_the_seed_004_cnn_and_im2col_elsewhere_and_says_wh
     """As measured on the course's machine (conv_choice's constants): FFT about 4x faster than im2col on the
     CNN's second conv, slower on its first (1 input channel: the transforms of 32 output planes per image dominate)."""
     choice = tn.conv_algorithm((16, 32, 46, 46), (64, 32, 10, 10), padding="same")
-    assert choice.algorithm == "fft" and choice.kernels is conv_fft
+    assert choice.algorithm == "fft" and choice.module is conv_fft
     assert choice.reason.startswith("fft: estimated forward im2col")
-    assert choice.estimates["fft"] * conv_choice.FFT_MARGIN <= choice.estimates["im2col"]
+    assert choice.estimates["fft"] * conv_fft.MARGIN <= choice.estimates["im2col"]
     choice = tn.conv_algorithm((16, 1, 91, 91), (32, 1, 10, 10), padding="same")  # its conv1: one input channel
     assert choice.algorithm == "im2col" and choice.estimates["fft"] > choice.estimates["im2col"]
     choice = tn.conv_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4, padding="same")  # AlexNet conv1
-    assert choice.algorithm == "im2col" and "stride 1" in choice.reason and "fft" not in choice.estimates
+    assert choice.algorithm == "im2col" and "fft" not in choice.estimates
+    assert choice.reason == ("im2col: fft needs stride 1 and dilation 1, got stride (4, 4), dilation (1, 1); "
+                             "winograd needs stride 1 and dilation 1, got stride (4, 4), dilation (1, 1)")
     choice = tn.conv_algorithm((1, 256, 13, 13), (384, 256, 3, 3), padding="same", dtype=np.float64)
     assert choice.algorithm == "im2col" and choice.reason.startswith("im2col: estimated")
     choice = tn.conv_algorithm((64, 96, 27, 27), (256, 48, 5, 5), padding="same", groups=2)  # AlexNet conv2
@@ -101,14 +103,25 @@ def test_forcing_an_algorithm_is_visible_scoped_and_checked():
         pass
 
 
+def recording_plans(monkeypatch, module, calls):
+    """module's Plans made from now on append the name of each function called on them to calls."""
+    make_plan = module.Plan
+
+    class RecordingPlan:
+        def __init__(self, *needs_grad):
+            self.plan = make_plan(*needs_grad)
+
+        def __getattr__(self, name):
+            function = getattr(self.plan, name)
+            return lambda *args: (calls.append(name), function(*args))[1]
+
+    monkeypatch.setattr(module, "Plan", RecordingPlan)
+
+
 @pytest.mark.parametrize("algorithm", sorted(conv_choice.ALGORITHMS))
 def test_conv2d_runs_the_chosen_algorithm_forward_and_backward(algorithm, monkeypatch):
-    kernels = getattr(conv_choice.ALGORITHMS[algorithm], "Plan", conv_choice.ALGORITHMS[algorithm])
     calls = []
-    for name in ("conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad"):
-        original = getattr(kernels, name)
-        monkeypatch.setattr(kernels, name, lambda *args, _name=name, _original=original: (calls.append(_name),
-                                                                                           _original(*args))[1])
+    recording_plans(monkeypatch, conv_choice.ALGORITHMS[algorithm], calls)
     rng = np.random.default_rng(0)
     x, weight = tn.Tensor(rng.standard_normal((2, 2, 7, 7)), requires_grad=True), tn.Tensor(
         rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
@@ -137,9 +150,9 @@ def test_recorded_conv_choices_lists_every_convolution_of_the_block():
                                                     ((0, 2, 4, 4), (3, 2, 3, 3))])
 def test_every_algorithm_takes_layers_without_channels_or_images(algorithm, x_shape, weight_shape):
     x, weight = np.ones(x_shape), np.ones(weight_shape)
-    settings_, kernels = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1), conv_choice.ALGORITHMS[algorithm]
-    out = kernels.conv2d_forward(x, weight, *settings_)
+    settings_, plan = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1), conv_choice.ALGORITHMS[algorithm].Plan(True, True)
+    out = plan.conv2d_forward(x, weight, *settings_)
     np.testing.assert_array_equal(out, conv2d_reference(x, weight, *settings_))
-    assert kernels.conv2d_input_grad(out, x_shape, weight, *settings_).shape == x_shape
-    np.testing.assert_array_equal(kernels.conv2d_weight_grad(out, x, weight_shape, *settings_),
+    assert plan.conv2d_input_grad(out, x_shape, weight, *settings_).shape == x_shape
+    np.testing.assert_array_equal(plan.conv2d_weight_grad(out, x, weight_shape, *settings_),
                                   np.zeros(weight_shape))

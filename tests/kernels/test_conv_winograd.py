@@ -188,7 +188,7 @@ def test_forcing_winograd_where_it_cannot_run_is_an_error(kernel, stride, dilati
 
 def test_chooser_picks_winograd_for_3x3_convolutions_of_many_images_and_im2col_for_one():
     choice = tn.conv_algorithm((32, 256, 13, 13), (384, 256, 3, 3), padding="same")  # AlexNet conv3
-    assert choice.algorithm == "winograd" and choice.kernels is conv_winograd
+    assert choice.algorithm == "winograd" and choice.module is conv_winograd
     assert choice.estimates["winograd"] < min(choice.estimates["im2col"], choice.estimates["fft"])
     assert choice.reason.startswith("winograd: estimated forward im2col")
     assert tn.conv_algorithm((32, 32, 35, 35), (32, 32, 3, 3), padding="same").algorithm == "winograd"  # face ResNet

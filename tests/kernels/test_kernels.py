@@ -5,13 +5,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinynet.kernels.compile
-from tinynet.function import Context
 from tinynet.kernels import conv
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_forward, conv2d_reference
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
-from tinynet.kernels.pool import avg_pool_reference, max_pool_reference
+from tinynet.kernels.pool import (
+    avg_pool2d,
+    avg_pool2d_transpose,
+    avg_pool_reference,
+    max_pool2d,
+    max_pool_reference,
+    max_unpool2d,
+)
 from tinynet.kernels.windows import resolve_padding
-from tinynet.ops.pool import AvgPool2d, MaxPool2d
 
 
 @pytest.fixture(autouse=True, params=["serial", "parallel"])
@@ -94,17 +99,17 @@ def pool_cases(draw):
     return x, kernel, stride, pads, rng
 
 
-def pool_forward_backward(op, x, kernel, stride, pads, grad_seed):
-    ctx = Context([True])
-    out = op.forward(ctx, x, kernel, stride, pads)
-    grad_out = np.random.default_rng(grad_seed).standard_normal(out.shape)
-    return out, grad_out, op.backward(ctx, grad_out)[0]
+def max_pool_forward_backward(x, kernel, stride, pads):
+    """(out, grad_out, grad_x): max_pool2d of x, a random grad_out, and its VJP max_unpool2d (the kernels')."""
+    out, argmax = max_pool2d(x, kernel, stride, pads)
+    grad_out = np.random.default_rng(0).standard_normal(out.shape)
+    return out, grad_out, max_unpool2d(grad_out, argmax, x.shape)
 
 
 @given(case=pool_cases())
 def test_max_pool_matches_reference_and_routes_gradient_to_the_maximum(case):
     x, kernel, stride, pads, _ = case
-    out, grad_out, grad_x = pool_forward_backward(MaxPool2d, x, kernel, stride, pads, 0)
+    out, grad_out, grad_x = max_pool_forward_backward(x, kernel, stride, pads)
     np.testing.assert_array_equal(out, max_pool_reference(x, kernel, stride, pads))
     expected = np.zeros_like(x)
     for n, c, y, x_ in np.ndindex(*out.shape):
@@ -116,7 +121,7 @@ def test_max_pool_matches_reference_and_routes_gradient_to_the_maximum(case):
 def test_max_pool_propagates_nan_as_its_reference_does_and_still_routes_every_gradient(case):
     x, kernel, stride, pads, rng = case
     x[rng.random(x.shape) < 0.3] = np.nan
-    out, grad_out, grad_x = pool_forward_backward(MaxPool2d, x, kernel, stride, pads, 0)
+    out, grad_out, grad_x = max_pool_forward_backward(x, kernel, stride, pads)
     np.testing.assert_array_equal(out, max_pool_reference(x, kernel, stride, pads))
     np.testing.assert_allclose(grad_x.sum(), grad_out.sum(), rtol=1e-12)
 
@@ -126,7 +131,7 @@ def test_max_pool_routes_each_gradient_to_the_first_nan_else_the_first_maximum_o
     x, kernel, stride, pads, rng = case
     x = rng.integers(0, 3, x.shape).astype(np.float64)  # many ties
     x[rng.random(x.shape) < 0.1] = np.nan
-    out, grad_out, grad_x = pool_forward_backward(MaxPool2d, x, kernel, stride, pads, 0)
+    out, grad_out, grad_x = max_pool_forward_backward(x, kernel, stride, pads)
     padded = np.pad(x, ((0, 0), (0, 0)) + pads, constant_values=-np.inf)
     expected = np.zeros_like(padded)
     for n, c, y, x_ in np.ndindex(*out.shape):
@@ -142,7 +147,9 @@ def test_max_pool_routes_each_gradient_to_the_first_nan_else_the_first_maximum_o
 @given(case=pool_cases())
 def test_avg_pool_matches_reference_and_its_backward_is_the_adjoint(case):
     x, kernel, stride, pads, rng = case
-    out, grad_out, grad_x = pool_forward_backward(AvgPool2d, x, kernel, stride, pads, 1)
+    out = avg_pool2d(x, kernel, stride, pads)
+    grad_out = rng.standard_normal(out.shape)
+    grad_x = avg_pool2d_transpose(grad_out, x.shape, kernel, stride, pads)
     np.testing.assert_allclose(out, avg_pool_reference(x, kernel, stride, pads), rtol=1e-12)
     probe = rng.standard_normal(x.shape)  # <grad_out, A probe> == <A^T grad_out, probe>
     np.testing.assert_allclose(np.sum(grad_out * avg_pool_reference(probe, kernel, stride, pads)),

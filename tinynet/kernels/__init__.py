@@ -1,13 +1,14 @@
 """Numba kernels on plain NumPy arrays (NCHW), each with a plain NumPy reference for tests.
 
-Nothing here knows about Tensor. One module per family of kernels:
+Nothing here knows about Tensor; an op calls its family's functions on arrays. One module per family:
 
   conv.py         conv2d by im2col/col2im around one BLAS matmul per group (the batch chunked
-                  to a memory budget): forward, input gradient, weight gradient
+                  to a memory budget): forward, input gradient, weight gradient; the default algorithm
   conv_fft.py     the same three by real FFTs (stride 1, large kernels)
   conv_winograd.py  the same three by Winograd's minimal filtering (3x3 kernels, stride 1)
-  conv_choice.py  which algorithm runs for a shape, and why (a cost model; forcible for tests)
-  pool.py         max and average pooling, forward and backward
+  conv_choice.py  the registry of convolution algorithms (each module above declares what it runs
+                  and what it costs) and which one runs for a shape, and why; forcible for tests
+  pool.py         max and average pooling and their VJPs
   lrn.py          local response normalization across channels, forward and backward
   windows.py      kernel, stride, dilation and padding checked, and the output-size formula
   compile.py      Kernel: a Python function compiled serial and parallel (cached on disk); the

@@ -8,8 +8,9 @@ the image. im2col/col2im are Numba kernels, parallel over the rows of the column
 (image, channel) planes of the image respectively, so that no two threads write the same element.
 The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and the weight gradient
 makes the columns again rather than keeping them from the forward pass.
-tinynet.kernels.conv_choice decides when this algorithm runs; benchmarks/README.md has its
-speed against plain NumPy and PyTorch CPU.
+It is the default algorithm of tinynet.kernels.conv_choice (it runs every setting; the others run
+where its cost model expects them faster): NAME, MARGIN, unsupported, forward_seconds and Plan are
+what the chooser reads. benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
 """
 import math
 import threading
@@ -19,6 +20,17 @@ from numba import prange
 
 from .compile import Kernel
 from .windows import output_shape
+
+NAME = "im2col"
+MARGIN = 1.0  # the default: the cost model measures the other algorithms against it
+
+# Throughputs on the course's 2-core machine, two threads: BLAS matrix products as im2col makes them (flops per
+# second, 2 flops per multiply-add, by dtype itemsize) and the im2col copy (elements per second). The other
+# algorithms' cost models use them for their own products and copies. Fitted to the forward times of the
+# algorithms on the course's stride-1 shapes: what matters is the ratio of two algorithms' times.
+# How and when they were measured: benchmarks/README.md, "Measurements behind the kernels' constants".
+GEMM_RATE = {4: 150e9, 8: 75e9}
+COPY_RATE = 0.5e9
 
 # The most bytes of im2col columns made at once: a larger batch goes through in chunks of images
 # (the columns of a 10x10 conv over 46x46 images with 32 channels are 27 MB per float32 image).
@@ -152,6 +164,34 @@ def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups
         grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
         grad_weight += np.matmul(grad_rows, grouped(columns, groups).transpose(0, 2, 1))
     return grad_weight.reshape(weight_shape)
+
+
+class Plan:
+    """One layer's im2col convolution: conv2d_forward, conv2d_input_grad and conv2d_weight_grad, the functions
+    every algorithm's Plan has (tinynet.kernels.conv_choice). im2col keeps nothing between the calls, so a
+    plan is the module's functions whatever gradients the layer wants."""
+
+    def __init__(self, x_needs_grad=False, weight_needs_grad=False):
+        """x_needs_grad, weight_needs_grad: the gradients the layer will want (an algorithm keeps what they reuse)."""
+
+    conv2d_forward = staticmethod(conv2d_forward)
+    conv2d_input_grad = staticmethod(conv2d_input_grad)
+    conv2d_weight_grad = staticmethod(conv2d_weight_grad)
+
+
+def unsupported(x_shape, weight_shape, stride, pads, dilation, groups):
+    """None: im2col runs every setting (checked ones: the window fits, the channels divide into groups)."""
+    return None
+
+
+def forward_seconds(x_shape, weight_shape, stride, pads, dilation, groups, itemsize):
+    """Estimated seconds of conv2d_forward on the course's machine: the copy into columns and the matrix products."""
+    out_channels, group_channels, kernel_h, kernel_w = weight_shape
+    out_hw = output_shape(x_shape[2:], weight_shape[2:], stride, dilation, pads)
+    windows = x_shape[0] * out_hw[0] * out_hw[1]
+    column_elements = x_shape[1] * kernel_h * kernel_w * windows
+    flops = 2.0 * out_channels * group_channels * kernel_h * kernel_w * windows
+    return column_elements / COPY_RATE + flops / GEMM_RATE[itemsize]
 
 
 def conv2d_reference(x, weight, stride, pads, dilation, groups):

@@ -1,22 +1,28 @@
 """Which convolution algorithm runs for a shape, and why: a cost model, or timings; visible and forcible.
 
-Each algorithm is a module of tinynet.kernels with the same three functions, all on plain arrays:
-conv2d_forward(x, weight, stride, pads, dilation, groups) -> out, conv2d_input_grad(grad_out,
-x_shape, weight, ...) -> grad_x and conv2d_weight_grad(grad_out, x, weight_shape, ...) -> grad_weight.
+Each algorithm is one module of tinynet.kernels; beside its functions on plain arrays it declares
+what the chooser reads, with settings = (x_shape, weight_shape, stride, pads, dilation, groups) as
+the op gets them (checked by tinynet.kernels.windows):
 
-  im2col  tinynet.kernels.conv: any stride, dilation and groups; one BLAS product per group.
-  fft     tinynet.kernels.conv_fft: stride 1 and dilation 1; real FFTs, for large kernels.
-  winograd  tinynet.kernels.conv_winograd: 3x3 kernels, stride 1 and dilation 1; 2.25-4x fewer multiplies.
+  NAME                the name conv_algorithm reports and force_conv_algorithm takes
+  unsupported(*settings) -> why it cannot run these settings, or None
+  forward_seconds(*settings, itemsize) -> its forward's seconds on the course's 2-core machine, as its
+                      cost model estimates them (the backward passes cost about the same again for each
+                      algorithm, so one choice serves all three)
+  MARGIN              how many times faster than the default the model must expect it to be to run
+  Plan(x_needs_grad, weight_needs_grad) -> one layer's conv2d_forward(x, weight, *settings[2:]) -> out,
+                      conv2d_input_grad(grad_out, x_shape, weight, ...) -> grad_x and
+                      conv2d_weight_grad(grad_out, x, weight_shape, ...) -> grad_weight; a plan may keep
+                      work the three share for the gradients wanted (FFT's spectra)
 
-By default the model estimates each algorithm's seconds for the forward pass from its arithmetic and copies
-at throughputs measured on the course's 2-core machine (the constants below; the backward
-passes cost about the same again for each algorithm, so one choice serves all three) and picks
-the cheapest, FFT only by a margin: the same shapes give the same algorithm, hence the same numbers,
-on every machine. `conv_benchmark(True)` (or TINYNET_CONV_BENCHMARK=1) instead times every algorithm
-that can run, forward and both gradients, once per setting, and keeps the fastest (cuDNN's benchmark
-mode), in memory and in a JSON file. `conv_algorithm(...)` says what runs and why; `force_conv_algorithm(name)` makes
-every convolution in a `with` block use that algorithm (the tests use it to exercise each one), and
-`recorded_conv_choices()` lists the choices made in a block (the benchmarks print them).
+ALGORITHMS lists them, one line each: adding an algorithm is its module and its line there. By
+default the cost models choose, the same way on every machine, so the same shapes give the same
+algorithm, hence the same numbers. `conv_benchmark(True)` (or TINYNET_CONV_BENCHMARK=1) instead times
+every algorithm that can run, forward and both gradients, once per setting, and keeps the fastest
+(cuDNN's benchmark mode), in memory and in a JSON file. `conv_algorithm(...)` says what runs and why;
+`force_conv_algorithm(name)` makes every convolution in a `with` block use that algorithm (the tests
+use it to exercise each one), and `recorded_conv_choices()` lists the choices made in a block (the
+benchmarks print them).
 """
 import contextlib
 import contextvars
@@ -34,28 +40,27 @@ from typing import NamedTuple
 import numpy as np
 
 from . import conv, conv_fft, conv_winograd
-from .windows import checked_int, output_shape, sliding_window
+from .windows import checked_int, sliding_window
 
-ALGORITHMS = {"im2col": conv, "fft": conv_fft, "winograd": conv_winograd}
+REQUIRED = ("NAME", "unsupported", "forward_seconds", "MARGIN", "Plan")  # what every algorithm module declares
 
-# Throughputs (operations per second) on the course's 2-core machine, two threads, by dtype itemsize:
-# BLAS matrix products as im2col makes them (2 flops per multiply-add), the im2col copy in elements, a
-# real 2-D FFT in 2.5 * F * log2(F) flops, the batched small complex products (of spectra, and the
-# kernels' DFT products) in 8 flops per complex multiply-add. Fitted to the forward times of the
-# algorithms on the course's stride-1 shapes: what matters is the ratio of two algorithms' times.
-# How and when they were measured: benchmarks/README.md, "Measurements behind the kernels' constants".
-GEMM_RATE = {4: 150e9, 8: 75e9}
-COPY_RATE = 0.5e9
-FFT_RATE = {4: 5e9, 8: 3.5e9}
-SPECTRAL_PRODUCT_RATE = {4: 25e9, 8: 12e9}
 
-# Winograd's calls cost about this many seconds more than im2col's on small convolutions (its channels-last copies
-# and weight transform; benchmarks/README.md says where the figure comes from).
-WINOGRAD_OVERHEAD = 50e-6
+def registry(*modules):
+    """{NAME: module} of algorithm modules, in the order given; TypeError naming what a module lacks."""
+    for module in modules:
+        missing = [name for name in REQUIRED if not hasattr(module, name)]
+        if missing:
+            raise TypeError(f"{module.__name__} is not a conv algorithm module: it has no {', '.join(missing)}")
+    return {module.NAME: module for module in modules}
 
-# FFT rounds differently from the direct sum and the model's rates are rough: it runs only where the
-# model expects it at least this many times faster than im2col.
-FFT_MARGIN = 2.0
+
+# The first is the default: it runs every setting, and the cost model measures the others against it.
+ALGORITHMS = registry(
+    conv,  # im2col: any stride, dilation and groups; one BLAS product per group
+    conv_fft,  # stride 1 and dilation 1; real FFTs, for large kernels
+    conv_winograd,  # 3x3 kernels, stride 1 and dilation 1; 2.25-4x fewer multiplies
+)
+DEFAULT = next(iter(ALGORITHMS))
 
 _forced = contextvars.ContextVar("forced_conv_algorithm", default=None)
 _records = contextvars.ContextVar("recorded_conv_choices", default=None)
@@ -68,84 +73,41 @@ class Choice(NamedTuple):
     estimates: dict
 
     @property
-    def kernels(self):
-        """The module with this algorithm's conv2d_forward, conv2d_input_grad and conv2d_weight_grad."""
+    def module(self):
+        """The algorithm's module (see the module docstring for what it declares)."""
         return ALGORITHMS[self.algorithm]
 
     def plan(self, x_needs_grad, weight_needs_grad):
-        """The three functions for one layer's forward and gradients (see algorithm_plan)."""
-        return algorithm_plan(self.algorithm, x_needs_grad, weight_needs_grad)
+        """A fresh Plan of the algorithm for one layer: its conv2d_forward, conv2d_input_grad and conv2d_weight_grad."""
+        return self.module.Plan(x_needs_grad, weight_needs_grad)
 
 
-def algorithm_plan(algorithm, x_needs_grad, weight_needs_grad):
-    """A fresh Plan of the algorithm's module where it has one (it keeps what the gradients wanted will
-    reuse, e.g. FFT spectra), else the module itself: conv2d_forward, conv2d_input_grad, conv2d_weight_grad."""
-    make_plan = getattr(ALGORITHMS[algorithm], "Plan", None)
-    return make_plan(x_needs_grad, weight_needs_grad) if make_plan else ALGORITHMS[algorithm]
-
-
-def im2col_seconds(x_shape, weight_shape, out_hw, itemsize):
-    """Estimated forward seconds by im2col + BLAS: the copy into columns and the matrix products."""
-    out_channels, group_channels, kernel_h, kernel_w = weight_shape
-    windows = x_shape[0] * out_hw[0] * out_hw[1]
-    column_elements = x_shape[1] * kernel_h * kernel_w * windows
-    flops = 2.0 * out_channels * group_channels * kernel_h * kernel_w * windows
-    return column_elements / COPY_RATE + flops / GEMM_RATE[itemsize]
-
-
-def fft_seconds(x_shape, weight_shape, pads, groups, itemsize):
-    """Estimated forward seconds by FFT (tinynet.kernels.conv_fft): the transforms of every image and output
-    plane, the kernels' DFT products, the products of spectra, and the spectra written and read (a
-    complex number as two elements copied)."""
-    n_images, channels = x_shape[:2]
-    out_channels, group_channels, kernel_h, kernel_w = weight_shape
-    size_h, size_w = conv_fft.transform_size(conv_fft.padded_hw(x_shape, pads))
-    half = size_w // 2 + 1
-    planes = n_images * (channels + out_channels)
-    transform_flops = 2.5 * size_h * size_w * math.log2(max(size_h * size_w, 2)) * planes
-    kernel_flops = 8.0 * out_channels * group_channels * half * kernel_h * (kernel_w + size_h)
-    product_flops = 8.0 * size_h * half * n_images * group_channels * out_channels
-    spectra_elements = size_h * half * (planes + out_channels * group_channels)
-    return (transform_flops / FFT_RATE[itemsize] + (kernel_flops + product_flops) / SPECTRAL_PRODUCT_RATE[itemsize]
-            + 2 * spectra_elements / COPY_RATE)
-
-
-def winograd_seconds(x_shape, weight_shape, out_hw, itemsize):
-    """Estimated forward seconds by Winograd: the tile transforms (input, weight and output tiles, at im2col's copy
-    rate: they measured within 20% of it), the products of the transformed tiles, and its overhead."""
-    m = conv_winograd.tile_size(out_hw)
-    tiles = x_shape[0] * math.prod(conv_winograd.tile_counts(out_hw, m))
-    out_channels, group_channels = weight_shape[:2]
-    transformed = (m + 2) ** 2 * (tiles * (x_shape[1] + out_channels) + out_channels * group_channels)
-    flops = 2.0 * (m + 2) ** 2 * tiles * group_channels * out_channels
-    return WINOGRAD_OVERHEAD + transformed / COPY_RATE + flops / GEMM_RATE[itemsize]
-
-
-def unsupported(algorithm, stride, dilation, kernel_hw):
-    """Why algorithm cannot run with these settings, or None."""
-    if algorithm in ("fft", "winograd") and (stride != (1, 1) or dilation != (1, 1)):
-        return f"{algorithm} needs stride 1 and dilation 1, got stride {stride}, dilation {dilation}"
-    if algorithm == "winograd" and tuple(kernel_hw) != (3, 3):
-        return f"winograd needs a 3x3 kernel, got {tuple(kernel_hw)}"
-    return None
+def why_not(settings):
+    """{name: why it cannot run settings (x_shape, weight_shape, stride, pads, dilation, groups), or None}."""
+    return {name: algorithm.unsupported(*settings) for name, algorithm in ALGORITHMS.items()}
 
 
 @functools.lru_cache(maxsize=1024)
 def modelled_choice(x_shape, weight_shape, stride, pads, dilation, groups, itemsize):
-    """The cost model's Choice for checked settings (cached: layers see the same shapes every step)."""
-    out_hw = output_shape(x_shape[2:], weight_shape[2:], stride, dilation, pads)
-    estimates = {"im2col": im2col_seconds(x_shape, weight_shape, out_hw, itemsize)}
-    why_not_fft = unsupported("fft", stride, dilation, weight_shape[2:])
-    if why_not_fft:
-        return Choice("im2col", f"im2col: {why_not_fft}", estimates)
-    estimates["fft"] = fft_seconds(x_shape, weight_shape, pads, groups, itemsize)
-    best = "fft" if estimates["fft"] * FFT_MARGIN <= estimates["im2col"] else "im2col"
-    if not unsupported("winograd", stride, dilation, weight_shape[2:]):
-        estimates["winograd"] = winograd_seconds(x_shape, weight_shape, out_hw, itemsize)
-        best = "winograd" if estimates["winograd"] < estimates[best] else best
+    """The cost model's Choice for checked settings (cached: layers see the same shapes every step).
+
+    Each algorithm that can run, in the registry's order, takes over from the best so far where the model
+    expects it at least as fast, and at least its MARGIN times faster than the default.
+    """
+    settings = (x_shape, weight_shape, stride, pads, dilation, groups)
+    reasons = why_not(settings)
+    estimates = {name: ALGORITHMS[name].forward_seconds(*settings, itemsize)
+                 for name, reason in reasons.items() if reason is None}
+    if len(estimates) == 1:
+        return Choice(DEFAULT, f"{DEFAULT}: " + "; ".join(reason for reason in reasons.values() if reason), estimates)
+    best = DEFAULT
+    for name, seconds in estimates.items():
+        if seconds * ALGORITHMS[name].MARGIN <= estimates[DEFAULT] and seconds <= estimates[best]:
+            best = name
     listed = ", ".join(f"{name} {seconds * 1e3:.3g} ms" for name, seconds in estimates.items())
-    return Choice(best, f"{best}: estimated forward {listed} (fft runs when at least {FFT_MARGIN:g}x faster)",
-                  estimates)
+    margins = ", ".join(f"{name} runs when at least {ALGORITHMS[name].MARGIN:g}x faster"
+                        for name in estimates if ALGORITHMS[name].MARGIN != 1)
+    return Choice(best, f"{best}: estimated forward {listed}" + (f" ({margins})" if margins else ""), estimates)
 
 
 def choose(x_shape, weight_shape, stride, pads, dilation, groups, dtype, arrays=None):
@@ -156,9 +118,9 @@ def choose(x_shape, weight_shape, stride, pads, dilation, groups, dtype, arrays=
     choice = modelled_choice(*settings, np.dtype(dtype).itemsize)
     forced = _forced.get()
     if forced is not None:
-        why_not = unsupported(forced, stride, dilation, weight_shape[2:])
-        if why_not:
-            raise ValueError(f"force_conv_algorithm({forced!r}) cannot run this convolution: {why_not}")
+        reason = ALGORITHMS[forced].unsupported(*settings)
+        if reason:
+            raise ValueError(f"force_conv_algorithm({forced!r}) cannot run this convolution: {reason}")
         choice = Choice(forced, f"{forced}: forced by force_conv_algorithm({forced!r})", choice.estimates)
     elif benchmark_enabled():
         choice = timed_choices().choice(settings + (np.dtype(dtype).name,), arrays, choice.estimates)
@@ -182,7 +144,7 @@ def conv_algorithm(x_shape, weight_shape, stride=1, padding=0, *, groups=1, dila
 
 @contextlib.contextmanager
 def force_conv_algorithm(name):
-    """Within the block, every conv2d runs algorithm `name` (a key of ALGORITHMS); ValueError where it cannot."""
+    """Within the block, every conv2d runs algorithm `name` (a NAME in ALGORITHMS); ValueError where it cannot."""
     if name not in ALGORITHMS:
         raise ValueError(f"unknown conv algorithm {name!r}: use one of {sorted(ALGORITHMS)}")
     token = _forced.set(name)
@@ -254,11 +216,16 @@ def settings_key(settings):
     return json.dumps(settings)
 
 
+def as_tuples(value):
+    """value with every list in it a tuple: JSON's settings as the op gives them."""
+    return tuple(as_tuples(item) for item in value) if isinstance(value, list) else value
+
+
 def check_times(settings, times):
     """ValueError unless times is {algorithm: seconds} of algorithms that can run settings (a cache entry)."""
-    stride, dilation, kernel_hw = tuple(settings[2]), tuple(settings[4]), tuple(settings[1][2:])
+    reasons = why_not(as_tuples(settings)[:6])
     for name, seconds in times.items():
-        if name not in ALGORITHMS or unsupported(name, stride, dilation, kernel_hw) is not None:
+        if name not in reasons or reasons[name] is not None:
             raise ValueError(f"{name!r} cannot run {settings}")
         if not isinstance(seconds, float) or not 0 <= seconds < math.inf:
             raise ValueError(f"{seconds!r} is not a time in seconds")
@@ -328,8 +295,8 @@ class TimedChoices:
                 rng = np.random.default_rng(0)
                 arrays = (rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(weight_shape).astype(dtype))
             conv_settings = (stride, pads, dilation, groups)
-            runnable = [name for name in ALGORITHMS if unsupported(name, stride, dilation, weight_shape[2:]) is None]
-            self.seconds[key] = {name: min(seconds_of(algorithm_plan(name, True, True), *arrays, conv_settings)
+            runnable = [name for name, reason in why_not(settings[:6]).items() if reason is None]
+            self.seconds[key] = {name: min(seconds_of(ALGORITHMS[name].Plan(True, True), *arrays, conv_settings)
                                            for _ in range(BENCHMARK_RUNS)) for name in runnable}
             self.write()
         times = self.seconds[key]

@@ -14,15 +14,29 @@ transformed: its spectrum is two small DFT matrix products (kh rows, then Fh row
 gradient's inverse transform makes only the kh x kw values kept. A Plan keeps the spectra one
 layer's forward and gradients share (x's for the weight gradient, the weight's for the input
 gradient, grad_out's for both). A kxk kernel costs O(log(Fh*Fw)) per pixel instead of O(k^2):
-tinynet.kernels.conv_choice picks this for large kernels. Rounding differs from the direct sum
+tinynet.kernels.conv_choice picks this for large kernels (forward_seconds is its cost model; MARGIN
+why it must beat im2col by more than the others). Rounding differs from the direct sum
 (within 1e-10 relative in float64, 1e-4 in float32: tests/kernels/test_conv_algorithms.py compares
 it with the loop reference, tinynet.kernels.conv.conv2d_reference).
 """
 import functools
+import math
 
 import numpy as np
 
-from .conv import batch_chunks
+from .conv import COPY_RATE, batch_chunks
+
+NAME = "fft"
+
+# FFT rounds differently from the direct sum and the model's rates are rough: it runs only where the
+# model expects it at least this many times faster than im2col (the default algorithm).
+MARGIN = 2.0
+
+# Throughputs on the course's 2-core machine, two threads, by dtype itemsize (measured as conv.GEMM_RATE):
+# a real 2-D FFT in 2.5 * F * log2(F) flops, and the batched small complex products (of spectra, and the
+# kernels' DFT products) in 8 flops per complex multiply-add.
+FFT_RATE = {4: 5e9, 8: 3.5e9}
+SPECTRAL_PRODUCT_RATE = {4: 25e9, 8: 12e9}
 
 # Threads per transform call: SciPy's FFT (2-3x faster than NumPy's on many small transforms)
 # splits the batch of images among them.
@@ -151,7 +165,7 @@ def out_of_spectra(x_f, weight_f, size, out_hw, groups):
 
 class Plan:
     """One convolution layer's FFT algorithm: conv2d_forward, conv2d_input_grad and conv2d_weight_grad
-    (the signatures of every algorithm module's functions), sharing the spectra they compute.
+    (the functions every algorithm's Plan has), sharing the spectra they compute.
 
     It keeps the spectra the gradients wanted will reuse: the weight's for the input gradient
     (x_needs_grad), x's for the weight gradient (weight_needs_grad), grad_out's for the other gradient
@@ -218,6 +232,30 @@ class Plan:
         size = transform_size(padded_hw(x.shape, pads))
         grad_out_f = by_group(self.grad_out_spectra(grad_out, size), groups).swapaxes(2, 3)  # (F, G, O/G, N)
         return kernel_of(grad_out_f @ by_group(self.x_spectra(x, pads), groups), size, weight_shape[2:])
+
+
+def unsupported(x_shape, weight_shape, stride, pads, dilation, groups):
+    """Why FFT cannot run these settings (it slides the window one pixel at a time), or None."""
+    if stride != (1, 1) or dilation != (1, 1):
+        return f"{NAME} needs stride 1 and dilation 1, got stride {stride}, dilation {dilation}"
+    return None
+
+
+def forward_seconds(x_shape, weight_shape, stride, pads, dilation, groups, itemsize):
+    """Estimated seconds of conv2d_forward on the course's machine: the transforms of every image and output
+    plane, the kernels' DFT products, the products of spectra, and the spectra written and read (a complex
+    number as two elements copied, at im2col's copy rate)."""
+    n_images, channels = x_shape[:2]
+    out_channels, group_channels, kernel_h, kernel_w = weight_shape
+    size_h, size_w = transform_size(padded_hw(x_shape, pads))
+    half = size_w // 2 + 1
+    planes = n_images * (channels + out_channels)
+    transform_flops = 2.5 * size_h * size_w * math.log2(max(size_h * size_w, 2)) * planes
+    kernel_flops = 8.0 * out_channels * group_channels * half * kernel_h * (kernel_w + size_h)
+    product_flops = 8.0 * size_h * half * n_images * group_channels * out_channels
+    spectra_elements = size_h * half * (planes + out_channels * group_channels)
+    return (transform_flops / FFT_RATE[itemsize] + (kernel_flops + product_flops) / SPECTRAL_PRODUCT_RATE[itemsize]
+            + 2 * spectra_elements / COPY_RATE)
 
 
 _keeps_nothing = Plan()

@@ -26,8 +26,9 @@ The gradients use the same transforms:
 Rounding differs from the direct sum (the transforms' constants, F(4x4)'s up to 1/24, amplify it);
 tests/kernels/test_conv_winograd.py holds it to 1e-4 (float32) and 1e-10 (float64) relative of the
 loop reference. The products are t*t small BLAS calls per group where im2col makes one large one,
-whose speed on two busy cores varies more than a cost model can foresee. The measured rounding and
-speeds are in benchmarks/README.md, "Measurements behind the kernels' constants".
+whose speed on two busy cores varies more than a cost model can foresee (forward_seconds is the
+one tinynet.kernels.conv_choice uses). The measured rounding and speeds are in benchmarks/README.md,
+"Measurements behind the kernels' constants".
 """
 import math
 from typing import NamedTuple
@@ -35,8 +36,17 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
+from . import conv
 from .compile import Kernel
-from .conv import batch_chunks
+from .conv import COPY_RATE, GEMM_RATE, batch_chunks
+from .windows import output_shape
+
+NAME = "winograd"
+MARGIN = 1.0  # runs wherever the model expects it fastest
+
+# Winograd's calls cost about this many seconds more than im2col's on small convolutions (its channels-last copies
+# and weight transform; benchmarks/README.md says where the figure comes from).
+WINOGRAD_OVERHEAD = 50e-6
 
 KERNEL_SIZE = 3
 
@@ -256,3 +266,33 @@ def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups
     g = transform.weight.astype(x.dtype)
     grad_weight = sums.reshape(size_t * size_t, out_channels * group_channels).T @ np.kron(g, g)  # (O*C/G, 9)
     return grad_weight.reshape(weight_shape)
+
+
+class Plan(conv.Plan):
+    """One layer's Winograd convolution: like im2col's Plan, it keeps nothing between the calls."""
+
+    conv2d_forward = staticmethod(conv2d_forward)
+    conv2d_input_grad = staticmethod(conv2d_input_grad)
+    conv2d_weight_grad = staticmethod(conv2d_weight_grad)
+
+
+def unsupported(x_shape, weight_shape, stride, pads, dilation, groups):
+    """Why Winograd cannot run these settings (its transforms are for 3x3 kernels at stride 1), or None."""
+    if stride != (1, 1) or dilation != (1, 1):
+        return f"{NAME} needs stride 1 and dilation 1, got stride {stride}, dilation {dilation}"
+    if tuple(weight_shape[2:]) != (KERNEL_SIZE, KERNEL_SIZE):
+        return f"{NAME} needs a 3x3 kernel, got {tuple(weight_shape[2:])}"
+    return None
+
+
+def forward_seconds(x_shape, weight_shape, stride, pads, dilation, groups, itemsize):
+    """Estimated seconds of conv2d_forward on the course's machine: the tile transforms (input, weight and output
+    tiles, at im2col's copy rate: they measured within 20% of it), the products of the transformed tiles, and
+    WINOGRAD_OVERHEAD."""
+    out_hw = output_shape(x_shape[2:], weight_shape[2:], stride, dilation, pads)
+    m = tile_size(out_hw)
+    tiles = x_shape[0] * math.prod(tile_counts(out_hw, m))
+    out_channels, group_channels = weight_shape[:2]
+    transformed = (m + 2) ** 2 * (tiles * (x_shape[1] + out_channels) + out_channels * group_channels)
+    flops = 2.0 * (m + 2) ** 2 * tiles * group_channels * out_channels
+    return WINOGRAD_OVERHEAD + transformed / COPY_RATE + flops / GEMM_RATE[itemsize]

@@ -4,13 +4,16 @@ Padding is given explicitly as ((top, bottom), (left, right)); the output size c
 tinynet.kernels.windows, where the callers check the arguments (each window must hold a real
 pixel). Max pooling treats padded positions as -inf (they never win) and, like np.max, lets a
 NaN win; average pooling divides by the number of real pixels
-in the window (TensorFlow's rule; PyTorch calls it count_include_pad=False). The kernels
-are parallel over the N*C planes: each thread reads and writes only its own plane.
+in the window (TensorFlow's rule; PyTorch calls it count_include_pad=False). The Numba kernels
+work on (P, H, W) stacks of planes and are parallel over them: each thread reads and writes only its
+own plane. The ops (tinynet.ops.pool) call the functions on NCHW arrays below them: max_pool2d,
+max_unpool2d, avg_pool2d and avg_pool2d_transpose.
 """
 import numpy as np
 from numba import prange
 
 from .compile import Kernel
+from .windows import output_shape
 
 
 def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
@@ -76,6 +79,53 @@ max_pool_kernel = Kernel(max_pool)
 max_pool_backward_kernel = Kernel(max_pool_backward)
 avg_pool_kernel = Kernel(avg_pool)
 avg_pool_backward_kernel = Kernel(avg_pool_backward)
+
+
+def pooled_shape(shape, kernel, stride, pads):
+    """(N, C, Ho, Wo) of pooling an (N, C, H, W) input."""
+    return shape[:2] + output_shape(shape[2:], kernel, stride, (1, 1), pads)
+
+
+def as_planes(x):
+    """(N, C, H, W) -> (N*C, H, W), contiguous (a view where x is), for the plane-parallel kernels."""
+    return np.ascontiguousarray(x).reshape(-1, *x.shape[2:])
+
+
+def max_pool2d(x, kernel, stride, pads):
+    """(out, argmax) of x (N, C, H, W): out (N, C, Ho, Wo) the max of each window (padding never wins; a NaN
+    does, as in np.max), argmax (N, C, Ho, Wo) the flat index y*W + x of its first winner in its plane.
+
+    kernel, stride: (h, w); pads: ((top, bottom), (left, right)).
+    """
+    shape = pooled_shape(x.shape, kernel, stride, pads)
+    out, argmax = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int64)
+    max_pool_kernel(as_planes(out), as_planes(argmax), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0],
+                    work=x.size)
+    return out, argmax
+
+
+def max_unpool2d(values, argmax, x_shape):
+    """values (N, C, Ho, Wo) added into zeros of x_shape (N, C, H, W) at their planes' flat indices argmax:
+    max_pool2d's VJP when values is grad_out."""
+    out = np.zeros(x_shape, dtype=values.dtype)
+    max_pool_backward_kernel(as_planes(out), as_planes(values), as_planes(argmax), work=out.size)
+    return out
+
+
+def avg_pool2d(x, kernel, stride, pads):
+    """out (N, C, Ho, Wo): the mean of the real (unpadded) pixels of each window of x (N, C, H, W)."""
+    out = np.empty(pooled_shape(x.shape, kernel, stride, pads), dtype=x.dtype)
+    avg_pool_kernel(as_planes(out), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0], work=x.size)
+    return out
+
+
+def avg_pool2d_transpose(grad_out, x_shape, kernel, stride, pads):
+    """grad_x (N, C, H, W): grad_out (N, C, Ho, Wo) spread evenly over the real pixels of each window (the
+    adjoint of avg_pool2d, so its VJP)."""
+    grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
+    avg_pool_backward_kernel(as_planes(grad_x), as_planes(grad_out), *kernel, *stride, pads[0][0], pads[1][0],
+                             work=grad_x.size)
+    return grad_x
 
 
 def window_views(x, kernel, stride, pads, fill):

@@ -13,27 +13,27 @@ class Conv2d(Function):
 
     out is bilinear in (x, weight), and so are its two VJPs; they run as ops (Conv2dInputGrad,
     Conv2dWeightGrad), so that a double backward can differentiate them: each one's VJP is the
-    other two of the three maps. All three use the algorithm chosen for the forward, through one plan
-    (ctx.kernels) that may keep work they share for the inputs that want gradients (FFT spectra): it
-    lives in ctx, so nothing is kept where no graph is recorded (tn.no_grad).
+    other two of the three maps. All three run the algorithm chosen for the forward, through ctx.plan:
+    that algorithm's three functions for this layer, which may keep work they share for the inputs that
+    want gradients (FFT spectra); it lives in ctx, so nothing is kept where no graph is recorded (tn.no_grad).
     """
 
     @staticmethod
     def forward(ctx, x, weight, stride, pads, dilation, groups):
         ctx.settings = (stride, pads, dilation, groups)
         choice = choose(x.shape, weight.shape, *ctx.settings, x.dtype, arrays=(x, weight))
-        ctx.kernels = choice.plan(*ctx.needs_input_grad)
+        ctx.plan = choice.plan(*ctx.needs_input_grad)
         ctx.save_for_backward(x, weight)
-        return ctx.kernels.conv2d_forward(x, weight, *ctx.settings)
+        return ctx.plan.conv2d_forward(x, weight, *ctx.settings)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         need_x, need_weight = ctx.needs_input_grad
         grad_x = run(Conv2dInputGrad, grad_out, weight, x_shape=x.shape, settings=ctx.settings,
-                     kernels=ctx.kernels) if need_x else None
+                     plan=ctx.plan) if need_x else None
         grad_weight = run(Conv2dWeightGrad, x, grad_out, weight_shape=weight.shape, settings=ctx.settings,
-                          kernels=ctx.kernels) if need_weight else None
+                          plan=ctx.plan) if need_weight else None
         return grad_x, grad_weight
 
 
@@ -46,31 +46,31 @@ class Conv2dInputGrad(Function):
     """d <grad_out, conv2d(x, weight)> / dx (N, C, H, W) for grad_out (N, O, Ho, Wo): linear in each argument."""
 
     @staticmethod
-    def forward(ctx, grad_out, weight, x_shape, settings, kernels):
+    def forward(ctx, grad_out, weight, x_shape, settings, plan):
         ctx.save_for_backward(grad_out, weight)
-        ctx.settings, ctx.kernels = settings, kernels
-        return kernels.conv2d_input_grad(grad_out, x_shape, weight, *settings)
+        ctx.settings, ctx.plan = settings, plan
+        return plan.conv2d_input_grad(grad_out, x_shape, weight, *settings)
 
     @staticmethod
     def backward(ctx, grad_x):
         grad_out, weight = ctx.saved_tensors
         return (run(Conv2d, grad_x, weight, **conv_params(ctx.settings)),
                 run(Conv2dWeightGrad, grad_x, grad_out, weight_shape=weight.shape, settings=ctx.settings,
-                    kernels=ctx.kernels))
+                    plan=ctx.plan))
 
 
 class Conv2dWeightGrad(Function):
     """d <grad_out, conv2d(x, weight)> / d weight (O, C/groups, kh, kw): linear in x and in grad_out."""
 
     @staticmethod
-    def forward(ctx, x, grad_out, weight_shape, settings, kernels):
+    def forward(ctx, x, grad_out, weight_shape, settings, plan):
         ctx.save_for_backward(x, grad_out)
-        ctx.settings, ctx.kernels = settings, kernels
-        return kernels.conv2d_weight_grad(grad_out, x, weight_shape, *settings)
+        ctx.settings, ctx.plan = settings, plan
+        return plan.conv2d_weight_grad(grad_out, x, weight_shape, *settings)
 
     @staticmethod
     def backward(ctx, grad_weight):
         x, grad_out = ctx.saved_tensors
         return (run(Conv2dInputGrad, grad_out, grad_weight, x_shape=x.shape, settings=ctx.settings,
-                    kernels=ctx.kernels),
+                    plan=ctx.plan),
                 run(Conv2d, x, grad_weight, **conv_params(ctx.settings)))

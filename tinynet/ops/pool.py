@@ -1,4 +1,4 @@
-"""Max and average pooling of NCHW images; kernels in tinynet.kernels.pool.
+"""Max and average pooling of NCHW images; the kernels' functions on arrays are in tinynet.kernels.pool.
 
 Each pooling's VJP is linear in grad_out, so it is an op too (MaxUnpool2d, AvgPool2dTranspose) whose own
 VJP is the pooling's adjoint again: that makes pooling differentiable twice (create_graph).
@@ -6,18 +6,7 @@ VJP is the pooling's adjoint again: that makes pooling differentiable twice (cre
 import numpy as np
 
 from ..function import Function, run
-from ..kernels.pool import avg_pool_backward_kernel, avg_pool_kernel, max_pool_backward_kernel, max_pool_kernel
-from ..kernels.windows import output_shape
-
-
-def pooled_shape(shape, kernel, stride, pads):
-    """(N, C, Ho, Wo) of pooling an (N, C, H, W) input."""
-    return shape[:2] + output_shape(shape[2:], kernel, stride, (1, 1), pads)
-
-
-def as_planes(x):
-    """(N, C, H, W) -> (N*C, H, W), contiguous, for the plane-parallel kernels."""
-    return np.ascontiguousarray(x).reshape(-1, *x.shape[2:])
+from ..kernels.pool import avg_pool2d, avg_pool2d_transpose, max_pool2d, max_unpool2d
 
 
 class MaxPool2d(Function):
@@ -26,11 +15,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):
-        shape = pooled_shape(x.shape, kernel, stride, pads)
-        out = np.empty(shape, dtype=x.dtype)
-        argmax = np.empty(shape, dtype=np.int64)
-        max_pool_kernel(as_planes(out), as_planes(argmax), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0],
-                        work=x.size)
+        out, argmax = max_pool2d(x, kernel, stride, pads)
         ctx.argmax, ctx.x_shape = argmax, x.shape  # argmax: piecewise constant, a constant to a double backward
         return out
 
@@ -52,12 +37,11 @@ class MaxUnpool2d(Function):
     @staticmethod
     def forward(ctx, values, argmax, x_shape):
         ctx.argmax = argmax
-        out = np.zeros(x_shape, dtype=values.dtype)
-        max_pool_backward_kernel(as_planes(out), as_planes(values), as_planes(argmax), work=out.size)
-        return out
+        return max_unpool2d(values, argmax, x_shape)
 
     @staticmethod
     def backward(ctx, grad_out):
+        # indexing, not a kernel: on a Tensor grad_out (create_graph) it records a graph too
         n_images, channels, out_h, out_w = ctx.argmax.shape
         planes, height, width = n_images * channels, grad_out.shape[2], grad_out.shape[3]
         rows = np.arange(planes)[:, None]
@@ -70,10 +54,8 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):
-        out = np.empty(pooled_shape(x.shape, kernel, stride, pads), dtype=x.dtype)
-        avg_pool_kernel(as_planes(out), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0], work=x.size)
         ctx.x_shape, ctx.settings = x.shape, dict(kernel=kernel, stride=stride, pads=pads)
-        return out
+        return avg_pool2d(x, kernel, stride, pads)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -89,10 +71,7 @@ class AvgPool2dTranspose(Function):
     @staticmethod
     def forward(ctx, grad_out, x_shape, kernel, stride, pads):
         ctx.settings = dict(kernel=kernel, stride=stride, pads=pads)
-        grad_x = np.zeros(x_shape, dtype=grad_out.dtype)
-        avg_pool_backward_kernel(as_planes(grad_x), as_planes(grad_out), *kernel, *stride, pads[0][0], pads[1][0],
-                                 work=grad_x.size)
-        return grad_x
+        return avg_pool2d_transpose(grad_out, x_shape, kernel, stride, pads)
 
     @staticmethod
     def backward(ctx, grad_out):
