@@ -35,11 +35,13 @@ def cache_file(tmp_path):
 
 def test_benchmark_mode_is_off_by_default_and_on_by_the_environment_or_the_call(monkeypatch):
     assert not conv_choice.benchmark_enabled()
+    monkeypatch.setattr(conv_choice, "_benchmark", {"enabled": None, "cache_path": None, "choices": None})
     monkeypatch.setenv("TINYNET_CONV_BENCHMARK", "1")
     assert conv_choice.benchmark_enabled()
+    monkeypatch.delenv("TINYNET_CONV_BENCHMARK")
+    assert conv_choice.benchmark_enabled()  # the environment is read once, not at every convolution
     tn.conv_benchmark(False)
     assert not conv_choice.benchmark_enabled()
-    monkeypatch.delenv("TINYNET_CONV_BENCHMARK")
     tn.conv_benchmark()
     assert conv_choice.benchmark_enabled()
 

@@ -165,7 +165,7 @@ def recorded_conv_choices():
         _records.reset(token)
 
 
-# Benchmark mode: conv_benchmark's setting (None: TINYNET_CONV_BENCHMARK decides) and the timed choices.
+# Benchmark mode: conv_benchmark's setting (None: not yet read from TINYNET_CONV_BENCHMARK) and the timed choices.
 _benchmark = {"enabled": None, "cache_path": None, "choices": None}
 BENCHMARK_RUNS = 2  # each algorithm timed this many times, the fastest run kept (the first may compile)
 CACHE_FORMAT = "tinynet conv choices 1"
@@ -187,9 +187,10 @@ def conv_benchmark(enabled=True, cache_path=None):
 
 
 def benchmark_enabled():
-    """Whether convolutions are chosen by timing: conv_benchmark's setting, else TINYNET_CONV_BENCHMARK == '1'."""
+    """Whether convolutions are chosen by timing: conv_benchmark's setting, else TINYNET_CONV_BENCHMARK == '1'
+    (read at the first convolution, not at every one)."""
     if _benchmark["enabled"] is None:
-        return os.environ.get("TINYNET_CONV_BENCHMARK") == "1"
+        _benchmark["enabled"] = os.environ.get("TINYNET_CONV_BENCHMARK") == "1"
     return _benchmark["enabled"]
 
 
