@@ -15,7 +15,7 @@ from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
 from .ops.conv import Conv2d
 from .ops.elementwise import Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Where
-from .ops.linear import MatMul
+from .ops.linear import Linear, MatMul
 from .ops.loss import BinaryCrossEntropyWithLogits, LogSoftmax
 from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
@@ -278,10 +278,17 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight^T + bias with x: (N, in), weight: (out, in), bias: (out,) -> (N, out)."""
+    """x @ weight^T + bias with x: (..., in), weight: (out, in), bias: (out,) -> (..., out), as PyTorch's.
+
+    One op (ops.linear.Linear) on a batch x: (N, in); x of another shape is reshaped to one and back.
+    """
     x, weight, bias = as_tensors(x, weight, bias)
-    out = matmul(x, transpose(weight))
-    return out if bias is None else out + bias
+    if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:] or (bias is not None and bias.shape != weight.shape[:1]):
+        raise ValueError(f"linear expects x (..., in), weight (out, in) and bias (out,), got x {x.shape}, "
+                         f"weight {weight.shape}" + ("" if bias is None else f", bias {bias.shape}"))
+    if x.ndim != 2:
+        return reshape(linear(reshape(x, (-1, x.shape[-1])), weight, bias), x.shape[:-1] + weight.shape[:1])
+    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
 
 
 # ---- softmax and losses -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from strategies import away_from_zero, distinct_values, random_tensor, seeds, sh
 from tinynet.gradcheck import check_op
 from tinynet.ops.activation import ReLU, Sigmoid, Tanh
 from tinynet.ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow
-from tinynet.ops.linear import MatMul
+from tinynet.ops.linear import Linear, MatMul
 from tinynet.ops.loss import LogSoftmax
 from tinynet.ops.reduce import Max, Sum
 
@@ -47,6 +47,14 @@ def test_relu_vjp_off_the_kink(shape, seed):
        m=st.integers(1, 4), seed=seeds)
 def test_matmul_vjp(batch, n, k, m, seed):
     check_op(MatMul, [random_tensor(batch + (n, k), seed), random_tensor(batch + (k, m), seed + 1)])
+
+
+@given(n=st.integers(1, 4), features=st.integers(1, 4), outputs=st.integers(1, 4), with_bias=st.booleans(),
+       seed=seeds)
+def test_linear_vjp(n, features, outputs, with_bias, seed):
+    x, weight, bias = (random_tensor(shape, seed + i) for i, shape in enumerate([(n, features), (outputs, features),
+                                                                                   (outputs,)]))
+    check_op(Linear, [x, weight, bias] if with_bias else [x, weight])
 
 
 @given(case=shape_and_axis(), keepdims=st.booleans(), seed=seeds)
