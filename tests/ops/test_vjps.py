@@ -1,5 +1,6 @@
 """Each primitive's VJP checked alone (tinynet.gradcheck.check_op): its backward is called directly,
 so these tests do not depend on the graph core, and an assignment task can be graded on its own."""
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +11,7 @@ from tinynet.gradcheck import check_op
 from tinynet.ops.activation import ReLU, Sigmoid, Tanh
 from tinynet.ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow
 from tinynet.ops.linear import Linear, MatMul
-from tinynet.ops.loss import LogSoftmax
+from tinynet.ops.loss import CrossEntropy, LogSoftmax
 from tinynet.ops.reduce import Max, Sum
 
 
@@ -70,3 +71,9 @@ def test_log_softmax_vjp(case, seed):
     if axis is None or not isinstance(axis, int):
         axis = -1
     check_op(LogSoftmax, [random_tensor(shape, seed)], {"axis": axis})
+
+
+@given(n=st.integers(1, 5), classes=st.integers(1, 5), reduction=st.sampled_from(["mean", "sum"]), seed=seeds)
+def test_cross_entropy_vjp(n, classes, reduction, seed):
+    labels = np.random.default_rng(seed).integers(0, classes, n)
+    check_op(CrossEntropy, [random_tensor((n, classes), seed)], {"target": labels, "reduction": reduction})
