@@ -111,11 +111,12 @@ def test_batched_matmul(batch, n, k, m, seed):
     tn.gradgradcheck(lambda x, y: F.tanh(x @ y), [a, b])
 
 
-@given(n=st.integers(1, 3), features=st.integers(1, 3), outputs=st.integers(1, 3), seed=seeds)
-def test_linear(n, features, outputs, seed):
-    tn.gradgradcheck(lambda *args: F.sigmoid(F.linear(*args)), [
-        random_tensor((n, features), seed), random_tensor((outputs, features), seed + 1),
-        random_tensor((outputs,), seed + 2)])
+@given(n=st.integers(1, 3), features=st.integers(1, 3), outputs=st.integers(1, 3), with_bias=st.booleans(),
+       seed=seeds)
+def test_linear(n, features, outputs, with_bias, seed):
+    x, weight, bias = (random_tensor(shape, seed + i) for i, shape in enumerate([(n, features), (outputs, features),
+                                                                                   (outputs,)]))
+    tn.gradgradcheck(lambda *args: F.sigmoid(F.linear(*args)), [x, weight, bias] if with_bias else [x, weight])
 
 
 @given(shape=small_shapes, seed=seeds, reduction=st.sampled_from(["mean", "sum"]))

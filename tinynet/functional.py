@@ -16,8 +16,8 @@ from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
 from .ops.conv import Conv2d
 from .ops.elementwise import Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Where
-from .ops.linear import MatMul
-from .ops.loss import BinaryCrossEntropyWithLogits, LogSoftmax
+from .ops.linear import Linear, MatMul
+from .ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, LogSoftmax
 from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum, normalize_axes
@@ -314,10 +314,17 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight^T + bias with x: (N, in), weight: (out, in), bias: (out,) -> (N, out)."""
+    """x @ weight^T + bias with x: (..., in), weight: (out, in), bias: (out,) -> (..., out), as PyTorch's.
+
+    One op (ops.linear.Linear) on a batch x: (N, in); x of another shape is reshaped to one and back.
+    """
     x, weight, bias = as_tensors(x, weight, bias)
-    out = matmul(x, transpose(weight))
-    return out if bias is None else out + bias
+    if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:] or (bias is not None and bias.shape != weight.shape[:1]):
+        raise ValueError(f"linear expects x (..., in), weight (out, in) and bias (out,), got x {x.shape}, "
+                         f"weight {weight.shape}" + ("" if bias is None else f", bias {bias.shape}"))
+    if x.ndim != 2:
+        return reshape(linear(reshape(x, (-1, x.shape[-1])), weight, bias), x.shape[:-1] + weight.shape[:1])
+    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
 
 
 # ---- softmax and losses -------------------------------------------------------------------
@@ -389,21 +396,26 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     logits: (N, C). target: integer class indices (N,), or one-hot / probabilities (N, C).
     weight (C,): a weight per class; ignore_index: a class index whose samples count 0;
     label_smoothing eps: the target becomes (1 - eps) target + eps / C. Without them, the
-    gradient with respect to the logits is (softmax(logits) - one_hot(target)) / N for 'mean'.
+    gradient with respect to the logits is (softmax(logits) - one_hot(target)) / N for 'mean', and
+    for integer targets reduced by 'mean' or 'sum' the loss is that one op (ops.loss.CrossEntropy).
     """
     logits = as_tensor(logits)
     target = np.asarray(values_of(target))
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape (N, C), got {logits.shape}")
-    log_probs = log_softmax(logits, axis=1)
     n, classes = logits.shape
     if target.shape == (n,) and np.issubdtype(target.dtype, np.integer):
+        plain = weight is None and not label_smoothing and reduction in ("mean", "sum")
+        if plain and not np.any(target == ignore_index):  # the common case, one op with the same arithmetic
+            return CrossEntropy.apply(logits, target=target, reduction=reduction)
+        log_probs = log_softmax(logits, axis=1)
         loss, sample_weight, class_weight, kept = negative_log_likelihood(log_probs, target, weight, ignore_index)
         if label_smoothing:  # PyTorch's rule: the smoothed part is weighted and reduced like the rest
             smoothed = -sum(log_probs * class_weight, axis=1) * kept
             loss = loss * (1 - label_smoothing) + smoothed * (label_smoothing / classes)
         return weighted_reduction(loss, sample_weight, reduction)
     if target.shape == (n, classes):
+        log_probs = log_softmax(logits, axis=1)
         probabilities = target.astype(logits.dtype) * (1 - label_smoothing) + label_smoothing / classes
         if weight is not None:
             probabilities = probabilities * constant_array(weight, logits.dtype)

@@ -237,5 +237,6 @@ def test_in_a_student_copy_each_test_carries_its_tasks_marker(tmp_path):
                           "no:cacheprovider", "tests/ops/test_vjps.py"], cwd=copy, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(copy)})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert [line for line in run.stdout.splitlines() if "::" in line] == ["tests/ops/test_vjps.py::test_matmul_vjp"]
+    assert [line for line in run.stdout.splitlines() if "::" in line] == ["tests/ops/test_vjps.py::test_matmul_vjp",
+                                                                          "tests/ops/test_vjps.py::test_linear_vjp"]
 

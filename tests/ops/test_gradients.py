@@ -118,10 +118,13 @@ def test_matmul_with_vectors(k, m, seed):
     tn.gradcheck(F.matmul, [vector, random_tensor((k,), seed + 2)])
 
 
-@given(n=st.integers(1, 4), features=st.integers(1, 5), outputs=st.integers(1, 4), seed=seeds)
-def test_linear(n, features, outputs, seed):
-    tn.gradcheck(F.linear, [random_tensor((n, features), seed), random_tensor((outputs, features), seed + 1),
-                            random_tensor((outputs,), seed + 2)])
+@given(batch=hnp.array_shapes(min_dims=0, max_dims=2, max_side=3), features=st.integers(1, 5),
+       outputs=st.integers(1, 4), with_bias=st.booleans(), seed=seeds)
+def test_linear(batch, features, outputs, with_bias, seed):
+    """One op for x: (N, in); x: (in,) or (B, N, in) through reshapes around it, as PyTorch's (*, in)."""
+    x, weight, bias = (random_tensor(shape, seed + i) for i, shape in enumerate([batch + (features,),
+                                                                                   (outputs, features), (outputs,)]))
+    tn.gradcheck(F.linear, [x, weight, bias] if with_bias else [x, weight])
 
 
 first_and_second = pytest.mark.parametrize("check", [tn.gradcheck, tn.gradgradcheck], ids=["first", "second"])

@@ -14,6 +14,47 @@ def test_softmax_cross_entropy_gradient_is_p_minus_y_over_n():
     np.testing.assert_allclose(logits.grad, (p - np.eye(3)[labels]) / 2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_gives_the_bits_of_matmul_with_the_transposed_weight_plus_bias(dtype):
+    """F.linear (one Linear op) against matmul(x, transpose(weight)) + bias: the same arithmetic in the same
+    order, so every value and gradient is equal to the last bit, and of the inputs' dtype."""
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(shape).astype(dtype) for shape in [(16, 40), (7, 40), (7,)]]
+    labels = rng.integers(0, 7, 16)
+
+    def loss_and_gradients(fused):
+        x, weight, bias = (tn.Tensor(v, requires_grad=True) for v in values)
+        logits = F.linear(x, weight, bias) if fused else F.matmul(x, F.transpose(weight)) + bias
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        return loss.data, logits.data, x.grad, weight.grad, bias.grad
+
+    for fused, composed in zip(loss_and_gradients(True), loss_and_gradients(False)):
+        assert fused.dtype == composed.dtype == dtype
+        np.testing.assert_array_equal(fused, composed, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_gives_the_bits_of_nll_loss_of_log_softmax(dtype, reduction):
+    """F.cross_entropy (one CrossEntropy op) against nll_loss(log_softmax(logits)): the same arithmetic in
+    the same order, so the loss and the gradient (here scaled on its way back) are equal to the last bit."""
+    rng = np.random.default_rng(0)
+    values = (3 * rng.standard_normal((16, 7))).astype(dtype)
+    labels = rng.integers(0, 7, 16)
+
+    def loss_and_gradient(fused):
+        logits = tn.Tensor(values, requires_grad=True)
+        loss = (F.cross_entropy(logits, labels, reduction=reduction) if fused
+                else F.nll_loss(F.log_softmax(logits, axis=1), labels, reduction=reduction))
+        (loss * 0.7).backward()
+        return loss.data, logits.grad
+
+    for fused, composed in zip(loss_and_gradient(True), loss_and_gradient(False)):
+        assert fused.dtype == composed.dtype == dtype
+        np.testing.assert_array_equal(fused, composed, strict=True)
+
+
 def test_cross_entropy_value_and_one_hot_equivalence():
     logits = np.log(np.array([[0.2, 0.3, 0.5]]))
     assert F.cross_entropy(logits, np.array([2])).item() == pytest.approx(-np.log(0.5))
@@ -58,7 +99,16 @@ def test_dropout_keeps_the_expected_value_and_is_identity_in_eval():
 def test_loss_input_errors_say_what_was_expected():
     with pytest.raises(ValueError, match=r"expected logits of shape \(N, C\)"):
         F.cross_entropy(np.zeros(3), np.array([0]))
-    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 3\)"):
-        F.cross_entropy(np.zeros((1, 3)), np.array([3]))
+    for target in [3, -1]:
+        with pytest.raises(ValueError, match=r"class indices must lie in \[0, 3\)"):
+            F.cross_entropy(np.zeros((1, 3)), np.array([target]))
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(np.zeros(2), np.zeros(2), reduction="avg")
+
+
+def test_linear_input_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"linear expects x \(\.\.\., in\), weight \(out, in\) and bias \(out,\), "
+                                         r"got x \(2, 3\), weight \(4, 5\)"):
+        F.linear(np.zeros((2, 3)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match=r"bias \(1, 4\)"):
+        F.linear(np.zeros((2, 5)), np.zeros((4, 5)), np.zeros((1, 4)))

@@ -1,5 +1,6 @@
 """Each primitive's VJP checked alone (tinynet.gradcheck.check_op): its backward is called directly,
 so these tests do not depend on the graph core, and an assignment task can be graded on its own."""
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +10,8 @@ from strategies import away_from_zero, distinct_values, random_tensor, seeds, sh
 from tinynet.gradcheck import check_op
 from tinynet.ops.activation import ReLU, Sigmoid, Tanh
 from tinynet.ops.elementwise import Add, Div, Exp, Log, Mul, Neg, Pow
-from tinynet.ops.linear import MatMul
-from tinynet.ops.loss import LogSoftmax
+from tinynet.ops.linear import Linear, MatMul
+from tinynet.ops.loss import CrossEntropy, LogSoftmax
 from tinynet.ops.reduce import Max, Sum
 
 
@@ -49,6 +50,14 @@ def test_matmul_vjp(batch, n, k, m, seed):
     check_op(MatMul, [random_tensor(batch + (n, k), seed), random_tensor(batch + (k, m), seed + 1)])
 
 
+@given(n=st.integers(1, 4), features=st.integers(1, 4), outputs=st.integers(1, 4), with_bias=st.booleans(),
+       seed=seeds)
+def test_linear_vjp(n, features, outputs, with_bias, seed):
+    x, weight, bias = (random_tensor(shape, seed + i) for i, shape in enumerate([(n, features), (outputs, features),
+                                                                                   (outputs,)]))
+    check_op(Linear, [x, weight, bias] if with_bias else [x, weight])
+
+
 @given(case=shape_and_axis(), keepdims=st.booleans(), seed=seeds)
 def test_sum_and_max_vjps(case, keepdims, seed):
     shape, axis = case
@@ -62,3 +71,9 @@ def test_log_softmax_vjp(case, seed):
     if axis is None or not isinstance(axis, int):
         axis = -1
     check_op(LogSoftmax, [random_tensor(shape, seed)], {"axis": axis})
+
+
+@given(n=st.integers(1, 5), classes=st.integers(1, 5), reduction=st.sampled_from(["mean", "sum"]), seed=seeds)
+def test_cross_entropy_vjp(n, classes, reduction, seed):
+    labels = np.random.default_rng(seed).integers(0, classes, n)
+    check_op(CrossEntropy, [random_tensor((n, classes), seed)], {"target": labels, "reduction": reduction})

@@ -1,4 +1,5 @@
-"""Matrix multiplication, batched over leading axes (NumPy matmul broadcasting)."""
+"""Matrix products: MatMul, batched over leading axes (NumPy matmul broadcasting), and Linear, a
+fully-connected layer's x @ W^T + b as one op."""
 import numpy as np
 
 from ..function import Function
@@ -9,8 +10,8 @@ class MatMul(Function):
 
     d/da = grad_out @ b^T and d/db = a^T @ grad_out; the graph core sums the results over
     any batch axes that broadcasting added. Each gradient is laid out in memory as its input is
-    (see product_laid_out_as): nn.Linear's weight enters as a transposed view, and a gradient in
-    the other layout would make the optimizer's in-place update a slow strided transpose.
+    (see product_laid_out_as): in `x @ w.T` a parameter enters as a transposed view, and a gradient
+    in the other layout would make the optimizer's in-place update a slow strided transpose.
     """
 
     @staticmethod
@@ -43,3 +44,27 @@ def product_laid_out_as(like, left, right):
 def matrix_transpose(x):
     """x (..., n, k) -> (..., k, n), a view: NumPy's swapaxes for an array, PyTorch's transpose for a Tensor."""
     return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else x.transpose(-1, -2)
+
+
+class Linear(Function):
+    """x @ weight^T + bias with x: (N, in), weight: (out, in), bias: (out,) or left out -> (N, out).
+
+    d/dx = grad_out @ weight (N, in), d/dweight = grad_out^T @ x (out, in), d/dbias = grad_out summed
+    over the batch (out,). A layer's three ops (transpose, matmul, add) as one: the same arithmetic,
+    recorded once.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_out @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = grad_out.T @ x if ctx.needs_input_grad[1] else None
+        if len(ctx.needs_input_grad) == 2:  # no bias
+            return grad_x, grad_weight
+        return grad_x, grad_weight, grad_out.sum(axis=0) if ctx.needs_input_grad[2] else None

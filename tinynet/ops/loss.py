@@ -6,16 +6,21 @@ from .activation import Sigmoid
 from .elementwise import Exp
 
 
+def log_softmax(x, axis):
+    """log softmax(x) along axis, as x - max - log(sum(exp(x - max))): never overflows."""
+    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis has no max
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 class LogSoftmax(Function):
-    """log softmax(x) along `axis`, as x - max - log(sum(exp(x - max))): never overflows.
+    """log softmax(x) along `axis` (see log_softmax).
 
     VJP: grad_out - softmax(x) * sum(grad_out), softmax(x) = exp(out).
     """
 
     @staticmethod
     def forward(ctx, x, axis=-1):
-        shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis has no max
-        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        out = log_softmax(x, axis)
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
@@ -25,6 +30,39 @@ class LogSoftmax(Function):
         (out,) = ctx.saved_tensors
         softmax = run(Exp, out)
         return (grad_out - softmax * grad_out.sum(axis=ctx.axis, keepdims=True),)
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy of class indices, fused: logits (N, C), target (N,) integers in [0, C) -> ().
+
+    The sum over the batch of -log softmax(logits)[i, target[i]], divided by N for reduction="mean".
+    VJP: (softmax(logits) - one_hot(target)) * grad_out / N (no / N for "sum"). Its softmax is computed
+    from the saved logits by ops (run), so that the VJP is itself differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, reduction="mean"):
+        n, classes = logits.shape
+        target = np.asarray(target)
+        if target.size and (target.min() < 0 or target.max() >= classes):
+            raise ValueError(f"class indices must lie in [0, {classes}), got [{target.min()}, {target.max()}]")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"CrossEntropy reduces by 'mean' or 'sum', got {reduction!r}")
+        ctx.save_for_backward(logits)
+        ctx.target, ctx.divisor = target, n if reduction == "mean" else 1
+        losses = -log_softmax(logits, axis=1)[np.arange(n), target]
+        return np.asarray(losses.sum() / ctx.divisor)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (logits,) = ctx.saved_tensors
+        softmax = run(Exp, run(LogSoftmax, logits, axis=1))
+        one_hot = np.zeros(logits.shape, logits.dtype)
+        one_hot[np.arange(len(ctx.target)), ctx.target] = 1
+        scale = grad_out / ctx.divisor
+        # Not (softmax - one_hot) * scale: these roundings are those of LogSoftmax's VJP of the picked
+        # log-probabilities' gradient, so the fused loss trains exactly as log_softmax and nll_loss did.
+        return (softmax * scale - one_hot * scale,)
 
 
 class BinaryCrossEntropyWithLogits(Function):
