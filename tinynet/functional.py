@@ -82,7 +82,8 @@ def abs(x):
 
 
 def clamp(x, min=None, max=None):
-    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max."""
+    """x limited to [min, max] (either may be None); the gradient passes where min <= x <= max, at the bounds
+    too, as in PyTorch (clamp(x, min=0) at x = 0 has slope 1)."""
     x = as_tensor(x)
     low, high = -np.inf if min is None else min, np.inf if max is None else max
     return where((x.data >= low) & (x.data <= high), x, np.clip(x.data, low, high))
@@ -103,7 +104,7 @@ def gelu(x): return GELU.apply(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, else negative_slope * x."""
+    """x where x > 0, else negative_slope * x; the slope at 0 is negative_slope, as in PyTorch."""
     x = as_tensor(x)
     return where(x.data > 0, x, x * negative_slope)
 

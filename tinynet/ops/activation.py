@@ -7,7 +7,7 @@ from ..function import Function, once_differentiable, run
 
 
 class ReLU(Function):
-    """max(x, 0): the gradient passes where x > 0."""
+    """max(x, 0): the gradient passes where x > 0 (so it is 0 at x = 0, as in PyTorch)."""
 
     @staticmethod
     def forward(ctx, x):

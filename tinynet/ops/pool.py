@@ -11,7 +11,7 @@ from ..kernels.pool import avg_pool2d, avg_pool2d_transpose, max_pool2d, max_unp
 
 class MaxPool2d(Function):
     """The max of each kh x kw window (NaN if it holds one, as np.max); the gradient goes to the
-    window's (first) maximum."""
+    window's first maximum, or its NaN (as in PyTorch; of several NaNs the first, where torch 2.13 takes the last)."""
 
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):

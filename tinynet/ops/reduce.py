@@ -33,7 +33,8 @@ class Sum(Function):
 
 class Max(Function):
     """Max over `axis` (NaN where a NaN is reduced, as np.max). Ties share the gradient equally
-    (as torch.amax does), and so do the NaNs of a slice."""
+    (as torch.amax does), and so do the NaNs of a slice, the other elements getting 0 (as torch.max(x)
+    does; torch.amax 2.13 gives every element of the slice NaN there)."""
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
