@@ -5,11 +5,19 @@ import pytest
 from hypothesis import settings
 
 from coursedata.paths import data_dir
+from tinynet.tensor import read_only_grad_out
 
 # CI replays the same examples every run (derandomize) so that main stays reproducibly green;
 # local runs explore new examples each time.
 settings.register_profile("tinynet", max_examples=25, deadline=None, derandomize=os.environ.get("CI") == "true")
 settings.load_profile("tinynet")
+
+
+@pytest.fixture(autouse=True)
+def vjps_may_not_write_into_grad_out():
+    """Every test's backward hands VJPs a read-only grad_out, so an op that writes into it fails the suite."""
+    with read_only_grad_out():
+        yield
 
 
 def require_data(relative_path: str):

@@ -1,4 +1,4 @@
-"""Anomaly mode: find the op whose backward first produced a NaN, an infinity or a wrongly shaped gradient.
+"""Anomaly mode: find the op whose backward first produced a NaN or an infinity, or wrote into its grad_out.
 
     with tn.detect_anomaly():
         loss = f(x)          # each op remembers the file:line that called it
@@ -6,7 +6,8 @@
 
 The error names the op, where its forward was called, and the parent that was to receive the
 gradient, e.g. for `log(x - x)`: "Log (called at demo.py:3 in main) sent inf to its input 0, the
-result of Sub (called at demo.py:3 in main)". Outside the block nothing is recorded or checked.
+result of Sub (called at demo.py:3 in main)". Outside the block nothing is recorded, and only the reverse
+pass's own checks run (each VJP's gradients: their number, shapes and dtypes).
 """
 import contextlib
 
@@ -14,11 +15,11 @@ import numpy as np
 
 from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
-from .tensor import broadcast_axes
+from .tensor import read_only_grad_out
 
 
 class AnomalyError(RuntimeError):
-    """A backward step produced a non-finite or wrongly shaped gradient."""
+    """A backward step produced a non-finite gradient."""
 
 
 def _made_by(tensor) -> str:
@@ -30,22 +31,13 @@ def _made_by(tensor) -> str:
 
 
 def _check_step(tensor, grad_out, parent_grads):
-    """Raise AnomalyError if the gradients tensor's op sends to its parents are not finite or not shaped."""
+    """Raise AnomalyError if a gradient tensor's op sends to its parents is not finite (the reverse pass itself
+    checks their number, shapes and dtypes)."""
     if parent_grads is None:
         return
-    parents = tensor.node.parents
-    if len(parent_grads) != len(parents):
-        raise AnomalyError(f"{_made_by(tensor)}: backward returned {len(parent_grads)} gradients for "
-                           f"{len(parents)} inputs")
-    for k, (parent, grad) in enumerate(zip(parents, parent_grads)):
+    for k, (parent, grad) in enumerate(zip(tensor.node.parents, parent_grads)):
         if grad is None or not parent.requires_grad:
             continue
-        grad = np.asarray(grad)
-        try:
-            broadcast_axes(grad.shape, parent.shape)
-        except ValueError:
-            raise AnomalyError(f"{_made_by(tensor)} sent a gradient of shape {grad.shape} to its input {k}, "
-                               f"{_made_by(parent)}, whose shape is {parent.shape}") from None
         if not np.all(np.isfinite(grad)):
             bad = "nan" if np.isnan(grad).any() else "inf"
             incoming = "" if np.all(np.isfinite(grad_out)) else " (its own incoming gradient was not finite)"
@@ -55,6 +47,7 @@ def _check_step(tensor, grad_out, parent_grads):
 
 @contextlib.contextmanager
 def detect_anomaly():
-    """Record each op's call site in the forward; check every gradient backward sends (see the module)."""
-    with observe_forward(remember_call_site), observe_backward(_check_step):
+    """Record each op's call site in the forward; check every gradient backward sends (see the module), and hand
+    each VJP a read-only grad_out (tinynet.tensor.read_only_grad_out)."""
+    with observe_forward(remember_call_site), observe_backward(_check_step), read_only_grad_out():
         yield

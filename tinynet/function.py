@@ -77,7 +77,8 @@ class Function:
       backward(ctx, grad_out) -> tuple with one array (or None) per array input of forward.
     and, if the op has kinks, `branch(ctx)` (see below). `MyOp.apply(x, y, axis=1)` runs it on Tensors.
     The gradient backward returns for an input may have the broadcast shape of the output:
-    the graph core sums it back to the input's shape (see `unbroadcast`).
+    the graph core sums it back to the input's shape (see `unbroadcast`); any other shape, or a dtype
+    other than the input's or the output's, raises (see `checked_gradients`).
     """
 
     @staticmethod

@@ -11,6 +11,7 @@ This is the bottom of the engine: it imports none of tinynet's other modules exc
 observers. Tensor's operators (`+`, `@`, `.sum()`, ...) call the ops, which build on this module,
 so they are attached in tinynet.tensor_methods.
 """
+import contextlib
 import copy
 
 import numpy as np
@@ -164,7 +165,7 @@ def backpropagate(outputs, grads, create_graph=False, captured=None):
 
     grads: one per output (None: ones, for a one-element output). Tensors are visited in reverse
     topological order, so each one's gradient is complete when its turn comes; its op's VJP then
-    sends a gradient to each parent, where it is ADDED. Around that loop, each a named step: hooks
+    sends a gradient to each parent (checked to fit it), where it is ADDED. Around that loop, each a named step: hooks
     may replace a gradient, `.grad` receives it (leaves, and tensors that retain_grad) unless
     captured, {id(tensor): None}, asks for it instead (tn.grad), and observers watch each step.
     create_graph: gradients are Tensors and the VJPs record a graph (see tinynet.function).
@@ -210,11 +211,81 @@ def keep_gradient(tensor, grad_out, captured):
 
 
 def vector_jacobian_product(tensor, grad_out, create_graph):
-    """The gradients tensor's op sends to its parents (one per parent, or None), or None for a leaf."""
+    """The gradients tensor's op sends to its parents (one per parent, or None), checked; None for a leaf."""
     if tensor.node is None:
         return None
     ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
-    return tensor.node.op.backward(ctx, grad_out)
+    grad_out = read_only_view(grad_out) if _grad_out_read_only else grad_out
+    return checked_gradients(tensor, tensor.node.op.backward(ctx, grad_out))
+
+
+def checked_gradients(tensor, parent_grads):
+    """parent_grads, which tensor's op returned, once each is known to fit its parent: one gradient (or None) per
+    input, of the input's shape or that shape broadcast, and of the input's dtype, or of the output's when the op
+    promoted a mixed-dtype input (then cast back to the input's, as PyTorch does). Anything else raises a
+    RuntimeError naming the op, its call site, the input and both shapes or dtypes (PyTorch's engine checks too)."""
+    node = tensor.node
+    if not isinstance(parent_grads, (tuple, list)):
+        raise RuntimeError(f"{op_description(node)} returned an object of type {type(parent_grads).__name__}, not a "
+                           "tuple: a VJP returns a tuple of one gradient (or None) per input, (grad,) for one")
+    if len(parent_grads) != len(node.parents):
+        raise RuntimeError(f"{op_description(node)} returned {plural(len(parent_grads), 'gradient')} for "
+                           f"{plural(len(node.parents), 'input')}: a VJP returns one gradient (or None) per input")
+    for k, (parent, grad) in enumerate(zip(node.parents, parent_grads)):
+        if grad is None or not parent.requires_grad:
+            continue
+        if grad.shape != parent.shape:
+            try:
+                broadcast_axes(grad.shape, parent.shape)
+            except ValueError:
+                raise RuntimeError(f"{op_description(node)} returned a gradient of shape {grad.shape} for its input "
+                                   f"{k} of shape {parent.shape}: a VJP returns one gradient per input, of the input's "
+                                   "shape (or the output's broadcast shape, which backward sums back)") from None
+        if grad.dtype != parent.dtype:
+            if grad.dtype != tensor.dtype:
+                raise RuntimeError(f"{op_description(node)} returned a gradient of dtype {grad.dtype} for its input "
+                                   f"{k} of dtype {parent.dtype}: a VJP returns each gradient in its input's dtype "
+                                   f"(or in the output's, {tensor.dtype}, which backward casts back)")
+            parent_grads = (*parent_grads[:k], grad.to(parent.dtype) if isinstance(grad, Tensor)
+                            else grad.astype(parent.dtype), *parent_grads[k + 1:])
+    return parent_grads
+
+
+def plural(count, noun) -> str:
+    """'1 gradient', '2 gradients'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def op_description(node) -> str:
+    """'Mul', or 'Mul (called at demo.py:3 in main)' when a tool (detect_anomaly, tracing) recorded the call site."""
+    name = node.op.__name__
+    return name if node.call_site is None else f"{name} (called at {node.call_site})"
+
+
+_grad_out_read_only = False  # read_only_grad_out() turns it on
+
+
+@contextlib.contextmanager
+def read_only_grad_out():
+    """Inside this block every VJP receives grad_out as a read-only view, so one that writes into it raises
+    (grad_out may be the very array another parent received, e.g. from Add). tn.detect_anomaly turns it on,
+    and the tests do throughout. It is off otherwise: the view costs about half a microsecond per op, and a
+    gradient that a VJP passes on unchanged (Add's) would reach a leaf's .grad read-only."""
+    global _grad_out_read_only
+    previous, _grad_out_read_only = _grad_out_read_only, True
+    try:
+        yield
+    finally:
+        _grad_out_read_only = previous
+
+
+def read_only_view(grad_out):
+    """grad_out as a view that refuses writes, if it is an array (a Tensor in a create_graph backward as it is)."""
+    if not isinstance(grad_out, np.ndarray):
+        return grad_out
+    view = grad_out.view()
+    view.flags.writeable = False
+    return view
 
 
 def notify_backward_observers(tensor, grad_out, parent_grads, create_graph):

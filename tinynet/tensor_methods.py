@@ -80,6 +80,7 @@ class TensorMethods:
     def float(self): return F.cast(self, np.float32)
     def double(self): return F.cast(self, np.float64)
     def clone(self): return F.cast(self, self.dtype)
+    def to(self, dtype): return F.cast(self, dtype)
 
 
 def one_or_many(values: tuple) -> tuple:
