@@ -177,3 +177,64 @@ def test_every_kinked_op_reports_its_kink(op, values, name):
     """Ops built from a condition on x (clamp, leaky_relu) or on max (min) report their kinks too."""
     (report,) = tn.gradcheck(op, [tn.Tensor(np.array(values), requires_grad=True)])
     assert report.passed and name in report.elements[0].crossed_kinks
+
+
+class Doubling(Function):
+    """2 x: the forward of the ops below, whose backwards are wrong in different ways."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.size = x.size
+        return 2 * x
+
+
+class GradientOfWrongShape(Doubling):
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (np.ones(ctx.size + 1),)
+
+
+class BroadcastingBugInBackward(Doubling):
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * np.ones(ctx.size + 1),)  # NumPy raises: shapes (2,) and (3,) do not broadcast
+
+
+class DoubleBackwardDiffers(Doubling):
+    """Right on arrays (the plain backward), 1.5 times too large on Tensors (create_graph)."""
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (grad_out * 2,) if isinstance(grad_out, np.ndarray) else (grad_out * 3,)
+
+
+@pytest.mark.parametrize("op, error", [(GradientOfWrongShape, "RuntimeError: GradientOfWrongShape returned a gradient "
+                                                              r"of shape \(3,\)"),
+                                       (BroadcastingBugInBackward, "ValueError: operands could not be broadcast")])
+@pytest.mark.parametrize("check", [tn.gradcheck, tn.gradgradcheck])
+def test_a_backward_that_raises_fails_the_check_naming_the_op(op, error, check):
+    x = tn.Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    network = lambda t: F.tanh(op.apply(t * t))  # noqa: E731
+    with pytest.raises(tn.GradcheckError, match=rf"backward itself failed in {op.__name__}: {error}"):
+        check(network, [x])
+    (report,) = check(network, [x], raise_on_failure=False)
+    assert not report.passed and report.elements == [] and op.__name__ in report.backward_failure
+    assert str(report).startswith("input 0: not checked: backward itself failed in " + op.__name__)
+
+
+def test_an_exception_in_the_forward_propagates_as_it_is():
+    def broken(t):
+        raise KeyError("forward bug")
+
+    for check in (tn.gradcheck, tn.gradgradcheck):
+        with pytest.raises(KeyError, match="forward bug"):
+            check(broken, [tn.Tensor(np.ones(2), requires_grad=True)], raise_on_failure=False)
+
+
+def test_gradgradcheck_requires_create_graph_to_agree_with_the_plain_backward():
+    x = tn.Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    with pytest.raises(tn.GradcheckError, match=r"(?s)the create_graph backward disagrees with the plain backward.*"
+                                                r"first op that disagrees: DoubleBackwardDiffers"):
+        tn.gradgradcheck(lambda t: DoubleBackwardDiffers.apply(t) * t, [x])
+    (report,) = tn.gradgradcheck(lambda t: DoubleBackwardDiffers.apply(t) * t, [x], raise_on_failure=False)
+    assert not report.passed and "create_graph backward disagrees" in report.backward_failure

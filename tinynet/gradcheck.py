@@ -9,15 +9,18 @@ per input instead (cheap for big convolutions).
 Each element gets a verdict: "ok", "kink" (the step crossed a non-differentiable point of a
 ReLU, max or max-pool: reported with the op, not judged) or "FAIL". When an element fails,
 gradcheck re-checks the VJP of every op the computation ran, on the inputs it actually saw, and
-names the first op that disagrees with where it was called.
+names the first op that disagrees with where it was called. When backward itself fails (a VJP raises, or
+returns a gradient that does not fit its input), that is the check's verdict, naming the op.
 
 `gradgradcheck` checks second derivatives the same way: the function it differences is the first-order
-gradient, taken by backward with create_graph=True.
+gradient, taken by backward with create_graph=True, which must first agree with the plain backward's.
 `check_op` checks one op's VJP alone, calling its backward directly (no graph, no Tensor.backward).
 `step_sweep` measures the error against the step size h: the "V" of truncation (large h) and
 round-off (small h).
 """
+import contextlib
 import functools
+import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,13 +30,19 @@ from .function import Context
 from .functional import concatenate
 from .grad_mode import enable_grad
 from .recorder import record_ops
-from .tensor import Tensor, grad, unbroadcast
+from .tensor import Tensor, grad, op_description, unbroadcast, vector_jacobian_product
 
 SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
+# The create_graph backward runs the same arithmetic as the plain one, as ops: only summation order may differ.
+CREATE_GRAPH_RTOL = 1e-10
 
 
 class GradcheckError(AssertionError):
-    """An analytic gradient disagrees with its finite-difference estimate."""
+    """An analytic gradient disagrees with its finite-difference estimate, or backward itself failed."""
+
+
+class BackwardError(GradcheckError):
+    """Backward itself failed, so there is no analytic gradient to check: the message names the op."""
 
 
 @dataclass
@@ -64,10 +73,14 @@ class ElementCheck:
 
 @dataclass
 class InputReport:
-    """The checks of one input. `str(report)` is a table, worst elements first."""
+    """The checks of one input. `str(report)` is a table, worst elements first.
+
+    backward_failure: why backward itself failed (then elements is empty), or None.
+    """
 
     input_index: int
     elements: list
+    backward_failure: str | None = None
 
     @property
     def failures(self) -> list:
@@ -79,7 +92,7 @@ class InputReport:
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and self.backward_failure is None
 
     @property
     def worst(self) -> ElementCheck:
@@ -97,6 +110,8 @@ class InputReport:
         return sorted(self.elements, key=lambda e: (order[e.verdict], -e.excess()))
 
     def __str__(self):
+        if self.backward_failure is not None:
+            return f"input {self.input_index}: not checked: {self.backward_failure}"
         lines = [f"input {self.input_index}: {len(self.elements)} checked, {len(self.failures)} failed, "
                  f"{len(self.kinks)} at kinks",
                  f"{'index':>16} {'backward':>14} {'finite diff.':>14} {'noise floor':>11} {'error':>9}  verdict"]
@@ -115,11 +130,16 @@ def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, ele
     random direction per input). An element passes when |analytic - numeric| <= noise floor
     + atol + rtol |numeric| (see tinynet.finite_differences). Returns one InputReport per
     checked input; raises GradcheckError on a failure, naming the input, the element, both
-    values and the first op whose own VJP disagrees.
+    values and the first op whose own VJP disagrees. When backward itself fails, raises GradcheckError
+    naming the op (or, with raise_on_failure=False, returns reports whose backward_failure says so);
+    an exception in fn's forward propagates unchanged.
     """
     inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(seed)
-    f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
+    try:
+        f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
+    except BackwardError as failure:
+        return _backward_failed(str(failure), checked, raise_on_failure)
     reports = _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol)
     failed = [r for r in reports if not r.passed]
     if failed and raise_on_failure:
@@ -138,11 +158,22 @@ def gradgradcheck(fn, inputs, eps=1e-4, atol=0.0, rtol=1e-3, fast=False, seed=0,
     own double backward disagrees. Arguments and result as gradcheck's, except the step eps: g is itself a
     backward pass, whose round-off follows the terms it sums (often larger than g, which is all the noise
     floor sees), so a larger step keeps that round-off small; truncation is measured, as in gradcheck.
+    Before that, g must agree with the plain backward's gradient to round-off; a failure of backward itself
+    (in either pass) fails the check as in gradcheck.
     """
     inputs, checked = _checked_inputs(inputs)
     gradient = first_order_gradient(fn, inputs, checked, np.random.default_rng(seed + 1))
+    try:
+        disagreement = _create_graph_disagreement(gradient, inputs)
+    except BackwardError as failure:
+        return _backward_failed(str(failure), checked, raise_on_failure)
+    if disagreement:
+        diagnosis = "\n" + first_disagreeing_op(fn, inputs, seed=seed, order=2) if raise_on_failure else ""
+        return _backward_failed(disagreement + diagnosis, checked, raise_on_failure)
     reports = gradcheck(gradient, inputs, eps, atol, rtol, fast, seed, raise_on_failure=False)
     failed = [r for r in reports if not r.passed]
+    if failed and failed[0].backward_failure is not None:
+        return _backward_failed(failed[0].backward_failure, checked, raise_on_failure)
     if failed and raise_on_failure:
         raise GradcheckError("second derivatives: " + _failure_message(failed[0], eps, atol, rtol)
                              + "\n" + first_disagreeing_op(fn, inputs, seed=seed, order=2))
@@ -154,15 +185,19 @@ def first_order_gradient(fn, inputs, checked, rng):
 
     u is drawn once here, so every evaluation (backward's and the finite differences') uses the same one.
     The finite differences call it on constant inputs inside no_grad: it records a graph anyway.
+    gradient(*xs, create_graph=False) takes the plain backward's gradient instead (no graph).
+    A failure of backward raises BackwardError.
     """
     output = fn(*inputs)
     weights = _weighting(output.shape, rng).astype(output.dtype)
 
-    def gradient(*xs):
+    def gradient(*xs, create_graph=True):
         xs = [x.detach().requires_grad_() if i in checked and not x.requires_grad else x for i, x in enumerate(xs)]
         with enable_grad():
             wanted = [xs[i] for i in checked]
-            grads = grad(fn(*xs), wanted, grad_outputs=weights, create_graph=True, allow_unused=True)
+            output = fn(*xs)
+            with _naming_the_failing_op():
+                grads = grad(output, wanted, grad_outputs=weights, create_graph=create_graph, allow_unused=True)
             return concatenate([Tensor(np.zeros(x.size, x.dtype)) if g is None else g.reshape(-1)
                                 for g, x in zip(grads, wanted)])
     return gradient
@@ -242,9 +277,9 @@ def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
                                     seed=seed, raise_on_failure=False)
         for report in reports:
             if not report.passed:
-                e = report.failures[0]
+                found = report.backward_failure or _compared(report.failures[0].analytic, report.failures[0].numeric)
                 return (f"first op that disagrees: {call.name} (called at {call.call_site}), input "
-                        f"{report.input_index}: {_compared(e.analytic, e.numeric)}")
+                        f"{report.input_index}: {found}")
     return ("every op's own VJP agrees with finite differences on the inputs it saw: look at how they are "
             "combined (or at fn: it must be deterministic, e.g. dropout needs a fixed mask)")
 
@@ -267,18 +302,63 @@ def _projection_and_gradients(fn, inputs, checked, rng):
     """(f = sum(u * fn(...)) as a ProjectedFunction, {input index: df/d input by backward}).
 
     u is random, or 1 for a one-element output (so f is fn itself). The inputs' .grad is left as it was.
+    A failure of backward raises BackwardError.
     """
     output = fn(*inputs)
     weights = _weighting(output.shape, rng)
     saved = [x.grad for x in inputs]
     for i in checked:
         inputs[i].grad = None
-    if output.requires_grad:  # else fn does not depend on the inputs: the gradient is 0
-        output.backward(weights.astype(output.dtype))
-    analytic = {i: np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad for i in checked}
-    for x, saved_grad in zip(inputs, saved):
-        x.grad = saved_grad
+    try:
+        if output.requires_grad:  # else fn does not depend on the inputs: the gradient is 0
+            with _naming_the_failing_op():
+                output.backward(weights.astype(output.dtype))
+        analytic = {i: np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad for i in checked}
+    finally:
+        for x, saved_grad in zip(inputs, saved):
+            x.grad = saved_grad
     return ProjectedFunction(fn, inputs, weights), analytic
+
+
+@contextlib.contextmanager
+def _naming_the_failing_op():
+    """Turn any exception raised in this block's backward pass into a BackwardError naming the op whose VJP raised."""
+    try:
+        yield
+    except Exception as error:
+        raise BackwardError(f"backward itself failed in {_failing_op(error)}: {type(error).__name__}: {error}") \
+            from error
+
+
+def _failing_op(error) -> str:
+    """The op whose VJP raised error: the innermost step of the reverse pass on error's traceback."""
+    steps = [frame for frame, _ in traceback.walk_tb(error.__traceback__)
+             if frame.f_code is vector_jacobian_product.__code__]
+    return op_description(steps[-1].f_locals["tensor"].node) if steps else "the reverse pass"
+
+
+def _backward_failed(message, checked, raise_on_failure):
+    """The verdict when backward itself failed: raise BackwardError(message), or one report per input saying so."""
+    if raise_on_failure:
+        raise BackwardError(message)
+    return [InputReport(i, [], message) for i in checked]
+
+
+def _create_graph_disagreement(gradient, inputs):
+    """Why first_order_gradient's gradient with create_graph disagrees with the plain backward's, or "" if it agrees.
+
+    The two passes call the same VJPs on the same values, so they may differ only by round-off (summation
+    order, relative to the largest element); more means an op's double backward computes something else.
+    """
+    with_graph = gradient(*inputs).data
+    plain = gradient(*inputs, create_graph=False).data
+    scale = np.max(np.abs(plain), initial=0.0)
+    if np.allclose(with_graph, plain, rtol=CREATE_GRAPH_RTOL, atol=CREATE_GRAPH_RTOL * scale):
+        return ""
+    k = int(np.argmax(np.abs(with_graph - plain)))
+    return ("the create_graph backward disagrees with the plain backward: an op's double-backward path saves or "
+            f"uses its inputs differently (element {k} of the joined gradient: {with_graph[k]:.8g} with "
+            f"create_graph, {plain[k]:.8g} without)")
 
 
 def _weighting(shape, rng):
