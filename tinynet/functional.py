@@ -17,7 +17,7 @@ from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
 from .ops.conv import Conv2d
 from .ops.elementwise import Abs, Add, Cast, Div, Exp, Log, Mul, Neg, Pow, Where
 from .ops.linear import Linear, MatMul
-from .ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, LogSoftmax
+from .ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, LogSoftmax, check_class_indices
 from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum, normalize_axes
@@ -365,9 +365,7 @@ def negative_log_likelihood(log_probs, target, weight, ignore_index):
     """
     n, classes = log_probs.shape
     is_kept = target != ignore_index
-    if np.any((target[is_kept] < 0) | (target[is_kept] >= classes)):
-        raise ValueError(f"class indices must lie in [0, {classes}) or be ignore_index={ignore_index}, "
-                         f"got [{target[is_kept].min()}, {target[is_kept].max()}]")
+    check_class_indices(target[is_kept], classes, or_else=f" or be ignore_index={ignore_index}")
     class_weight = np.ones(classes, log_probs.dtype) if weight is None else constant_array(weight, log_probs.dtype)
     if class_weight.shape != (classes,):
         raise ValueError(f"expected weight of shape ({classes},), got {class_weight.shape}")

@@ -32,6 +32,12 @@ class LogSoftmax(Function):
         return (grad_out - softmax * grad_out.sum(axis=ctx.axis, keepdims=True),)
 
 
+def check_class_indices(target, classes, or_else=""):
+    """ValueError unless every class index in target lies in [0, classes); or_else: what the message also allows."""
+    if target.size and (target.min() < 0 or target.max() >= classes):
+        raise ValueError(f"class indices must lie in [0, {classes}){or_else}, got [{target.min()}, {target.max()}]")
+
+
 class CrossEntropy(Function):
     """Softmax cross-entropy of class indices, fused: logits (N, C), target (N,) integers in [0, C) -> ().
 
@@ -44,8 +50,7 @@ class CrossEntropy(Function):
     def forward(ctx, logits, target, reduction="mean"):
         n, classes = logits.shape
         target = np.asarray(target)
-        if target.size and (target.min() < 0 or target.max() >= classes):
-            raise ValueError(f"class indices must lie in [0, {classes}), got [{target.min()}, {target.max()}]")
+        check_class_indices(target, classes)
         if reduction not in ("mean", "sum"):
             raise ValueError(f"CrossEntropy reduces by 'mean' or 'sum', got {reduction!r}")
         ctx.save_for_backward(logits)
