@@ -6,14 +6,13 @@ as text and parsed (never imported here): a path through a symlink, a file that 
 file or one over MAX_SOURCE_BYTES is refused. From each, only the stripped functions' source is
 taken (decorators, signature and body, by the AST) and it replaces the same function in the copy.
 """
-import ast
 import os
 import shutil
 import stat
 import textwrap
 from pathlib import Path
 
-from .stubs import function_nodes, strip_functions
+from .stubs import function_nodes, parse, strip_functions
 
 MAX_SOURCE_BYTES = 1 << 20
 
@@ -66,7 +65,7 @@ def student_functions(submission: Path, relative: str, names) -> dict:
     """{qualified name: (source of its definition, its indentation)} for names in the submission's file."""
     source = read_source(submission, relative)
     try:
-        tree = ast.parse(source, filename=relative)
+        tree = parse(source, filename=relative)
     except SyntaxError as error:
         if error.lineno is None:  # a null byte
             raise SubmissionProblem(f"{relative} cannot be parsed: {error.msg}") from None
@@ -88,7 +87,7 @@ def student_functions(submission: Path, relative: str, names) -> dict:
 def splice(source: str, functions: dict) -> str:
     """source with each function named in functions replaced by the given (definition, indentation),
     moved to the indentation of the function it replaces if that differs."""
-    nodes = function_nodes(ast.parse(source))
+    nodes = function_nodes(parse(source))
     lines = source.splitlines(keepends=True)
     for name in sorted(functions, key=lambda n: nodes[n].lineno, reverse=True):
         first, last = _definition_lines(nodes[name])
