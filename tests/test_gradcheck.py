@@ -5,7 +5,7 @@ import pytest
 import tinynet as tn
 from tinynet import functional as F
 from tinynet.function import Function
-from tinynet.gradcheck import first_disagreeing_op, step_sweep
+from tinynet.gradcheck import check_op, first_disagreeing_op, step_sweep
 from tinynet.ops.activation import Tanh
 
 ULP_OF_FOUR = float(np.spacing(4.0))  # 8.9e-16: one unit in the last place of a score near 4
@@ -238,3 +238,121 @@ def test_gradgradcheck_requires_create_graph_to_agree_with_the_plain_backward():
         tn.gradgradcheck(lambda t: DoubleBackwardDiffers.apply(t) * t, [x])
     (report,) = tn.gradgradcheck(lambda t: DoubleBackwardDiffers.apply(t) * t, [x], raise_on_failure=False)
     assert not report.passed and "create_graph backward disagrees" in report.backward_failure
+
+
+# ---- the op locator re-checks each op as it ran -----------------------------------------------------------
+
+
+def test_the_op_locator_reruns_a_convolution_with_the_algorithm_that_ran(monkeypatch):
+    """A Winograd-only bug in conv's input gradient: the cost model would pick im2col for the re-check."""
+    winograd = tn.kernels.conv_choice.ALGORITHMS["winograd"]
+    right = winograd.Plan.conv2d_input_grad
+    monkeypatch.setattr(winograd.Plan, "conv2d_input_grad", staticmethod(lambda *args: 2 * right(*args)))
+
+    def network(x, weight):
+        with tn.force_conv_algorithm("winograd"):
+            return F.tanh(F.conv2d(x, weight, padding=1))
+
+    rng = np.random.default_rng(0)
+    x = tn.Tensor(rng.standard_normal((1, 2, 4, 4)), requires_grad=True)
+    weight = tn.Tensor(rng.standard_normal((2, 2, 3, 3)))
+    assert tn.conv_algorithm(x.shape, weight.shape, padding=1, dtype=np.float64).algorithm != "winograd"
+    with pytest.raises(tn.GradcheckError, match=r"first op that disagrees: Conv2d \(ran winograd; called at "
+                                                r"test_gradcheck.py:\d+ in network\), input 0: backward is 2x"):
+        tn.gradcheck(network, [x, weight], fast=True)
+
+
+def test_the_op_locator_keeps_the_inputs_memory_layout(monkeypatch):
+    """A bug in MatMul's branch for a column-major operand (x @ w.T): a C-ordered re-check would never run it."""
+    from tinynet.ops import linear
+
+    right = linear.product_laid_out_as
+
+    def wrong_for_column_major(like, left, right_operand):
+        product = right(like, left, right_operand)
+        return -product if isinstance(like, np.ndarray) and not like.flags.c_contiguous else product
+
+    monkeypatch.setattr(linear, "product_laid_out_as", wrong_for_column_major)
+    rng = np.random.default_rng(1)
+    x = tn.Tensor(rng.standard_normal((3, 4)))
+    weight = tn.Tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    with pytest.raises(tn.GradcheckError, match="first op that disagrees: MatMul .*input 1"):
+        tn.gradcheck(lambda w: F.tanh(x @ w.T), [weight], fast=True)
+
+
+class DoublingBackward(Function):
+    """grad_out -> 2 grad_out, Doubling's VJP as an op; its own VJP is wrong (3 instead of 2)."""
+
+    @staticmethod
+    def forward(ctx, grad_out):
+        return 2 * grad_out
+
+    @staticmethod
+    def backward(ctx, grad_grad):
+        return (3 * grad_grad,)
+
+
+class DoublingWithWrongSecondOrder(Doubling):
+    @staticmethod
+    def backward(ctx, grad_out):
+        return (DoublingBackward.apply(grad_out) if isinstance(grad_out, tn.Tensor) else 2 * grad_out,)
+
+
+def test_the_second_order_op_locator_varies_grad_out():
+    """The wrong rule only shows when grad_out depends on the inputs: a re-check with a constant grad_out
+    would find nothing wrong with DoublingWithWrongSecondOrder, and blame no op."""
+    x = tn.Tensor(np.array([0.5, -1.5, 0.25]), requires_grad=True)
+    network = lambda t: DoublingWithWrongSecondOrder.apply(t) ** 3  # noqa: E731
+    tn.gradcheck(network, [x])
+    with pytest.raises(tn.GradcheckError, match="(?s)second derivatives.*first op that disagrees: "
+                                                "DoublingWithWrongSecondOrder"):
+        tn.gradgradcheck(network, [x])
+
+
+def test_without_raising_a_failed_report_carries_the_op_locators_diagnosis():
+    x = tn.Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    (report,) = tn.gradgradcheck(lambda t: DoubleBackwardDiffers.apply(t) * t, [x], raise_on_failure=False)
+    assert "create_graph backward disagrees" in report.backward_failure
+    assert report.diagnosis.startswith("first op that disagrees: DoubleBackwardDiffers") and report.diagnosis in str(
+        report)
+    (report,) = tn.gradcheck(lambda t: SquareWithWrongGradient.apply(t), [x], raise_on_failure=False)
+    assert report.diagnosis.startswith("first op that disagrees: SquareWithWrongGradient")
+    assert report.diagnosis in str(report)
+    (report,) = tn.gradcheck(lambda t: t * t, [x], raise_on_failure=False)
+    assert report.passed and report.diagnosis == ""
+
+
+class ReturnsTwoGradients(Doubling):
+    @staticmethod
+    def backward(ctx, grad_out):
+        return 2 * grad_out, 2 * grad_out
+
+
+@pytest.mark.parametrize("op, found", [
+    (GradientOfWrongShape, r"GradientOfWrongShape.backward returned a gradient of shape \(3,\) for its input 0 of "
+                           r"shape \(2,\)"),
+    (BroadcastingBugInBackward, "backward itself failed in BroadcastingBugInBackward: ValueError: operands could "
+                                "not be broadcast"),
+    (ReturnsTwoGradients, "ReturnsTwoGradients.backward returned 2 gradients for 1 inputs")])
+def test_check_op_fails_naming_the_op_when_its_backward_fails(op, found):
+    x = tn.Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    with pytest.raises(tn.GradcheckError, match=found):
+        check_op(op, [x])
+    (report,) = check_op(op, [x], raise_on_failure=False)
+    assert not report.passed and report.elements == [] and op.__name__ in report.backward_failure
+
+
+def test_a_bug_in_the_graph_cores_unbroadcast_is_not_blamed_on_an_op(monkeypatch):
+    """An unbroadcast that averages instead of summing: gradcheck sums its own way when it re-checks an op, so
+    Add's VJP agrees and the failure is pinned on how gradients are combined."""
+    from tinynet import tensor
+
+    def averaging(grad, shape):
+        return grad if grad.shape == shape else grad.mean(axis=tensor.broadcast_axes(grad.shape, shape),
+                                                          keepdims=True).reshape(shape)
+
+    monkeypatch.setattr(tensor, "unbroadcast", averaging)
+    a = tn.Tensor(np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]))
+    b = tn.Tensor(np.array([0.1, 0.2, 0.3]), requires_grad=True)
+    with pytest.raises(tn.GradcheckError, match=r"every op's own VJP agrees .*\(the graph core sums gradients back"):
+        tn.gradcheck(lambda t: F.tanh(a + t), [b])

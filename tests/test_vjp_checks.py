@@ -103,3 +103,16 @@ def test_a_tensor_added_twice_around_another_gets_two_and_the_other_one():
     (a + b + a).sum().backward()  # Add sends one array to both parents: adding into a's in place would change b's
     np.testing.assert_array_equal(a.grad, [2.0, 2.0])
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_each_leaf_owns_its_gradient_array():
+    """Add hands one array to both parents, and backward(grad) starts from the caller's: each .grad is a copy,
+    so writing into one (a hand-written update, a hook's caller) changes no other gradient."""
+    a, b = tn.Tensor(np.ones(2), requires_grad=True), tn.Tensor(np.ones(2), requires_grad=True)
+    seed = np.array([1.0, 2.0])
+    (a + b).backward(seed)
+    assert a.grad is not b.grad and a.grad is not seed
+    a.grad *= 10
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(seed, [1.0, 2.0])
+    assert a.grad.flags.writeable and b.grad.flags.writeable  # even with a read-only grad_out (tests' default)

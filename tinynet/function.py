@@ -23,6 +23,8 @@ attributes that are smooth functions of the inputs (GELU's cdf, LRN's denominato
 second derivatives that way: it is marked `@once_differentiable`, and create_graph through it
 raises an error naming the op.
 """
+import contextlib
+
 import numpy as np
 
 from .grad_mode import is_grad_enabled
@@ -98,6 +100,19 @@ class Function:
         x + h and at x - h then differ.
         """
         return None
+
+    @staticmethod
+    def implementation(ctx):
+        """Which of the op's implementations its forward ran, by name (Conv2d: the conv algorithm), or None.
+
+        Tools that re-run an op (gradcheck's op locator) run it the same way again, under implemented_as.
+        """
+        return None
+
+    @staticmethod
+    def implemented_as(name):
+        """A context manager within which forward runs the implementation `name` again (see implementation)."""
+        return contextlib.nullcontext()
 
     @classmethod
     def apply(cls, *inputs, **params) -> Tensor:

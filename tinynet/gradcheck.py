@@ -8,12 +8,14 @@ per input instead (cheap for big convolutions).
 
 Each element gets a verdict: "ok", "kink" (the step crossed a non-differentiable point of a
 ReLU, max or max-pool: reported with the op, not judged) or "FAIL". When an element fails,
-gradcheck re-checks the VJP of every op the computation ran, on the inputs it actually saw, and
-names the first op that disagrees with where it was called. When backward itself fails (a VJP raises, or
+gradcheck re-checks the VJP of every op the computation ran, as it ran (on the inputs it saw, laid out in
+memory as they were, by the implementation that ran, e.g. the conv algorithm), and names the first op that
+disagrees with where it was called. When backward itself fails (a VJP raises, or
 returns a gradient that does not fit its input), that is the check's verdict, naming the op.
 
 `gradgradcheck` checks second derivatives the same way: the function it differences is the first-order
-gradient, taken by backward with create_graph=True, which must first agree with the plain backward's.
+gradient, taken by backward with create_graph=True, which must first agree with the plain backward's. Its op
+locator checks each op's VJP as a function of the op's inputs and of a random grad_out.
 `check_op` checks one op's VJP alone, calling its backward directly (no graph, no Tensor.backward).
 `step_sweep` measures the error against the step size h: the "V" of truncation (large h) and
 round-off (small h).
@@ -30,7 +32,7 @@ from .function import Context
 from .functional import concatenate
 from .grad_mode import enable_grad
 from .recorder import record_ops
-from .tensor import Tensor, grad, op_description, unbroadcast, vector_jacobian_product
+from .tensor import Tensor, grad, op_description, vector_jacobian_product
 
 SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
 # The create_graph backward runs the same arithmetic as the plain one, as ops: only summation order may differ.
@@ -76,11 +78,13 @@ class InputReport:
     """The checks of one input. `str(report)` is a table, worst elements first.
 
     backward_failure: why backward itself failed (then elements is empty), or None.
+    diagnosis: for a failed check, the op locator's finding (see first_disagreeing_op), else "".
     """
 
     input_index: int
     elements: list
     backward_failure: str | None = None
+    diagnosis: str = ""
 
     @property
     def failures(self) -> list:
@@ -111,13 +115,14 @@ class InputReport:
 
     def __str__(self):
         if self.backward_failure is not None:
-            return f"input {self.input_index}: not checked: {self.backward_failure}"
+            return "\n".join(filter(None, [f"input {self.input_index}: not checked: {self.backward_failure}",
+                                           self.diagnosis]))
         lines = [f"input {self.input_index}: {len(self.elements)} checked, {len(self.failures)} failed, "
                  f"{len(self.kinks)} at kinks",
                  f"{'index':>16} {'backward':>14} {'finite diff.':>14} {'noise floor':>11} {'error':>9}  verdict"]
         lines += [f"{str(e.index):>16} {e.analytic:14.6e} {e.numeric:14.6e} {e.noise_floor:11.2e} {e.error:9.2e}  "
                   f"{e.label}" for e in self.ranked()]
-        return "\n".join(lines)
+        return "\n".join(lines + [self.diagnosis] if self.diagnosis else lines)
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, elements=None,
@@ -130,22 +135,17 @@ def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, ele
     random direction per input). An element passes when |analytic - numeric| <= noise floor
     + atol + rtol |numeric| (see tinynet.finite_differences). Returns one InputReport per
     checked input; raises GradcheckError on a failure, naming the input, the element, both
-    values and the first op whose own VJP disagrees. When backward itself fails, raises GradcheckError
-    naming the op (or, with raise_on_failure=False, returns reports whose backward_failure says so);
-    an exception in fn's forward propagates unchanged.
+    values and the first op whose own VJP disagrees (with raise_on_failure=False, the failed reports'
+    diagnosis names it). When backward itself fails, raises BackwardError naming the op (or returns
+    reports whose backward_failure says so); an exception in fn's forward propagates unchanged.
     """
     inputs, checked = _checked_inputs(inputs)
-    rng = np.random.default_rng(seed)
     try:
-        f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
+        reports = _first_order_reports(fn, inputs, checked, eps, atol, rtol, fast, seed, elements)
     except BackwardError as failure:
         return _backward_failed(str(failure), checked, raise_on_failure)
-    reports = _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol)
-    failed = [r for r in reports if not r.passed]
-    if failed and raise_on_failure:
-        raise GradcheckError(_failure_message(failed[0], eps, atol, rtol)
-                             + "\n" + first_disagreeing_op(fn, inputs, seed=seed))
-    return reports
+    return _verdict(reports, lambda: first_disagreeing_op(fn, inputs, seed=seed), "", eps, atol, rtol,
+                    raise_on_failure)
 
 
 def gradgradcheck(fn, inputs, eps=1e-4, atol=0.0, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
@@ -158,49 +158,51 @@ def gradgradcheck(fn, inputs, eps=1e-4, atol=0.0, rtol=1e-3, fast=False, seed=0,
     own double backward disagrees. Arguments and result as gradcheck's, except the step eps: g is itself a
     backward pass, whose round-off follows the terms it sums (often larger than g, which is all the noise
     floor sees), so a larger step keeps that round-off small; truncation is measured, as in gradcheck.
-    Before that, g must agree with the plain backward's gradient to round-off; a failure of backward itself
-    (in either pass) fails the check as in gradcheck.
+    Before that, g must agree with the plain backward's gradient to round-off (a failed check that names the
+    op when it does not); a failure of backward itself (in either pass) fails the check as in gradcheck.
     """
     inputs, checked = _checked_inputs(inputs)
     gradient = first_order_gradient(fn, inputs, checked, np.random.default_rng(seed + 1))
     try:
-        disagreement = _create_graph_disagreement(gradient, inputs)
+        reports = _second_order_reports(gradient, inputs, checked, eps, atol, rtol, fast, seed)
     except BackwardError as failure:
         return _backward_failed(str(failure), checked, raise_on_failure)
-    if disagreement:
-        diagnosis = "\n" + first_disagreeing_op(fn, inputs, seed=seed, order=2) if raise_on_failure else ""
-        return _backward_failed(disagreement + diagnosis, checked, raise_on_failure)
-    reports = gradcheck(gradient, inputs, eps, atol, rtol, fast, seed, raise_on_failure=False)
-    failed = [r for r in reports if not r.passed]
-    if failed and failed[0].backward_failure is not None:
-        return _backward_failed(failed[0].backward_failure, checked, raise_on_failure)
-    if failed and raise_on_failure:
-        raise GradcheckError("second derivatives: " + _failure_message(failed[0], eps, atol, rtol)
-                             + "\n" + first_disagreeing_op(fn, inputs, seed=seed, order=2))
-    return reports
+    return _verdict(reports, lambda: first_disagreeing_op(fn, inputs, seed=seed, order=2), "second derivatives: ",
+                    eps, atol, rtol, raise_on_failure)
 
 
 def first_order_gradient(fn, inputs, checked, rng):
     """The function x -> d sum(u * fn(x)) / d x[checked], flattened and joined: one Tensor with a graph.
 
     u is drawn once here, so every evaluation (backward's and the finite differences') uses the same one.
-    The finite differences call it on constant inputs inside no_grad: it records a graph anyway.
     gradient(*xs, create_graph=False) takes the plain backward's gradient instead (no graph).
     A failure of backward raises BackwardError.
     """
     output = fn(*inputs)
     weights = _weighting(output.shape, rng).astype(output.dtype)
+    product = vector_jacobian_function(fn, checked)
+    return lambda *xs, create_graph=True: product(*xs, weights, create_graph=create_graph)
 
-    def gradient(*xs, create_graph=True):
+
+def vector_jacobian_function(fn, checked):
+    """The function (*xs, u) -> d sum(u * fn(*xs)) / d xs[checked], flattened and joined: one Tensor.
+
+    u: fn's output shape, an array or a Tensor. With create_graph (the default) the result has a graph, through
+    xs and, where u requires grad, through u as well: so a second-order check sees how a VJP depends on its
+    grad_out too. The finite differences call it on constant inputs inside no_grad: it records a graph anyway.
+    A failure of backward raises BackwardError.
+    """
+    def product(*xs_and_u, create_graph=True):
+        *xs, u = xs_and_u
         xs = [x.detach().requires_grad_() if i in checked and not x.requires_grad else x for i, x in enumerate(xs)]
         with enable_grad():
             wanted = [xs[i] for i in checked]
             output = fn(*xs)
             with _naming_the_failing_op():
-                grads = grad(output, wanted, grad_outputs=weights, create_graph=create_graph, allow_unused=True)
+                grads = grad(output, wanted, grad_outputs=u, create_graph=create_graph, allow_unused=True)
             return concatenate([Tensor(np.zeros(x.size, x.dtype)) if g is None else g.reshape(-1)
                                 for g, x in zip(grads, wanted)])
-    return gradient
+    return product
 
 
 def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
@@ -208,7 +210,8 @@ def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False,
 
     op: a Function subclass; inputs: Tensors (float64 where requires_grad); params: op's keyword
     settings (axis, stride, ...). So a VJP can be checked before the graph core works (the
-    assignment tasks do this). Returns one InputReport per checked input, like gradcheck.
+    assignment tasks do this). Returns one InputReport per checked input, like gradcheck; a backward
+    that raises, or returns gradients that do not fit the inputs, fails the check naming the op.
     """
     inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(seed)
@@ -216,11 +219,16 @@ def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False,
     ctx = Context([x.requires_grad for x in inputs])
     output = op.forward(ctx, *(x.data for x in inputs), **params)
     weights = _weighting(np.shape(output), rng)
-    grads = op.backward(ctx, weights.astype(np.result_type(output)))
+    try:
+        grads = op.backward(ctx, weights.astype(np.result_type(output)))
+    except Exception as error:
+        return _backward_failed(f"backward itself failed in {op.__name__}: {type(error).__name__}: {error}", checked,
+                                raise_on_failure)
     reports = check_op_gradients(op, inputs, params, weights, grads, eps, atol, rtol, fast, rng)
     failed = [r for r in reports if not r.passed]
     if failed and raise_on_failure:
-        raise GradcheckError(f"{op.__name__}: " + _failure_message(failed[0], eps, atol, rtol))
+        first = failed[0]
+        raise GradcheckError(f"{op.__name__}: " + (first.backward_failure or _failure_message(first, eps, atol, rtol)))
     return reports
 
 
@@ -229,11 +237,15 @@ def check_op_gradients(op, inputs, params, grad_out, grads, eps=1e-6, atol=0.0, 
     differences of <op(inputs), grad_out>: one InputReport per input with requires_grad.
 
     check_op's comparison alone, for gradients computed elsewhere (the assignment grader's come
-    from a student's backward run in another process).
+    from a student's backward run in another process). Gradients that do not fit the inputs (not one per
+    input, or of a shape that is not the input's, broadcast or not) give reports whose backward_failure says so.
     """
     inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(0) if rng is None else rng
-    analytic = {i: _summed_to(grads[i], inputs[i].shape) for i in checked}
+    try:
+        analytic = {i: _op_gradient(op, grads, inputs, i) for i in checked}
+    except ValueError as misfit:
+        return [InputReport(i, [], f"backward itself failed: {misfit}") for i in checked]
     f = ProjectedFunction(lambda *xs: op.apply(*xs, **params), inputs, grad_out)
     return _compare(f, analytic, inputs, checked, rng, fast, None, eps, atol, rtol)
 
@@ -257,31 +269,86 @@ def step_sweep(fn, inputs, elements, steps=SWEEP_STEPS, seed=0):
 
 
 def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
-    """Re-check the VJP of each op fn runs, on the inputs it saw; describe the first that disagrees.
+    """Re-check the VJP of each op fn runs, as it ran; describe the first that disagrees.
 
-    Every op is checked alone by a fast check in float64 (one random direction per input): check_op of
-    its VJP (order 1), or gradgradcheck of the op (order 2: its double backward).
+    Each op is re-run on the inputs it saw (in float64, laid out in memory as they were) by the implementation
+    that ran (Conv2d's algorithm), and checked alone by a fast check (one random direction per input): check_op
+    of its VJP (order 1), or, at order 2, the second-order check of its VJP as a function of both the inputs and
+    a random grad_out (so the rules for a grad_out that depends on the inputs are checked too).
     """
     with record_ops(call_sites=True) as calls:
         fn(*inputs)
     for call in calls:
-        local_inputs = [Tensor(x.data.astype(np.float64), requires_grad=True)
-                        if x.requires_grad and np.issubdtype(x.dtype, np.floating) else Tensor(x.data, dtype=x.dtype)
-                        for x in call.inputs]
-        if not any(x.requires_grad for x in local_inputs):
+        local_inputs = [_float64_like(x, x.requires_grad) for x in call.inputs]
+        checked = [i for i, x in enumerate(local_inputs) if x.requires_grad]
+        if not checked:
             continue
-        if order == 1:
-            reports = check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False)
-        else:
-            reports = gradgradcheck(functools.partial(call.op.apply, **call.params), local_inputs, fast=True,
-                                    seed=seed, raise_on_failure=False)
+        with call.op.implemented_as(call.implementation):
+            reports = (check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False)
+                       if order == 1 else _op_second_order_reports(call, local_inputs, checked, seed))
         for report in reports:
             if not report.passed:
                 found = report.backward_failure or _compared(report.failures[0].analytic, report.failures[0].numeric)
-                return (f"first op that disagrees: {call.name} (called at {call.call_site}), input "
+                ran = f"ran {call.implementation}; " if call.implementation else ""
+                return (f"first op that disagrees: {call.name} ({ran}called at {call.call_site}), input "
                         f"{report.input_index}: {found}")
     return ("every op's own VJP agrees with finite differences on the inputs it saw: look at how they are "
-            "combined (or at fn: it must be deterministic, e.g. dropout needs a fixed mask)")
+            "combined (the graph core sums gradients back to broadcast inputs' shapes and adds those of a tensor "
+            "used twice), or at fn: it must be deterministic (dropout needs a fixed mask)")
+
+
+def _float64_like(x, requires_grad):
+    """A float64 leaf with x's values, laid out in memory as x is (an op may branch on its inputs' layout)."""
+    leaf = Tensor(x.data, dtype=np.float64, requires_grad=requires_grad)
+    leaf.data = x.data.astype(np.float64)  # astype keeps an F-ordered or transposed layout; Tensor() would not
+    return leaf
+
+
+def _op_second_order_reports(call, inputs, checked, seed):
+    """The second-order check of call's op alone: of (*inputs, u) -> its VJP of grad_out u, u random, at the
+    inputs (and u) it saw; its double backward against finite differences, after create_graph against plain."""
+    with enable_grad():
+        shape = call.op.apply(*inputs, **call.params).shape
+    u = Tensor(np.random.default_rng(seed).standard_normal(shape), requires_grad=True)
+    product = vector_jacobian_function(functools.partial(call.op.apply, **call.params), checked)
+    try:
+        return _second_order_reports(product, inputs + [u], checked + [len(inputs)], 1e-4, 0.0, 1e-3, True, seed)
+    except BackwardError as failure:
+        return [InputReport(i, [], str(failure)) for i in checked]
+
+
+def _first_order_reports(fn, inputs, checked, eps, atol, rtol, fast, seed, elements=None):
+    """gradcheck's reports, with no diagnosis and nothing raised for a failed element; BackwardError when backward
+    itself fails."""
+    rng = np.random.default_rng(seed)
+    f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
+    return _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol)
+
+
+def _second_order_reports(gradient, inputs, checked, eps, atol, rtol, fast, seed):
+    """gradgradcheck's reports for gradient (see first_order_gradient), with no diagnosis: a create_graph
+    disagreement as reports whose backward_failure says so, then gradient's own check; BackwardError when
+    backward itself fails, in either pass."""
+    disagreement = _create_graph_disagreement(gradient, inputs)
+    if disagreement:
+        return [InputReport(i, [], disagreement) for i in checked]
+    return _first_order_reports(gradient, inputs, checked, eps, atol, rtol, fast, seed)
+
+
+def _verdict(reports, locate, prefix, eps, atol, rtol, raise_on_failure):
+    """reports, with locate()'s diagnosis (the op to blame) in each failed one; or, when raise_on_failure,
+    GradcheckError for the first failure (prefix + what failed, then the diagnosis)."""
+    failed = [r for r in reports if not r.passed]
+    if not failed:
+        return reports
+    diagnosis = locate()
+    for report in failed:
+        report.diagnosis = diagnosis
+    if raise_on_failure:
+        first = failed[0]
+        raise GradcheckError((first.backward_failure or prefix + _failure_message(first, eps, atol, rtol))
+                             + "\n" + diagnosis)
+    return reports
 
 
 def _checked_inputs(inputs):
@@ -366,11 +433,39 @@ def _weighting(shape, rng):
     return np.ones(shape) if int(np.prod(shape)) == 1 else rng.standard_normal(shape)
 
 
-def _summed_to(grad, shape):
-    """A VJP's gradient for an input of shape: zeros for None, un-broadcast when the op returned a larger one."""
-    if grad is None:
+def _op_gradient(op, grads, inputs, i):
+    """grads[i], what op's backward returned for input i, summed to that input's shape (zeros for None).
+
+    ValueError when grads is not one gradient per input, or grads[i] is neither the input's shape nor that
+    shape broadcast.
+    """
+    if not isinstance(grads, (tuple, list)) or len(grads) != len(inputs):
+        found = f"{len(grads)} gradients" if isinstance(grads, (tuple, list)) else f"a {type(grads).__name__}"
+        raise ValueError(f"{op.__name__}.backward returned {found} for {len(inputs)} inputs: a VJP returns a tuple "
+                         "of one gradient (or None) per input")
+    shape = inputs[i].shape
+    if grads[i] is None:
         return np.zeros(shape)
-    return unbroadcast(np.asarray(grad), shape)  # returns grad itself where nothing was broadcast
+    grad = np.asarray(grads[i])
+    summed = _summed_to(grad, shape)
+    if summed.shape != shape:
+        raise ValueError(f"{op.__name__}.backward returned a gradient of shape {grad.shape} for its input {i} of "
+                         f"shape {shape}")
+    return summed
+
+
+def _summed_to(grad, shape):
+    """grad summed over the leading axes broadcasting added and the axes it stretched from size 1 in shape.
+
+    The graph core's unbroadcast does this for backward; it is written again here, so that a bug there shows up
+    as a disagreement rather than being repeated by the check. Leaves grad as it is where it does not fit.
+    """
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for axis, size in enumerate(shape[:grad.ndim]):
+        if size == 1 and grad.shape[axis] != 1:
+            grad = grad.sum(axis=axis, keepdims=True)
+    return grad
 
 
 def _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol):

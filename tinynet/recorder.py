@@ -19,13 +19,15 @@ MODELS_DIR = ENGINE_DIR / "models"  # model definitions count as the user's code
 
 @dataclass
 class OpCall:
-    """One op's forward as it ran: op(*inputs, **params), from call_site, taking branch."""
+    """One op's forward as it ran: op(*inputs, **params), from call_site, taking branch, running implementation
+    (Function.implementation: Conv2d's algorithm, or None)."""
 
     op: type
     inputs: list
     params: dict
     branch: np.ndarray
     call_site: str
+    implementation: str | None = None
 
     @property
     def name(self) -> str:
@@ -41,7 +43,8 @@ def record_ops(call_sites=False):
     calls = []
 
     def record(op, ctx, inputs, params, out):
-        calls.append(OpCall(op, list(inputs), params, op.branch(ctx), caller_outside_engine() if call_sites else ""))
+        calls.append(OpCall(op, list(inputs), params, op.branch(ctx), caller_outside_engine() if call_sites else "",
+                            op.implementation(ctx)))
 
     with observe_forward(record):
         yield calls

@@ -202,12 +202,20 @@ def run_hooks(tensor, grad_out, create_graph):
 
 def keep_gradient(tensor, grad_out, captured):
     """Give tensor its complete gradient: into captured for tn.grad, else added into .grad of a leaf or
-    of a tensor that retains its gradient."""
+    of a tensor that retains its gradient.
+
+    A first .grad is a copy: one gradient array may reach several tensors (Add hands grad_out to both its
+    parents, and backward(grad) starts from the caller's array), and writing into one tensor's .grad must not
+    change another's (PyTorch copies too). Under create_graph, gradients are Tensors, which no op writes into.
+    """
     if captured is not None:
         if id(tensor) in captured:
             captured[id(tensor)] = grad_out
     elif tensor.node is None or tensor.retains_grad:
-        tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out
+        if tensor.grad is not None:
+            tensor.grad = tensor.grad + grad_out
+        else:
+            tensor.grad = grad_out if isinstance(grad_out, Tensor) else grad_out.copy()
 
 
 def vector_jacobian_product(tensor, grad_out, create_graph):
@@ -269,8 +277,7 @@ _grad_out_read_only = False  # read_only_grad_out() turns it on
 def read_only_grad_out():
     """Inside this block every VJP receives grad_out as a read-only view, so one that writes into it raises
     (grad_out may be the very array another parent received, e.g. from Add). tn.detect_anomaly turns it on,
-    and the tests do throughout. It is off otherwise: the view costs about half a microsecond per op, and a
-    gradient that a VJP passes on unchanged (Add's) would reach a leaf's .grad read-only."""
+    and the tests do throughout. It is off otherwise: the view costs about half a microsecond per op."""
     global _grad_out_read_only
     previous, _grad_out_read_only = _grad_out_read_only, True
     try:

@@ -1,6 +1,6 @@
 """2-D convolution of NCHW images; the algorithms are in tinynet.kernels (conv_choice picks one per shape)."""
 from ..function import Function, run
-from ..kernels.conv_choice import choose
+from ..kernels.conv_choice import choose, force_conv_algorithm
 
 
 class Conv2d(Function):
@@ -22,9 +22,15 @@ class Conv2d(Function):
     def forward(ctx, x, weight, stride, pads, dilation, groups):
         ctx.settings = (stride, pads, dilation, groups)
         choice = choose(x.shape, weight.shape, *ctx.settings, x.dtype, arrays=(x, weight))
-        ctx.plan = choice.plan(*ctx.needs_input_grad)
+        ctx.algorithm, ctx.plan = choice.algorithm, choice.plan(*ctx.needs_input_grad)
         ctx.save_for_backward(x, weight)
         return ctx.plan.conv2d_forward(x, weight, *ctx.settings)
+
+    @staticmethod
+    def implementation(ctx):
+        return ctx.algorithm
+
+    implemented_as = staticmethod(force_conv_algorithm)
 
     @staticmethod
     def backward(ctx, grad_out):
