@@ -8,7 +8,9 @@ from .elementwise import Exp
 
 def log_softmax(x, axis):
     """log softmax(x) along axis, as x - max - log(sum(exp(x - max))): never overflows."""
-    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis has no max
+    if x.size == 0:
+        return x.copy()  # nothing to normalize (an empty axis has no max, and log would see a sum of 0)
+    shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
