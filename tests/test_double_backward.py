@@ -335,8 +335,8 @@ def test_the_saved_tensors_of_a_double_backward_are_the_inputs_and_output_themse
     with observe_forward(lambda op, ctx, inputs, params, out: seen.append((op, ctx, inputs, out))):
         product, exponential = a * b, F.exp(a)
     assert [op.__name__ for op, *_ in seen] == ["Mul", "Exp"]
-    assert [tensor.data is array for tensor, array in zip(seen[0][2], seen[0][1].saved_tensors)] == [True, True]
-    assert seen[1][1].saved_tensors[0] is exponential.data
+    assert [tensor._data is array for tensor, array in zip(seen[0][2], seen[0][1].saved_tensors)] == [True, True]
+    assert seen[1][1].saved_tensors[0] is exponential._data
     assert [t is x for t, x in zip(differentiable_context(product).saved_tensors, (a, b))] == [True, True]
     assert differentiable_context(exponential).saved_tensors[0] is exponential
 

@@ -76,7 +76,7 @@ class ProjectedFunction:
         direction: an int (the flat index of a unit vector e_i) or an array of the input's shape.
         The step reported is the one actually taken: for e_i, (x_i + step) - x_i in float64.
         """
-        x = self.inputs[input_index].data
+        x = self.inputs[input_index]._data
         moved = x.copy()
         if isinstance(direction, (int, np.integer)):
             moved.flat[direction] += step
@@ -86,7 +86,7 @@ class ProjectedFunction:
         values = list(self.inputs)
         values[input_index] = Tensor(moved)
         with no_grad(), record_ops() as calls:
-            terms = self.weights * self.fn(*values).data
+            terms = self.weights * self.fn(*values)._data
         return Evaluation(float(terms.sum()), float(np.abs(terms).sum()), calls, step)
 
     def central_difference(self, input_index, direction, h) -> CentralDifference:

@@ -53,10 +53,11 @@ class Context:
 class Node:
     """How a tensor was computed: op(ctx) applied to parents; call_site is set by the tools that want it."""
 
-    __slots__ = ("op", "ctx", "parents", "call_site")
+    __slots__ = ("op", "ctx", "parents", "call_site", "versions")
 
-    def __init__(self, op, ctx, parents):
+    def __init__(self, op, ctx, parents, versions):
         self.op, self.ctx, self.parents, self.call_site = op, ctx, parents, None
+        self.versions = versions  # of the parents' and the output's memory when op ran (see tinynet.versions)
 
 
 def once_differentiable(backward):
@@ -126,13 +127,29 @@ class Function:
         record = is_grad_enabled() and any(needs_grad)
         ctx = Context([needs and record for needs in needs_grad])  # where no graph is recorded, no input wants one
         out = Tensor.__new__(Tensor)
-        out.data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        out._data = cls.forward(ctx, *(t._data for t in tensors), **params)
         out.grad = None
         out.requires_grad = record
-        out.node = Node(cls, ctx, tensors) if record else None
+        share_version_if_a_view(out, tensors)
+        out.node = Node(cls, ctx, tensors, versions_of(tensors, out)) if record else None
         for observer in forward_observers:
             observer(cls, ctx, tensors, params, out)
         return out
+
+
+def share_version_if_a_view(out, tensors):
+    """Give out the Version of the input whose memory it views (a reshape, a transpose, a slice), so that a write
+    into either one is seen by both (see tinynet.versions)."""
+    if out._data.base is not None:  # a fresh result owns its memory: only views need the search
+        for t in tensors:
+            if np.may_share_memory(out._data, t._data):
+                out._version = t.version
+                return
+
+
+def versions_of(tensors, out) -> tuple:
+    """The write counts of the inputs' memory and of out's when an op ran, for backward to compare."""
+    return tuple(0 if t._version is None else t._version.count for t in (*tensors, out))
 
 
 def run(op, *inputs, **params):

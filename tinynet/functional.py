@@ -86,7 +86,7 @@ def clamp(x, min=None, max=None):
     too, as in PyTorch (clamp(x, min=0) at x = 0 has slope 1)."""
     x = as_tensor(x)
     low, high = -np.inf if min is None else min, np.inf if max is None else max
-    return where((x.data >= low) & (x.data <= high), x, np.clip(x.data, low, high))
+    return where((x._data >= low) & (x._data <= high), x, np.clip(x._data, low, high))
 
 
 def cast(x, dtype):
@@ -106,14 +106,14 @@ def gelu(x): return GELU.apply(x)
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else negative_slope * x; the slope at 0 is negative_slope, as in PyTorch."""
     x = as_tensor(x)
-    return where(x.data > 0, x, x * negative_slope)
+    return where(x._data > 0, x, x * negative_slope)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's rule)."""
     x = as_tensor(x)
     scaled = x * beta
-    return where(scaled.data > threshold, x, Softplus.apply(scaled) / beta)
+    return where(scaled._data > threshold, x, Softplus.apply(scaled) / beta)
 
 
 # ---- reductions (each also takes PyTorch's dim= and keepdim=) -------------------------------
@@ -148,7 +148,7 @@ def std(x, axis=None, keepdims=False, correction=1):
     """Standard deviation over axis: sqrt(var). Where var is 0 the gradient is 0, as in PyTorch (not 0 * inf:
     the inner where keeps sqrt away from 0, so its backward never multiplies by an infinite slope)."""
     variance = var(x, axis, keepdims, correction)
-    zero = variance.data == 0
+    zero = variance._data == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, variance)))
 
 
@@ -198,13 +198,13 @@ def extreme(values_of_extreme, index_of_extreme, x, axis, keepdims):
 @torch_names
 def argmax(x, axis=None, keepdims=False):
     """Index of the max along axis (None: in the flattened x), as a NumPy int64 array (Tensors hold floats)."""
-    return np.argmax(as_tensor(x).data, axis=axis, keepdims=keepdims)
+    return np.argmax(as_tensor(x)._data, axis=axis, keepdims=keepdims)
 
 
 @torch_names
 def argmin(x, axis=None, keepdims=False):
     """Index of the min along axis (None: in the flattened x), as a NumPy int64 array."""
-    return np.argmin(as_tensor(x).data, axis=axis, keepdims=keepdims)
+    return np.argmin(as_tensor(x)._data, axis=axis, keepdims=keepdims)
 
 
 # ---- shape --------------------------------------------------------------------------------
@@ -239,9 +239,9 @@ def permute(x, dims):
 def getitem(x, index):
     """x[index] with NumPy indexing; Tensors inside the index are used as integer arrays."""
     if isinstance(index, tuple):
-        index = tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
+        index = tuple(i._data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
     elif isinstance(index, Tensor):
-        index = index.data.astype(np.intp)
+        index = index._data.astype(np.intp)
     return GetItem.apply(x, index=index)
 
 
@@ -600,7 +600,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     axes = (0,) + tuple(range(2, x.ndim))
     channel_shape = (1, -1) + (1,) * (x.ndim - 2)
     if training:
-        for running, batch in [(running_mean, x.data.mean(axis=axes)), (running_var, x.data.var(axis=axes, ddof=1))]:
+        for running, batch in [(running_mean, x._data.mean(axis=axes)), (running_var, x._data.var(axis=axes, ddof=1))]:
             if running is not None:
                 running = values_of(running)
                 running += momentum * (batch - running)
@@ -646,7 +646,7 @@ def hessian(f, x):
     x = Tensor(values_of(x), requires_grad=True)
     with enable_grad():
         (gradient,) = grad(f(x), x, create_graph=True)
-        rows = [second_derivative(gradient, x, unit.reshape(x.shape)).data for unit in np.eye(x.size, dtype=x.dtype)]
+        rows = [second_derivative(gradient, x, unit.reshape(x.shape))._data for unit in np.eye(x.size, dtype=x.dtype)]
     return Tensor(np.stack(rows).reshape(x.shape + x.shape))
 
 

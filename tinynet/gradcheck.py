@@ -217,7 +217,7 @@ def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False,
     rng = np.random.default_rng(seed)
     params = params or {}
     ctx = Context([x.requires_grad for x in inputs])
-    output = op.forward(ctx, *(x.data for x in inputs), **params)
+    output = op.forward(ctx, *(x._data for x in inputs), **params)
     weights = _weighting(np.shape(output), rng)
     try:
         grads = op.backward(ctx, weights.astype(np.result_type(output)))
@@ -299,8 +299,8 @@ def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
 
 def _float64_like(x, requires_grad):
     """A float64 leaf with x's values, laid out in memory as x is (an op may branch on its inputs' layout)."""
-    leaf = Tensor(x.data, dtype=np.float64, requires_grad=requires_grad)
-    leaf.data = x.data.astype(np.float64)  # astype keeps an F-ordered or transposed layout; Tensor() would not
+    leaf = Tensor(x._data, dtype=np.float64, requires_grad=requires_grad)
+    leaf._data = x._data.astype(np.float64)  # astype keeps an F-ordered or transposed layout; Tensor() would not
     return leaf
 
 
@@ -417,8 +417,8 @@ def _create_graph_disagreement(gradient, inputs):
     The two passes call the same VJPs on the same values, so they may differ only by round-off (summation
     order, relative to the largest element); more means an op's double backward computes something else.
     """
-    with_graph = gradient(*inputs).data
-    plain = gradient(*inputs, create_graph=False).data
+    with_graph = gradient(*inputs)._data
+    plain = gradient(*inputs, create_graph=False)._data
     scale = np.max(np.abs(plain), initial=0.0)
     if np.allclose(with_graph, plain, rtol=CREATE_GRAPH_RTOL, atol=CREATE_GRAPH_RTOL * scale):
         return ""

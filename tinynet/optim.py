@@ -24,7 +24,8 @@ class Optimizer:
     def step(self):
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
-                subtract_scaled(p.data, *self.update(p.grad, p.data, state))
+                subtract_scaled(p._data, *self.update(p.grad, p._data, state))
+                p.written_in_place()  # a backward through a graph that saved p now refuses to run
 
     def update(self, grad, value, state):
         """(step_size, direction) for one parameter: its value moves by -step_size * direction."""

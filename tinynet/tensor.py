@@ -17,6 +17,7 @@ import copy
 import numpy as np
 
 from .observers import backward_observers
+from .versions import TrackedArray, Version, plain, tracked
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -61,63 +62,91 @@ class Tensor:
 
     A NumPy array that already has the tensor's dtype is used as it is, not copied (like
     torch.from_numpy): writing into `tensor.data` writes into that array. nn.Parameter
-    copies its values, so an optimizer step never changes the caller's array.
+    copies its values, so an optimizer step never changes the caller's array. Writes through
+    `tensor.data` are counted (see tinynet.versions), so that backward never uses an array an op
+    saved after it was changed.
     """
 
     __array_priority__ = 100  # so `ndarray * Tensor` calls Tensor.__rmul__
     retains_grad = False  # a non-leaf keeps .grad only after retain_grad()
     _hooks = ()
+    _version = None  # a Version once something writes (or views) this tensor's memory; until then at count 0
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = as_array(data, dtype)
+        self._data = as_array(data, dtype)
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.node = None
 
+    @property
+    def data(self) -> np.ndarray:
+        """The values, as an array that shares the tensor's memory: writing into it writes into the tensor, and is
+        counted in its version (a TrackedArray), so that backward never reads an array an op saved after it changed.
+        Assigning `tensor.data = array` gives the tensor that array instead (no copy)."""
+        return tracked(self._data, self.version)
+
+    @data.setter
+    def data(self, array):
+        if isinstance(array, TrackedArray) and array.viewed is self._data:
+            return  # `x.data += 1` assigns back the very array it wrote into (its write is counted)
+        self._data = plain(array)
+
+    @property
+    def version(self) -> Version:
+        """The Version of this tensor's memory (shared with the tensors that view it)."""
+        if self._version is None:
+            self._version = Version()
+        return self._version
+
+    def written_in_place(self):
+        """Count a write into this tensor's memory made without going through `.data` (an optimizer's step)."""
+        self.version.bump()
+
     # ---- basic properties -------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self):
-        return self.data.size
+        return self._data.size
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def is_leaf(self):
         return self.node is None
 
     def __len__(self):
-        return len(self.data)
+        return len(self._data)
 
     def numel(self): return self.size
     def dim(self): return self.ndim
-    def tolist(self): return self.data.tolist()
+    def tolist(self): return self._data.tolist()
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
+        return f"Tensor({np.array2string(self._data, precision=4, threshold=20)}{grad})"
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (no copy)."""
+        """The values, sharing the tensor's memory (no copy): `.data`."""
         return self.data
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
-        return self.data.item()
+        return self._data.item()
 
     def detach(self) -> "Tensor":
-        """The same values, cut from the graph (shares memory with self)."""
+        """The same values, cut from the graph (shares memory, and so its version, with self)."""
         detached = Tensor.__new__(Tensor)
-        detached.data, detached.requires_grad, detached.grad, detached.node = self.data, False, None, None
+        detached._data, detached.requires_grad, detached.grad, detached.node = self._data, False, None, None
+        detached._version = self.version
         return detached
 
     # ---- reverse mode -----------------------------------------------------------------
@@ -151,7 +180,8 @@ class Tensor:
 
     def zero_(self):
         """Set every value to 0, in place; returns self."""
-        self.data[...] = 0
+        self._data[...] = 0
+        self.written_in_place()
         return self
 
     def requires_grad_(self, requires_grad=True):
@@ -222,9 +252,30 @@ def vector_jacobian_product(tensor, grad_out, create_graph):
     """The gradients tensor's op sends to its parents (one per parent, or None), checked; None for a leaf."""
     if tensor.node is None:
         return None
+    check_saved_arrays_unchanged(tensor)
     ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
     grad_out = read_only_view(grad_out) if _grad_out_read_only else grad_out
     return checked_gradients(tensor, tensor.node.op.backward(ctx, grad_out))
+
+
+def check_saved_arrays_unchanged(tensor):
+    """Raise if an array tensor's op saved for backward (an input's or tensor's own) was written in place since the op
+    ran: its VJP would compute the gradient of another computation. The error names the op, the array, and where
+    the last write came from (see tinynet.versions)."""
+    node = tensor.node
+    for k, (saved, count) in enumerate(zip((*node.parents, tensor), node.versions)):
+        if saved._version is not None and saved._version.count != count and was_saved(node.ctx, saved):
+            which = f"input {k}" if k < len(node.parents) else "output"
+            raise RuntimeError(f"{op_description(node)} saved its {which} (shape {saved.shape}) for backward, but it "
+                               f"was changed in place afterwards (version {count} -> {saved._version.count}, last "
+                               f"written at {saved._version.last_write}): its gradient would use the changed values. "
+                               "Run the forward again after changing it, or change a copy (x.data.copy())")
+
+
+def was_saved(ctx, tensor) -> bool:
+    """Whether ctx holds tensor's memory for backward: one of its saved arrays, or an array attribute, shares it."""
+    held = [*ctx.saved_tensors, *(value for value in vars(ctx).values() if isinstance(value, np.ndarray))]
+    return any(array is not None and np.may_share_memory(array, tensor._data) for array in held)
 
 
 def checked_gradients(tensor, parent_grads):
@@ -316,7 +367,7 @@ def seed_gradient(output, grad, create_graph):
         if output.size != 1:
             raise RuntimeError(f"backward() without a grad needs a one-element tensor, got shape {output.shape}; "
                                "pass grad= of the same shape")
-        grad = np.ones_like(output.data)
+        grad = np.ones_like(output._data)
     grad = as_gradient(grad, output.dtype, create_graph)
     if grad.shape != output.shape:
         raise ValueError(f"grad has shape {grad.shape}, expected {output.shape}")
@@ -332,7 +383,7 @@ def as_gradient(grad, dtype, create_graph):
 
 def values_of(value):
     """A Tensor's array; anything else (an array, a scalar, a gradient backward passed as an array) as it is."""
-    return value.data if isinstance(value, Tensor) else value
+    return value._data if isinstance(value, Tensor) else value
 
 
 def differentiable_context(tensor):
@@ -351,7 +402,7 @@ def saved_tensor(node, output, array):
     if array is None:
         return None
     for candidate in (*node.parents, output):
-        if candidate is not None and candidate.data is array:
+        if candidate is not None and candidate._data is array:
             return candidate
     raise RuntimeError(f"{node.op.__name__}.forward saved an array that is neither one of its inputs nor its output "
                        "(or one changed since): save_for_backward keeps those, which a double backward differentiates "

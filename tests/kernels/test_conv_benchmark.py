@@ -84,7 +84,7 @@ def test_conv2d_times_its_own_arrays_and_a_later_run_reads_the_cache(monkeypatch
     with conv_choice.recorded_conv_choices() as choices:
         F.conv2d(x, np.ones(SHAPES[1]), padding=2).sum().backward()
     assert [choice.algorithm for _, _, choice in choices] == ["fft"]
-    assert len(timed) == 2 * conv_choice.BENCHMARK_RUNS and all(array is x.data for array in timed)
+    assert len(timed) == 2 * conv_choice.BENCHMARK_RUNS and all(array is x._data for array in timed)
     monkeypatch.setattr(conv_choice, "_benchmark", {"enabled": True, "cache_path": None, "choices": None})  # a new run
     monkeypatch.setattr(conv_choice, "clock", None)  # nothing is timed again
     assert tn.conv_algorithm(*SHAPES, padding=2, dtype=np.float64).algorithm == "fft"

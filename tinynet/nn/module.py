@@ -73,7 +73,7 @@ class Module:
     def to(self, dtype):
         """Convert every parameter to dtype in place (e.g. np.float64 for finite differences)."""
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.data = p._data.astype(dtype)
             p.grad = None
         return self
 
@@ -84,7 +84,7 @@ class Module:
 
     def state_dict(self):
         """{parameter name: a copy of its array}."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        return {name: p._data.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state):
         """Copy arrays from state {parameter name: array} into the parameters, after checking them all.
