@@ -130,7 +130,8 @@ class Function:
         out._data = cls.forward(ctx, *(t._data for t in tensors), **params)
         out.grad = None
         out.requires_grad = record
-        share_version_if_a_view(out, tensors)
+        if out._data.base is not None:  # a view of an input's memory, or a fresh result that does not own it
+            share_version_if_a_view(out, tensors)
         out.node = Node(cls, ctx, tensors, versions_of(tensors, out)) if record else None
         for observer in forward_observers:
             observer(cls, ctx, tensors, params, out)
@@ -140,11 +141,10 @@ class Function:
 def share_version_if_a_view(out, tensors):
     """Give out the Version of the input whose memory it views (a reshape, a transpose, a slice), so that a write
     into either one is seen by both (see tinynet.versions)."""
-    if out._data.base is not None:  # a fresh result owns its memory: only views need the search
-        for t in tensors:
-            if np.may_share_memory(out._data, t._data):
-                out._version = t.version
-                return
+    for t in tensors:
+        if np.may_share_memory(out._data, t._data):
+            out._version = t.version
+            return
 
 
 def versions_of(tensors, out) -> tuple:

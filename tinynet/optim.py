@@ -1,6 +1,8 @@
 """Optimizers with PyTorch's update rules. Each updates `param.data` in place from `param.grad`."""
 import numpy as np
 
+from .recorder import caller_outside_engine
+
 # subtract_scaled works through a parameter this many elements at a time (256 KiB of float32).
 BLOCK_ELEMENTS = 1 << 16
 
@@ -22,10 +24,11 @@ class Optimizer:
             p.grad = None
 
     def step(self):
+        where = caller_outside_engine()  # the step's line, for the error of a backward that saved a parameter before it
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 subtract_scaled(p._data, *self.update(p.grad, p._data, state))
-                p.written_in_place()  # a backward through a graph that saved p now refuses to run
+                p.written_in_place(where)
 
     def update(self, grad, value, state):
         """(step_size, direction) for one parameter: its value moves by -step_size * direction."""

@@ -5,6 +5,8 @@ which inputs of a ReLU were positive, differs between x + h and x - h), and reco
 once more to re-check every op's VJP on the inputs it actually saw.
 """
 import contextlib
+import functools
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +62,18 @@ def caller_outside_engine() -> str:
     """'file:line in function' of the innermost frame that is not tinynet's own machinery."""
     frame = sys._getframe(1)
     while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if not path.is_relative_to(ENGINE_DIR) or path.is_relative_to(MODELS_DIR):
-            return f"{path.name}:{frame.f_lineno} in {frame.f_code.co_name}"
+        if not is_engine_file(frame.f_code.co_filename):
+            return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
         frame = frame.f_back
     return "<unknown>"
+
+
+@functools.lru_cache(maxsize=None)
+def is_engine_file(filename) -> bool:
+    """Whether filename is one of tinynet's own modules (the model definitions count as the user's code).
+    Cached: the optimizers ask at every step, and pathlib takes microseconds to answer."""
+    path = Path(filename)
+    return path.is_relative_to(ENGINE_DIR) and not path.is_relative_to(MODELS_DIR)
 
 
 def ops_whose_branch_differs(calls: list, other_calls: list) -> list:

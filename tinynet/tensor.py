@@ -98,9 +98,10 @@ class Tensor:
             self._version = Version()
         return self._version
 
-    def written_in_place(self):
-        """Count a write into this tensor's memory made without going through `.data` (an optimizer's step)."""
-        self.version.bump()
+    def written_in_place(self, where=None):
+        """Count a write into this tensor's memory made without going through `.data` (an optimizer's step), at
+        where ('file:line in function'; default: the user's code running now)."""
+        self.version.bump(where)
 
     # ---- basic properties -------------------------------------------------------------
     @property

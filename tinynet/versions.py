@@ -32,10 +32,10 @@ class Version:
     def __init__(self):
         self.count, self.last_write = 0, None
 
-    def bump(self):
-        """Count one write, made from the user's code that is running now."""
+    def bump(self, where=None):
+        """Count one write, made at where ('file:line in function'; default: the user's code running now)."""
         self.count += 1
-        self.last_write = caller_outside_engine()
+        self.last_write = where or caller_outside_engine()
 
 
 class TrackedArray(np.ndarray):
