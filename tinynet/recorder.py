@@ -68,7 +68,7 @@ def caller_outside_engine() -> str:
     return "<unknown>"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def is_engine_file(filename) -> bool:
     """Whether filename is one of tinynet's own modules (the model definitions count as the user's code).
     Cached: the optimizers ask at every step, and pathlib takes microseconds to answer."""
