@@ -286,3 +286,19 @@ def test_binary_cross_entropy_with_logits_is_exact_at_extreme_logits(dtype):
     assert loss.dtype == logits.grad.dtype == dtype
     assert loss.item() == 2e4 / 4
     np.testing.assert_array_equal(logits.grad, np.array([0.0, 0.0, 1.0, -1.0], dtype=dtype) / 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_gradient_is_0_where_off_whatever_comes_back(dtype):
+    """Where x <= 0 relu's gradient is 0 even when the gradient coming back is inf or NaN, as PyTorch's: it chooses
+    between grad_out and 0, where grad_out * mask would make 0 * inf = NaN. c / relu(x) is inf there and
+    (c / relu(x))**-2 is 0, flat, but its chain rule sends back 0 * inf = NaN through the division."""
+    x = tn.Tensor(np.array([-1.0, 0.0, 2.0], dtype=dtype), requires_grad=True)
+    F.relu(x).backward(np.array([np.nan, np.inf, 1.5], dtype=dtype))
+    np.testing.assert_array_equal(x.grad, np.array([0.0, 0.0, 1.5], dtype=dtype))
+    x.grad = None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ((3 / F.relu(x)) ** -2).sum().backward()  # x**2 / 9 where x > 0, else 0
+    np.testing.assert_allclose(x.grad, [0.0, 0.0, 4 / 9], rtol=1e-6)
+    (slope,) = tn.grad(F.relu(x) ** 2, [x], np.ones(3, dtype), create_graph=True)  # the choice is differentiable
+    np.testing.assert_array_equal(tn.grad(slope.sum(), [x])[0].data, [0.0, 0.0, 2.0])

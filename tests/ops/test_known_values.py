@@ -69,6 +69,17 @@ def test_binary_cross_entropy_value_and_gradient():
     np.testing.assert_allclose(logits.grad, [0.5 - 1.0, 1 / (1 + np.exp(-2.0))])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_of_a_very_negative_input_keeps_its_digits(dtype):
+    """sigmoid(x) for x < 0 to full relative precision, not with the cancellation of (1 + tanh(x/2)) / 2, which
+    gave sigmoid(-40) = 0; so binary_cross_entropy of sigmoid(-40) against 1 is 40, not the log floor's 100."""
+    x = np.array([-10.0, -30.0, -40.0, -80.0, 30.0], dtype=dtype)
+    expected = np.exp(x.astype(np.float64)) / (1 + np.exp(x.astype(np.float64)))
+    np.testing.assert_allclose(F.sigmoid(x).data, expected, rtol=4 * np.finfo(dtype).eps, strict=False)
+    loss = F.binary_cross_entropy(F.sigmoid(np.array([-40.0])), np.array([1.0]))
+    assert loss.item() == pytest.approx(40.0, rel=1e-12)
+
+
 def test_mse_and_l2_penalty_values():
     assert F.mse_loss(np.array([1.0, 3.0]), np.array([0.0, 0.0])).item() == pytest.approx(5.0)
     assert F.l2_penalty([tn.Tensor([1.0, 2.0]), tn.Tensor([[3.0]])], 0.5).item() == pytest.approx(7.0)

@@ -4,10 +4,15 @@ import math
 import numpy as np
 
 from ..function import Function, once_differentiable, run
+from .elementwise import Where
 
 
 class ReLU(Function):
-    """max(x, 0): the gradient passes where x > 0 (so it is 0 at x = 0, as in PyTorch)."""
+    """max(x, 0): the gradient passes where x > 0 (so it is 0 at x = 0, as in PyTorch).
+
+    Elsewhere it is 0 whatever grad_out holds, as in PyTorch: chosen (Where), not grad_out * mask, which would
+    turn an inf or NaN that came back (c / relu(x) is inf there) into NaN.
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -16,7 +21,7 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return (grad_out * ctx.positive,)
+        return (run(Where, grad_out, np.zeros((), grad_out.dtype), condition=ctx.positive),)
 
     @staticmethod
     def branch(ctx):
@@ -39,8 +44,10 @@ class Tanh(Function):
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) written as (1 + tanh(x/2)) / 2, which never overflows."""
-    return (1 + np.tanh(x / 2)) / 2
+    """1 / (1 + exp(-x)) for x >= 0 and exp(x) / (1 + exp(x)) for x < 0: exp(-|x|) never overflows, and neither
+    form cancels, so a tiny sigmoid(x) keeps its digits ((1 + tanh(x/2)) / 2 gave sigmoid(-40) = 0, not 4.2e-18)."""
+    small = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + small), small / (1 + small))
 
 
 class Sigmoid(Function):
