@@ -67,6 +67,7 @@ class Tensor:
     __array_priority__ = 100  # so `ndarray * Tensor` calls Tensor.__rmul__
     retains_grad = False  # a non-leaf keeps .grad only after retain_grad()
     _hooks = ()
+    tangent = tangent_level = None  # forward mode: d self along a jvp's direction, and that jvp (tinynet.function)
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = as_array(data, dtype)

@@ -1,0 +1,241 @@
+"""Function transforms shaped like torch.func: grad, grad_and_value, vjp, jvp, jacrev, jacfwd, hessian, linearize.
+
+Each takes a function of Tensors and gives back a function (vjp, jvp and linearize evaluate it at the
+primals). `tn.grad`, PyTorch's torch.autograd.grad, differentiates a graph already built; these
+differentiate a function, so they compose: grad(grad(f)), jacfwd(jacrev(f)).
+
+Reverse mode (grad, vjp, jacrev) runs tinynet's backward: one pass per output element, each giving a
+row of the Jacobian. It differentiates with respect to a fresh alias of each input (a copy made by an
+op, so that the graph still reaches the input): in grad(lambda x: x * grad(lambda y: x * y)(x))(x)
+the inner gradient is d(x y)/dy = x and the whole 2x, where differentiating the inner product with
+respect to x itself would give d(x x)/dx = 2x and 4x in all ("perturbation confusion"). When something
+outside may differentiate a result again (an outer transform whose input requires grad, a jvp that is
+running), backward records its own graph (create_graph).
+
+Forward mode (jvp, jacfwd) carries a tangent beside each value through the ops, each op's jvp rule
+(tinynet.function) taking its inputs' tangents to its output's: one pass per input element, each
+giving a column of the Jacobian. So jacrev suits functions with few outputs (a loss), jacfwd those
+with few inputs. Forward mode does not nest (jvp of jvp raises), but runs over reverse mode:
+hessian(f) is jacfwd(jacrev(f)), the reverse pass's ops carrying tangents too.
+
+Inputs may be Tensors or arrays; results are Tensors. A Jacobian has shape output.shape + input.shape;
+argnums, an int or a tuple of ints, says which arguments to differentiate (a tuple gives a tuple).
+"""
+import numpy as np
+
+from . import functional as F
+from .function import forward_level, is_forward_mode_active, set_tangent, tangent_of
+from .grad_mode import enable_grad, is_grad_enabled
+from .tensor import Tensor, topological_order, values_of
+from .tensor import grad as gradients_of
+
+
+def grad(f, argnums=0, has_aux=False):
+    """The function x -> d f(x) / d x for f with a one-element output (torch.func.grad).
+
+    With has_aux, f returns (output, aux) and the new function (gradient, aux).
+    """
+    def gradient(*args):
+        gradients, value = grad_and_value(f, argnums, has_aux)(*args)
+        return (gradients, value[1]) if has_aux else gradients
+    return gradient
+
+
+def grad_and_value(f, argnums=0, has_aux=False):
+    """The function x -> (d f(x) / d x, f(x)); with has_aux, (gradient, (output, aux)) (torch.func.grad_and_value)."""
+    def gradient_and_value(*args):
+        watched = is_grad_enabled()
+        inputs, chosen, several = arguments(args, argnums)
+        result, aliases = evaluated_at_aliases(f, inputs, chosen)
+        output, aux = split_aux(result, has_aux)
+        if output.size != 1:
+            raise ValueError(f"grad needs a function with a one-element output, got shape {output.shape}: use vjp or "
+                             "jacrev for others")
+        gradients = pulled_back(output, aliases, None, watched)
+        return chosen_result(gradients, several), ((output, aux) if has_aux else output)
+    return gradient_and_value
+
+
+def vjp(f, *primals, has_aux=False):
+    """(f(*primals), vjp_fn): vjp_fn(cotangent) is the tuple of d <f, cotangent> / d primal (torch.func.vjp).
+
+    cotangent has the output's shape. With has_aux, f returns (output, aux) and vjp returns (output, vjp_fn, aux).
+    """
+    watched = is_grad_enabled()
+    inputs, chosen, _ = arguments(primals, tuple(range(len(primals))))
+    result, aliases = evaluated_at_aliases(f, inputs, chosen)
+    output, aux = split_aux(result, has_aux)
+
+    def vjp_fn(cotangent):
+        cotangent = values_of(cotangent)
+        if np.shape(cotangent) != output.shape:
+            raise ValueError(f"the cotangent has shape {np.shape(cotangent)}, the output {output.shape}: they must be "
+                             "the same")
+        return tuple(pulled_back(output, aliases, np.asarray(cotangent, output.dtype), watched))
+    return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
+
+
+def jvp(f, primals, tangents, has_aux=False):
+    """(f(*primals), d f along tangents): forward mode, one pass (torch.func.jvp).
+
+    primals, tangents: tuples of the same length, each tangent of its primal's shape and dtype.
+    With has_aux, f returns (output, aux) and jvp returns (output, tangent_out, aux).
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp(f, primals, tangents) takes primals and tangents as tuples, e.g. jvp(f, (x,), (v,))")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp got {len(primals)} primals and {len(tangents)} tangents: one tangent per primal")
+    inputs = [as_input(x) for x in primals]
+    directions = {}
+    for k, (x, tangent) in enumerate(zip(inputs, tangents)):
+        tangent = np.asarray(values_of(tangent))
+        if tangent.shape != x.shape or tangent.dtype != x.dtype:
+            raise ValueError(f"tangent {k} has shape {tangent.shape} and dtype {tangent.dtype}, primal {k} shape "
+                             f"{x.shape} and dtype {x.dtype}: each tangent has its primal's shape and dtype")
+        directions[k] = tangent
+    result, tangent_out = pushed_forward(f, inputs, directions, has_aux)
+    output, aux = split_aux(result, has_aux)
+    return (output, tangent_out, aux) if has_aux else (output, tangent_out)
+
+
+def linearize(f, *primals):
+    """(f(*primals), jvp_fn): jvp_fn(*tangents) is d f along the tangents, at the primals (torch.func.linearize).
+
+    Here jvp_fn runs f's forward again for each call (torch traces f once and replays only the linear part).
+    """
+    output = as_input(f(*primals))
+
+    def jvp_fn(*tangents):
+        return jvp(f, tuple(primals), tangents)[1]
+    return output, jvp_fn
+
+
+def jacrev(f, argnums=0):
+    """The function x -> the Jacobian of f at x, by reverse mode: one backward pass per output element."""
+    def jacobian(*args):
+        watched = is_grad_enabled()
+        inputs, chosen, several = arguments(args, argnums)
+        output, aliases = evaluated_at_aliases(f, inputs, chosen)
+        output = as_input(output)
+        rows = [pulled_back(output, aliases, unit.reshape(output.shape), watched)
+                for unit in np.eye(output.size, dtype=output.dtype)]
+        return chosen_result([stacked([row[k] for row in rows], 0, output.shape + alias.shape, alias.dtype)
+                              for k, alias in enumerate(aliases)], several)
+    return jacobian
+
+
+def jacfwd(f, argnums=0):
+    """The function x -> the Jacobian of f at x, by forward mode: one jvp per element of each input."""
+    def jacobian(*args):
+        inputs, chosen, several = arguments(args, argnums)
+        jacobians = []
+        for k in chosen:
+            x = inputs[k]
+            columns = [pushed_forward(f, inputs, {k: unit.reshape(x.shape)}, has_aux=False)
+                       for unit in np.eye(x.size, dtype=x.dtype)]
+            output_shape = as_input(columns[0][0] if columns else f(*inputs)).shape  # x empty: f once for the shape
+            jacobians.append(stacked([tangent for _, tangent in columns], len(output_shape), output_shape + x.shape,
+                                     x.dtype))
+        return chosen_result(jacobians, several)
+    return jacobian
+
+
+def hessian(f, argnums=0):
+    """The function x -> the Hessian of f (one-element output) at x: jacfwd(jacrev(f)), forward over reverse.
+
+    Shape output.shape + x.shape + x.shape. tn.hessian (torch.autograd.functional.hessian) gives the same by
+    double backward.
+    """
+    return jacfwd(jacrev(f, argnums), argnums)
+
+
+# ---- the two passes ----------------------------------------------------------------------------
+def evaluated_at_aliases(f, inputs, chosen):
+    """f(*inputs) with each chosen input replaced by a fresh alias (see the module docstring); (result, aliases)."""
+    aliases = [fresh_alias(inputs[k]) for k in chosen]
+    arguments_of_f = list(inputs)
+    for k, alias in zip(chosen, aliases):
+        arguments_of_f[k] = alias
+    with enable_grad():
+        return f(*arguments_of_f), aliases
+
+
+def fresh_alias(x):
+    """A copy of x made by an op (Cast to x's dtype), so the graph goes on to x and x's tangent comes along;
+    requiring grad, a leaf of its own when x requires none."""
+    with enable_grad():
+        alias = x.clone()
+    alias.requires_grad = True
+    return alias
+
+
+def pulled_back(output, aliases, cotangent, watched):
+    """d <output, cotangent> / d alias for each alias (cotangent None: ones, for one element), as Tensors; zeros
+    for an alias the output does not depend on. watched: whether grad mode was on where the transform was called."""
+    found = [None] * len(aliases)
+    if output.requires_grad:
+        found = gradients_of(output, aliases, cotangent, create_graph=differentiated_again(output, aliases, watched),
+                             allow_unused=True)
+    return [Tensor(np.zeros(alias.shape, alias.dtype)) if gradient is None else gradient
+            for alias, gradient in zip(aliases, found)]
+
+
+def differentiated_again(output, aliases, watched) -> bool:
+    """Whether something outside this transform may differentiate its result: a jvp is running (its tangents must
+    flow through the reverse pass), or grad mode was on and output's graph reaches a tensor requiring grad other
+    than the aliases (an outer transform's alias, a parameter)."""
+    if is_forward_mode_active():
+        return True
+    if not watched:
+        return False
+    alias_ids = {id(alias) for alias in aliases}
+    return any(tensor.node is None and id(tensor) not in alias_ids for tensor in topological_order([output]))
+
+
+def pushed_forward(f, inputs, directions, has_aux):
+    """(f(*inputs), its tangent as a Tensor) with input k moving along directions[k] (the others fixed)."""
+    with forward_level():
+        duals = list(inputs)
+        for k, tangent in directions.items():
+            duals[k] = inputs[k].clone()
+            set_tangent(duals[k], tangent)
+        result = f(*duals)
+        output = as_input(split_aux(result, has_aux)[0])
+        tangent = tangent_of(output)
+    return result, Tensor(np.zeros(output.shape, output.dtype) if tangent is None else tangent)
+
+
+# ---- arguments and results -----------------------------------------------------------------------
+def as_input(x) -> Tensor:
+    """x as a Tensor (an array or number as a constant one)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def arguments(args, argnums):
+    """(args as Tensors, the differentiated positions as a tuple, whether argnums was a tuple), argnums checked."""
+    several = isinstance(argnums, tuple)
+    chosen = argnums if several else (argnums,)
+    if not chosen or not all(isinstance(k, int) and -len(args) <= k < len(args) for k in chosen):
+        raise ValueError(f"argnums must be an int or a non-empty tuple of ints indexing the {len(args)} arguments, "
+                         f"got {argnums!r}")
+    return [as_input(x) for x in args], tuple(k % len(args) for k in chosen), several
+
+
+def chosen_result(results, several):
+    """A tuple of results for a tuple argnums, else the one result."""
+    return tuple(results) if several else results[0]
+
+
+def split_aux(result, has_aux):
+    """(output Tensor, aux) from what f returned: (output, aux) when has_aux, else the output alone."""
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise ValueError("with has_aux=True, f must return a pair (output, aux)")
+        return as_input(result[0]), result[1]
+    return as_input(result), None
+
+
+def stacked(pieces, axis, shape, dtype):
+    """The Tensors pieces stacked along a new axis and reshaped to shape (zeros of shape and dtype if there are none):
+    a Jacobian from its rows (axis 0) or its columns (axis output.ndim)."""
+    return F.reshape(F.stack(pieces, axis=axis), shape) if pieces else Tensor(np.zeros(shape, dtype))
