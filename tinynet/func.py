@@ -16,7 +16,8 @@ Forward mode (jvp, jacfwd) carries a tangent beside each value through the ops, 
 (tinynet.function) taking its inputs' tangents to its output's: one pass per input element, each
 giving a column of the Jacobian. So jacrev suits functions with few outputs (a loss), jacfwd those
 with few inputs. Forward mode does not nest (jvp of jvp raises), but runs over reverse mode:
-hessian(f) is jacfwd(jacrev(f)), the reverse pass's ops carrying tangents too.
+hessian(f) is jacfwd(jacrev(f)), the reverse pass's ops carrying tangents too; and reverse mode over
+it, jacrev(jacfwd(f)): where an op records a graph, its JVP rule runs on Tensors (tinynet.function).
 
 Inputs may be Tensors or arrays; results are Tensors. A Jacobian has shape output.shape + input.shape;
 argnums, an int or a tuple of ints, says which arguments to differentiate (a tuple gives a tuple).
@@ -202,7 +203,9 @@ def pushed_forward(f, inputs, directions, has_aux):
         result = f(*duals)
         output = as_input(split_aux(result, has_aux)[0])
         tangent = tangent_of(output)
-    return result, Tensor(np.zeros(output.shape, output.dtype) if tangent is None else tangent)
+    if tangent is None:
+        tangent = np.zeros(output.shape, output.dtype)
+    return result, tangent if isinstance(tangent, Tensor) else Tensor(tangent)
 
 
 # ---- arguments and results -----------------------------------------------------------------------

@@ -39,7 +39,7 @@ import numpy as np
 
 from .grad_mode import is_grad_enabled
 from .observers import forward_observers
-from .tensor import Tensor, as_tensors, broadcast_axes
+from .tensor import Tensor, as_tensors, broadcast_axes, differentiable_context
 
 
 class Context:
@@ -140,7 +140,7 @@ class Function:
         out.node = Node(cls, ctx, tensors) if record else None
         if tangents:
             ctx.params = params
-            set_tangent(out, checked_tangent(cls, out, cls.jvp(ctx, *tangents)))
+            set_tangent(out, checked_tangent(cls, out, jacobian_vector_product(cls, ctx, out, tangents)))
         for observer in forward_observers:
             observer(cls, ctx, tensors, params, out)
         return out
@@ -227,6 +227,19 @@ def tangents_of(tensors):
     """The inputs' tangents (None for those without), or None when no input carries one."""
     tangents = [tangent_of(t) for t in tensors]
     return tangents if any(tangent is not None for tangent in tangents) else None
+
+
+def jacobian_vector_product(op, ctx, out, tangents):
+    """op's JVP for the tangents of its inputs. Where op recorded a graph (an input requires grad), the rule runs on
+    the saved inputs' and output's Tensors, as a double backward does, so that the tangent is a Tensor reverse mode
+    can differentiate (jacrev(jacfwd(f)), grad of a jvp). Meanwhile no tangent is read: the rule's own ops are not
+    pushed forward themselves."""
+    global _level
+    level, _level = _level, None
+    try:
+        return op.jvp(ctx if out.node is None else differentiable_context(out), *tangents)
+    finally:
+        _level = level
 
 
 def checked_tangent(op, out, tangent):
