@@ -45,15 +45,12 @@ def grad(f, argnums=0, has_aux=False):
 def grad_and_value(f, argnums=0, has_aux=False):
     """The function x -> (d f(x) / d x, f(x)); with has_aux, (gradient, (output, aux)) (torch.func.grad_and_value)."""
     def gradient_and_value(*args):
-        watched = is_grad_enabled()
         inputs, chosen, several = arguments(args, argnums)
-        result, aliases = evaluated_at_aliases(f, inputs, chosen)
-        output, aux = split_aux(result, has_aux)
+        output, aux, pullback = reverse_mode(f, inputs, chosen, has_aux)
         if output.size != 1:
             raise ValueError(f"grad needs a function with a one-element output, got shape {output.shape}: use vjp or "
                              "jacrev for others")
-        gradients = pulled_back(output, aliases, None, watched)
-        return chosen_result(gradients, several), ((output, aux) if has_aux else output)
+        return chosen_result(pullback(None), several), ((output, aux) if has_aux else output)
     return gradient_and_value
 
 
@@ -62,17 +59,15 @@ def vjp(f, *primals, has_aux=False):
 
     cotangent has the output's shape. With has_aux, f returns (output, aux) and vjp returns (output, vjp_fn, aux).
     """
-    watched = is_grad_enabled()
     inputs, chosen, _ = arguments(primals, tuple(range(len(primals))))
-    result, aliases = evaluated_at_aliases(f, inputs, chosen)
-    output, aux = split_aux(result, has_aux)
+    output, aux, pullback = reverse_mode(f, inputs, chosen, has_aux)
 
     def vjp_fn(cotangent):
         cotangent = values_of(cotangent)
         if np.shape(cotangent) != output.shape:
             raise ValueError(f"the cotangent has shape {np.shape(cotangent)}, the output {output.shape}: they must be "
                              "the same")
-        return tuple(pulled_back(output, aliases, np.asarray(cotangent, output.dtype), watched))
+        return tuple(pullback(np.asarray(cotangent, output.dtype)))
     return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
 
 
@@ -114,14 +109,11 @@ def linearize(f, *primals):
 def jacrev(f, argnums=0):
     """The function x -> the Jacobian of f at x, by reverse mode: one backward pass per output element."""
     def jacobian(*args):
-        watched = is_grad_enabled()
         inputs, chosen, several = arguments(args, argnums)
-        output, aliases = evaluated_at_aliases(f, inputs, chosen)
-        output = as_input(output)
-        rows = [pulled_back(output, aliases, unit.reshape(output.shape), watched)
-                for unit in np.eye(output.size, dtype=output.dtype)]
-        return chosen_result([stacked([row[k] for row in rows], 0, output.shape + alias.shape, alias.dtype)
-                              for k, alias in enumerate(aliases)], several)
+        output, _, pullback = reverse_mode(f, inputs, chosen, has_aux=False)
+        rows = [pullback(unit.reshape(output.shape)) for unit in np.eye(output.size, dtype=output.dtype)]
+        return chosen_result([stacked([row[k] for row in rows], 0, output.shape + inputs[j].shape, inputs[j].dtype)
+                              for k, j in enumerate(chosen)], several)
     return jacobian
 
 
@@ -151,14 +143,26 @@ def hessian(f, argnums=0):
 
 
 # ---- the two passes ----------------------------------------------------------------------------
-def evaluated_at_aliases(f, inputs, chosen):
-    """f(*inputs) with each chosen input replaced by a fresh alias (see the module docstring); (result, aliases)."""
+def reverse_mode(f, inputs, chosen, has_aux):
+    """(output, aux, pullback): f evaluated with each chosen input replaced by a fresh alias (see the module
+    docstring), and pullback(cotangent), the list of d <output, cotangent> / d alias (cotangent None: ones, for a
+    one-element output) as Tensors, zeros for an alias the output does not depend on."""
+    watched = is_grad_enabled()  # where the transform was called: inside, f always records its graph
     aliases = [fresh_alias(inputs[k]) for k in chosen]
     arguments_of_f = list(inputs)
     for k, alias in zip(chosen, aliases):
         arguments_of_f[k] = alias
     with enable_grad():
-        return f(*arguments_of_f), aliases
+        output, aux = split_aux(f(*arguments_of_f), has_aux)
+    create_graph = differentiated_again(output, aliases, watched)
+
+    def pullback(cotangent):
+        found = [None] * len(aliases)
+        if output.requires_grad:
+            found = gradients_of(output, aliases, cotangent, create_graph=create_graph, allow_unused=True)
+        return [Tensor(np.zeros(alias.shape, alias.dtype)) if gradient is None else gradient
+                for alias, gradient in zip(aliases, found)]
+    return output, aux, pullback
 
 
 def fresh_alias(x):
@@ -168,17 +172,6 @@ def fresh_alias(x):
         alias = x.clone()
     alias.requires_grad = True
     return alias
-
-
-def pulled_back(output, aliases, cotangent, watched):
-    """d <output, cotangent> / d alias for each alias (cotangent None: ones, for one element), as Tensors; zeros
-    for an alias the output does not depend on. watched: whether grad mode was on where the transform was called."""
-    found = [None] * len(aliases)
-    if output.requires_grad:
-        found = gradients_of(output, aliases, cotangent, create_graph=differentiated_again(output, aliases, watched),
-                             allow_unused=True)
-    return [Tensor(np.zeros(alias.shape, alias.dtype)) if gradient is None else gradient
-            for alias, gradient in zip(aliases, found)]
 
 
 def differentiated_again(output, aliases, watched) -> bool:

@@ -23,15 +23,18 @@ attributes that are smooth functions of the inputs (GELU's cdf, LRN's denominato
 second derivatives that way: it is marked `@once_differentiable`, and create_graph through it
 raises an error naming the op.
 
-Forward mode (tinynet.func.jvp) asks each op for the other product, a Jacobian-vector product: the
-static method `jvp(ctx, *tangents)` gets one tangent per array input of forward (an array of the
-input's shape, or None for zero) and returns the output's tangent, d out along the inputs' tangents.
-`apply` calls it right after forward with the same ctx, so it reads what forward saved (under
-tinynet.func.jvp forward saves for every input that carries a tangent, as if it wanted a gradient).
-Most rules need no new derivative: an elementwise op's Jacobian is diagonal, so its JVP is its VJP
-with the tangent as grad_out (Elementwise); a linear op's JVP is the op itself applied to the tangents
-(LinearOp); a bilinear one's is the product rule, made of the op itself (Bilinear). An op without a rule
-raises, naming it.
+Forward mode (tinynet.func.jvp, jacfwd) asks each op for the other product, a Jacobian-vector
+product: the static method `jvp(ctx, *tangents)` gets one tangent per array input of forward (of the
+input's shape, or None for zero) and returns the output's tangent, d out along the inputs' tangents,
+in the output's dtype and shape (or a shape that broadcasts to it; anything else raises, naming the
+op, as a wrong VJP does). While a jvp runs, Tensors carry tangents, and `apply` calls the rule right
+after forward with the same ctx: forward has kept what the rule reads for each input with a tangent,
+as for an input that wants a gradient, and `ctx.params` holds forward's settings. Where the op also
+records a graph, the rule runs as a double backward does, on the saved Tensors, so that reverse mode
+can differentiate the tangent (jacrev(jacfwd(f))). Most rules need no new derivative: an elementwise
+op's Jacobian is diagonal, so its JVP is its VJP with the tangent as grad_out (Elementwise); a linear
+op's JVP is the op itself applied to the tangents (LinearOp); a bilinear op's is the product rule,
+made of the op itself (Bilinear). The base class's jvp raises, naming the op.
 """
 import contextlib
 
