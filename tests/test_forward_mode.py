@@ -29,10 +29,7 @@ def check_jvp(fn, inputs, seed=0, rtol=1e-6):
     """fn's JVP along a random tangent of each input, alone, against the central difference of <u, fn> along it
     (within its round-off, see tinynet.finite_differences); then all tangents at once against the VJP.
 
-    An output in float32 (a cast) is resolved only to float32's round-off: a longer step, a wider floor. The inputs
-    are detached: nothing outside differentiates the transforms' results, so GELU's and LRN's first-order backward
-    serve the VJP (see test_an_input_requiring_grad_keeps_the_result_differentiable)."""
-    inputs = [x.detach() for x in inputs]
+    An output in float32 (a cast) is resolved only to float32's round-off: a longer step, a wider floor."""
     rng = np.random.default_rng(seed)
     out = fn(*inputs)
     weights = rng.standard_normal(out.shape)
@@ -53,8 +50,7 @@ def check_jvp(fn, inputs, seed=0, rtol=1e-6):
 
 
 def check_adjoint(fn, inputs, tangents, cotangent, rtol=1e-9):
-    """<J v, u> = <v, J^T u>: the JVP along tangents against the VJP of cotangent (inputs detached, as above)."""
-    inputs = [x.detach() for x in inputs]
+    """<J v, u> = <v, J^T u>: the JVP along tangents against the VJP of cotangent."""
     out, tangent_out = func.jvp(fn, tuple(inputs), tuple(tangents))
     assert tangent_out.shape == out.shape and tangent_out.dtype == out.dtype
     _, vjp_fn = func.vjp(fn, *inputs)
@@ -243,7 +239,7 @@ def test_every_jvp_is_differentiable_reverse_over_forward(name):
     """d/dx <u, J(x) v> two ways: the VJP of the JVP (each JVP rule run on Tensors) and the JVP of the VJP (each
     VJP's ops pushing tangents forward)."""
     rng = np.random.default_rng(2)
-    fn, inputs = CALLS[name][0], [x.detach() for x in inputs_of(name, np.float64)]
+    fn, inputs = CALLS[name][0], inputs_of(name, np.float64)
     tangents = tuple(random_like(x, rng) for x in inputs)
     cotangent = rng.standard_normal(fn(*inputs).shape)
     reverse_over_forward = func.vjp(lambda *xs: func.jvp(fn, xs, tangents)[1], *inputs)[1](cotangent)
@@ -395,17 +391,17 @@ def test_forward_over_reverse_through_a_first_order_backward_raises_naming_the_o
         func.hessian(lambda t: fn(t).sum())(x)
 
 
-def test_an_input_requiring_grad_keeps_the_result_differentiable():
-    """As in torch.func: the gradient of f at a tensor that requires grad is a function of it, which tn.grad
-    differentiates again (so GELU's first-order backward refuses there; under tn.no_grad nothing outside watches)."""
-    x = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    (second,) = tn.grad(func.grad(lambda t: (t ** 3).sum())(x).sum(), x)
-    np.testing.assert_allclose(second.data, 6 * x.data)
-    with pytest.raises(RuntimeError, match="^GELU has no double backward"):
-        func.grad(lambda t: F.gelu(t).sum())(x)
-    with tn.no_grad():
-        np.testing.assert_allclose(func.grad(lambda t: F.gelu(t).sum())(x).data,
-                                   func.grad(lambda t: F.gelu(t).sum())(x.detach()).data)
+def test_tensors_requiring_grad_change_nothing():
+    """As torch.func's, the transforms ignore requires_grad, of their inputs and of the tensors f closes over:
+    outside another transform their results are constants, and GELU's first-order backward serves."""
+    x, w = tn.Tensor(np.array([1.0, 2.0]), requires_grad=True), tn.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    fixed = w.detach()
+    gradient = func.grad(lambda t: F.gelu(t * w).sum())(x)
+    assert not gradient.requires_grad
+    np.testing.assert_array_equal(gradient.data, func.grad(lambda t: F.gelu(t * fixed).sum())(x.detach()).data)
+    np.testing.assert_array_equal(func.jvp(lambda t: F.gelu(t * w), (x,), (np.ones(2),))[1].data,
+                                  func.jvp(lambda t: F.gelu(t * fixed), (x.detach(),), (np.ones(2),))[1].data)
+    np.testing.assert_array_equal(func.jacrev(F.gelu)(x).data, func.jacfwd(F.gelu)(x).data)
 
 
 # ---- against torch.func -----------------------------------------------------------------------------

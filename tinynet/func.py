@@ -8,16 +8,17 @@ Reverse mode (grad, vjp, jacrev) runs tinynet's backward: one pass per output el
 row of the Jacobian. It differentiates with respect to a fresh alias of each input (a copy made by an
 op, so that the graph still reaches the input): in grad(lambda x: x * grad(lambda y: x * y)(x))(x)
 the inner gradient is d(x y)/dy = x and the whole 2x, where differentiating the inner product with
-respect to x itself would give d(x x)/dx = 2x and 4x in all ("perturbation confusion"). When something
-outside may differentiate a result again (an outer transform whose input requires grad, a jvp that is
-running), backward records its own graph (create_graph).
+respect to x itself would give d(x x)/dx = 2x and 4x in all ("perturbation confusion"). When another
+transform encloses it (an outer grad, a jvp), which will differentiate its result again, backward
+records its own graph (create_graph); otherwise the result is a constant, as a plain backward's is,
+so that ops whose backward is first-order only (GELU, LRN) serve, whatever requires grad.
 
 Forward mode (jvp, jacfwd) carries a tangent beside each value through the ops, each op's jvp rule
 (tinynet.function) taking its inputs' tangents to its output's: one pass per input element, each
 giving a column of the Jacobian. So jacrev suits functions with few outputs (a loss), jacfwd those
 with few inputs. Forward mode does not nest (jvp of jvp raises), but runs over reverse mode:
 hessian(f) is jacfwd(jacrev(f)), the reverse pass's ops carrying tangents too; and reverse mode over
-it, jacrev(jacfwd(f)): where an op records a graph, its JVP rule runs on Tensors (tinynet.function).
+it, jacrev(jacfwd(f)): inside a reverse transform, the JVP rules run on Tensors (tinynet.function).
 
 Inputs may be Tensors or arrays; results are Tensors. A Jacobian has shape output.shape + input.shape;
 argnums, an int or a tuple of ints, says which arguments to differentiate (a tuple gives a tuple).
@@ -26,8 +27,8 @@ import numpy as np
 
 from . import functional as F
 from .function import forward_level, is_forward_mode_active, set_tangent, tangent_of
-from .grad_mode import enable_grad, is_grad_enabled
-from .tensor import Tensor, topological_order, values_of
+from .grad_mode import enable_grad
+from .tensor import Tensor, values_of
 from .tensor import grad as gradients_of
 
 
@@ -147,14 +148,18 @@ def reverse_mode(f, inputs, chosen, has_aux):
     """(output, aux, pullback): f evaluated with each chosen input replaced by a fresh alias (see the module
     docstring), and pullback(cotangent), the list of d <output, cotangent> / d alias (cotangent None: ones, for a
     one-element output) as Tensors, zeros for an alias the output does not depend on."""
-    watched = is_grad_enabled()  # where the transform was called: inside, f always records its graph
-    aliases = [fresh_alias(inputs[k]) for k in chosen]
+    global _reverse_transforms_evaluating
+    create_graph = differentiated_again()
+    aliases = [fresh_alias(inputs[k], connected=create_graph) for k in chosen]
     arguments_of_f = list(inputs)
     for k, alias in zip(chosen, aliases):
         arguments_of_f[k] = alias
-    with enable_grad():
-        output, aux = split_aux(f(*arguments_of_f), has_aux)
-    create_graph = differentiated_again(output, aliases, watched)
+    _reverse_transforms_evaluating += 1
+    try:
+        with enable_grad():
+            output, aux = split_aux(f(*arguments_of_f), has_aux)
+    finally:
+        _reverse_transforms_evaluating -= 1
 
     def pullback(cotangent):
         found = [None] * len(aliases)
@@ -165,30 +170,31 @@ def reverse_mode(f, inputs, chosen, has_aux):
     return output, aux, pullback
 
 
-def fresh_alias(x):
-    """A copy of x made by an op (Cast to x's dtype), so the graph goes on to x and x's tangent comes along;
-    requiring grad, a leaf of its own when x requires none."""
+def fresh_alias(x, connected):
+    """A copy of x that requires grad. connected (another transform will differentiate the result): made by an
+    op (Cast to x's dtype), so that the graph goes on to x and x's tangent comes along (a leaf of its own when x
+    requires no grad); else a leaf, so that backward stops there."""
+    if not connected:
+        return Tensor(x.data.copy(), requires_grad=True)
     with enable_grad():
         alias = x.clone()
     alias.requires_grad = True
     return alias
 
 
-def differentiated_again(output, aliases, watched) -> bool:
-    """Whether something outside this transform may differentiate its result: a jvp is running (its tangents must
-    flow through the reverse pass), or grad mode was on and output's graph reaches a tensor requiring grad other
-    than the aliases (an outer transform's alias, a parameter)."""
-    if is_forward_mode_active():
-        return True
-    if not watched:
-        return False
-    alias_ids = {id(alias) for alias in aliases}
-    return any(tensor.node is None and id(tensor) not in alias_ids for tensor in topological_order([output]))
+_reverse_transforms_evaluating = 0  # how many reverse transforms are running their f: they differentiate what it makes
+
+
+def differentiated_again() -> bool:
+    """Whether another transform will differentiate what this one computes: a reverse transform evaluating its f
+    encloses it (grad(grad(f))), or a jvp runs (whose tangents must flow through this reverse pass)."""
+    return _reverse_transforms_evaluating > 0 or is_forward_mode_active()
 
 
 def pushed_forward(f, inputs, directions, has_aux):
-    """(f(*inputs), its tangent as a Tensor) with input k moving along directions[k] (the others fixed)."""
-    with forward_level():
+    """(f(*inputs), its tangent as a Tensor) with input k moving along directions[k] (the others fixed); inside a
+    reverse transform the tangent has a graph, for it to differentiate."""
+    with forward_level(differentiable=_reverse_transforms_evaluating > 0):
         duals = list(inputs)
         for k, tangent in directions.items():
             duals[k] = inputs[k].clone()

@@ -29,9 +29,9 @@ input's shape, or None for zero) and returns the output's tangent, d out along t
 in the output's dtype and shape (or a shape that broadcasts to it; anything else raises, naming the
 op, as a wrong VJP does). While a jvp runs, Tensors carry tangents, and `apply` calls the rule right
 after forward with the same ctx: forward has kept what the rule reads for each input with a tangent,
-as for an input that wants a gradient, and `ctx.params` holds forward's settings. Where the op also
-records a graph, the rule runs as a double backward does, on the saved Tensors, so that reverse mode
-can differentiate the tangent (jacrev(jacfwd(f))). Most rules need no new derivative: an elementwise
+as for an input that wants a gradient, and `ctx.params` holds forward's settings. Where reverse mode
+will differentiate the tangent (jacrev(jacfwd(f))) and the op records a graph, the rule runs as a
+double backward does, on the saved Tensors. Most rules need no new derivative: an elementwise
 op's Jacobian is diagonal, so its JVP is its VJP with the tangent as grad_out (Elementwise); a linear
 op's JVP is the op itself applied to the tangents (LinearOp); a bilinear op's is the product rule,
 made of the op itself (Bilinear). The base class's jvp raises, naming the op.
@@ -189,12 +189,19 @@ def total(terms):
 
 
 # ---- forward mode: tangents ride on Tensors while a tinynet.func.jvp runs ------------------------
-_level = None  # the running jvp's level (an object), or None: then apply spends one comparison on forward mode
+_level = None  # the running jvp's Level, or None: then apply spends one comparison on forward mode
+
+
+class Level:
+    """One jvp. differentiable: reverse mode will differentiate its tangents (a reverse transform encloses it)."""
+
+    def __init__(self, differentiable):
+        self.differentiable = differentiable
 
 
 @contextlib.contextmanager
-def forward_level():
-    """A block in which Tensors may carry tangents (tinynet.func.jvp opens one); yields the level.
+def forward_level(differentiable=False):
+    """A block in which Tensors may carry tangents (tinynet.func.jvp opens one); yields its Level.
 
     A tangent is set with the level it belongs to, so one left on a Tensor after its jvp ended is
     never read again. Levels do not nest: an inner jvp could not tell its tangents from the outer's.
@@ -204,7 +211,7 @@ def forward_level():
         raise RuntimeError("nested jvp is not supported: forward mode inside forward mode (jvp of jvp, jacfwd of "
                            "jacfwd) would mix the two directions' tangents; use jacfwd(jacrev(f)) or reverse mode for "
                            "the inner derivative")
-    _level = object()
+    _level = Level(differentiable)
     try:
         yield _level
     finally:
@@ -233,14 +240,15 @@ def tangents_of(tensors):
 
 
 def jacobian_vector_product(op, ctx, out, tangents):
-    """op's JVP for the tangents of its inputs. Where op recorded a graph (an input requires grad), the rule runs on
-    the saved inputs' and output's Tensors, as a double backward does, so that the tangent is a Tensor reverse mode
-    can differentiate (jacrev(jacfwd(f)), grad of a jvp). Meanwhile no tangent is read: the rule's own ops are not
-    pushed forward themselves."""
+    """op's JVP for the tangents of its inputs. When reverse mode will differentiate the tangents (the level is
+    differentiable: jacrev(jacfwd(f)), grad of a jvp) and op recorded a graph, the rule runs on the saved inputs'
+    and output's Tensors, as a double backward does, so that the tangent is a Tensor with a graph. Meanwhile no
+    tangent is read: the rule's own ops are not pushed forward themselves."""
     global _level
     level, _level = _level, None
     try:
-        return op.jvp(ctx if out.node is None else differentiable_context(out), *tangents)
+        return op.jvp(differentiable_context(out) if level.differentiable and out.node is not None else ctx,
+                      *tangents)
     finally:
         _level = level
 
