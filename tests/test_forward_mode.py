@@ -261,6 +261,30 @@ def test_jacobians_of_several_arguments_shapes_and_argnums():
         func.jacrev(f, argnums=2)(x, y)
 
 
+def two_outputs(a, b):
+    """A function with a tuple of two outputs, of shapes (2,) and (2, 3), for a (2, 3) and b (3,)."""
+    return F.sum(F.tanh(a) * b, 1), a * F.exp(b)
+
+
+def test_a_tuple_of_outputs_gives_a_tuple_of_tangents_cotangents_and_jacobians():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    (first, second), (tangent_first, tangent_second) = func.jvp(two_outputs, (a, b), (np.ones((2, 3)), np.zeros(3)))
+    assert first.shape == tangent_first.shape == (2,) and second.shape == tangent_second.shape == (2, 3)
+    np.testing.assert_allclose(tangent_second.data, np.exp(b) * np.ones((2, 3)))
+    _, vjp_fn = func.vjp(two_outputs, a, b)
+    grad_a, grad_b = vjp_fn((np.zeros(2), np.ones((2, 3))))
+    np.testing.assert_allclose(grad_a.data, np.broadcast_to(np.exp(b), (2, 3)))
+    np.testing.assert_allclose(grad_b.data, a.sum(0) * np.exp(b))
+    with pytest.raises(ValueError, match="one cotangent per output"):
+        vjp_fn(np.zeros(2))
+    forward, reverse = func.jacfwd(two_outputs, (0, 1))(a, b), func.jacrev(two_outputs, (0, 1))(a, b)
+    assert [[j.shape for j in by_output] for by_output in forward] == [[(2, 2, 3), (2, 3)], [(2, 3, 2, 3), (2, 3, 3)]]
+    for by_forward, by_reverse in zip(forward, reverse):
+        for jacobian_forward, jacobian_reverse in zip(by_forward, by_reverse):
+            np.testing.assert_allclose(jacobian_forward.data, jacobian_reverse.data, rtol=1e-12)
+
+
 def test_grad_of_grad_and_no_perturbation_confusion():
     x = tn.Tensor(np.array(3.0))
     cube = lambda t: t ** 3  # noqa: E731
@@ -432,3 +456,25 @@ def test_transforms_match_torch_func_on_random_programs(steps, seed):
     np.testing.assert_allclose(func.grad(lambda a: (func.grad(lambda b: ours(b, y).sum())(a) * a).sum())(x).data,
                                torch.func.grad(lambda a: (torch.func.grad(lambda b: theirs(b, ty).sum())(a)
                                                           * a).sum())(tx).numpy(), **close)
+
+
+def test_tuple_outputs_match_torch_func():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    a, b, v, w = (rng.standard_normal(shape) for shape in [(2, 3), (3,), (2, 3), (3,)])
+    ta, tb, tv, tw = (torch.tensor(x) for x in (a, b, v, w))
+
+    def theirs(a, b):
+        return torch.sum(torch.tanh(a) * b, 1), a * torch.exp(b)
+
+    for mine, reference in zip(func.jvp(two_outputs, (a, b), (v, w))[1], torch.func.jvp(theirs, (ta, tb), (tv, tw))[1]):
+        np.testing.assert_allclose(mine.data, reference.numpy(), rtol=1e-12)
+    cotangents = (rng.standard_normal(2), rng.standard_normal((2, 3)))
+    for mine, reference in zip(func.vjp(two_outputs, a, b)[1](cotangents),
+                               torch.func.vjp(theirs, ta, tb)[1](tuple(map(torch.tensor, cotangents)))):
+        np.testing.assert_allclose(mine.data, reference.numpy(), rtol=1e-12)
+    for transform, torch_transform in [(func.jacfwd, torch.func.jacfwd), (func.jacrev, torch.func.jacrev)]:
+        for by_output, torch_by_output in zip(transform(two_outputs, (0, 1))(a, b),
+                                              torch_transform(theirs, (0, 1))(ta, tb)):
+            for mine, reference in zip(by_output, torch_by_output):
+                np.testing.assert_allclose(mine.data, reference.numpy(), rtol=1e-12)

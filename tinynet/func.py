@@ -48,35 +48,41 @@ def grad_and_value(f, argnums=0, has_aux=False):
     def gradient_and_value(*args):
         inputs, chosen, several = arguments(args, argnums)
         output, aux, pullback = reverse_mode(f, inputs, chosen, has_aux)
-        if output.size != 1:
-            raise ValueError(f"grad needs a function with a one-element output, got shape {output.shape}: use vjp or "
-                             "jacrev for others")
-        return chosen_result(pullback(None), several), ((output, aux) if has_aux else output)
+        if not isinstance(output, Tensor) or output.size != 1:
+            shape = output.shape if isinstance(output, Tensor) else f"a tuple of {len(output)}"
+            raise ValueError(f"grad needs a function with one one-element output, got {shape}: use vjp or jacrev for "
+                             "others")
+        return chosen_result(pullback([np.ones(output.shape, output.dtype)]), several), \
+            ((output, aux) if has_aux else output)
     return gradient_and_value
 
 
 def vjp(f, *primals, has_aux=False):
     """(f(*primals), vjp_fn): vjp_fn(cotangent) is the tuple of d <f, cotangent> / d primal (torch.func.vjp).
 
-    cotangent has the output's shape. With has_aux, f returns (output, aux) and vjp returns (output, vjp_fn, aux).
+    cotangent has the output's shape (for an f that returns a tuple of Tensors, a tuple of one per output). With
+    has_aux, f returns (output, aux) and vjp returns (output, vjp_fn, aux).
     """
     inputs, chosen, _ = arguments(primals, tuple(range(len(primals))))
     output, aux, pullback = reverse_mode(f, inputs, chosen, has_aux)
+    outputs = output_list(output)
 
     def vjp_fn(cotangent):
-        cotangent = values_of(cotangent)
-        if np.shape(cotangent) != output.shape:
-            raise ValueError(f"the cotangent has shape {np.shape(cotangent)}, the output {output.shape}: they must be "
-                             "the same")
-        return tuple(pullback(np.asarray(cotangent, output.dtype)))
+        cotangents = list(cotangent) if isinstance(output, tuple) else [cotangent]
+        shapes = [np.shape(values_of(c)) for c in cotangents]
+        if shapes != [out.shape for out in outputs]:
+            raise ValueError(f"the cotangents have shapes {shapes}, the outputs {[out.shape for out in outputs]}: one "
+                             "cotangent per output, of its shape")
+        return tuple(pullback([np.asarray(values_of(c), out.dtype) for c, out in zip(cotangents, outputs)]))
     return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
 
 
 def jvp(f, primals, tangents, has_aux=False):
     """(f(*primals), d f along tangents): forward mode, one pass (torch.func.jvp).
 
-    primals, tangents: tuples of the same length, each tangent of its primal's shape and dtype.
-    With has_aux, f returns (output, aux) and jvp returns (output, tangent_out, aux).
+    primals, tangents: tuples of the same length, each tangent of its primal's shape and dtype. For an f that
+    returns a tuple of Tensors, the tangent is a tuple too. With has_aux, f returns (output, aux) and jvp returns
+    (output, tangent_out, aux).
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp(f, primals, tangents) takes primals and tangents as tuples, e.g. jvp(f, (x,), (v,))")
@@ -90,8 +96,8 @@ def jvp(f, primals, tangents, has_aux=False):
             raise ValueError(f"tangent {k} has shape {tangent.shape} and dtype {tangent.dtype}, primal {k} shape "
                              f"{x.shape} and dtype {x.dtype}: each tangent has its primal's shape and dtype")
         directions[k] = tangent
-    result, tangent_out = pushed_forward(f, inputs, directions, has_aux)
-    output, aux = split_aux(result, has_aux)
+    output, aux, tangents_out = pushed_forward(f, inputs, directions, has_aux)
+    tangent_out = chosen_result(tangents_out, isinstance(output, tuple))
     return (output, tangent_out, aux) if has_aux else (output, tangent_out)
 
 
@@ -100,7 +106,7 @@ def linearize(f, *primals):
 
     Here jvp_fn runs f's forward again for each call (torch traces f once and replays only the linear part).
     """
-    output = as_input(f(*primals))
+    output = as_outputs(f(*primals))
 
     def jvp_fn(*tangents):
         return jvp(f, tuple(primals), tangents)[1]
@@ -108,29 +114,41 @@ def linearize(f, *primals):
 
 
 def jacrev(f, argnums=0):
-    """The function x -> the Jacobian of f at x, by reverse mode: one backward pass per output element."""
+    """The function x -> the Jacobian of f at x, by reverse mode: one backward pass per output element.
+
+    For an f that returns a tuple of Tensors, a tuple of one Jacobian (or tuple, for a tuple argnums) per output.
+    """
     def jacobian(*args):
         inputs, chosen, several = arguments(args, argnums)
         output, _, pullback = reverse_mode(f, inputs, chosen, has_aux=False)
-        rows = [pullback(unit.reshape(output.shape)) for unit in np.eye(output.size, dtype=output.dtype)]
-        return chosen_result([stacked([row[k] for row in rows], 0, output.shape + inputs[j].shape, inputs[j].dtype)
-                              for k, j in enumerate(chosen)], several)
+        outputs = output_list(output)
+        jacobians = []
+        for i, out in enumerate(outputs):
+            rows = [pullback([unit.reshape(out.shape) if j == i else None for j in range(len(outputs))])
+                    for unit in np.eye(out.size, dtype=out.dtype)]
+            jacobians.append(chosen_result([stacked([row[k] for row in rows], 0, out.shape + inputs[j].shape,
+                                                    inputs[j].dtype) for k, j in enumerate(chosen)], several))
+        return chosen_result(jacobians, isinstance(output, tuple))
     return jacobian
 
 
 def jacfwd(f, argnums=0):
-    """The function x -> the Jacobian of f at x, by forward mode: one jvp per element of each input."""
+    """The function x -> the Jacobian of f at x, by forward mode: one jvp per element of each input.
+
+    For an f that returns a tuple of Tensors, a tuple of one Jacobian (or tuple, for a tuple argnums) per output.
+    """
     def jacobian(*args):
         inputs, chosen, several = arguments(args, argnums)
-        jacobians = []
+        by_input = []  # for each chosen input, the Jacobian of each output
         for k in chosen:
             x = inputs[k]
             columns = [pushed_forward(f, inputs, {k: unit.reshape(x.shape)}, has_aux=False)
                        for unit in np.eye(x.size, dtype=x.dtype)]
-            output_shape = as_input(columns[0][0] if columns else f(*inputs)).shape  # x empty: f once for the shape
-            jacobians.append(stacked([tangent for _, tangent in columns], len(output_shape), output_shape + x.shape,
-                                     x.dtype))
-        return chosen_result(jacobians, several)
+            output = columns[0][0] if columns else as_outputs(f(*inputs))  # x empty: f once for the output's shape
+            by_input.append([stacked([tangents[i] for _, _, tangents in columns], out.ndim, out.shape + x.shape,
+                                     x.dtype) for i, out in enumerate(output_list(output))])
+        jacobians = [chosen_result([of_input[i] for of_input in by_input], several) for i in range(len(by_input[0]))]
+        return chosen_result(jacobians, isinstance(output, tuple))
     return jacobian
 
 
@@ -146,8 +164,8 @@ def hessian(f, argnums=0):
 # ---- the two passes ----------------------------------------------------------------------------
 def reverse_mode(f, inputs, chosen, has_aux):
     """(output, aux, pullback): f evaluated with each chosen input replaced by a fresh alias (see the module
-    docstring), and pullback(cotangent), the list of d <output, cotangent> / d alias (cotangent None: ones, for a
-    one-element output) as Tensors, zeros for an alias the output does not depend on."""
+    docstring), and pullback(cotangents), the list of d sum_i <output_i, cotangents[i]> / d alias over f's outputs
+    (output_list; a None cotangent leaves its output out) as Tensors, zeros for an alias they do not depend on."""
     global _reverse_transforms_evaluating
     create_graph = differentiated_again()
     aliases = [fresh_alias(inputs[k], connected=create_graph) for k in chosen]
@@ -161,10 +179,13 @@ def reverse_mode(f, inputs, chosen, has_aux):
     finally:
         _reverse_transforms_evaluating -= 1
 
-    def pullback(cotangent):
+    def pullback(cotangents):
+        pairs = [(out, cotangent) for out, cotangent in zip(output_list(output), cotangents)
+                 if cotangent is not None and out.requires_grad]
         found = [None] * len(aliases)
-        if output.requires_grad:
-            found = gradients_of(output, aliases, cotangent, create_graph=create_graph, allow_unused=True)
+        if pairs:
+            found = gradients_of([out for out, _ in pairs], aliases, [cotangent for _, cotangent in pairs],
+                                 create_graph=create_graph, allow_unused=True)
         return [Tensor(np.zeros(alias.shape, alias.dtype)) if gradient is None else gradient
                 for alias, gradient in zip(aliases, found)]
     return output, aux, pullback
@@ -192,19 +213,19 @@ def differentiated_again() -> bool:
 
 
 def pushed_forward(f, inputs, directions, has_aux):
-    """(f(*inputs), its tangent as a Tensor) with input k moving along directions[k] (the others fixed); inside a
-    reverse transform the tangent has a graph, for it to differentiate."""
+    """(output, aux, tangents): f(*inputs) and the tangent of each of its outputs (output_list), as Tensors, with
+    input k moving along directions[k] (the others fixed); inside a reverse transform the tangents have a graph,
+    for it to differentiate."""
     with forward_level(differentiable=_reverse_transforms_evaluating > 0):
         duals = list(inputs)
         for k, tangent in directions.items():
             duals[k] = inputs[k].clone()
             set_tangent(duals[k], tangent)
-        result = f(*duals)
-        output = as_input(split_aux(result, has_aux)[0])
-        tangent = tangent_of(output)
-    if tangent is None:
-        tangent = np.zeros(output.shape, output.dtype)
-    return result, tangent if isinstance(tangent, Tensor) else Tensor(tangent)
+        output, aux = split_aux(f(*duals), has_aux)
+        tangents = [tangent_of(out) for out in output_list(output)]
+    return output, aux, [Tensor(np.zeros(out.shape, out.dtype)) if tangent is None else
+                         tangent if isinstance(tangent, Tensor) else Tensor(tangent)
+                         for out, tangent in zip(output_list(output), tangents)]
 
 
 # ---- arguments and results -----------------------------------------------------------------------
@@ -229,12 +250,23 @@ def chosen_result(results, several):
 
 
 def split_aux(result, has_aux):
-    """(output Tensor, aux) from what f returned: (output, aux) when has_aux, else the output alone."""
+    """(output, aux) from what f returned: (output, aux) when has_aux, else the output alone; the output as
+    as_outputs makes it."""
     if has_aux:
         if not (isinstance(result, tuple) and len(result) == 2):
             raise ValueError("with has_aux=True, f must return a pair (output, aux)")
-        return as_input(result[0]), result[1]
-    return as_input(result), None
+        return as_outputs(result[0]), result[1]
+    return as_outputs(result), None
+
+
+def as_outputs(output):
+    """What f returned as a Tensor, or a tuple of Tensors when it returned a tuple or list."""
+    return tuple(map(as_input, output)) if isinstance(output, (tuple, list)) else as_input(output)
+
+
+def output_list(output):
+    """The Tensors of an output as_outputs made: those of a tuple, or the one Tensor."""
+    return list(output) if isinstance(output, tuple) else [output]
 
 
 def stacked(pieces, axis, shape, dtype):
