@@ -52,7 +52,7 @@ def grad_and_value(f, argnums=0, has_aux=False):
             shape = output.shape if isinstance(output, Tensor) else f"a tuple of {len(output)}"
             raise ValueError(f"grad needs a function with one one-element output, got {shape}: use vjp or jacrev for "
                              "others")
-        return chosen_result(pullback([np.ones(output.shape, output.dtype)]), several), \
+        return structured(pullback([np.ones(output.shape, output.dtype)]), several), \
             ((output, aux) if has_aux else output)
     return gradient_and_value
 
@@ -97,7 +97,7 @@ def jvp(f, primals, tangents, has_aux=False):
                              f"{x.shape} and dtype {x.dtype}: each tangent has its primal's shape and dtype")
         directions[k] = tangent
     output, aux, tangents_out = pushed_forward(f, inputs, directions, has_aux)
-    tangent_out = chosen_result(tangents_out, isinstance(output, tuple))
+    tangent_out = structured(tangents_out, isinstance(output, tuple))
     return (output, tangent_out, aux) if has_aux else (output, tangent_out)
 
 
@@ -126,9 +126,9 @@ def jacrev(f, argnums=0):
         for i, out in enumerate(outputs):
             rows = [pullback([unit.reshape(out.shape) if j == i else None for j in range(len(outputs))])
                     for unit in np.eye(out.size, dtype=out.dtype)]
-            jacobians.append(chosen_result([stacked([row[k] for row in rows], 0, out.shape + inputs[j].shape,
+            jacobians.append(structured([stacked([row[k] for row in rows], 0, out.shape + inputs[j].shape,
                                                     inputs[j].dtype) for k, j in enumerate(chosen)], several))
-        return chosen_result(jacobians, isinstance(output, tuple))
+        return structured(jacobians, isinstance(output, tuple))
     return jacobian
 
 
@@ -147,8 +147,8 @@ def jacfwd(f, argnums=0):
             output = columns[0][0] if columns else as_outputs(f(*inputs))  # x empty: f once for the output's shape
             by_input.append([stacked([tangents[i] for _, _, tangents in columns], out.ndim, out.shape + x.shape,
                                      x.dtype) for i, out in enumerate(output_list(output))])
-        jacobians = [chosen_result([of_input[i] for of_input in by_input], several) for i in range(len(by_input[0]))]
-        return chosen_result(jacobians, isinstance(output, tuple))
+        jacobians = [structured([of_input[i] for of_input in by_input], several) for i in range(len(by_input[0]))]
+        return structured(jacobians, isinstance(output, tuple))
     return jacobian
 
 
@@ -223,9 +223,14 @@ def pushed_forward(f, inputs, directions, has_aux):
             set_tangent(duals[k], tangent)
         output, aux = split_aux(f(*duals), has_aux)
         tangents = [tangent_of(out) for out in output_list(output)]
-    return output, aux, [Tensor(np.zeros(out.shape, out.dtype)) if tangent is None else
-                         tangent if isinstance(tangent, Tensor) else Tensor(tangent)
-                         for out, tangent in zip(output_list(output), tangents)]
+    return output, aux, [tangent_tensor(tangent, out) for out, tangent in zip(output_list(output), tangents)]
+
+
+def tangent_tensor(tangent, output):
+    """output's tangent as a Tensor: zeros for None (output does not depend on the inputs that moved)."""
+    if tangent is None:
+        return Tensor(np.zeros(output.shape, output.dtype))
+    return tangent if isinstance(tangent, Tensor) else Tensor(tangent)
 
 
 # ---- arguments and results -----------------------------------------------------------------------
@@ -244,8 +249,8 @@ def arguments(args, argnums):
     return [as_input(x) for x in args], tuple(k % len(args) for k in chosen), several
 
 
-def chosen_result(results, several):
-    """A tuple of results for a tuple argnums, else the one result."""
+def structured(results, several):
+    """A tuple of the results when there are several (a tuple argnums, f returning a tuple), else the one result."""
     return tuple(results) if several else results[0]
 
 
