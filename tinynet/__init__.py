@@ -1,5 +1,5 @@
 """tinynet: a small NumPy + Numba neural-network engine with reverse-mode autodiff."""
-from . import functional, nn, optim, tensor_methods  # noqa: F401  (tensor_methods gives Tensor its operators)
+from . import func, functional, nn, optim, tensor_methods  # noqa: F401  (tensor_methods gives Tensor its operators)
 from .anomaly import AnomalyError, detect_anomaly
 from .functional import hessian, hvp
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -10,7 +10,8 @@ from .kernels.conv_choice import conv_algorithm, conv_benchmark, force_conv_algo
 from .tensor import Tensor, grad
 from .trace import Trace, trace, tracing
 
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp", "hessian", "functional", "nn", "optim",
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp", "hessian", "func", "functional", "nn",
+           "optim",
            "gradcheck", "gradgradcheck", "GradcheckError",
            "guided_backprop", "trace", "tracing", "Trace", "detect_anomaly", "AnomalyError",
            "save", "load", "load_pickle_weights", "UnsafeWeightsError", "conv_algorithm", "conv_benchmark",

@@ -71,6 +71,7 @@ class Tensor:
     retains_grad = False  # a non-leaf keeps .grad only after retain_grad()
     _hooks = ()
     _version = None  # a Version once something writes (or views) this tensor's memory; until then at count 0
+    tangent = tangent_level = None  # forward mode: d self along a jvp's direction, and that jvp (tinynet.function)
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self._data = as_array(data, dtype)

@@ -1,6 +1,7 @@
 """A differential test against PyTorch CPU (the optional `bench` extra): random programs of 1-4 ops over the
 op catalogue, and random convolutions and poolings, compared in float64 for the output and every input's gradient,
-and (double backward) for every input's second derivative along a random direction.
+and (double backward) for every input's second derivative along a random direction; and the same programs,
+convolutions and poolings under tinynet.func's transforms against torch.func's (jvp, vjp, jacfwd, jacrev).
 
 Skipped when torch is not installed. TINYNET_PARITY_EXAMPLES=n runs n programs per test (default 100); with
 `-s` the largest differences seen (relative, or absolute below 1) are printed at the end.
@@ -126,12 +127,20 @@ def torch_binary_cross_entropy(probabilities, target, reduction):
     floor = math.exp(-100)
     losses = -(target * torch.log(probabilities.clamp(min=floor))
                + (1 - target) * torch.log((1 - probabilities).clamp(min=floor)))
-    # Both terms are >= 0 (no cancellation), and PyTorch's log1p(-p) differs from log(1 - p) by the rounding of
-    # 1 - p, at most eps absolute: the values agree to a few roundings.
-    eps = np.finfo(np.float64).eps
-    pytorchs = TF.binary_cross_entropy(probabilities, target, reduction="none")
-    np.testing.assert_allclose(losses.detach(), pytorchs.detach(), rtol=4 * eps, atol=eps)
     return {"mean": torch.mean, "sum": torch.sum, "none": lambda loss: loss}[reduction](losses)
+
+
+def test_the_binary_cross_entropy_reference_has_pytorchs_values():
+    """Both terms are >= 0 (no cancellation), and PyTorch's log1p(-p) differs from log(1 - p) by the rounding of
+    1 - p, at most eps absolute: the values agree to a few roundings. (Checked here, not inside the programs:
+    under torch.func's transforms a tensor has no storage to compare.)"""
+    rng = np.random.default_rng(0)
+    probabilities = torch.from_numpy(np.concatenate([rng.uniform(0, 1, 200), 1 - np.logspace(-12, -1, 50),
+                                                     np.logspace(-12, -1, 50)]))
+    target = torch.from_numpy(rng.uniform(0, 1, probabilities.shape[0]))
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(torch_binary_cross_entropy(probabilities, target, "none"),
+                               TF.binary_cross_entropy(probabilities, target, reduction="none"), rtol=4 * eps, atol=eps)
 
 
 def unsaturated(x):
@@ -313,14 +322,73 @@ def test_random_convolutions_and_poolings_match_pytorch(seed, data):
                 TF.conv2d(*theirs, stride, padding, dilation, groups), ours, theirs)
 
     run_both(conv, [x, weight, bias], rng)
+    # jvp and vjp only: the jacobians are loops of them, and a convolution's hundreds of elements would be slow
+    compare_transforms(lambda *ours: F.conv2d(*ours, stride, padding, groups=groups, dilation=dilation),
+                       lambda *theirs: TF.conv2d(*theirs, stride, padding, dilation, groups), [x, weight, bias], rng,
+                       jacobians=False)
     pool = data.draw(st.sampled_from(["max", "avg"]))
     count_include_pad = data.draw(st.booleans())
 
-    def pooling(ours, theirs):
+    def pool_ours(x):
         if pool == "max":
-            return F.max_pool2d(ours[0], kernel, stride, padding), TF.max_pool2d(theirs[0], kernel, stride, padding), \
-                ours, theirs
-        return (F.avg_pool2d(ours[0], kernel, stride, padding, count_include_pad=count_include_pad),
-                TF.avg_pool2d(theirs[0], kernel, stride, padding, count_include_pad=count_include_pad), ours, theirs)
+            return F.max_pool2d(x, kernel, stride, padding)
+        return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=count_include_pad)
 
-    run_both(pooling, [x], rng)
+    def pool_theirs(x):
+        if pool == "max":
+            return TF.max_pool2d(x, kernel, stride, padding)
+        return TF.avg_pool2d(x, kernel, stride, padding, count_include_pad=count_include_pad)
+
+    run_both(lambda ours, theirs: (pool_ours(ours[0]), pool_theirs(theirs[0]), ours, theirs), [x], rng)
+    compare_transforms(pool_ours, pool_theirs, [x], rng, jacobians=False)
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), seed=seeds, shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=3),
+       length=st.integers(1, 4))
+def test_random_programs_match_torch_func(data, seed, shape, length):
+    """The same programs as functions of their leaves, under tinynet.func's and torch.func's transforms: jvp, vjp,
+    jacfwd and jacrev of every leaf."""
+    rng = np.random.default_rng(seed)
+    names = data.draw(st.lists(st.sampled_from(sorted(CATALOGUE)), min_size=length, max_size=length), label="ops")
+    steps, leaves, x = [], [rng.standard_normal(shape)], tn.Tensor(rng.standard_normal(shape))
+    for name in names:
+        x = x.reshape(1) if x.ndim == 0 else x
+        step_ours, step_theirs, extras = CATALOGUE[name](data.draw, rng, x.shape)
+        steps.append((step_ours, step_theirs, len(extras)))
+        leaves += extras
+        x = step_ours(x, *extras)
+
+    def program(side):
+        def run(x, *extras):
+            remaining = list(extras)
+            for step_ours, step_theirs, count in steps:
+                x = x.reshape(1) if x.ndim == 0 else x
+                x = (step_ours if side == "ours" else step_theirs)(x, *remaining[:count])
+                remaining = remaining[count:]
+            return x
+        return run
+
+    compare_transforms(program("ours"), program("theirs"), leaves, rng)
+
+
+def compare_transforms(ours, theirs, leaves, rng, jacobians=True):
+    """ours and theirs, one function of the leaves in tinynet and in torch, under tinynet.func's and torch.func's
+    transforms: jvp, vjp, and (jacobians) jacfwd and jacrev with respect to every leaf."""
+    torch_leaves = tuple(torch.from_numpy(leaf) for leaf in leaves)
+    assume(bool(torch.all(torch.isfinite(theirs(*torch_leaves)))))
+    tangents = tuple(rng.standard_normal(leaf.shape) for leaf in leaves)
+    out, tangent = tn.func.jvp(ours, tuple(leaves), tangents)
+    torch_out, torch_tangent = torch.func.jvp(theirs, torch_leaves, tuple(map(torch.from_numpy, tangents)))
+    compare(out.data, torch_out, "output")
+    compare(tangent.data, torch_tangent, "jvp")
+    cotangent = rng.standard_normal(out.shape)
+    for i, (mine, reference) in enumerate(zip(tn.func.vjp(ours, *leaves)[1](cotangent),
+                                              torch.func.vjp(theirs, *torch_leaves)[1](torch.from_numpy(cotangent)))):
+        compare(mine.data, reference, f"vjp of input {i}")
+    every_leaf = tuple(range(len(leaves)))
+    transforms = [(tn.func.jacfwd, torch.func.jacfwd), (tn.func.jacrev, torch.func.jacrev)] if jacobians else []
+    for transform, torch_transform in transforms:
+        for i, (mine, reference) in enumerate(zip(transform(ours, every_leaf)(*leaves),
+                                                  torch_transform(theirs, every_leaf)(*torch_leaves))):
+            compare(mine.data, reference, f"{transform.__name__} of input {i}")

@@ -1,13 +1,15 @@
-"""Activation functions. Each saves what its derivative needs: the input or the output."""
+"""Activation functions. Each saves what its derivative needs: the input or the output.
+
+All are elementwise: each JVP is its VJP with the tangent as grad_out (tinynet.function.Elementwise)."""
 import math
 
 import numpy as np
 
-from ..function import Function, once_differentiable, run
+from ..function import Elementwise, once_differentiable, run
 from .elementwise import Where
 
 
-class ReLU(Function):
+class ReLU(Elementwise):
     """max(x, 0): the gradient passes where x > 0 (so it is 0 at x = 0, as in PyTorch).
 
     Elsewhere it is 0 whatever grad_out holds, as in PyTorch: chosen (Where), not grad_out * mask, which would
@@ -28,7 +30,7 @@ class ReLU(Function):
         return ctx.positive
 
 
-class Tanh(Function):
+class Tanh(Elementwise):
     """tanh(x): d/dx = 1 - tanh(x)**2."""
 
     @staticmethod
@@ -50,7 +52,7 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + small), small / (1 + small))
 
 
-class Sigmoid(Function):
+class Sigmoid(Elementwise):
     """sigmoid(x): d/dx = s (1 - s)."""
 
     @staticmethod
@@ -65,7 +67,7 @@ class Sigmoid(Function):
         return (grad_out * out * (1 - out),)
 
 
-class Softplus(Function):
+class Softplus(Elementwise):
     """log(1 + exp(x)), computed as logaddexp(0, x) so it never overflows: d/dx = sigmoid(x)."""
 
     @staticmethod
@@ -87,7 +89,7 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
     return ((1 + _erf(x / math.sqrt(2))) / 2).astype(x.dtype)
 
 
-class GELU(Function):
+class GELU(Elementwise):
     """x * Phi(x), Phi the standard normal CDF (PyTorch's exact gelu): d/dx = Phi(x) + x * phi(x).
 
     Once differentiable: the kept cdf is a smooth function of x, and there is no erf op to recompute it.

@@ -1,9 +1,9 @@
 """2-D convolution of NCHW images; the algorithms are in tinynet.kernels (conv_choice picks one per shape)."""
-from ..function import Function, run
+from ..function import Bilinear, run
 from ..kernels.conv_choice import choose, force_conv_algorithm
 
 
-class Conv2d(Function):
+class Conv2d(Bilinear):
     """out = x (N, C, H, W) cross-correlated with weight (O, C/groups, kh, kw) -> (N, O, Ho, Wo).
 
     out[n, o, y, x] = sum over c, i, j of x_padded[n, c, y*sh + i*dh, x*sw + j*dw] * weight[o, c, i, j]
@@ -13,9 +13,10 @@ class Conv2d(Function):
 
     out is bilinear in (x, weight), and so are its two VJPs; they run as ops (Conv2dInputGrad,
     Conv2dWeightGrad), so that a double backward can differentiate them: each one's VJP is the
-    other two of the three maps. All three run the algorithm chosen for the forward, through ctx.plan:
-    that algorithm's three functions for this layer, which may keep work they share for the inputs that
-    want gradients (FFT spectra); it lives in ctx, so nothing is kept where no graph is recorded (tn.no_grad).
+    other two of the three maps, and each one's JVP the product rule (Bilinear). All three run the
+    algorithm chosen for the forward, through ctx.plan: that algorithm's three functions for this layer,
+    which may keep work they share for the inputs that want gradients (FFT spectra); it lives in ctx, so
+    nothing is kept where no graph is recorded (tn.no_grad).
     """
 
     @staticmethod
@@ -48,7 +49,7 @@ def conv_params(settings):
     return dict(zip(("stride", "pads", "dilation", "groups"), settings))
 
 
-class Conv2dInputGrad(Function):
+class Conv2dInputGrad(Bilinear):
     """d <grad_out, conv2d(x, weight)> / dx (N, C, H, W) for grad_out (N, O, Ho, Wo): linear in each argument."""
 
     @staticmethod
@@ -65,7 +66,7 @@ class Conv2dInputGrad(Function):
                     plan=ctx.plan))
 
 
-class Conv2dWeightGrad(Function):
+class Conv2dWeightGrad(Bilinear):
     """d <grad_out, conv2d(x, weight)> / d weight (O, C/groups, kh, kw): linear in x and in grad_out."""
 
     @staticmethod

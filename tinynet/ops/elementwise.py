@@ -1,10 +1,12 @@
-"""Elementwise arithmetic. Inputs broadcast; the graph core sums gradients back to shape."""
+"""Elementwise arithmetic. Inputs broadcast; the graph core sums gradients back to shape.
+
+Each op's JVP is its VJP with the tangent as grad_out (Elementwise: the Jacobian is diagonal); Cast is linear."""
 import numpy as np
 
-from ..function import Function, run
+from ..function import Elementwise, LinearOp, run
 
 
-class Add(Function):
+class Add(Elementwise):
     """a + b."""
 
     @staticmethod
@@ -16,7 +18,7 @@ class Add(Function):
         return grad_out, grad_out
 
 
-class Mul(Function):
+class Mul(Elementwise):
     """a * b: d/da = b, d/db = a."""
 
     @staticmethod
@@ -30,7 +32,7 @@ class Mul(Function):
         return grad_out * b, grad_out * a
 
 
-class Div(Function):
+class Div(Elementwise):
     """a / b: d/da = 1/b, d/db = -a/b**2."""
 
     @staticmethod
@@ -46,7 +48,7 @@ class Div(Function):
         return grad_a, grad_b
 
 
-class Neg(Function):
+class Neg(Elementwise):
     """-a."""
 
     @staticmethod
@@ -58,7 +60,7 @@ class Neg(Function):
         return (-grad_out,)
 
 
-class Pow(Function):
+class Pow(Elementwise):
     """a ** exponent for a constant exponent: d/da = exponent * a**(exponent - 1), and 0 for exponent 0
     (also at a = 0, where the formula would give 0 * inf)."""
 
@@ -76,7 +78,7 @@ class Pow(Function):
         return (grad_out * ctx.exponent * a ** (ctx.exponent - 1),)
 
 
-class Exp(Function):
+class Exp(Elementwise):
     """exp(a): its own derivative."""
 
     @staticmethod
@@ -91,7 +93,7 @@ class Exp(Function):
         return (grad_out * out,)
 
 
-class Log(Function):
+class Log(Elementwise):
     """Natural log of a (a > 0): d/da = 1/a."""
 
     @staticmethod
@@ -105,7 +107,7 @@ class Log(Function):
         return (grad_out / a,)
 
 
-class Abs(Function):
+class Abs(Elementwise):
     """|a|: d/da = sign(a), 0 at 0 (as in PyTorch)."""
 
     @staticmethod
@@ -122,7 +124,7 @@ class Abs(Function):
         return ctx.sign
 
 
-class Where(Function):
+class Where(Elementwise):
     """a where the constant boolean `condition` holds, else b: each side's gradient where it was chosen."""
 
     @staticmethod
@@ -140,7 +142,7 @@ class Where(Function):
         return ctx.condition  # clamp and leaky_relu choose by a condition on x: their kinks show here
 
 
-class Cast(Function):
+class Cast(LinearOp):
     """a copied into another float dtype; the gradient is cast back to a's dtype."""
 
     @staticmethod

@@ -2,16 +2,17 @@
 fully-connected layer's x @ W^T + b as one op."""
 import numpy as np
 
-from ..function import Function
+from ..function import Bilinear, total
 
 
-class MatMul(Function):
+class MatMul(Bilinear):
     """a @ b with a: (..., n, k), b: (..., k, m) -> (..., n, m).
 
     d/da = grad_out @ b^T and d/db = a^T @ grad_out; the graph core sums the results over
-    any batch axes that broadcasting added. Each gradient is laid out in memory as its input is
-    (see product_laid_out_as): in `x @ w.T` a parameter enters as a transposed view, and a gradient
-    in the other layout would make the optimizer's in-place update a slow strided transpose.
+    any batch axes that broadcasting added; the JVP is da @ b + a @ db (Bilinear). Each gradient is laid
+    out in memory as its input is (see product_laid_out_as): in `x @ w.T` a parameter enters as a
+    transposed view, and a gradient in the other layout would make the optimizer's in-place update a slow
+    strided transpose.
     """
 
     @staticmethod
@@ -46,7 +47,7 @@ def matrix_transpose(x):
     return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else x.transpose(-1, -2)
 
 
-class Linear(Function):
+class Linear(Bilinear):
     """x @ weight^T + bias with x: (N, in), weight: (out, in), bias: (out,) or left out -> (N, out).
 
     d/dx = grad_out @ weight (N, in), d/dweight = grad_out^T @ x (out, in), d/dbias = grad_out summed
@@ -68,3 +69,8 @@ class Linear(Function):
         if len(ctx.needs_input_grad) == 2:  # no bias
             return grad_x, grad_weight
         return grad_x, grad_weight, grad_out.sum(axis=0) if ctx.needs_input_grad[2] else None
+
+    @classmethod
+    def jvp(cls, ctx, tangent_x, tangent_weight, tangent_bias=None):
+        """dx @ weight^T + x @ dweight^T + dbias: the product rule for x @ weight^T (Bilinear), plus the bias's."""
+        return total([super().jvp(ctx, tangent_x, tangent_weight), tangent_bias])

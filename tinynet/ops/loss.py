@@ -1,7 +1,7 @@
 """The numerically delicate pieces of classification losses, each with a hand-written VJP."""
 import numpy as np
 
-from ..function import Function, run
+from ..function import Elementwise, Function, run
 from .activation import Sigmoid
 from .elementwise import Exp
 
@@ -17,7 +17,7 @@ def log_softmax(x, axis):
 class LogSoftmax(Function):
     """log softmax(x) along `axis` (see log_softmax).
 
-    VJP: grad_out - softmax(x) * sum(grad_out), softmax(x) = exp(out).
+    VJP: grad_out - softmax(x) * sum(grad_out), softmax(x) = exp(out); JVP: tangent - sum(softmax(x) * tangent).
     """
 
     @staticmethod
@@ -32,6 +32,11 @@ class LogSoftmax(Function):
         (out,) = ctx.saved_tensors
         softmax = run(Exp, out)
         return (grad_out - softmax * grad_out.sum(axis=ctx.axis, keepdims=True),)
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        (out,) = ctx.saved_tensors
+        return tangent - (run(Exp, out) * tangent).sum(axis=ctx.axis, keepdims=True)
 
 
 def check_class_indices(target, classes, or_else=""):
@@ -71,8 +76,15 @@ class CrossEntropy(Function):
         # log-probabilities' gradient, so the fused loss trains exactly as log_softmax and nll_loss did.
         return (softmax * scale - one_hot * scale,)
 
+    @staticmethod
+    def jvp(ctx, tangent):
+        """<d loss / d logits, tangent>: the loss is a scalar, so its Jacobian is one row, which backward gives
+        for grad_out = 1."""
+        (gradient,) = CrossEntropy.backward(ctx, np.ones((), tangent.dtype))
+        return (gradient * tangent).sum()
 
-class BinaryCrossEntropyWithLogits(Function):
+
+class BinaryCrossEntropyWithLogits(Elementwise):
     """Elementwise -[y log s(x) + (1 - y) log(1 - s(x))], s the sigmoid, y a constant target.
 
     Computed as max(x, 0) - x y + log(1 + exp(-|x|)), finite for any x.

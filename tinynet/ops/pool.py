@@ -1,11 +1,12 @@
 """Max and average pooling of NCHW images; the kernels' functions on arrays are in tinynet.kernels.pool.
 
 Each pooling's VJP is linear in grad_out, so it is an op too (MaxUnpool2d, AvgPool2dTranspose) whose own
-VJP is the pooling's adjoint again: that makes pooling differentiable twice (create_graph).
+VJP is the pooling's adjoint again: that makes pooling differentiable twice (create_graph). Forward mode: the
+three linear ones' JVPs are themselves (LinearOp); MaxPool2d's is MaxUnpool2d's VJP, the gather at the argmax.
 """
 import numpy as np
 
-from ..function import Function, run
+from ..function import Function, LinearOp, run
 from ..kernels.pool import avg_pool2d, avg_pool2d_transpose, max_pool2d, max_unpool2d
 
 
@@ -24,11 +25,16 @@ class MaxPool2d(Function):
         return (run(MaxUnpool2d, grad_out, argmax=ctx.argmax, x_shape=ctx.x_shape),)
 
     @staticmethod
+    def jvp(ctx, tangent):
+        """The tangent at each window's argmax: the gather MaxUnpool2d's VJP does (the two are adjoint)."""
+        return MaxUnpool2d.backward(ctx, tangent)[0]
+
+    @staticmethod
     def branch(ctx):
         return ctx.argmax
 
 
-class MaxUnpool2d(Function):
+class MaxUnpool2d(LinearOp):
     """values (N, C, Ho, Wo) added into zeros of x_shape at the flat in-plane indices argmax: MaxPool2d's VJP.
 
     Its own VJP gathers: each value's gradient is grad_out at its argmax.
@@ -49,7 +55,7 @@ class MaxUnpool2d(Function):
         return (picked.reshape(ctx.argmax.shape),)
 
 
-class AvgPool2d(Function):
+class AvgPool2d(LinearOp):
     """The mean of the real (unpadded) pixels of each kh x kw window."""
 
     @staticmethod
@@ -62,7 +68,7 @@ class AvgPool2d(Function):
         return (run(AvgPool2dTranspose, grad_out, x_shape=ctx.x_shape, **ctx.settings),)
 
 
-class AvgPool2dTranspose(Function):
+class AvgPool2dTranspose(LinearOp):
     """grad_out (N, C, Ho, Wo) spread evenly over the real pixels of each window: AvgPool2d's VJP, (N, C, H, W).
 
     Its own VJP is AvgPool2d (the two are adjoint linear maps).

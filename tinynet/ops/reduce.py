@@ -1,7 +1,7 @@
 """Reductions over axes: sum and max (mean is a sum divided by a count, in functional)."""
 import numpy as np
 
-from ..function import Function, run
+from ..function import Function, LinearOp, run
 from .shape import Expand, normalize_axis
 
 
@@ -18,7 +18,7 @@ def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else size for i, size in enumerate(shape))
 
 
-class Sum(Function):
+class Sum(LinearOp):
     """Sum over `axis`: every input element receives the gradient of its sum."""
 
     @staticmethod
@@ -45,12 +45,17 @@ class Max(Function):
         is_max = (x == out) | np.isnan(x)  # a NaN is the max of its slice, as in np.max
         # piecewise constant: a constant to a double backward
         ctx.share = (is_max / is_max.sum(axis=ctx.axes, keepdims=True)).astype(x.dtype)
-        ctx.kept_shape = out.shape
+        ctx.kept_shape, ctx.keepdims = out.shape, keepdims
         return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))
 
     @staticmethod
     def backward(ctx, grad_out):
         return (grad_out.reshape(ctx.kept_shape) * ctx.share,)
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        """The tangent at the max, ties sharing it as they share the gradient (torch.amax's convention)."""
+        return (tangent * ctx.share).sum(axis=ctx.axes, keepdims=ctx.keepdims)
 
     @staticmethod
     def branch(ctx):

@@ -1,10 +1,12 @@
-"""Ops that move values without changing them: reshape, transpose, index, concatenate, pad, expand."""
+"""Ops that move values without changing them: reshape, transpose, index, concatenate, pad, expand.
+
+All are linear: each one's JVP is the op itself applied to the tangents (LinearOp)."""
 import numpy as np
 
-from ..function import Function, contiguous, run
+from ..function import Function, LinearOp, contiguous, run
 
 
-class Reshape(Function):
+class Reshape(LinearOp):
     """x viewed with a new shape of the same size."""
 
     @staticmethod
@@ -24,7 +26,7 @@ def normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim
 
 
-class Transpose(Function):
+class Transpose(LinearOp):
     """x with its axes permuted (reversed when axes is None): a view, no copy.
 
     The gradient goes back through the inverse permutation.
@@ -43,7 +45,7 @@ class Transpose(Function):
         return (run(Transpose, grad_out, axes=tuple(ctx.inverse)),)
 
 
-class GetItem(Function):
+class GetItem(LinearOp):
     """x[index] for any NumPy index (slices, integers, integer or boolean arrays).
 
     Backward scatters (ScatterAdd), so an element picked twice gets both gradients.
@@ -59,7 +61,7 @@ class GetItem(Function):
         return (run(ScatterAdd, grad_out, shape=ctx.shape, index=ctx.index),)
 
 
-class ScatterAdd(Function):
+class ScatterAdd(LinearOp):
     """zeros(shape) with values added at index (np.add.at: repeated indices add up); GetItem's VJP.
 
     Its own VJP is GetItem: each value's gradient is grad_out[index].
@@ -86,14 +88,22 @@ class Concatenate(Function):
         ends = np.cumsum([a.shape[axis] for a in arrays])
         before = (slice(None),) * axis
         ctx.pieces = [before + (slice(end - a.shape[axis], end),) for a, end in zip(arrays, ends)]
+        ctx.shapes = [a.shape for a in arrays]
         return np.concatenate(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx, grad_out):
         return tuple(grad_out[piece] for piece in ctx.pieces)
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """The tangents joined, zeros for the inputs without one."""
+        dtype = next(tangent.dtype for tangent in tangents if tangent is not None)
+        return run(Concatenate, *(np.zeros(shape, dtype) if tangent is None else tangent
+                                  for tangent, shape in zip(tangents, ctx.shapes)), **ctx.params)
 
-class Pad(Function):
+
+class Pad(LinearOp):
     """x zero-padded: pad_width is ((before, after),) per axis, as np.pad takes it."""
 
     @staticmethod
@@ -106,7 +116,7 @@ class Pad(Function):
         return (contiguous(grad_out[ctx.inside]),)
 
 
-class Expand(Function):
+class Expand(LinearOp):
     """x broadcast to shape (a copy); backward returns grad_out whole: the graph core sums it back."""
 
     @staticmethod
