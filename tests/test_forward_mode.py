@@ -478,3 +478,11 @@ def test_tuple_outputs_match_torch_func():
                                               torch_transform(theirs, (0, 1))(ta, tb)):
             for mine, reference in zip(by_output, torch_by_output):
                 np.testing.assert_allclose(mine.data, reference.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(set(CALLS) - {"cast"}))  # cast computes in float32: no float64 differences
+def test_gradcheck_with_check_forward_passes_every_op(name):
+    """gradcheck(check_forward=True) judges every op's JVP as it judges its VJP (and against it)."""
+    inputs = inputs_of(name, np.float64, 3)
+    for report in tn.gradcheck(CALLS[name][0], inputs, check_forward=True):
+        assert report.passed and len(report.forward) == len(report.elements)

@@ -356,3 +356,53 @@ def test_a_bug_in_the_graph_cores_unbroadcast_is_not_blamed_on_an_op(monkeypatch
     b = tn.Tensor(np.array([0.1, 0.2, 0.3]), requires_grad=True)
     with pytest.raises(tn.GradcheckError, match=r"every op's own VJP agrees .*\(the graph core sums gradients back"):
         tn.gradcheck(lambda t: F.tanh(a + t), [b])
+
+
+# ---- check_forward: forward mode against the same differences and against backward -----------------------
+
+
+class SquareWithWrongJvp(Function):
+    """x * x: the VJP is right (2 x g), the JVP forgets the 2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return (2 * grad_out * x,)
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        (x,) = ctx.saved_tensors
+        return tangent * x
+
+
+def test_check_forward_passes_forward_mode_through_a_small_network():
+    rng = np.random.default_rng(2)
+    x = tn.Tensor(rng.standard_normal((1, 2, 5, 5)), requires_grad=True)
+    weight = tn.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    network = lambda t, w: F.log_softmax(F.max_pool2d(F.tanh(F.conv2d(t, w, padding=1)), 2).reshape(1, -1), axis=1)  # noqa: E731
+    for report in tn.gradcheck(network, [x, weight], fast=True, check_forward=True):
+        assert report.passed and len(report.forward) == 1
+
+
+def test_check_forward_catches_a_wrong_jvp_that_backward_does_not_see_and_names_the_op():
+    x = tn.Tensor(np.array([0.5, -1.5, 2.0]), requires_grad=True)
+    network = lambda t: F.tanh(SquareWithWrongJvp.apply(t))  # noqa: E731
+    tn.gradcheck(network, [x])
+    expected = (r"(?s)the forward-mode derivative \(jvp\) of input 0 is wrong .*backward gives .*"
+                r"first op that disagrees: SquareWithWrongJvp .*input 0: its JVP is 0.5x the finite difference")
+    with pytest.raises(tn.GradcheckError, match=expected):
+        tn.gradcheck(network, [x], check_forward=True)
+    (report,) = tn.gradcheck(network, [x], check_forward=True, raise_on_failure=False)
+    assert not report.failures and len(report.forward_failures) == 3
+    assert report.diagnosis.startswith("first op that disagrees: SquareWithWrongJvp") and "forward mode" in str(report)
+
+
+def test_the_forward_op_locator_blames_no_op_when_every_jvp_agrees():
+    x = tn.Tensor(np.array([0.5, -1.5]))
+    assert "every op's own JVP agrees" in first_disagreeing_op(lambda t: F.tanh(t) * t, [x.requires_grad_()],
+                                                               mode="forward")

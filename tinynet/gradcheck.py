@@ -28,15 +28,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .finite_differences import ProjectedFunction
+from .func import jvp
 from .function import Context
 from .functional import concatenate
 from .grad_mode import enable_grad
 from .recorder import record_ops
-from .tensor import Tensor, grad, op_description, vector_jacobian_product
+from .tensor import Tensor, grad, op_description, values_of, vector_jacobian_product
 
 SWEEP_STEPS = tuple(10.0 ** -k for k in range(1, 11))
 # The create_graph backward runs the same arithmetic as the plain one, as ops: only summation order may differ.
 CREATE_GRAPH_RTOL = 1e-10
+# Forward and reverse mode sum the same products in other orders: <u, J e> and <J^T u, e> agree to round-off.
+ADJOINT_RTOL = 1e-8
 
 
 class GradcheckError(AssertionError):
@@ -58,6 +61,7 @@ class ElementCheck:
     tolerance: float
     verdict: str
     crossed_kinks: list = field(default_factory=list)
+    note: str = ""
 
     @property
     def error(self) -> float:
@@ -65,8 +69,9 @@ class ElementCheck:
 
     @property
     def label(self) -> str:
-        """The verdict, with the ops whose kinks the step crossed: 'kink (MaxPool2d)'."""
-        return self.verdict + (f" ({', '.join(self.crossed_kinks)})" if self.crossed_kinks else "")
+        """The verdict, with the ops whose kinks the step crossed ('kink (MaxPool2d)') and any note."""
+        return (self.verdict + (f" ({', '.join(self.crossed_kinks)})" if self.crossed_kinks else "")
+                + (f": {self.note}" if self.note else ""))
 
     def excess(self) -> float:
         """error / tolerance: above 1 fails (or, at a kink, would have)."""
@@ -79,16 +84,22 @@ class InputReport:
 
     backward_failure: why backward itself failed (then elements is empty), or None.
     diagnosis: for a failed check, the op locator's finding (see first_disagreeing_op), else "".
+    forward: with check_forward, the same elements checked by forward mode (analytic: the jvp's derivative).
     """
 
     input_index: int
     elements: list
     backward_failure: str | None = None
     diagnosis: str = ""
+    forward: list = field(default_factory=list)
 
     @property
     def failures(self) -> list:
         return [e for e in self.elements if e.verdict == "FAIL"]
+
+    @property
+    def forward_failures(self) -> list:
+        return [e for e in self.forward if e.verdict == "FAIL"]
 
     @property
     def kinks(self) -> list:
@@ -96,7 +107,7 @@ class InputReport:
 
     @property
     def passed(self) -> bool:
-        return not self.failures and self.backward_failure is None
+        return not self.failures and not self.forward_failures and self.backward_failure is None
 
     @property
     def worst(self) -> ElementCheck:
@@ -110,23 +121,34 @@ class InputReport:
 
     def ranked(self) -> list:
         """The elements, failures first, then kinks, then the rest; each group by error / tolerance, largest first."""
-        order = {"FAIL": 0, "kink": 1, "ok": 2}
-        return sorted(self.elements, key=lambda e: (order[e.verdict], -e.excess()))
+        return _ranked(self.elements)
 
     def __str__(self):
         if self.backward_failure is not None:
             return "\n".join(filter(None, [f"input {self.input_index}: not checked: {self.backward_failure}",
                                            self.diagnosis]))
         lines = [f"input {self.input_index}: {len(self.elements)} checked, {len(self.failures)} failed, "
-                 f"{len(self.kinks)} at kinks",
-                 f"{'index':>16} {'backward':>14} {'finite diff.':>14} {'noise floor':>11} {'error':>9}  verdict"]
-        lines += [f"{str(e.index):>16} {e.analytic:14.6e} {e.numeric:14.6e} {e.noise_floor:11.2e} {e.error:9.2e}  "
-                  f"{e.label}" for e in self.ranked()]
+                 f"{len(self.kinks)} at kinks"] + _table("backward", self.ranked())
+        if self.forward:
+            lines += [f"forward mode: {len(self.forward_failures)} failed"] + _table("forward", _ranked(self.forward))
         return "\n".join(lines + [self.diagnosis] if self.diagnosis else lines)
 
 
+def _table(mode, elements) -> list:
+    """The lines of a table of ElementChecks, mode ('backward', 'forward') naming the analytic column."""
+    return ([f"{'index':>16} {mode:>14} {'finite diff.':>14} {'noise floor':>11} {'error':>9}  verdict"]
+            + [f"{str(e.index):>16} {e.analytic:14.6e} {e.numeric:14.6e} {e.noise_floor:11.2e} {e.error:9.2e}  "
+               f"{e.label}" for e in elements])
+
+
+def _ranked(elements) -> list:
+    """ElementChecks, failures first, then kinks, then the rest; each group by error / tolerance, largest first."""
+    order = {"FAIL": 0, "kink": 1, "ok": 2}
+    return sorted(elements, key=lambda e: (order[e.verdict], -e.excess()))
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, elements=None,
-              raise_on_failure=True):
+              raise_on_failure=True, check_forward=False):
     """Compare d sum(u * fn(*inputs)) / d input (backward) with central differences of step eps.
 
     fn: maps Tensors to one Tensor. inputs: Tensors (float64); those with requires_grad are
@@ -138,14 +160,21 @@ def gradcheck(fn, inputs, eps=1e-6, atol=0.0, rtol=1e-3, fast=False, seed=0, ele
     values and the first op whose own VJP disagrees (with raise_on_failure=False, the failed reports'
     diagnosis names it). When backward itself fails, raises BackwardError naming the op (or returns
     reports whose backward_failure says so); an exception in fn's forward propagates unchanged.
+
+    check_forward: also check forward mode (tinynet.func.jvp) on the same elements or directions: the
+    derivative along each, <u, J e>, against the same central difference and noise floor, and against
+    backward's <J^T u, e> (the two must agree to round-off: the adjoint identity). A failure names the first
+    op whose own JVP disagrees.
     """
     inputs, checked = _checked_inputs(inputs)
     try:
-        reports = _first_order_reports(fn, inputs, checked, eps, atol, rtol, fast, seed, elements)
+        reports = _first_order_reports(fn, inputs, checked, eps, atol, rtol, fast, seed, elements, check_forward)
     except BackwardError as failure:
         return _backward_failed(str(failure), checked, raise_on_failure)
-    return _verdict(reports, lambda: first_disagreeing_op(fn, inputs, seed=seed), "", eps, atol, rtol,
-                    raise_on_failure)
+    forward_only = all(not r.failures for r in reports)
+    return _verdict(reports, lambda: first_disagreeing_op(fn, inputs, seed=seed,
+                                                          mode="forward" if forward_only else "reverse"),
+                    "", eps, atol, rtol, raise_on_failure)
 
 
 def gradgradcheck(fn, inputs, eps=1e-4, atol=0.0, rtol=1e-3, fast=False, seed=0, raise_on_failure=True):
@@ -268,13 +297,15 @@ def step_sweep(fn, inputs, elements, steps=SWEEP_STEPS, seed=0):
             np.array([[d.roundoff for d in row] for row in differences]))
 
 
-def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
-    """Re-check the VJP of each op fn runs, as it ran; describe the first that disagrees.
+def first_disagreeing_op(fn, inputs, seed=0, order=1, mode="reverse") -> str:
+    """Re-check the VJP (or, with mode="forward", the JVP) of each op fn runs, as it ran; describe the first that
+    disagrees.
 
     Each op is re-run on the inputs it saw (in float64, laid out in memory as they were) by the implementation
     that ran (Conv2d's algorithm), and checked alone by a fast check (one random direction per input): check_op
     of its VJP (order 1), or, at order 2, the second-order check of its VJP as a function of both the inputs and
-    a random grad_out (so the rules for a grad_out that depends on the inputs are checked too).
+    a random grad_out (so the rules for a grad_out that depends on the inputs are checked too); in forward mode,
+    its JVP along a random tangent of each input against the central difference along it.
     """
     with record_ops(call_sites=True) as calls:
         fn(*inputs)
@@ -284,17 +315,45 @@ def first_disagreeing_op(fn, inputs, seed=0, order=1) -> str:
         if not checked:
             continue
         with call.op.implemented_as(call.implementation):
-            reports = (check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False)
-                       if order == 1 else _op_second_order_reports(call, local_inputs, checked, seed))
+            if mode == "forward":
+                reports = _op_forward_reports(call, local_inputs, checked, seed)
+            elif order == 1:
+                reports = check_op(call.op, local_inputs, call.params, fast=True, seed=seed, raise_on_failure=False)
+            else:
+                reports = _op_second_order_reports(call, local_inputs, checked, seed)
         for report in reports:
             if not report.passed:
-                found = report.backward_failure or _compared(report.failures[0].analytic, report.failures[0].numeric)
+                found = report.backward_failure or _compared(report.failures[0].analytic, report.failures[0].numeric,
+                                                             "its JVP" if mode == "forward" else "backward")
                 ran = f"ran {call.implementation}; " if call.implementation else ""
                 return (f"first op that disagrees: {call.name} ({ran}called at {call.call_site}), input "
                         f"{report.input_index}: {found}")
-    return ("every op's own VJP agrees with finite differences on the inputs it saw: look at how they are "
+    rule = "JVP" if mode == "forward" else "VJP"
+    return (f"every op's own {rule} agrees with finite differences on the inputs it saw: look at how they are "
             "combined (the graph core sums gradients back to broadcast inputs' shapes and adds those of a tensor "
             "used twice), or at fn: it must be deterministic (dropout needs a fixed mask)")
+
+
+def _op_forward_reports(call, inputs, checked, seed):
+    """call's op's JVP alone, called directly as check_op calls backward: along a random tangent of each checked
+    input in turn, <u, JVP> against the central difference of <u, op> along it (u random)."""
+    rng = np.random.default_rng(seed)
+    ctx = Context([i in checked for i in range(len(inputs))])
+    output = call.op.forward(ctx, *(x._data for x in inputs), **call.params)
+    ctx.params = call.params
+    weights = _weighting(np.shape(output), rng)
+    f = ProjectedFunction(lambda *xs: call.op.apply(*xs, **call.params), inputs, weights)
+    reports = []
+    for i in checked:
+        tangent = rng.standard_normal(inputs[i].shape)
+        try:
+            along = call.op.jvp(ctx, *(tangent if k == i else None for k in range(len(inputs))))
+        except Exception as error:
+            reports.append(InputReport(i, [], f"forward mode failed in {call.name}: {type(error).__name__}: {error}"))
+            continue
+        derivative = 0.0 if along is None else float(np.sum(weights * values_of(along)))
+        reports.append(InputReport(i, [_check_element(f, i, (), tangent, derivative, 1e-6, 0.0, 1e-3)]))
+    return reports
 
 
 def _float64_like(x, requires_grad):
@@ -317,12 +376,28 @@ def _op_second_order_reports(call, inputs, checked, seed):
         return [InputReport(i, [], str(failure)) for i in checked]
 
 
-def _first_order_reports(fn, inputs, checked, eps, atol, rtol, fast, seed, elements=None):
+def _first_order_reports(fn, inputs, checked, eps, atol, rtol, fast, seed, elements=None, check_forward=False):
     """gradcheck's reports, with no diagnosis and nothing raised for a failed element; BackwardError when backward
     itself fails."""
     rng = np.random.default_rng(seed)
     f, analytic = _projection_and_gradients(fn, inputs, checked, rng)
-    return _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol)
+    forward = _forward_derivative(fn, inputs, f.weights) if check_forward else None
+    return _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol, forward)
+
+
+def _forward_derivative(fn, inputs, weights):
+    """The function (i, direction) -> <weights, d fn / d input i along direction> by forward mode (one jvp).
+
+    direction: a flat index (the unit vector e_k) or an array of input i's shape.
+    """
+    def derivative(i, direction):
+        x = inputs[i]
+        tangent = direction if isinstance(direction, np.ndarray) else np.zeros(x.shape, x.dtype)
+        if not isinstance(direction, np.ndarray):
+            tangent.flat[direction] = 1.0
+        _, along = jvp(lambda xi: fn(*inputs[:i], xi, *inputs[i + 1:]), (x,), (tangent,))
+        return float(np.sum(weights * along._data))
+    return derivative
 
 
 def _second_order_reports(gradient, inputs, checked, eps, atol, rtol, fast, seed):
@@ -468,8 +543,9 @@ def _summed_to(grad, shape):
     return grad
 
 
-def _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol):
-    """One InputReport per checked input: analytic gradients against central differences of f."""
+def _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol, forward=None):
+    """One InputReport per checked input: analytic gradients against central differences of f; with forward
+    (see _forward_derivative), forward mode's derivatives too, against the same differences and the gradients."""
     wanted = None if fast else _elements_by_input(elements, checked, inputs)
     reports = []
     for i in checked:
@@ -479,9 +555,24 @@ def _compare(f, analytic, inputs, checked, rng, fast, elements, eps, atol, rtol)
         else:
             probes = [(index, int(np.ravel_multi_index(index, inputs[i].shape)), float(analytic[i][index]))
                       for index in wanted[i]]
-        reports.append(InputReport(i, [_check_element(f, i, index, direction, value, eps, atol, rtol)
-                                       for index, direction, value in probes]))
+        checks = [_check_element(f, i, index, direction, value, eps, atol, rtol) for index, direction, value in probes]
+        forward_checks = [] if forward is None else [_forward_check(check, forward(i, direction))
+                                                      for check, (_, direction, _) in zip(checks, probes)]
+        reports.append(InputReport(i, checks, forward=forward_checks))
     return reports
+
+
+def _forward_check(reverse, derivative) -> ElementCheck:
+    """Forward mode's derivative of an element reverse has checked: judged against the same central difference and
+    tolerance, and against reverse's analytic value, which it must equal to round-off (ADJOINT_RTOL, or the
+    element's noise floor where the products cancel)."""
+    gap = abs(derivative - reverse.analytic)
+    agrees = gap <= max(ADJOINT_RTOL * max(abs(derivative), abs(reverse.analytic)), reverse.noise_floor)
+    close = abs(derivative - reverse.numeric) <= reverse.tolerance
+    verdict = "ok" if close and agrees else "kink" if agrees and reverse.crossed_kinks else "FAIL"
+    note = "" if agrees else f"backward gives {reverse.analytic:.8g}"
+    return ElementCheck(reverse.index, derivative, reverse.numeric, reverse.noise_floor, reverse.tolerance, verdict,
+                        reverse.crossed_kinks, note)
 
 
 def _elements_by_input(elements, checked, inputs):
@@ -518,15 +609,18 @@ def _check_element(f, input_index, index, direction, analytic, eps, atol, rtol) 
 
 
 def _failure_message(report, eps, atol, rtol):
-    worst = report.worst
-    return (f"the gradient of input {report.input_index} is wrong at {len(report.failures)} of "
-            f"{len(report.elements)} checked elements, worst at index {worst.index}: backward {worst.analytic:.8g}, "
-            f"finite difference {worst.numeric:.8g} (error {worst.error:.3g}; noise floor {worst.noise_floor:.3g} "
-            f"at step {eps:g}, atol={atol:g}, rtol={rtol:g})")
+    """What failed for one input: backward's gradient, or else forward mode's derivatives, at its worst element."""
+    mode, failures = ("backward", report.failures) if report.failures else ("forward", report.forward_failures)
+    worst = max(failures, key=lambda e: (e.excess(), e.note != ""))
+    what = "gradient" if mode == "backward" else "forward-mode derivative (jvp)"
+    return (f"the {what} of input {report.input_index} is wrong at {len(failures)} of {len(report.elements)} checked "
+            f"elements, worst at index {worst.index}: {mode} {worst.analytic:.8g}, finite difference "
+            f"{worst.numeric:.8g} (error {worst.error:.3g}; noise floor {worst.noise_floor:.3g} at step {eps:g}, "
+            f"atol={atol:g}, rtol={rtol:g})" + (f"; {worst.note}" if worst.note else ""))
 
 
-def _compared(analytic, numeric) -> str:
+def _compared(analytic, numeric, source="backward") -> str:
     """'backward is 2x the finite difference', or both values when their ratio means nothing."""
     if numeric != 0 and np.sign(analytic) == np.sign(numeric):
-        return f"backward is {analytic / numeric:.3g}x the finite difference"
-    return f"backward gives {analytic:.6g}, the finite difference {numeric:.6g}"
+        return f"{source} is {analytic / numeric:.3g}x the finite difference"
+    return f"{source} gives {analytic:.6g}, the finite difference {numeric:.6g}"
