@@ -29,6 +29,7 @@ import numpy as np
 
 from .grad_mode import is_grad_enabled
 from .observers import forward_observers
+from .saved_hooks import active_hooks
 from .tensor import Tensor, as_tensors
 
 
@@ -38,16 +39,33 @@ class Context:
     `save_for_backward(*arrays)` keeps inputs of forward and its output (None allowed) for backward,
     which reads them as `ctx.saved_tensors`; other things backward needs are attributes.
     `needs_input_grad[i]` says whether input i wants a gradient, so backward may skip work (and a
-    forward keep less: under tn.no_grad no input wants one).
+    forward keep less: under tn.no_grad no input wants one). Inside tn.saved_tensors_hooks(pack, unpack)
+    the arrays are kept packed and unpacked at each read (tinynet.saved_hooks).
     """
+
+    _saved = ()
+    unpack = None  # the unpack hook of packed saves, else None
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = tuple(needs_input_grad)
-        self.saved_tensors = ()
 
     def save_for_backward(self, *arrays):
         """Keep these inputs and/or output of forward for backward (ctx.saved_tensors, in this order)."""
-        self.saved_tensors = arrays
+        if active_hooks and any(self.needs_input_grad):
+            pack, self.unpack = active_hooks[-1]
+            arrays = tuple(None if array is None else pack(array) for array in arrays)
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """What save_for_backward kept, unpacked again at each read if it was packed."""
+        if self.unpack is None:
+            return self._saved
+        return tuple(None if packed is None else self.unpack(packed) for packed in self._saved)
+
+    @saved_tensors.setter
+    def saved_tensors(self, values):
+        self._saved, self.unpack = tuple(values), None
 
 
 class Node:
