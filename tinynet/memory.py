@@ -102,14 +102,21 @@ class SavedMemory:
     """
 
     def __init__(self):
+        self.held = set()  # ids of the nodes held
         self.holders = {}  # extent -> how many held nodes saved it
         self.total = 0
 
     def hold(self, node):
-        self._count(node, +1)
+        """Count node's saved arrays in (once, however often it is held)."""
+        if id(node) not in self.held:
+            self.held.add(id(node))
+            self._count(node, +1)
 
     def release(self, node):
-        self._count(node, -1)
+        """Count node's saved arrays out, if it was held."""
+        if id(node) in self.held:
+            self.held.remove(id(node))
+            self._count(node, -1)
 
     def _count(self, node, change):
         for span in {extent(array) for array in saved_arrays(node.ctx).values()}:
