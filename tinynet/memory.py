@@ -140,7 +140,8 @@ class MemoryReport:
     """What a graph saved for backward, by op and call site, largest first.
 
     rows: [Row]; saved_bytes: all of it, each byte once; of which leaf_bytes are the values of leaves (parameters,
-    inputs: alive anyway); held_bytes: what the graph keeps alive in all (saved arrays and every tensor's values).
+    inputs: alive anyway); held_bytes: what the graph keeps alive besides the leaves' values (the saved arrays and
+    the values of every tensor an op made).
     """
 
     def __init__(self, output):
@@ -153,7 +154,7 @@ class MemoryReport:
         self.nodes = len(nodes)
         self.saved_bytes = distinct_bytes(saved)
         self.leaf_bytes = self.saved_bytes + distinct_bytes(leaves) - distinct_bytes(saved + leaves)
-        self.held_bytes = distinct_bytes(saved + values)
+        self.held_bytes = distinct_bytes(saved + values) - distinct_bytes(leaves)
         groups = {}
         for node in nodes:
             groups.setdefault((node.op.__name__, node.call_site or ""), []).append(node)
@@ -166,7 +167,8 @@ class MemoryReport:
     def __str__(self):
         lines = [f"saved for backward: {megabytes(self.saved_bytes)} by {self.nodes} nodes (each byte counted once; "
                  f"{megabytes(self.leaf_bytes)} of it the values of leaves: parameters, inputs)",
-                 f"held by the graph in all (saved arrays and every tensor's values): {megabytes(self.held_bytes)}",
+                 f"held by the graph besides the leaves' values (saved arrays and every value an op made): "
+                 f"{megabytes(self.held_bytes)}",
                  "", f"{'op':<18} {'count':>5} {'saved':>10} {'share':>6}  call site"]
         lines += [f"{row.op:<18} {row.count:>5} {megabytes(row.bytes):>10} {row.share:>6.1%}  {row.call_site}"
                   for row in self.rows]
