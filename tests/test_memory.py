@@ -107,7 +107,7 @@ def test_pack_runs_once_per_saved_array_in_order_and_unpack_at_each_read():
         product = a * b  # saves a, b
         out = F.tanh(product)  # saves its output
     assert [id(x) for x in packed] == [id(a.data), id(b.data), id(out.data)]
-    assert product.node.ctx._saved == (("packed", 0), ("packed", 1))
+    assert product.node.ctx.saved_for_backward == (("packed", 0), ("packed", 1))
     out.sum().backward()
     assert unpacked == [("packed", 2), ("packed", 0), ("packed", 1)]
     np.testing.assert_allclose(a.grad, (1 - np.tanh([3.0, 8.0]) ** 2) * [3.0, 4.0])

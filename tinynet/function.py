@@ -43,7 +43,7 @@ class Context:
     the arrays are kept packed and unpacked at each read (tinynet.saved_hooks).
     """
 
-    _saved = ()
+    saved_for_backward = ()  # what save_for_backward kept: the arrays, or what the pack hook made of each
     unpack = None  # the unpack hook of packed saves, else None
 
     def __init__(self, needs_input_grad):
@@ -54,18 +54,18 @@ class Context:
         if active_hooks and any(self.needs_input_grad):
             pack, self.unpack = active_hooks[-1]
             arrays = tuple(None if array is None else pack(array) for array in arrays)
-        self._saved = arrays
+        self.saved_for_backward = arrays
 
     @property
     def saved_tensors(self) -> tuple:
         """What save_for_backward kept, unpacked again at each read if it was packed."""
         if self.unpack is None:
-            return self._saved
-        return tuple(None if packed is None else self.unpack(packed) for packed in self._saved)
+            return self.saved_for_backward
+        return tuple(None if packed is None else self.unpack(packed) for packed in self.saved_for_backward)
 
     @saved_tensors.setter
     def saved_tensors(self, values):
-        self._saved, self.unpack = tuple(values), None
+        self.saved_for_backward, self.unpack = tuple(values), None
 
 
 class Node:

@@ -41,10 +41,10 @@ def saved_arrays(ctx) -> dict:
     and paths into what ctx holds ('plan.kept[x][1]'). needs_input_grad and callables are left out.
     """
     found = {}
-    for k, value in enumerate(ctx._saved):
+    for k, value in enumerate(ctx.saved_for_backward):
         found.update(_arrays_in(value, f"saved_tensors[{k}]", LOOKS_INTO))
     for name, value in vars(ctx).items():
-        if name not in ("_saved", "needs_input_grad"):
+        if name not in ("saved_for_backward", "needs_input_grad"):
             found.update(_arrays_in(value, name, LOOKS_INTO))
     return found
 
@@ -209,10 +209,10 @@ def saved_in_float16(skip=()):
     """Inside this block, floating-point arrays saved for backward are kept in float16 (4x smaller than float64),
     read back in their own dtype; others (integer labels) as they are. skip: Tensors (parameters) whose values
     are kept as they are: they stay alive anyway, and rounding them only adds error."""
-    kept = {id(t.data) for t in skip}
+    skipped = {id(t.data) for t in skip}
 
     def pack(array):
-        if id(array) in kept or not np.issubdtype(array.dtype, np.floating):
+        if id(array) in skipped or not np.issubdtype(array.dtype, np.floating):
             return array
         return HalfPrecision(array.astype(np.float16), array.dtype)
 
