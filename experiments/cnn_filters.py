@@ -113,6 +113,8 @@ def main(argv=None):
             plt.title(f"{name}: {layer.weight.shape[0] * layer.weight.shape[1]} filters of "
                       f"{layer.weight.shape[2]}x{layer.weight.shape[3]}")
             results.figure(fig, f"filters_{name}")
+        results.memory_report(f"One training step's graph: a batch of {min(BATCH_SIZE, len(x))} crops, cross-entropy",
+                              lambda: F.cross_entropy(model(tn.Tensor(x[:BATCH_SIZE])), y[:BATCH_SIZE]))
         occlusion_report(results, model, *splits["test"], faces=2 if args.quick else 4,
                          stride=4 * PATCH_STRIDE if args.quick else PATCH_STRIDE)
         results.summary(summary(results.metrics))

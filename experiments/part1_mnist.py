@@ -10,6 +10,7 @@ weights as 28x28 heatmaps) and how one unit votes for the 10 digits (its output 
 """
 import numpy as np
 
+import tinynet as tn
 from coursedata.cli import run_main
 from experiments.common.cli import experiment_parser
 from experiments.common.mnist import (
@@ -128,6 +129,9 @@ def main(argv=None):
         results.metrics["strongest_units"] = strongest_units(output_weights)
         results.figure(hidden_units_figure(input_weights, output_weights), "hidden_units")
         results.figure(unit_figure(input_weights, output_weights, SHOWN_UNIT), f"hidden_unit_{SHOWN_UNIT}")
+        batch = next(per_digit_batches(mnist.train_y, PER_DIGIT, rng))
+        results.memory_report(f"One training step's graph: {len(batch)} images, summed negative log-likelihood",
+                              lambda: summed_nll(model(tn.Tensor(train_x[batch])), mnist.train_y[batch]))
         results.summary(summary(results.metrics))
 
 

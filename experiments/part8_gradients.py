@@ -177,6 +177,8 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         photo_pixels = input_from_crops(photo[None]).astype(np.float64)
         image = tn.Tensor(photo_pixels + rng.uniform(-args.dither, args.dither, photo_pixels.shape), requires_grad=True)
+        results.memory_report(f"The graph of {args.actor}'s score (float64), whose input gradient is shown",
+                              score, image)
         score(image).backward()
         gradient = image.grad[0]
         results.figure(gradient_figure(photo, gradient, args.actor), "gradient")

@@ -124,6 +124,10 @@ def section(experiment, results):
                      "</figure>")
     if (folder / "summary.md").exists():
         parts.append(markdown_to_html((folder / "summary.md").read_text()))
+    if (folder / "memory_report.txt").exists():
+        parts.append("<h3>What backward keeps alive</h3><p><code>tn.memory_report</code>: the bytes each op saved "
+                     "for backward, by op and call site.</p>"
+                     f"<pre>{html.escape((folder / 'memory_report.txt').read_text())}</pre>")
     return "\n".join(parts)
 
 

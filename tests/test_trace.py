@@ -107,3 +107,16 @@ def test_outside_anomaly_mode_and_tracing_nothing_is_recorded():
     x = tn.Tensor(np.array([1.0]), requires_grad=True)
     y = F.tanh(x)
     assert y.node.call_site is None
+
+
+def test_each_node_shows_its_saved_bytes_and_each_step_what_the_rest_of_backward_needs():
+    model, x, y = small_network()
+    loss = F.cross_entropy(model(x), y)
+    report = tn.memory_report(loss)
+    trace = tn.trace(loss)
+    assert trace.saved_bytes == report.saved_bytes
+    needed = [step.saved_bytes_needed for step in trace.steps]
+    assert needed == sorted(needed, reverse=True) and needed[-1] == 0 and needed[0] < trace.saved_bytes
+    tanh = next(step for step in trace.steps if step.op == "Tanh")
+    assert trace.nodes[tanh.tensor]["saved_bytes"] == 5 * 4 * 4  # its (5, 4) float32 output
+    assert "saved 80 B; the steps still to come need" in str(trace)

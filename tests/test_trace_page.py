@@ -5,6 +5,7 @@ import numpy as np
 
 import tinynet as tn
 from tinynet import functional as F
+from tinynet.memory import megabytes
 
 
 def xor_trace():
@@ -42,3 +43,21 @@ def test_stepping_moves_the_highlight_and_the_last_step_shows_the_leaf_gradients
     bias = model.layers[2].bias.grad
     assert "layers.2.bias" in leaf_table and f"{bias[0]:.4g}" in leaf_table
     assert page.errors == [] and all(url.startswith("file://") for url in page.requests)
+
+
+def test_the_page_shows_the_bytes_each_node_saved_and_what_backward_still_needs(tmp_path, browser_page):
+    trace, _ = xor_trace()
+    trace.save_html(tmp_path / "xor.html")
+    page = browser_page
+    page.goto((tmp_path / "xor.html").as_uri())
+    total = trace.saved_bytes
+    assert total > 0 and page.inner_text("#memory") == f"saved for backward: {megabytes(total)} of " \
+                                                      f"{megabytes(total)} still needed"
+    tanh = next(step for step in trace.steps if step.op == "Tanh")
+    for _ in range(tanh.index):
+        page.click("#next")
+    assert page.inner_text("#panel .saved-bytes") == megabytes(trace.nodes[tanh.tensor]["saved_bytes"]) == "4.1 kB"
+    assert page.inner_text("#memory").startswith(f"saved for backward: {megabytes(tanh.saved_bytes_needed)} of")
+    page.click("#last")
+    assert page.inner_text("#memory") == f"saved for backward: 0 B of {megabytes(total)} still needed"
+    assert page.errors == []

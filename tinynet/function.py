@@ -42,6 +42,7 @@ import numpy as np
 
 from .grad_mode import is_grad_enabled
 from .observers import forward_observers
+from .saved_hooks import active_hooks
 from .tensor import Tensor, as_tensors, broadcast_axes, differentiable_context
 
 
@@ -53,15 +54,33 @@ class Context:
     `needs_input_grad[i]` says whether input i wants a gradient, so backward may skip work (and a
     forward keep less: under tn.no_grad no input wants one), or carries a tangent (forward mode).
     Under forward mode `apply` also sets `ctx.params`, forward's keyword settings, for the JVP.
+    Inside tn.saved_tensors_hooks(pack, unpack) the arrays are kept packed and unpacked at each read
+    (tinynet.saved_hooks).
     """
+
+    saved_for_backward = ()  # what save_for_backward kept: the arrays, or what the pack hook made of each
+    unpack = None  # the unpack hook of packed saves, else None
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = tuple(needs_input_grad)
-        self.saved_tensors = ()
 
     def save_for_backward(self, *arrays):
         """Keep these inputs and/or output of forward for backward (ctx.saved_tensors, in this order)."""
-        self.saved_tensors = arrays
+        if active_hooks and any(self.needs_input_grad):
+            pack, self.unpack = active_hooks[-1]
+            arrays = tuple(None if array is None else pack(array) for array in arrays)
+        self.saved_for_backward = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """What save_for_backward kept, unpacked again at each read if it was packed."""
+        if self.unpack is None:
+            return self.saved_for_backward
+        return tuple(None if packed is None else self.unpack(packed) for packed in self.saved_for_backward)
+
+    @saved_tensors.setter
+    def saved_tensors(self, values):
+        self.saved_for_backward, self.unpack = tuple(values), None
 
 
 class Node:

@@ -394,6 +394,10 @@ def differentiable_context(tensor):
     if getattr(node.op.backward, "once_differentiable", False):
         raise RuntimeError(f"{node.op.__name__} has no double backward: create_graph=True cannot differentiate "
                            "its gradient (first-order backward works; see tinynet.function)")
+    if node.ctx.unpack is not None:
+        raise RuntimeError(f"{node.op.__name__} saved its arrays through saved_tensors_hooks, so a double backward "
+                           "cannot find the saved inputs to differentiate through: run the forward outside "
+                           "saved_tensors_hooks for create_graph=True")
     ctx = copy.copy(node.ctx)
     ctx.saved_tensors = tuple(saved_tensor(node, tensor, array) for array in node.ctx.saved_tensors)
     return ctx

@@ -7,6 +7,8 @@
     trace.save_html("backward.html")   # the graph, with next / previous through the steps
 
 `tn.trace(loss)` runs loss.backward() and returns its trace (without the forward's call sites).
+Each node shows what its op saved for backward and its bytes; each step, the bytes that the steps still to
+come need (tinynet.memory: each byte counted once), falling to 0 as backward finishes.
 A trace only observes the graph core (tinynet.observers.observe_forward / observe_backward): the
 backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .memory import SavedMemory, megabytes, saved_arrays, saved_bytes
 from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
 from .tensor import broadcast_axes, unbroadcast, values_of
@@ -31,13 +34,6 @@ def summarize(array) -> dict:
     return {"shape": list(array.shape), "dtype": str(array.dtype), "size": int(array.size),
             "norm": _json_number(norm), "values": [_json_number(v) for v in shown.astype(np.float64).ravel()],
             "whole": bool(array.size <= SHOWN_WHOLE)}
-
-
-def saved_arrays(ctx) -> dict:
-    """{name: summary} of what an op's forward kept for backward: ctx.saved_tensors[k] and array attributes."""
-    saved = {f"saved_tensors[{k}]": summarize(a) for k, a in enumerate(ctx.saved_tensors) if a is not None}
-    saved.update({name: summarize(value) for name, value in vars(ctx).items() if isinstance(value, np.ndarray)})
-    return saved
 
 
 def _json_number(value):
@@ -74,17 +70,20 @@ class Step:
     contributions: list
     to_parents: list = field(default_factory=list)
     leaf_grad: dict = None
+    saved_bytes_needed: int = 0  # saved by the nodes whose steps are still to come, each byte once
 
 
 class Trace:
     """The graph of one backward pass and its steps, numbered in the order backward took them.
 
-    nodes: {number: {"label", "op", "shape", "dtype", "parents", "call_site", "saved", "leaf", "requires_grad"}}
-    steps: [Step]. names: optional {tensor: name} for leaves (e.g. dict(model.named_parameters())).
+    nodes: {number: {"label", "op", "shape", "dtype", "parents", "call_site", "saved", "saved_bytes", "leaf",
+    "requires_grad"}}. steps: [Step]. names: optional {tensor: name} for leaves (e.g. dict(model.named_parameters())).
+    saved_bytes: what the graph's nodes saved for backward when it began (each byte once).
     """
 
     def __init__(self, names=None):
-        self.nodes, self.steps = {}, []
+        self.nodes, self.steps, self.saved_bytes = {}, [], 0
+        self._memory = SavedMemory()
         self._numbers, self._tensors, self._contributions = {}, [], {}
         self._names = {id(tensor): name for name, tensor in (names or {}).items()}
 
@@ -107,17 +106,24 @@ class Trace:
         number = self._numbers[id(tensor)] = len(self.nodes)
         self._tensors.append(tensor)  # keeps ids unique while the trace lives
         node = tensor.node
+        if node is not None:
+            self._memory.hold(node)
         label = node.op.__name__ if node else "leaf" if tensor.requires_grad else "const"
         self.nodes[number] = {
             "label": self._names.get(id(tensor), label), "op": node.op.__name__ if node else None,
             "shape": list(tensor.shape), "dtype": str(tensor.dtype),
             "parents": [self._numbers[id(p)] for p in node.parents] if node else [],
             "call_site": (node.call_site if node else None) or "",
-            "saved": saved_arrays(node.ctx) if node else {},
+            "saved": {name: summarize(array) for name, array in saved_arrays(node.ctx).items()} if node else {},
+            "saved_bytes": saved_bytes(node) if node else 0,
             "leaf": node is None, "requires_grad": tensor.requires_grad}
 
     def _record_step(self, tensor, grad_out, parent_grads):
         number = self._number(tensor)
+        if not self.steps:
+            self.saved_bytes = self._memory.total
+        if tensor.node is not None:
+            self._memory.release(tensor.node)
         step = Step(len(self.steps) + 1, number, self.nodes[number]["label"], self.nodes[number]["call_site"],
                     summarize(grad_out), self._contributions.pop(number, []))
         if parent_grads is None:
@@ -132,6 +138,7 @@ class Trace:
                                         "summed_axes": list(broadcast_axes(np.shape(raw), parent.shape)),
                                         "from_shape": list(np.shape(raw))})
                 self._contributions.setdefault(parent_number, []).append(step.index)
+        step.saved_bytes_needed = self._memory.total
         self.steps.append(step)
 
     # ---- reading ------------------------------------------------------------------------
@@ -141,7 +148,8 @@ class Trace:
         return {step.tensor: step.leaf_grad for step in self.steps if step.leaf_grad is not None}
 
     def __str__(self):
-        lines = [f"backward through {len(self.steps)} steps ({len(self.nodes)} tensors in the graph)"]
+        lines = [f"backward through {len(self.steps)} steps ({len(self.nodes)} tensors in the graph, "
+                 f"{megabytes(self.saved_bytes)} saved for backward)"]
         for step in self.steps:
             node = self.nodes[step.tensor]
             inputs = ", ".join(f"t{p} {tuple(self.nodes[p]['shape'])} {self.nodes[p]['dtype']}"
@@ -155,6 +163,9 @@ class Trace:
             lines.append(f"    grad_out: {describe(step.grad_out)}")
             for name, saved in node["saved"].items():
                 lines.append(f"    saved {name}: {describe(saved)}")
+            if node["saved"]:
+                lines.append(f"    saved {megabytes(node['saved_bytes'])}; the steps still to come need "
+                             f"{megabytes(step.saved_bytes_needed)} of what was saved")
             for sent in step.to_parents:
                 summed = (f"  (summed over axes {tuple(sent['summed_axes'])} of {tuple(sent['from_shape'])})"
                           if sent["summed_axes"] else "")
@@ -165,7 +176,7 @@ class Trace:
 
     def to_json(self) -> dict:
         """The whole trace as plain data (what the HTML page draws)."""
-        return {"nodes": self.nodes, "steps": [vars(step) for step in self.steps]}
+        return {"nodes": self.nodes, "steps": [vars(step) for step in self.steps], "saved_bytes": self.saved_bytes}
 
     def to_html(self, title="backward, step by step") -> str:
         """A self-contained page (inline SVG and script, nothing fetched) to step through this backward."""

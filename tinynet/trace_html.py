@@ -3,7 +3,9 @@
 Nothing is fetched: the trace travels as JSON inside the page, the drawing and the stepping are a
 short script below. The layout is layered: one column per distance from the loss, so a deep
 network scrolls sideways. Left/right arrow keys (or the buttons) move through the steps; the current
-tensor is outlined in red, the parents it sends gradients to in orange, finished tensors are gray.
+tensor is outlined in red, the parents it sends gradients to in orange, finished tensors are gray. The
+header shows how many bytes of what the forward saved the steps still to come need; each step's panel,
+what its node saved.
 """
 import html
 import json
@@ -30,7 +32,8 @@ main { display: flex; height: calc(100vh - 3.2em); }
 <body>
 <header><h1>__TITLE__</h1>
 <button id="first">|&lt;</button><button id="previous">&lt; previous</button>
-<button id="next">next &gt;</button><button id="last">&gt;|</button><span id="counter"></span></header>
+<button id="next">next &gt;</button><button id="last">&gt;|</button><span id="counter"></span>
+<span id="memory"></span></header>
 <main><div id="graph"></div><div id="panel"></div></main>
 <script type="application/json" id="trace-data">__DATA__</script>
 <script>
@@ -52,6 +55,12 @@ for (const id of ids) {
 }
 const width = 20 + (Math.max(...ids.map(i => depth[i])) + 1) * (W + GX);
 const height = 20 + Math.max(...Object.values(rows)) * (H + GY);
+const bytes = n => {
+  for (const [unit, size] of [["GB", 1e9], ["MB", 1e6], ["kB", 1e3]]) {
+    if (n >= size) return `${Number((n / size).toPrecision(3))} ${unit}`;
+  }
+  return `${n} B`;
+};
 const esc = s => String(s).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 let svg = `<svg width="${width}" height="${height}">`;
 for (const id of ids) {
@@ -66,7 +75,8 @@ for (const id of ids) {
 for (const id of ids) {
   const n = trace.nodes[id], kind = n.leaf ? (n.requires_grad ? "leaf" : "const") : "op";
   svg += `<g class="node ${kind}" id="node-${id}" data-id="${id}"><title>t${id} ${esc(n.label)} ` +
-         `(${n.shape.join(", ")}) ${esc(n.call_site)}</title>` +
+         `(${n.shape.join(", ")}) ${esc(n.call_site)}` +
+         `${n.saved_bytes ? ", saved " + bytes(n.saved_bytes) : ""}</title>` +
          `<rect x="${pos[id].x}" y="${pos[id].y}" width="${W}" height="${H}"/>` +
          `<text x="${pos[id].x + W / 2}" y="${pos[id].y + H / 2}">t${id} ${esc(n.label).slice(0, 18)}</text></g>`;
 }
@@ -100,7 +110,8 @@ function describeStep(step) {
       `${step.contributions.length} contributions, sent at ${countedSteps(step.contributions)}.</p>`;
   out += `<p>grad_out (d loss / d t${step.tensor}): ${show(step.grad_out)}</p>`;
   const saved = Object.entries(n.saved);
-  if (saved.length) out += `<p>saved by the forward for backward:</p><ul>` +
+  if (saved.length) out += `<p>saved by the forward for backward (<span class="saved-bytes">` +
+      `${bytes(n.saved_bytes)}</span>):</p><ul>` +
       saved.map(([k, v]) => `<li>${esc(k)}: ${show(v)}</li>`).join("") + `</ul>`;
   if (step.to_parents.length) out += `<p>gradients sent to the parents:</p><table><tr><th>parent</th>` +
       `<th>gradient</th><th>un-broadcast</th></tr>` + step.to_parents.map(s => `<tr><td>t${s.parent}</td>` +
@@ -135,6 +146,10 @@ function render() {
     panel.innerHTML = describeStep(step);
   }
   document.getElementById("counter").textContent = `step ${current} of ${last}`;
+  const done = Math.min(current, trace.steps.length);
+  const needed = done === 0 ? trace.saved_bytes : trace.steps[done - 1].saved_bytes_needed;
+  document.getElementById("memory").textContent =
+    `saved for backward: ${bytes(needed)} of ${bytes(trace.saved_bytes)} still needed`;
 }
 function go(to) { current = Math.min(Math.max(to, 0), last); render(); }
 document.getElementById("first").onclick = () => go(0);

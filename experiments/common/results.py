@@ -34,6 +34,7 @@ class Results:
     results.figure(fig, "curves")           # out/curves.png
     results.metrics["test_accuracy"] = 0.9  # written to metrics.json on exit
     results.summary("text")                 # out/summary.md
+    results.memory_report("what", loss)     # out/memory_report.txt and .json (tn.memory_report)
     """
 
     def __init__(self, out, args, **extra_config):
@@ -83,3 +84,12 @@ class Results:
     def summary(self, markdown: str):
         """Write out/summary.md."""
         write_atomically(self.out / "summary.md", markdown)
+
+    def memory_report(self, what, output, *args):
+        """What the graph of output (a Tensor, or a function called as output(*args)) saved for backward, by op and
+        call site (tn.memory_report): out/memory_report.txt, headed by `what`, and .json; totals into metrics."""
+        report = tn.memory_report(output, *args)
+        write_atomically(self.out / "memory_report.txt", f"{what}\n\n{report}\n")
+        self.write_json("memory_report.json", {"what": what, **report.to_json()})
+        self.metrics["memory_report"] = {key: value for key, value in report.to_json().items() if key != "rows"}
+        return report

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks import cases, numpy_reference, timing
+from benchmarks import cases, memory, numpy_reference, timing
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
 
 
@@ -109,3 +109,15 @@ def test_worst_difference_in_chunks_is_the_whole_arrays_relative_difference():
                 for r, e in zip(results, expected))
     assert bench.worst_difference(results, expected, chunk=4) == whole
     assert bench.worst_difference([np.ones(3)], [np.ones((3, 1))]) == np.inf
+
+
+def test_the_memory_benchmark_measures_every_variant_and_checkpointing_changes_no_gradient(capsys, tmp_path):
+    memory.main(["--quick", "--repeats", "1", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "memory.json").read_text())
+    assert [row["variant"] for row in rows] == ["plain", "conv blocks checkpointed", "saved in float16", "plain",
+                                                "each block checkpointed", "saved in float16", "saved on disk"]
+    assert all(row["peak_bytes"] > 0 and row["seconds"] > 0 for row in rows)
+    assert all(row["gradient_difference"] == 0 for row in rows if row["variant"] != "saved in float16")
+    checkpointed = [row for row in rows if "checkpointed" in row["variant"]]
+    assert all(row["saved_bytes"] < plain["saved_bytes"] for row, plain in zip(checkpointed, rows[::3]))
+    assert "| seed-004 CNN SGD step | conv blocks checkpointed |" in capsys.readouterr().out

@@ -13,7 +13,10 @@ def test_cnn_filters_quick_run(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["train_images"] == 8 and 0 <= metrics["test_accuracy"] <= 1
     written = {p.name for p in tmp_path.iterdir()}
-    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md"} <= written
+    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md", "memory_report.txt"} <= written
+    memory = json.loads((tmp_path / "memory_report.json").read_text())
+    assert {row["op"] for row in memory["rows"]} >= {"Conv2d", "MaxPool2d", "Linear"}
+    assert memory["saved_bytes"] == metrics["memory_report"]["saved_bytes"] > 0
 
 
 def test_filter_grid_tiles_every_filter_pair_with_gaps():

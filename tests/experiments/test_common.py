@@ -52,6 +52,16 @@ def test_results_write_config_metrics_and_figures(tmp_path):
                                                          "metrics.json", "summary.md"]
 
 
+def test_results_write_a_memory_report_and_its_totals(tmp_path):
+    args = experiment_parser("demo", "a demo").parse_args(["--out", str(tmp_path)])
+    x = tn.Tensor(np.ones((4, 3)), requires_grad=True)
+    with Results(args.out, args) as results:
+        report = results.memory_report("x twice", lambda: (x * x).sum())
+    assert (tmp_path / "memory_report.txt").read_text() == f"x twice\n\n{report}\n"
+    assert json.loads((tmp_path / "memory_report.json").read_text())["rows"][0]["op"] == "Mul"
+    assert json.loads((tmp_path / "metrics.json").read_text())["memory_report"]["saved_bytes"] == 4 * 3 * 8
+
+
 def test_predict_leaves_no_graph_and_restores_training_mode():
     model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)), nn.Dropout(0.5))
     scores = predict(model, np.ones((3, 2), np.float32))

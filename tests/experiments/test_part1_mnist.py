@@ -38,4 +38,6 @@ def test_quick_run_trains_from_the_snapshot_and_writes_figures(tmp_path):
     assert metrics["test_accuracy"] > metrics["initial_test_accuracy"]
     assert metrics["curves"]["step"] == [0, 10, 20] and len(metrics["shown_unit_output_weights"]) == 10
     assert {"digits.png", "learning_curves.png", "hidden_units.png", f"hidden_unit_{part1_mnist.SHOWN_UNIT}.png",
-            "summary.md", "config.json"} <= {p.name for p in tmp_path.iterdir()}
+            "summary.md", "config.json", "memory_report.txt"} <= {p.name for p in tmp_path.iterdir()}
+    memory = (tmp_path / "memory_report.txt").read_text()
+    assert memory.startswith("One training step's graph: 500 images") and "Linear" in memory and "Tanh" in memory

@@ -36,6 +36,8 @@ def test_part8_input_gradient_agrees_with_finite_differences(part7_out, tmp_path
     assert metrics["model"].startswith("face_resnet + part 7's head")
     assert {"gradient.png", "step_sweep.png"} <= {p.name for p in tmp_path.iterdir()}
     assert "| verdict |" in (tmp_path / "summary.md").read_text()
+    memory = json.loads((tmp_path / "memory_report.json").read_text())
+    assert any(row["op"] == "Conv2d" and "face_resnet.py" in row["call_site"] for row in memory["rows"])
 
 
 @pytest.mark.parametrize("seed, actor", [(1, "Lorraine Bracco"), (2, "Peri Gilpin")])

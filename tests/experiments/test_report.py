@@ -31,6 +31,7 @@ def fake_results(tmp_path):
                                                    "split": {"train": 70}}))
     (done / "config.json").write_text(json.dumps({"command": "python -m experiments.done --seed 0"}))
     (done / "summary.md").write_text("# Summary\n\nAccuracy was **91%**.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (done / "memory_report.txt").write_text("One step's graph\n\nop  count  saved\nTanh  1  <4 kB>\n")
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     fig.savefig(done / "curve.png")
@@ -56,6 +57,7 @@ def test_report_shows_every_experiment_and_every_image_link_resolves(tmp_path, m
     assert "Not run yet" in page and "<code>--alexnet-weights</code>" in page
     assert "<b>91%</b>" in page and "<td>handout</td>" in page
     assert "split.train" in page
+    assert "What backward keeps alive" in page and "Tanh  1  &lt;4 kB&gt;" in page
 
 
 def test_markdown_subset():
