@@ -53,9 +53,9 @@ def convolution(algorithm, stride=1, padding=1, dilation=1, kernel=3, second_ord
 
 
 def shared_gradient(x):
-    """(t + s) + 3 t: Add hands one array to t and s, and t then receives another gradient."""
-    t, s = x * 2, x * x
-    return (t + s) + t * 3
+    """(t + x) + 3 t: Add hands one array to t and to x, and t's then receives 3 t's gradient (in place, the bug)."""
+    t = x * 2
+    return (t + x) + t * 3
 
 
 PROBES = {
