@@ -189,7 +189,8 @@ def table(results) -> str:
     rows = ["| id | category | suite | killing test | gradcheck | op it blames |", "|---|---|---|---|---|---|"]
     for r in results:
         killer = r.killer.split(" - ")[0]
-        rows.append(f"| {r.id} | {r.category} | {r.suite} | {killer} | {r.gradcheck} | {r.blamed()} |")
+        category = r.category.replace("|", "\\|")  # |x|'(0) in a Markdown cell
+        rows.append(f"| {r.id} | {category} | {r.suite} | {killer} | {r.gradcheck} | {r.blamed()} |")
     killed = sum(r.suite == "killed" for r in results)
     caught = sum(r.gradcheck == "caught" for r in results)
     probed = sum(r.gradcheck != "n/a" for r in results)
