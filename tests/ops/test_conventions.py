@@ -1,4 +1,4 @@
-"""What gradient tests in float64 cannot see: every op's gradient dtype in float32, VJPs that leave grad_out
+"""What gradient tests in float64 cannot see: every op's output and gradient dtype in float32, VJPs that leave grad_out
 alone, the values at kinks (PyTorch's conventions), un-broadcasting to and from empty shapes, and the conv's
 batch chunks."""
 import numpy as np
@@ -23,6 +23,14 @@ def test_every_gradient_has_its_inputs_dtype_and_shape(name, dtype):
     out.backward(np.ones(out.shape, dtype=out.dtype))
     for x in inputs:
         assert x.grad.dtype == dtype and x.grad.shape == x.shape, f"{name}: {x.grad.dtype} {x.grad.shape}"
+
+
+@pytest.mark.parametrize("name", sorted(set(CALLS) - {"cast"}))
+def test_every_output_has_its_inputs_dtype(name):
+    """float32 in, float32 out: an op that promoted to float64 (say a helper's float64 constant) would go unseen
+    by the gradient dtypes above, since the reverse pass casts a gradient of the output's dtype back."""
+    out = CALLS[name][0](*inputs_of(name, np.float32))
+    assert out.dtype == np.float32, f"{name}: {out.dtype}"
 
 
 def frozen(grad):
