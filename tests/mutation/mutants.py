@@ -69,7 +69,8 @@ MUTANTS = (
     # ---- activations ------------------------------------------------------------------------------------------
     Mutant("relu-kink", "ops/activation.py", "ctx.positive = x > 0", "ctx.positive = x >= 0",
            "changed convention at a kink: ReLU'(0) = 1 (PyTorch: 0)", OPS, "ReLU", "relu"),
-    Mutant("relu-in-place", "ops/activation.py", "        return (grad_out * ctx.positive,)\n",
+    Mutant("relu-in-place", "ops/activation.py",
+           "        return (run(Where, grad_out, np.zeros((), grad_out.dtype), condition=ctx.positive),)\n",
            "        grad_out *= ctx.positive\n        return (grad_out,)\n",
            "VJP writes into grad_out: ReLU masks it in place", OPS, "ReLU", "relu_shared"),
     Mutant("tanh-dropped-square", "ops/activation.py", "return (grad_out * (1 - out * out),)",
@@ -256,7 +257,7 @@ MUTANTS = (
            "    if key in pending:\n        pending[key] += grad\n    else:\n        pending[key] = grad\n",
            "the reverse pass adds into a pending gradient in place", CORE, None, "add_shared"),
     Mutant("grad-overwritten", "tensor.py",
-           "tensor.grad = grad_out if tensor.grad is None else tensor.grad + grad_out", "tensor.grad = grad_out",
+           "            tensor.grad = tensor.grad + grad_out\n", "            tensor.grad = grad_out\n",
            "a leaf's .grad overwritten instead of accumulated over backward calls", CORE, None, "mul"),
     Mutant("saved-reversed-double-backward", "tensor.py",
            "ctx.saved_tensors = tuple(saved_tensor(node, tensor, array) for array in node.ctx.saved_tensors)",
