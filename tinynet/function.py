@@ -44,6 +44,7 @@ from .grad_mode import is_grad_enabled
 from .observers import forward_observers
 from .saved_hooks import active_hooks
 from .tensor import Tensor, as_tensors, broadcast_axes, differentiable_context
+from .versions import Version
 
 
 class Context:
@@ -86,11 +87,11 @@ class Context:
 class Node:
     """How a tensor was computed: op(ctx) applied to parents; call_site is set by the tools that want it."""
 
-    __slots__ = ("op", "ctx", "parents", "call_site", "versions")
+    __slots__ = ("op", "ctx", "parents", "call_site", "writes_seen")
 
-    def __init__(self, op, ctx, parents, versions):
+    def __init__(self, op, ctx, parents, writes_seen):
         self.op, self.ctx, self.parents, self.call_site = op, ctx, parents, None
-        self.versions = versions  # of the parents' and the output's memory when op ran (see tinynet.versions)
+        self.writes_seen = writes_seen  # Version.writes when op ran: later writes may have changed what it saved
 
 
 def once_differentiable(backward):
@@ -175,7 +176,7 @@ class Function:
         out.requires_grad = record
         if out._data.base is not None:  # a view of an input's memory, or a fresh result that does not own it
             share_version_if_a_view(out, tensors)
-        out.node = Node(cls, ctx, tensors, versions_of(tensors, out)) if record else None
+        out.node = Node(cls, ctx, tensors, Version.writes) if record else None
         if tangents:
             ctx.params = params
             set_tangent(out, checked_tangent(cls, out, jacobian_vector_product(cls, ctx, out, tangents)))
@@ -191,11 +192,6 @@ def share_version_if_a_view(out, tensors):
         if np.may_share_memory(out._data, t._data):
             out._version = t.version
             return
-
-
-def versions_of(tensors, out) -> tuple:
-    """The write counts of the inputs' memory and of out's when an op ran, for backward to compare."""
-    return tuple(0 if t._version is None else t._version.count for t in (*tensors, out))
 
 
 class Elementwise(Function):

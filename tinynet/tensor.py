@@ -84,7 +84,7 @@ class Tensor:
         """The values, as an array that shares the tensor's memory: writing into it writes into the tensor, and is
         counted in its version (a TrackedArray), so that backward never reads an array an op saved after it changed.
         Assigning `tensor.data = array` gives the tensor that array instead (no copy)."""
-        return tracked(self._data, self.version)
+        return tracked(self)
 
     @data.setter
     def data(self, array):
@@ -254,7 +254,8 @@ def vector_jacobian_product(tensor, grad_out, create_graph):
     """The gradients tensor's op sends to its parents (one per parent, or None), checked; None for a leaf."""
     if tensor.node is None:
         return None
-    check_saved_arrays_unchanged(tensor)
+    if tensor.node.writes_seen != Version.writes:  # something was written in place since the op ran
+        check_saved_arrays_unchanged(tensor)
     ctx = differentiable_context(tensor) if create_graph else tensor.node.ctx
     grad_out = read_only_view(grad_out) if _grad_out_read_only else grad_out
     return checked_gradients(tensor, tensor.node.op.backward(ctx, grad_out))
@@ -265,13 +266,14 @@ def check_saved_arrays_unchanged(tensor):
     ran: its VJP would compute the gradient of another computation. The error names the op, the array, and where
     the last write came from (see tinynet.versions)."""
     node = tensor.node
-    for k, (saved, count) in enumerate(zip((*node.parents, tensor), node.versions)):
-        if saved._version is not None and saved._version.count != count and was_saved(node.ctx, saved):
+    for k, saved in enumerate((*node.parents, tensor)):
+        version = saved._version
+        if version is not None and version.last_number > node.writes_seen and was_saved(node.ctx, saved):
             which = f"input {k}" if k < len(node.parents) else "output"
             raise RuntimeError(f"{op_description(node)} saved its {which} (shape {saved.shape}) for backward, but it "
-                               f"was changed in place afterwards (version {count} -> {saved._version.count}, last "
-                               f"written at {saved._version.last_write}): its gradient would use the changed values. "
-                               "Run the forward again after changing it, or change a copy (x.data.copy())")
+                               f"was changed in place afterwards (last written at {version.last_write}): its gradient "
+                               "would use the changed values. Run the forward again after changing it, or change a "
+                               "copy (x.data.copy())")
 
 
 def was_saved(ctx, tensor) -> bool:

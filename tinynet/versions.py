@@ -3,10 +3,10 @@
 An op that saves an input (or its output) for backward reads the values of that array again when
 backward runs. If they were changed in place in between (`w.data[0] = 9`, an optimizer step before
 the backward, `x.data *= 2`), the gradient would silently be that of another computation. So each
-tensor's memory has a Version: a count of the writes into it, and where the last one came from. The
-graph core notes the versions of an op's inputs and output when the op runs, and before backward calls
-the op's VJP it checks that every array the op saved is still at that version; if not, it raises,
-naming the op, where it was called, and where the array was last written.
+tensor's memory has a Version: a count of the writes into it, and which write (of all tinynet counted)
+was the last and where it came from. An op notes how many writes had been counted when it ran; before
+backward calls the op's VJP, if any write came since, it checks that none went into an array the op
+saved; if one did, it raises, naming the op, where it was called, and where the array was last written.
 
 tinynet counts the writes it can see: through `tensor.data` (a TrackedArray view: item assignment,
 in-place operators, ufuncs with out=, fill, sort and np.copyto/put/place/putmask), `zero_()`, and the
@@ -25,16 +25,19 @@ WRITING_FUNCTIONS = {np.copyto, np.put, np.place, np.putmask}
 
 
 class Version:
-    """How many times a memory was written in place (count), and the last write's 'file:line in function'."""
+    """How many times a memory was written in place (count), the number of its last write among all the writes
+    tinynet counted (last_number), and where that write was made (last_write: 'file:line in function')."""
 
-    __slots__ = ("count", "last_write")
+    __slots__ = ("count", "last_number", "last_write")
+    writes = 0  # the writes counted so far, into any tensor: an op notes it, so that backward knows if any came since
 
     def __init__(self):
-        self.count, self.last_write = 0, None
+        self.count, self.last_number, self.last_write = 0, 0, None
 
     def bump(self, where=None):
         """Count one write, made at where ('file:line in function'; default: the user's code running now)."""
-        self.count += 1
+        Version.writes += 1
+        self.count, self.last_number = self.count + 1, Version.writes
         self.last_write = where or caller_outside_engine()
 
 
@@ -42,15 +45,15 @@ class TrackedArray(np.ndarray):
     """A Tensor's array as `tensor.data` hands it out: a view that counts each write into it in the tensor's Version.
 
     Reading works as for any array, and arithmetic on it gives plain arrays; slices and reshapes of it are
-    TrackedArrays of the same Version (they share its memory). `viewed` is the tensor's own array.
+    TrackedArrays of the same tensor (they share its memory). `owner` is the tensor, `viewed` its own array.
     """
 
-    version = None
+    owner = None
     viewed = None
 
     def __array_finalize__(self, source):
         if isinstance(source, TrackedArray) and np.may_share_memory(self, source):
-            self.version = source.version
+            self.owner = source.owner
 
     def __setitem__(self, index, value):
         self._written()
@@ -63,6 +66,15 @@ class TrackedArray(np.ndarray):
     def sort(self, *args, **kwargs):
         self._written()
         super().sort(*args, **kwargs)
+
+    def copy(self, order="C"):
+        """A plain array with these values (its writes are nobody's, and its arithmetic runs at NumPy's speed)."""
+        return plain(self).copy(order)
+
+    def astype(self, dtype, *args, **kwargs):
+        """As ndarray.astype, as a plain array: when it copies, the copy is nobody's; when it does not, it is self."""
+        converted = plain(self).astype(dtype, *args, **kwargs)
+        return self if converted.base is not None and np.may_share_memory(converted, self) else converted
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         """ufunc on plain arrays; a TrackedArray it writes into (out=, as in `x.data += 1`) counts a write."""
@@ -81,8 +93,8 @@ class TrackedArray(np.ndarray):
         return super().__array_function__(function, types, args, kwargs)
 
     def _written(self):
-        if self.version is not None:
-            self.version.bump()
+        if self.owner is not None:
+            self.owner.written_in_place()
 
 
 def plain(x):
@@ -90,11 +102,12 @@ def plain(x):
     return x.view(np.ndarray) if isinstance(x, TrackedArray) else x
 
 
-def tracked(array, version) -> TrackedArray:
-    """A TrackedArray view of array whose writes count in version (a NumPy scalar, which nothing can write into, as
-    it is: some ops' forward gives one)."""
+def tracked(tensor):
+    """A TrackedArray view of tensor's array whose writes count in its version (a NumPy scalar, which nothing can
+    write into, as it is: some ops' forward gives one). The Version itself is made at the first write."""
+    array = tensor._data
     if not isinstance(array, np.ndarray):
         return array
     view = array.view(TrackedArray)
-    view.version, view.viewed = version, array
+    view.owner, view.viewed = tensor, array
     return view
