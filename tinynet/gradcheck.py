@@ -245,9 +245,7 @@ def check_op(op, inputs, params=None, eps=1e-6, atol=0.0, rtol=1e-3, fast=False,
     inputs, checked = _checked_inputs(inputs)
     rng = np.random.default_rng(seed)
     params = params or {}
-    ctx = Context([x.requires_grad for x in inputs])
-    output = op.forward(ctx, *(x._data for x in inputs), **params)
-    weights = _weighting(np.shape(output), rng)
+    ctx, output, weights = _run_alone(op, inputs, params, [x.requires_grad for x in inputs], rng)
     try:
         grads = op.backward(ctx, weights.astype(np.result_type(output)))
     except Exception as error:
@@ -338,10 +336,8 @@ def _op_forward_reports(call, inputs, checked, seed):
     """call's op's JVP alone, called directly as check_op calls backward: along a random tangent of each checked
     input in turn, <u, JVP> against the central difference of <u, op> along it (u random)."""
     rng = np.random.default_rng(seed)
-    ctx = Context([i in checked for i in range(len(inputs))])
-    output = call.op.forward(ctx, *(x._data for x in inputs), **call.params)
+    ctx, _, weights = _run_alone(call.op, inputs, call.params, [i in checked for i in range(len(inputs))], rng)
     ctx.params = call.params
-    weights = _weighting(np.shape(output), rng)
     f = ProjectedFunction(lambda *xs: call.op.apply(*xs, **call.params), inputs, weights)
     reports = []
     for i in checked:
@@ -354,6 +350,14 @@ def _op_forward_reports(call, inputs, checked, seed):
         derivative = 0.0 if along is None else float(np.sum(weights * values_of(along)))
         reports.append(InputReport(i, [_check_element(f, i, (), tangent, derivative, 1e-6, 0.0, 1e-3)]))
     return reports
+
+
+def _run_alone(op, inputs, params, needs_input_grad, rng):
+    """op's forward called directly on the inputs' arrays, as check_op and the forward-mode locator call its rules:
+    (its ctx, its output, a random weighting u of the output, 1 for one element)."""
+    ctx = Context(needs_input_grad)
+    output = op.forward(ctx, *(x._data for x in inputs), **params)
+    return ctx, output, _weighting(np.shape(output), rng)
 
 
 def _float64_like(x, requires_grad):

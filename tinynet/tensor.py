@@ -277,9 +277,11 @@ def check_saved_arrays_unchanged(tensor):
 
 
 def was_saved(ctx, tensor) -> bool:
-    """Whether ctx holds tensor's memory for backward: one of its saved arrays, or an array attribute, shares it."""
-    held = [*ctx.saved_tensors, *(value for value in vars(ctx).values() if isinstance(value, np.ndarray))]
-    return any(array is not None and np.may_share_memory(array, tensor._data) for array in held)
+    """Whether ctx holds tensor's memory for backward: one of its saved arrays, or an array attribute, shares it.
+    Saves are looked at as kept (ctx.saved_for_backward): a saved_tensors_hooks pack made a copy or a file, which
+    no write into tensor changes, and unpacking them here would only read them back."""
+    held = [*ctx.saved_for_backward, *vars(ctx).values()]
+    return any(isinstance(array, np.ndarray) and np.may_share_memory(array, tensor._data) for array in held)
 
 
 def checked_gradients(tensor, parent_grads):
