@@ -1,4 +1,5 @@
-"""Function transforms shaped like torch.func: grad, grad_and_value, vjp, jvp, jacrev, jacfwd, hessian, linearize.
+"""Function transforms shaped like torch.func: grad, grad_and_value, vjp, jvp, jacrev, jacfwd, hessian, linearize,
+vmap; and functional_call, a model run with other tensors as its parameters.
 
 Each takes a function of Tensors and gives back a function (vjp, jvp and linearize evaluate it at the
 primals). `tn.grad`, PyTorch's torch.autograd.grad, differentiates a graph already built; these
@@ -20,11 +21,16 @@ with few inputs. Forward mode does not nest (jvp of jvp raises), but runs over r
 hessian(f) is jacfwd(jacrev(f)), the reverse pass's ops carrying tangents too; and reverse mode over
 it, jacrev(jacfwd(f)): inside a reverse transform, the JVP rules run on Tensors (tinynet.function).
 
+vmap(f) runs f, written for one example, on a batch in one pass: each op meets one example's batched tensor
+and runs for all examples at once (tinynet.batching). It composes with the others: vmap(grad(loss)) gives
+per-example gradients, vmap(jacrev(f)) a Jacobian per example, grad of a vmapped function the summed gradient.
+
 Inputs may be Tensors or arrays; results are Tensors. A Jacobian has shape output.shape + input.shape;
 argnums, an int or a tuple of ints, says which arguments to differentiate (a tuple gives a tuple).
 """
 import numpy as np
 
+from . import batching
 from . import functional as F
 from .function import forward_level, is_forward_mode_active, set_tangent, tangent_of
 from .grad_mode import enable_grad
@@ -91,7 +97,7 @@ def jvp(f, primals, tangents, has_aux=False):
     inputs = [as_input(x) for x in primals]
     directions = {}
     for k, (x, tangent) in enumerate(zip(inputs, tangents)):
-        tangent = np.asarray(values_of(tangent))
+        tangent = tangent if isinstance(tangent, batching.BatchedTensor) else np.asarray(values_of(tangent))
         if tangent.shape != x.shape or tangent.dtype != x.dtype:
             raise ValueError(f"tangent {k} has shape {tangent.shape} and dtype {tangent.dtype}, primal {k} shape "
                              f"{x.shape} and dtype {x.dtype}: each tangent has its primal's shape and dtype")
@@ -161,46 +167,128 @@ def hessian(f, argnums=0):
     return jacfwd(jacrev(f, argnums), argnums)
 
 
+def vmap(f, in_dims=0, out_dims=0):
+    """The function that runs f, written for one example, on a batch of examples in one pass (torch.func.vmap).
+
+    in_dims: for each argument, the axis that runs over the examples, or None for an argument every example
+    shares; an int applies to every argument, a tuple gives one entry per argument (an entry for a tuple, list or
+    dict of tensors applies to each of them). Tensors and float arrays become batched tensors, integer arrays
+    (class labels) batched labels (tinynet.batching). out_dims: where the batch axis goes in each output (an int,
+    or a tuple with one per output); an output that does not depend on the examples is repeated for each.
+
+    Per-example gradients: vmap(grad(loss_of_one_example), in_dims=(None, 0, 0))(weights, x, labels) gives, for
+    each example b, d loss(weights, x[b], labels[b]) / d weights, stacked along axis 0, in one batched pass.
+    """
+    def vectorized(*args):
+        dims = in_dims if isinstance(in_dims, tuple) else (in_dims,) * len(args)
+        if len(dims) != len(args):
+            raise ValueError(f"in_dims has {len(dims)} entries for {len(args)} arguments: one per argument")
+        sizes = {len_along(leaf, dim) for arg, dim in zip(args, dims) if dim is not None for leaf in tree_leaves(arg)}
+        if len(sizes) != 1:
+            raise ValueError("vmap needs at least one batched argument (in_dims not None)" if not sizes else
+                             f"vmap's batched arguments hold different numbers of examples: {sorted(sizes)}")
+        with batching.running(sizes.pop()) as running_vmap:
+            output = f(*(arg if dim is None else tree_map(lambda leaf, dim=dim: running_vmap.argument(leaf, dim), arg)
+                         for arg, dim in zip(args, dims)))
+        several = isinstance(output, (tuple, list))
+        out_axes = out_dims if isinstance(out_dims, tuple) else (out_dims,) * (len(output) if several else 1)
+        results = [tree_map(lambda leaf, axis=axis: running_vmap.result(leaf, axis), out)
+                   for out, axis in zip(output if several else [output], out_axes)]
+        return type(output)(results) if several else results[0]
+    return vectorized
+
+
+def len_along(leaf, dim) -> int:
+    """The size of axis dim of leaf, an argument vmap batches along dim; a ValueError if it has no such axis."""
+    shape = leaf.shape if isinstance(leaf, Tensor) else np.shape(leaf)
+    if not -len(shape) <= dim < len(shape):
+        raise ValueError(f"in_dims asks for axis {dim} of an argument of shape {shape}: give None for an argument "
+                         "every example shares")
+    return shape[dim]
+
+
+def functional_call(module, parameters, *args):
+    """module(*args) computed with the given tensors in place of its parameters (torch.func.functional_call).
+
+    parameters: {dotted name: Tensor}, names as module.named_parameters() gives them; those left out keep the
+    module's own. Made for transforms of a model: grad(lambda p, x: loss(functional_call(model, p, x)))(params, x).
+    """
+    own = dict(module.named_parameters())
+    unknown = sorted(set(parameters) - set(own))
+    if unknown:
+        raise KeyError(f"{type(module).__name__} has no parameters {unknown}; its parameters are {sorted(own)}")
+    put = {name: parameter_setter(module, name) for name in parameters}
+    try:
+        for name, value in parameters.items():
+            put[name](value)
+        return module(*args)
+    finally:
+        for name in parameters:
+            put[name](own[name])
+
+
+def parameter_setter(module, name):
+    """A function that puts a tensor where module keeps its parameter `name` ('layers.0.weight', 'weights.1')."""
+    *path, last = name.split(".")
+    owner = module
+    for part in path:
+        owner = owner[int(part)] if isinstance(owner, (list, tuple)) else getattr(owner, part)
+    if isinstance(owner, tuple):
+        raise TypeError(f"functional_call cannot replace {name}: it is kept in a tuple; keep parameters in a list")
+    if isinstance(owner, list):
+        return lambda value: owner.__setitem__(int(last), value)
+    return lambda value: setattr(owner, last, value)
+
+
 # ---- the two passes ----------------------------------------------------------------------------
 def reverse_mode(f, inputs, chosen, has_aux):
-    """(output, aux, pullback): f evaluated with each chosen input replaced by a fresh alias (see the module
-    docstring), and pullback(cotangents), the list of d sum_i <output_i, cotangents[i]> / d alias over f's outputs
-    (output_list; a None cotangent leaves its output out) as Tensors, zeros for an alias they do not depend on."""
+    """(output, aux, pullback): f evaluated with each tensor of each chosen input (a Tensor, or a tuple, list or
+    dict of them) replaced by a fresh alias (see the module docstring), and pullback(cotangents), for each chosen
+    input the d sum_i <output_i, cotangents[i]> / d alias over f's outputs (output_list; a None cotangent leaves
+    its output out), as Tensors in the input's structure, zeros for an alias they do not depend on. Inside a vmap
+    the aliases hold one copy per example, and so the gradients are per example (tinynet.batching)."""
     global _reverse_transforms_evaluating
     create_graph = differentiated_again()
-    aliases = [fresh_alias(inputs[k], connected=create_graph) for k in chosen]
+    aliases = [[fresh_alias(x, connected=create_graph) for x in tree_leaves(inputs[k])] for k in chosen]
     arguments_of_f = list(inputs)
-    for k, alias in zip(chosen, aliases):
-        arguments_of_f[k] = alias
+    for k, alias_leaves in zip(chosen, aliases):
+        arguments_of_f[k] = tree_rebuilt(inputs[k], iter(alias_leaves))
     _reverse_transforms_evaluating += 1
     try:
         with enable_grad():
             output, aux = split_aux(f(*arguments_of_f), has_aux)
     finally:
         _reverse_transforms_evaluating -= 1
+    flat_aliases = [alias for alias_leaves in aliases for alias in alias_leaves]
 
     def pullback(cotangents):
-        pairs = [(out, cotangent) for out, cotangent in zip(output_list(output), cotangents)
+        pairs = [(physical(out), per_example(cotangent, out)) for out, cotangent in zip(output_list(output), cotangents)
                  if cotangent is not None and out.requires_grad]
-        found = [None] * len(aliases)
+        found = [None] * len(flat_aliases)
         if pairs:
-            found = gradients_of([out for out, _ in pairs], aliases, [cotangent for _, cotangent in pairs],
-                                 create_graph=create_graph, allow_unused=True)
-        return [Tensor(np.zeros(alias.shape, alias.dtype)) if gradient is None else gradient
-                for alias, gradient in zip(aliases, found)]
+            found = gradients_of([out for out, _ in pairs], [physical(alias) for alias in flat_aliases],
+                                 [cotangent for _, cotangent in pairs], create_graph=create_graph, allow_unused=True)
+        gradients = iter([like(alias, Tensor(np.zeros(physical(alias).shape, alias.dtype)) if gradient is None
+                               else gradient) for alias, gradient in zip(flat_aliases, found)])
+        return [tree_rebuilt(inputs[k], gradients) for k in chosen]
     return output, aux, pullback
 
 
 def fresh_alias(x, connected):
     """A copy of x that requires grad. connected (another transform will differentiate the result): made by an
     op (Cast to x's dtype), so that the graph goes on to x and x's tangent comes along (a leaf of its own when x
-    requires no grad); else a leaf, so that backward stops there."""
-    if not connected:
-        return Tensor(x._data.copy(), requires_grad=True)
-    with enable_grad():
-        alias = x.clone()
-    alias.requires_grad = True
-    return alias
+    requires no grad); else a leaf, so that backward stops there. Inside a vmap, one copy per example (a
+    batched tensor), the copies of an unbatched x sharing its memory when they are a leaf."""
+    vmap = batching.current()
+    if connected:
+        with enable_grad():
+            alias = x.clone() if vmap is None else vmap.per_example(x.clone())
+        alias.requires_grad = True
+    elif vmap is not None and not isinstance(x, batching.BatchedTensor):
+        alias = batching.shared_copies(x, vmap.batch_size)
+    else:
+        alias = Tensor(physical(x)._data.copy(), requires_grad=True)
+    return alias if vmap is None else vmap.batched(alias)
 
 
 _reverse_transforms_evaluating = 0  # how many reverse transforms are running their f: they differentiate what it makes
@@ -215,15 +303,17 @@ def differentiated_again() -> bool:
 def pushed_forward(f, inputs, directions, has_aux):
     """(output, aux, tangents): f(*inputs) and the tangent of each of its outputs (output_list), as Tensors, with
     input k moving along directions[k] (the others fixed); inside a reverse transform the tangents have a graph,
-    for it to differentiate."""
+    for it to differentiate. Inside a vmap a direction may differ per example (a batched tensor)."""
+    vmap = batching.current()
     with forward_level(differentiable=_reverse_transforms_evaluating > 0):
         duals = list(inputs)
         for k, tangent in directions.items():
-            duals[k] = inputs[k].clone()
-            set_tangent(duals[k], tangent)
+            duals[k] = inputs[k].clone() if vmap is None else vmap.batched(vmap.per_example(inputs[k]).clone())
+            set_tangent(physical(duals[k]), per_example(tangent, duals[k]))
         output, aux = split_aux(f(*duals), has_aux)
-        tangents = [tangent_of(out) for out in output_list(output)]
-    return output, aux, [tangent_tensor(tangent, out) for out, tangent in zip(output_list(output), tangents)]
+        tangents = [tangent_of(physical(out)) for out in output_list(output)]
+    return output, aux, [like(out, tangent_tensor(tangent, physical(out)))
+                         for out, tangent in zip(output_list(output), tangents)]
 
 
 def tangent_tensor(tangent, output):
@@ -240,13 +330,59 @@ def as_input(x) -> Tensor:
 
 
 def arguments(args, argnums):
-    """(args as Tensors, the differentiated positions as a tuple, whether argnums was a tuple), argnums checked."""
+    """(args with the differentiated ones as Tensors (arrays converted; a tuple, list or dict of them converted
+    leaf by leaf), the differentiated positions as a tuple, whether argnums was a tuple), argnums checked. The
+    other arguments are passed to f as they are (integer labels stay integers)."""
     several = isinstance(argnums, tuple)
     chosen = argnums if several else (argnums,)
     if not chosen or not all(isinstance(k, int) and -len(args) <= k < len(args) for k in chosen):
         raise ValueError(f"argnums must be an int or a non-empty tuple of ints indexing the {len(args)} arguments, "
                          f"got {argnums!r}")
-    return [as_input(x) for x in args], tuple(k % len(args) for k in chosen), several
+    chosen = tuple(k % len(args) for k in chosen)
+    return [tree_map(as_input, x) if k in chosen else x for k, x in enumerate(args)], chosen, several
+
+
+def tree_leaves(tree) -> list:
+    """The leaves of a tuple, list or dict of them (nested), in order (a dict's in its keys' order)."""
+    if isinstance(tree, (tuple, list)):
+        return [leaf for child in tree for leaf in tree_leaves(child)]
+    if isinstance(tree, dict):
+        return [leaf for child in tree.values() for leaf in tree_leaves(child)]
+    return [tree]
+
+
+def tree_rebuilt(tree, leaves):
+    """tree's structure with its leaves taken in order from the iterator leaves."""
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(tree_rebuilt(child, leaves) for child in tree)
+    if isinstance(tree, dict):
+        return {key: tree_rebuilt(child, leaves) for key, child in tree.items()}
+    return next(leaves)
+
+
+def tree_map(function, tree):
+    """tree with function applied to each leaf."""
+    return tree_rebuilt(tree, iter([function(leaf) for leaf in tree_leaves(tree)]))
+
+
+def physical(x):
+    """Inside a vmap, a batched tensor's values for every example, (B, *x.shape), a plain Tensor; else x."""
+    return x.physical if isinstance(x, batching.BatchedTensor) else x
+
+
+def like(reference, value):
+    """value, the physical tensor of all examples, as a batched tensor when reference is one; else value."""
+    return reference.vmap.batched(value) if isinstance(reference, batching.BatchedTensor) else value
+
+
+def per_example(value, reference):
+    """A tangent or cotangent for reference, with a batch axis first when reference is batched: a batched value's
+    physical array, or the same value for every example (a broadcast view); else value as it is."""
+    if not isinstance(reference, batching.BatchedTensor):
+        return value
+    if isinstance(value, batching.BatchedTensor):
+        return value.physical._data
+    return np.broadcast_to(values_of(value), physical(reference).shape)
 
 
 def structured(results, several):

@@ -35,6 +35,9 @@ double backward does, on the saved Tensors. Most rules need no new derivative: a
 op's Jacobian is diagonal, so its JVP is its VJP with the tangent as grad_out (Elementwise); a linear
 op's JVP is the op itself applied to the tangents (LinearOp); a bilinear op's is the product rule,
 made of the op itself (Bilinear). The base class's jvp raises, naming the op.
+
+Inside tinynet.func.vmap, an op given one example's batched tensors is handed to its batch rule instead
+(tinynet.batching), which runs it for every example at once with ordinary ops.
 """
 import contextlib
 
@@ -163,6 +166,8 @@ class Function:
         params: non-differentiable settings passed to forward (axis, stride, ...).
         """
         tensors = as_tensors(*inputs)
+        if _vmap is not None and _vmap.takes(tensors, params):  # one example's inputs: all B at once (batching)
+            return _vmap.apply(cls, tensors, params)
         needs_grad = [t.requires_grad for t in tensors]
         record = is_grad_enabled() and any(needs_grad)
         wanted = [needs and record for needs in needs_grad]  # where no graph is recorded, no input wants one
@@ -231,6 +236,9 @@ def total(terms):
         if term is not None:
             result = term if result is None else result + term
     return result
+
+
+_vmap = None  # the running tinynet.func.vmap (a tinynet.batching.Vmap), or None: then apply spends one comparison
 
 
 # ---- forward mode: tangents ride on Tensors while a tinynet.func.jvp runs ------------------------

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .batching import BatchedLabels, BatchedTensor
 from .grad_mode import enable_grad
 from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
@@ -399,7 +400,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     for integer targets reduced by 'mean' or 'sum' the loss is that one op (ops.loss.CrossEntropy).
     """
     logits = as_tensor(logits)
-    target = np.asarray(values_of(target))
+    target = target if isinstance(target, BatchedLabels) else np.asarray(values_of(target))  # labels inside a vmap
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape (N, C), got {logits.shape}")
     n, classes = logits.shape
@@ -485,6 +486,9 @@ def dropout(x, p=0.5, training=True, rng=None):
         return x
     if p == 1:
         return x * 0
+    if isinstance(x, BatchedTensor):
+        raise NotImplementedError("dropout inside vmap would draw one mask for every example: switch dropout off "
+                                  "(model.eval(), training=False) in the vmapped function")
     rng = np.random.default_rng() if rng is None else rng
     keep = 1 - p
     mask = (rng.random(x.shape) < keep).astype(x.dtype) / np.asarray(keep, dtype=x.dtype)
