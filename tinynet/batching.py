@@ -239,8 +239,14 @@ def linear(op, vmap, inputs):
         rows = Reshape.apply(vmap.per_example(x), shape=(-1, x.shape[-1]))
         out = op.apply(rows, weight) if bias is None else op.apply(rows, weight, bias)
         return Reshape.apply(out, shape=(vmap.batch_size, *x.shape[:-1], weight.shape[0]))
-    out = MatMul.apply(vmap.per_example(x), Transpose.apply(vmap.per_example(weight), axes=(0, 2, 1)))
-    return out if bias is None else Add.apply(out, Reshape.apply(vmap.per_example(bias), shape=(-1, 1, bias.shape[0])))
+    # out^T = weight @ x^T, example by example: the weight's gradient, grad_out^T @ x, then comes out in the
+    # weight's own layout (B, out, in), where x @ weight^T would give it transposed
+    columns = Transpose.apply(Reshape.apply(vmap.per_example(x), shape=(vmap.batch_size, -1, x.shape[-1])),
+                              axes=(0, 2, 1))
+    out = Transpose.apply(MatMul.apply(vmap.per_example(weight), columns), axes=(0, 2, 1))
+    if bias is not None:
+        out = Add.apply(out, Reshape.apply(vmap.per_example(bias), shape=(vmap.batch_size, 1, bias.shape[0])))
+    return Reshape.apply(out, shape=(vmap.batch_size, *x.shape[:-1], weight.shape[0]))
 
 
 def shifted_axes(axis, ndim):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks import cases, memory, numpy_reference, timing
+from benchmarks import cases, memory, numpy_reference, per_example, timing
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
 
 
@@ -121,3 +121,21 @@ def test_the_memory_benchmark_measures_every_variant_and_checkpointing_changes_n
     checkpointed = [row for row in rows if "checkpointed" in row["variant"]]
     assert all(row["saved_bytes"] < plain["saved_bytes"] for row, plain in zip(checkpointed, rows[::3]))
     assert "| seed-004 CNN SGD step | conv blocks checkpointed |" in capsys.readouterr().out
+
+
+def test_per_example_gradients_quick_run_agrees_with_the_loop(capsys, tmp_path):
+    assert per_example.main(["--quick", "--no-torch", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "vmap is" in printed and "RESULTS DISAGREE" not in printed
+    rows = json.loads((tmp_path / "per_example.json").read_text())
+    assert [set(row["median_seconds"]) for row in rows] == [{"tinynet loop", "tinynet vmap"}] * 2
+    assert all(row["difference_from_loop"]["tinynet vmap"] < 1e-5 for row in rows)
+
+
+def test_per_example_gradients_of_pytorch_agree_when_torch_is_installed():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for name, model, x, labels in per_example.cases(rng, quick=True):
+        reference = per_example.tinynet_loop(model, x, labels)
+        for run in per_example.torch_runners(model, x, labels):
+            assert per_example.worst_difference(run(), reference) < 1e-4, name

@@ -39,6 +39,8 @@ def product_laid_out_as(like, left, right):
     """
     if isinstance(like, np.ndarray) and like.ndim == 2 and like.flags.f_contiguous and not like.flags.c_contiguous:
         return matrix_transpose(matrix_transpose(right) @ matrix_transpose(left))
+    if isinstance(left, np.ndarray) and left.shape[-1] == 1 and left.ndim > 2:
+        return left * right  # stacked outer products (per-example weight gradients): NumPy's matmul is ~2x slower
     return left @ right
 
 
