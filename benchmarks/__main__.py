@@ -16,7 +16,7 @@ import numpy as np
 from coursedata.files import write_atomically
 
 from . import cases as benchmark_cases
-from .timing import machine_lines, matmul_gflops, median_seconds
+from .timing import exit_status, machine_lines, matmul_gflops, median_seconds
 
 TOLERANCE = 2e-3  # float32 results of different summation orders, relative to the largest value
 
@@ -109,10 +109,7 @@ def main(argv=None):
     print(f"\ntargets missed: {', '.join(missed) or 'none'}")
     if args.out:
         write_metrics(args.out, {"machine": machine, "cases": rows, "targets_missed": missed})
-    if disagree:
-        print(f"RESULTS DISAGREE (max diff > {TOLERANCE}): {', '.join(disagree)}")
-        return 1
-    return 0
+    return exit_status(disagree, TOLERANCE)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from experiments.cnn_filters import make_cnn
 from tinynet import func, nn
 from tinynet import functional as F
 
+from .timing import exit_status
+
 try:
     import torch
 except ImportError:
@@ -181,10 +183,7 @@ def main(argv=None):
         (args.out / "per_example.json").write_text(json.dumps(rows, indent=2) + "\n")
     disagree = [f"{row['case']}: {key}" for row in rows for key, difference in row["difference_from_loop"].items()
                 if difference > TOLERANCE]
-    if disagree:
-        print(f"RESULTS DISAGREE (max diff > {TOLERANCE}): {', '.join(disagree)}")
-        return 1
-    return 0
+    return exit_status(disagree, TOLERANCE)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,11 @@ def machine_lines(torch_version):
             f"numpy {np.__version__}, numba {numba.__version__} (threading layer: "
             f"{numba.config.THREADING_LAYER}, {numba.config.NUMBA_NUM_THREADS} threads), torch {torch_version}",
             f"BLAS: {blas_description()}; OpenBLAS overrides in the environment: {coretype or 'none'}"]
+
+
+def exit_status(disagree, tolerance) -> int:
+    """0, or 1 after saying which results (names in disagree) differ by more than tolerance from the reference."""
+    if disagree:
+        print(f"RESULTS DISAGREE (max diff > {tolerance}): {', '.join(disagree)}")
+        return 1
+    return 0

@@ -75,8 +75,8 @@ for n in sizes:
     def g(x, W_n=W_n):
         return F.tanh(F.matmul(W_n, x))
     assert np.allclose(func.jacfwd(g)(x_n).data, func.jacrev(g)(x_n).data)
-    forward_ms.append(best_of(lambda: func.jacfwd(g)(x_n)))
-    reverse_ms.append(best_of(lambda: func.jacrev(g)(x_n)))
+    forward_ms.append(best_of(lambda g=g, x_n=x_n: func.jacfwd(g)(x_n)))
+    reverse_ms.append(best_of(lambda g=g, x_n=x_n: func.jacrev(g)(x_n)))
     print(f"n = {n:3d} inputs, m = {m} outputs: jacfwd {forward_ms[-1]:6.2f} ms, jacrev {reverse_ms[-1]:6.2f} ms")
 
 plt.figure(figsize=(6, 3.5))
@@ -155,7 +155,7 @@ digits = load_mnist(per_digit=300)
 network = handout_network(load_snapshot50())
 train_images, train_labels = unit_scale(digits.train_x), digits.train_y
 optimizer = tn.optim.Adam(network.parameters(), lr=1e-3)
-for step in range(300):
+for _ in range(300):
     batch = rng.choice(len(train_images), 50, replace=False)
     F.cross_entropy(network(tn.Tensor(train_images[batch])), train_labels[batch]).backward()
     optimizer.step()
