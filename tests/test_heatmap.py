@@ -24,7 +24,7 @@ def test_block_means_average_each_block_and_the_edge_blocks_what_they_hold():
 
 
 def test_a_heatmap_keeps_the_first_images_first_channels_scaled_to_signed_bytes():
-    x = np.zeros((3, 6, 4, 4))
+    x = np.zeros((3, 6, 4, 4))  # 6 channels: more than MAX_PLANES
     x[0, 1, 0, 0], x[0, 2, 3, 3], x[1] = 2.0, -1.0, 99.0  # image 1 is not drawn: its 99 must not set the scale
     result = heatmap(x)
     assert result["planes"] == [f"image 0, channel {c}" for c in range(MAX_PLANES)] and result["scale"] == 2.0
@@ -37,7 +37,7 @@ def test_a_large_array_is_downsampled_to_a_bounded_heatmap_and_non_finite_blocks
     weight = np.ones((300, 784))
     weight[0, 0] = np.nan
     result = heatmap(weight)
-    assert result["factor"] == 33 and (result["height"], result["width"]) == (10, 24)
+    assert result["factor"] == 40 and (result["height"], result["width"]) == (8, 20)
     drawn = levels(result)
     assert drawn[0, 0, 0] == NOT_FINITE and np.all(drawn.ravel()[1:] == 127)
     assert len(base64.b64decode(heatmap(np.broadcast_to(1.0, (2, 64, 500, 700)))["data"])) <= MAX_PLANES * MAX_SIDE ** 2

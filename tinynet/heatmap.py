@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-MAX_SIDE = 24
-MAX_PLANES = 4
+MAX_SIDE = 20
+MAX_PLANES = 3
 NOT_FINITE = -128
 
 
