@@ -10,8 +10,8 @@
 Each node shows what its op saved for backward and its bytes, and what its op's backward sends each input as a
 formula (the op's vjp_formulas, g = grad_out); each step, the bytes that the steps still to come need
 (tinynet.memory: each byte counted once), falling to 0 as backward finishes, and a small heatmap of grad_out when
-it is image-shaped (tinynet.heatmap). Where a tensor feeds several ops, its step writes its gradient as the
-chain rule's sum of what each of them sent.
+it is image-shaped (tinynet.heatmap). Where a tensor is an input several times (of several ops, or twice of
+one: a + a), its step writes its gradient as the chain rule's sum of what each use sent.
 A trace only observes the graph core (tinynet.observers.observe_forward / observe_backward): the
 backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
 """

@@ -6,7 +6,8 @@ network scrolls sideways; each node shows its shape. Left/right arrow keys (or t
 steps; the current tensor is outlined in red, the parents it sends gradients to in orange, and a tensor whose
 gradient is known is filled by that gradient's norm (log scale, legend in the header). Each step's panel shows
 the op's VJP as formulas (what backward sends each input, g = grad_out), the gradients themselves,
-image-shaped ones also as heatmaps, and, where a tensor feeds several ops, its gradient as the chain rule's sum.
+image-shaped ones also as heatmaps, and, where a tensor is an input several times, its gradient as the chain
+rule's sum.
 The header shows how many bytes of what the forward saved the steps still to come need; each step's panel,
 what its node saved.
 
@@ -201,8 +202,9 @@ function chainRule(step) {  // the terms of an accumulated gradient: what each c
                          `${named ? ", input " + esc(named.name) : ""})`, sent, index });
     }
   }
-  return `<div id="chain-rule"><p><b>Accumulation:</b> t${step.tensor} feeds several ops, so its gradient is the ` +
-    `sum of ${step.contributions.length} contributions, sent at ${countedSteps(step.contributions)}. ` +
+  return `<div id="chain-rule"><p><b>Accumulation:</b> t${step.tensor} is an input ${terms.length} times, so ` +
+    `its gradient is the sum of ${step.contributions.length} contributions, sent at ` +
+    `${countedSteps(step.contributions)}. ` +
     `The chain rule:</p><p class="formula">grad t${step.tensor} = ${terms.map(t => t.text).join(" + ")}</p><ul>` +
     terms.map(t => `<li>${t.text}, at step ${t.index}: ${show(t.sent.grad)}</li>`).join("") + `</ul></div>`;
 }
