@@ -1,4 +1,5 @@
 """tn.trace / tn.tracing record backward as it runs; detect_anomaly names the op that made a bad gradient."""
+import base64
 import inspect
 
 import numpy as np
@@ -161,7 +162,7 @@ def test_a_tensor_used_by_two_ops_writes_its_gradient_as_the_chain_rule_sum_nami
     assert f"chain rule: grad t{at_y.tensor} = g from t{add}" in str(trace)
 
 
-def test_image_shaped_gradients_carry_a_heatmap_and_other_steps_none():
+def test_image_shaped_values_and_gradients_carry_heatmaps_and_others_none():
     rng = np.random.default_rng(0)
     image = tn.Tensor(rng.standard_normal((2, 1, 6, 6)), requires_grad=True)
     weight = tn.Tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)
@@ -170,3 +171,7 @@ def test_image_shaped_gradients_carry_a_heatmap_and_other_steps_none():
     assert by_op["image"].heatmap["planes"] == ["image 0, channel 0"]
     assert (by_op["image"].heatmap["height"], by_op["image"].heatmap["width"]) == (6, 6)
     assert len(by_op["ReLU"].heatmap["planes"]) == 3 and by_op["Sum"].heatmap is None
+    relu_value = trace.nodes[by_op["ReLU"].tensor]["heatmap"]
+    levels = np.frombuffer(base64.b64decode(relu_value["data"]), dtype=np.int8)
+    assert levels.min() == 0 and levels.max() == 127  # a ReLU's output: no negative values
+    assert trace.nodes[by_op["Sum"].tensor]["heatmap"] is None

@@ -144,18 +144,19 @@ def test_nodes_are_filled_darker_for_larger_gradient_norms_once_backward_reaches
     assert f"1e{int(np.floor(np.log10(min(norms))))}" in legend and f"1e{int(np.ceil(np.log10(max(norms))))}" in legend
 
 
-def test_an_image_shaped_gradient_is_drawn_as_a_heatmap_red_where_positive(stepper):
+def test_an_image_and_its_gradient_are_drawn_as_heatmaps_red_where_positive(stepper):
     page, trace, _ = stepper
     image = next(step for step in trace.steps if step.op == "image")
     at_step(page, image.index)
-    assert page.locator("#panel canvas").count() == 1
-    levels = np.frombuffer(base64.b64decode(image.heatmap["data"]), dtype=np.int8).reshape(6, 6)
-    row, column = np.unravel_index(np.abs(levels.astype(int)).argmax(), levels.shape)
-    pixel = page.evaluate("([x, y]) => Array.from(document.querySelector('#panel canvas').getContext('2d')"
-                          ".getImageData(x, y, 1, 1).data)", [int(column), int(row)])
-    assert pixel == ([255, 0, 0, 255] if levels[row, column] > 0 else [0, 0, 255, 255])
-    at_step(page, step_of(trace, "Linear").index)
-    assert page.locator("#panel canvas").count() == 1  # its (2, 3) grad_out; CrossEntropy's scalar one has none
+    assert page.locator("#panel canvas").count() == 2  # the image, then its gradient
+    for k, drawn in enumerate((trace.nodes[image.tensor]["heatmap"], image.heatmap)):
+        levels = np.frombuffer(base64.b64decode(drawn["data"]), dtype=np.int8).reshape(6, 6)
+        row, column = np.unravel_index(np.abs(levels.astype(int)).argmax(), levels.shape)
+        pixel = page.evaluate("([k, x, y]) => Array.from(document.querySelectorAll('#panel canvas')[k]"
+                              ".getContext('2d').getImageData(x, y, 1, 1).data)", [k, int(column), int(row)])
+        assert pixel == ([255, 0, 0, 255] if levels[row, column] > 0 else [0, 0, 255, 255])
+    at_step(page, step_of(trace, "CrossEntropy").index)
+    assert page.locator("#panel canvas").count() == 0  # a scalar
     assert page.errors == []
 
 

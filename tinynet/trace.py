@@ -9,8 +9,9 @@
 `tn.trace(loss)` runs loss.backward() and returns its trace (without the forward's call sites).
 Each node shows what its op saved for backward and its bytes, and what its op's backward sends each input as a
 formula (the op's vjp_formulas, g = grad_out); each step, the bytes that the steps still to come need
-(tinynet.memory: each byte counted once), falling to 0 as backward finishes, and a small heatmap of grad_out when
-it is image-shaped (tinynet.heatmap). Where a tensor is an input several times (of several ops, or twice of
+(tinynet.memory: each byte counted once), falling to 0 as backward finishes. A tensor whose value is
+image-shaped (a feature map, a batch of images, a matrix) carries a small heatmap of its value, and its step one of
+grad_out (tinynet.heatmap). Where a tensor is an input several times (of several ops, or twice of
 one: a + a), its step writes its gradient as the chain rule's sum of what each use sent.
 A trace only observes the graph core (tinynet.observers.observe_forward / observe_backward): the
 backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
@@ -106,7 +107,8 @@ class Trace:
     """The graph of one backward pass and its steps, numbered in the order backward took them.
 
     nodes: {number: {"label", "op", "shape", "dtype", "parents", "call_site", "saved", "saved_bytes", "leaf",
-    "requires_grad", "formulas": [[input name, formula]] or None}}. steps: [Step], each parent's entry of
+    "requires_grad", "formulas": [[input name, formula]] or None, "heatmap": of its value, when image-shaped}}.
+    steps: [Step], each parent's entry of
     to_parents naming which input of the op it was ("input": its position, so a + a shows both).
     names: optional {tensor: name} for leaves (e.g. dict(model.named_parameters())).
     saved_bytes: what the graph's nodes saved for backward when it began (each byte once).
@@ -148,7 +150,7 @@ class Trace:
             "saved": {name: summarize(array) for name, array in saved_arrays(node.ctx).items()} if node else {},
             "saved_bytes": saved_bytes(node) if node else 0,
             "leaf": node is None, "requires_grad": tensor.requires_grad,
-            "formulas": vjp_formulas(node.op) if node else None}
+            "formulas": vjp_formulas(node.op) if node else None, "heatmap": heatmap(values_of(tensor))}
 
     def _record_step(self, tensor, grad_out, parent_grads):
         number = self._number(tensor)

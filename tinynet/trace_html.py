@@ -1,15 +1,13 @@
 """A Trace as one self-contained HTML page: the graph drawn in inline SVG, and a step-through of backward that explains.
 
-Nothing is fetched: the trace travels as JSON inside the page, the drawing and the stepping are a
-short script below. The layout is layered: one column per distance from the loss, so a deep
-network scrolls sideways; each node shows its shape. Left/right arrow keys (or the buttons) move through the
-steps; the current tensor is outlined in red, the parents it sends gradients to in orange, and a tensor whose
-gradient is known is filled by that gradient's norm (log scale, legend in the header). Each step's panel shows
-the op's VJP as formulas (what backward sends each input, g = grad_out), the gradients themselves,
-image-shaped ones also as heatmaps, and, where a tensor is an input several times, its gradient as the chain
-rule's sum.
-The header shows how many bytes of what the forward saved the steps still to come need; each step's panel,
-what its node saved.
+Nothing is fetched: the trace travels as JSON inside the page, the drawing and the stepping are a short script
+below. The layout is layered: one column per distance from the loss, so a deep network scrolls sideways; each node
+shows its shape. Left/right arrow keys (or the buttons) move through the steps; the current tensor is outlined in
+red, the parents it sends gradients to in orange, and a tensor whose gradient is known is filled by that gradient's
+norm (log scale, legend in the header). Each step's panel shows the op's VJP as formulas (what backward sends each
+input, g = grad_out), the gradients themselves, image-shaped tensors' values (feature maps, images) and gradients
+also as heatmaps, and, where a tensor is an input several times, its gradient as the chain rule's sum. The header
+shows how many bytes of what the forward saved the steps still to come need; each step's panel, what its node saved.
 
 Predict mode (the checkbox): before a step's gradients are shown, the page asks which formula the op sends its
 first input (a choice among four), or, for an op without formulas, the shape of that gradient; it says right or
@@ -216,6 +214,7 @@ function stepHeader(step) {
               : `<p>a leaf: ${typed(step.tensor)}</p>`;
   if (n.call_site) out += `<p>made at <code>${esc(n.call_site)}</code></p>`;
   if (step.contributions.length > 1) out += chainRule(step);
+  if (n.heatmap) out += `<p>value of t${step.tensor} (forward):</p>` + heatmaps(n.heatmap);
   out += `<p>grad_out = g (d loss / d t${step.tensor}): ${show(step.grad_out)}</p>` + heatmaps(step.heatmap);
   const saved = Object.entries(n.saved);
   if (saved.length) out += `<p>saved by the forward for backward (<span class="saved-bytes">` +
