@@ -1,7 +1,7 @@
 """How backprop works: backward passes recorded step by step, to read or to step through in a browser.
 
 Traces of five computations (tn.tracing), each written as a self-contained page (open it, then press the right
-arrow key) and as text:
+arrow key; tick "predict" to be asked each step's formula first) and as text:
 - accumulation: b = a + a; c = b * b; the gradient of a arrives in two contributions that add up;
 - broadcasting: a (3, 1) column plus a (1, 4) row; backward sums each gradient back to its shape;
 - xor: the README's 2-16-2 tanh network on 64 points, one cross-entropy backward;
@@ -19,6 +19,7 @@ from experiments.common.mnist import handout_network, load_mnist, load_snapshot5
 from experiments.common.results import Results
 from tinynet import functional as F
 from tinynet import nn
+from tinynet.memory import megabytes
 
 MNIST_IMAGES = 4
 
@@ -72,18 +73,22 @@ def face_resnet(rng):
 
 
 def summary(metrics, accumulation_text, broadcasting_text):
-    rows = "\n".join(f"| [{name}]({name}.html) | {m['tensors']} | {m['steps']} | {m['leaves']} |"
+    rows = "\n".join(f"| [{name}]({name}.html) | {m['tensors']} | {m['steps']} | {m['leaves']} | "
+                     f"{megabytes(m['page_bytes'])} |"
                      for name, m in metrics["traces"].items())
     return f"""# How backprop works: backward, step by step
 
-Each page below draws a computation's graph and steps through its backward pass (buttons or the
-arrow keys): the current tensor is outlined in red, the parents it sends gradients to in orange.
-For each step the page shows the op, the line of code that made it, what its forward saved,
-the incoming gradient (grad_out), and the gradient sent to each parent, with the axes that
-un-broadcasting summed; the last step lists the leaf gradients, which equal `.grad`.
+Each page below draws a computation's graph, with each tensor's shape, and steps through its backward
+pass (buttons or the arrow keys): the current tensor is outlined in red, the parents it sends gradients
+to in orange, and each tensor backward has reached is filled by its gradient's norm (log scale). For each
+step the page shows the op, the line of code that made it, what its forward saved, the incoming gradient
+(grad_out = g; as heatmaps when image-shaped), the op's VJP as formulas (what backward sends each input)
+and the gradient sent to each parent, with the axes that un-broadcasting summed; a tensor that feeds
+several ops has its gradient written as the chain rule's sum of what each sent. The last step lists the
+leaf gradients, which equal `.grad`. Tick *predict* to choose each step's formula before it is revealed.
 
-| trace | tensors | backward steps | leaves with a gradient |
-|---|---|---|---|
+| trace | tensors | backward steps | leaves with a gradient | page |
+|---|---|---|---|---|
 {rows}
 
 ## Accumulation: b = a + a; c = b * b
@@ -114,10 +119,11 @@ def main(argv=None):
             traces["face_resnet"] = face_resnet(rng)
         results.metrics["traces"] = {}
         for name, trace in traces.items():
-            write_atomically(args.out / f"{name}.html", trace.to_html(f"{name}: backward, step by step"))
+            page = trace.to_html(f"{name}: backward, step by step")
+            write_atomically(args.out / f"{name}.html", page)
             write_atomically(args.out / f"{name}.txt", str(trace) + "\n")
             results.metrics["traces"][name] = {"tensors": len(trace.nodes), "steps": len(trace.steps),
-                                               "leaves": len(trace.leaf_grads)}
+                                               "leaves": len(trace.leaf_grads), "page_bytes": len(page.encode())}
             print(f"{name}: {len(trace.steps)} backward steps over {len(trace.nodes)} tensors")
         results.summary(summary(results.metrics, str(traces["accumulation"]), str(traces["broadcasting"])))
 

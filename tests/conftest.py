@@ -1,4 +1,5 @@
 """Shared fixtures: the course data folder, which must exist in CI."""
+import contextlib
 import os
 
 import pytest
@@ -39,8 +40,8 @@ def require_or_skip(available: bool, message: str):
         pytest.skip(message)
 
 
-@pytest.fixture
-def browser_page():
+@contextlib.contextmanager
+def chromium_page():
     """A page of headless Chromium (offline: every request but file:// is refused), and its console errors."""
     require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium")
     try:
@@ -60,6 +61,21 @@ def browser_page():
                    else route.abort())
         yield page
         browser.close()
+
+
+@pytest.fixture
+def browser_page():
+    """A page of headless Chromium (chromium_page) for one test."""
+    with chromium_page() as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def module_browser_page():
+    """One page of headless Chromium (chromium_page) for a whole test module: load a page once, and let each test
+    start by putting it in the state it needs."""
+    with chromium_page() as page:
+        yield page
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """tn.trace / tn.tracing record backward as it runs; detect_anomaly names the op that made a bad gradient."""
+import base64
 import inspect
 
 import numpy as np
@@ -120,3 +121,57 @@ def test_each_node_shows_its_saved_bytes_and_each_step_what_the_rest_of_backward
     tanh = next(step for step in trace.steps if step.op == "Tanh")
     assert trace.nodes[tanh.tensor]["saved_bytes"] == 5 * 4 * 4  # its (5, 4) float32 output
     assert "saved 80 B; the steps still to come need" in str(trace)
+
+
+def op_classes() -> dict:
+    """{name: op class} of every Function subclass, to look up the op a trace node names."""
+    found, classes = {}, [tn.function.Function]
+    while classes:
+        op = classes.pop()
+        found[op.__name__] = op
+        classes.extend(op.__subclasses__())
+    return found
+
+
+def test_each_step_shows_what_the_op_that_ran_sends_each_input_and_a_fallback_for_ops_without_formulas():
+    model, x, y = small_network()
+    x = tn.Tensor(x, requires_grad=True)
+    trace = tn.trace(F.cross_entropy(tn.functional.concatenate([model(x), x], axis=1)[:, :3], y))
+    text, ops = str(trace), op_classes()
+    shown = 0
+    for step in trace.steps:
+        op = ops.get(trace.nodes[step.tensor]["op"])
+        for sent in step.to_parents:
+            name = list(op.vjp_formulas)[sent["input"]] if op.vjp_formulas else None
+            written = f"{name}: {op.vjp_formulas[name]}" if name else f"see {op.__name__}.backward"
+            assert f"-> t{sent['parent']} ({written}):" in text
+            shown += 1
+    assert shown == sum(len(step.to_parents) for step in trace.steps) > 8
+    assert "(see Concatenate.backward)" in text and "(weight: gᵀ @ x)" in text
+
+
+def test_a_tensor_used_by_two_ops_writes_its_gradient_as_the_chain_rule_sum_naming_both():
+    x = tn.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    with tn.tracing(names={"x": x}) as trace:
+        y = x * 3
+        (F.tanh(y) + y).sum().backward()
+    (at_y,) = [step for step in trace.steps if step.op == "Mul"]
+    tanh, add = (next(s.tensor for s in trace.steps if s.op == op) for op in ("Tanh", "Add"))
+    assert trace.chain_rule_sum(at_y) == f"grad t{at_y.tensor} = g from t{add} (Add, input b) + g from t{tanh} " \
+                                         "(Tanh, input x)"  # in the order backward sent them
+    assert f"chain rule: grad t{at_y.tensor} = g from t{add}" in str(trace)
+
+
+def test_image_shaped_values_and_gradients_carry_heatmaps_and_others_none():
+    rng = np.random.default_rng(0)
+    image = tn.Tensor(rng.standard_normal((2, 1, 6, 6)), requires_grad=True)
+    weight = tn.Tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)
+    trace = tn.trace(F.relu(F.conv2d(image, weight)).sum(), names={"image": image})
+    by_op = {step.op: step for step in trace.steps}
+    assert by_op["image"].heatmap["planes"] == ["image 0, channel 0"]
+    assert (by_op["image"].heatmap["height"], by_op["image"].heatmap["width"]) == (6, 6)
+    assert len(by_op["ReLU"].heatmap["planes"]) == 3 and by_op["Sum"].heatmap is None
+    relu_value = trace.nodes[by_op["ReLU"].tensor]["heatmap"]
+    levels = np.frombuffer(base64.b64decode(relu_value["data"]), dtype=np.int8)
+    assert levels.min() == 0 and levels.max() == 127  # a ReLU's output: no negative values
+    assert trace.nodes[by_op["Sum"].tensor]["heatmap"] is None

@@ -117,10 +117,15 @@ class Function:
       backward(ctx, grad_out) -> tuple with one array (or None) per array input of forward.
     and, for forward mode, jvp(ctx, *tangents) -> array (see the module docstring); if the op has
     kinks, `branch(ctx)` (see below). `MyOp.apply(x, y, axis=1)` runs it on Tensors.
+    Beside backward, `vjp_formulas` may say in words what it sends each input, g being grad_out
+    (Mul: {"a": "g · b", "b": "g · a"}); tn.tracing shows them at each step. They restate the class
+    docstring's derivative: the assignment mode strips backward's body, not these.
     The gradient backward returns for an input may have the broadcast shape of the output:
     the graph core sums it back to the input's shape (see `unbroadcast`); any other shape, or a dtype
     other than the input's or the output's, raises (see `checked_gradients`).
     """
+
+    vjp_formulas = None  # {name of each array input of forward: what backward sends it}, or None: not written
 
     @staticmethod
     def forward(ctx, *arrays, **params):

@@ -7,8 +7,12 @@
     trace.save_html("backward.html")   # the graph, with next / previous through the steps
 
 `tn.trace(loss)` runs loss.backward() and returns its trace (without the forward's call sites).
-Each node shows what its op saved for backward and its bytes; each step, the bytes that the steps still to
-come need (tinynet.memory: each byte counted once), falling to 0 as backward finishes.
+Each node shows what its op saved for backward and its bytes, and what its op's backward sends each input as a
+formula (the op's vjp_formulas, g = grad_out); each step, the bytes that the steps still to come need
+(tinynet.memory: each byte counted once), falling to 0 as backward finishes. A tensor whose value is
+image-shaped (a feature map, a batch of images, a matrix) carries a small heatmap of its value, and its step one of
+grad_out (tinynet.heatmap). Where a tensor is an input several times (of several ops, or twice of
+one: a + a), its step writes its gradient as the chain rule's sum of what each use sent.
 A trace only observes the graph core (tinynet.observers.observe_forward / observe_backward): the
 backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
 """
@@ -17,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .function import Function
+from .heatmap import heatmap
 from .memory import SavedMemory, megabytes, saved_arrays, saved_bytes
 from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
@@ -50,6 +56,29 @@ def describe(summary) -> str:
     return f"shape {tuple(summary['shape'])}, norm {float(summary['norm']):.4g}, first values [{first}, ...]"
 
 
+def vjp_formulas(op) -> list:
+    """[[input name, what op's backward sends that input]] from op.vjp_formulas, or None when op has none."""
+    return [[name, formula] for name, formula in op.vjp_formulas.items()] if op.vjp_formulas else None
+
+
+def formula_catalogue() -> list:
+    """Every formula of every op class defined so far (Function's subclasses, recursively), sorted, each once."""
+    found, classes = set(), [Function]
+    while classes:
+        op = classes.pop()
+        classes.extend(op.__subclasses__())
+        found.update((op.vjp_formulas or {}).values())
+    return sorted(found)
+
+
+def formula_for(node, position) -> str:
+    """'x: g @ weight', what node's op sends its input number `position`; 'see Op.backward' where it has none."""
+    formulas = node["formulas"]
+    if formulas is None or position >= len(formulas):
+        return f"see {node['op']}.backward"
+    return ": ".join(formulas[position])
+
+
 def counted_steps(indices) -> str:
     """'step 3 (2 times), step 5' for the steps [3, 3, 5] that sent a tensor contributions."""
     counts = {}
@@ -70,6 +99,7 @@ class Step:
     contributions: list
     to_parents: list = field(default_factory=list)
     leaf_grad: dict = None
+    heatmap: dict = None  # of grad_out, when it is image-shaped (tinynet.heatmap)
     saved_bytes_needed: int = 0  # saved by the nodes whose steps are still to come, each byte once
 
 
@@ -77,7 +107,10 @@ class Trace:
     """The graph of one backward pass and its steps, numbered in the order backward took them.
 
     nodes: {number: {"label", "op", "shape", "dtype", "parents", "call_site", "saved", "saved_bytes", "leaf",
-    "requires_grad"}}. steps: [Step]. names: optional {tensor: name} for leaves (e.g. dict(model.named_parameters())).
+    "requires_grad", "formulas": [[input name, formula]] or None, "heatmap": of its value, when image-shaped}}.
+    steps: [Step], each parent's entry of
+    to_parents naming which input of the op it was ("input": its position, so a + a shows both).
+    names: optional {tensor: name} for leaves (e.g. dict(model.named_parameters())).
     saved_bytes: what the graph's nodes saved for backward when it began (each byte once).
     """
 
@@ -116,7 +149,8 @@ class Trace:
             "call_site": (node.call_site if node else None) or "",
             "saved": {name: summarize(array) for name, array in saved_arrays(node.ctx).items()} if node else {},
             "saved_bytes": saved_bytes(node) if node else 0,
-            "leaf": node is None, "requires_grad": tensor.requires_grad}
+            "leaf": node is None, "requires_grad": tensor.requires_grad,
+            "formulas": vjp_formulas(node.op) if node else None, "heatmap": heatmap(values_of(tensor))}
 
     def _record_step(self, tensor, grad_out, parent_grads):
         number = self._number(tensor)
@@ -125,16 +159,17 @@ class Trace:
         if tensor.node is not None:
             self._memory.release(tensor.node)
         step = Step(len(self.steps) + 1, number, self.nodes[number]["label"], self.nodes[number]["call_site"],
-                    summarize(grad_out), self._contributions.pop(number, []))
+                    summarize(grad_out), self._contributions.pop(number, []), heatmap=heatmap(grad_out))
         if parent_grads is None:
             if tensor.grad is not None:  # tn.grad leaves .grad alone; a create_graph backward makes it a Tensor
                 step.leaf_grad = summarize(values_of(tensor.grad))
         else:
-            for parent, raw in zip(tensor.node.parents, parent_grads):
+            for position, (parent, raw) in enumerate(zip(tensor.node.parents, parent_grads)):
                 if raw is None or not parent.requires_grad:
                     continue
                 parent_number = self._number(parent)
-                step.to_parents.append({"parent": parent_number, "grad": summarize(unbroadcast(raw, parent.shape)),
+                step.to_parents.append({"parent": parent_number, "input": position,
+                                        "grad": summarize(unbroadcast(raw, parent.shape)),
                                         "summed_axes": list(broadcast_axes(np.shape(raw), parent.shape)),
                                         "from_shape": list(np.shape(raw))})
                 self._contributions.setdefault(parent_number, []).append(step.index)
@@ -160,6 +195,7 @@ class Trace:
             if len(step.contributions) > 1:
                 lines.append(f"    grad_out is the sum of {len(step.contributions)} contributions (accumulation), "
                              f"sent at {counted_steps(step.contributions)}")
+                lines.append(f"    chain rule: {self.chain_rule_sum(step)}")
             lines.append(f"    grad_out: {describe(step.grad_out)}")
             for name, saved in node["saved"].items():
                 lines.append(f"    saved {name}: {describe(saved)}")
@@ -169,14 +205,28 @@ class Trace:
             for sent in step.to_parents:
                 summed = (f"  (summed over axes {tuple(sent['summed_axes'])} of {tuple(sent['from_shape'])})"
                           if sent["summed_axes"] else "")
-                lines.append(f"    -> t{sent['parent']}: {describe(sent['grad'])}{summed}")
+                lines.append(f"    -> t{sent['parent']} ({formula_for(node, sent['input'])}): "
+                             f"{describe(sent['grad'])}{summed}")
             if step.leaf_grad is not None:
                 lines.append(f"    .grad is now {describe(step.leaf_grad)}")
         return "\n".join(lines)
 
+    def chain_rule_sum(self, step) -> str:
+        """'grad t0 = g from t1 (Add, input a) + g from t1 (Add, input b)': the terms step's gradient adds up."""
+        terms = []
+        for index in dict.fromkeys(step.contributions):  # each sending step once, in order
+            child = self.steps[index - 1]
+            names = self.nodes[child.tensor]["formulas"] or []
+            for sent in child.to_parents:
+                if sent["parent"] == step.tensor:
+                    named = f", input {names[sent['input']][0]}" if sent["input"] < len(names) else ""
+                    terms.append(f"g from t{child.tensor} ({self.nodes[child.tensor]['op']}{named})")
+        return f"grad t{step.tensor} = " + " + ".join(terms)
+
     def to_json(self) -> dict:
-        """The whole trace as plain data (what the HTML page draws)."""
-        return {"nodes": self.nodes, "steps": [vars(step) for step in self.steps], "saved_bytes": self.saved_bytes}
+        """The whole trace as plain data (what the HTML page draws), with every op's formula (for predict mode)."""
+        return {"nodes": self.nodes, "steps": [vars(step) for step in self.steps], "saved_bytes": self.saved_bytes,
+                "formula_catalogue": formula_catalogue()}
 
     def to_html(self, title="backward, step by step") -> str:
         """A self-contained page (inline SVG and script, nothing fetched) to step through this backward."""

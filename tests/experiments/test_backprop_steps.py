@@ -11,7 +11,8 @@ def test_quick_run_writes_a_page_and_a_text_trace_per_computation(tmp_path, brow
     require_data(SNAPSHOT_FILE)
     backprop_steps.main(["--quick", "--out", str(tmp_path)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())["traces"]
-    assert metrics["accumulation"] == {"tensors": 4, "steps": 4, "leaves": 1}
+    assert metrics["accumulation"] == {"tensors": 4, "steps": 4, "leaves": 1,
+                                       "page_bytes": (tmp_path / "accumulation.html").stat().st_size}
     assert metrics["mnist"]["leaves"] == 4 and metrics["xor"]["leaves"] == 4
     for name in metrics:
         assert (tmp_path / f"{name}.html").exists() and (tmp_path / f"{name}.txt").exists()
@@ -21,4 +22,7 @@ def test_quick_run_writes_a_page_and_a_text_trace_per_computation(tmp_path, brow
         browser_page.keyboard.press("ArrowRight")
     panel = browser_page.inner_text("#panel")
     assert "Step 4: t0 a" in panel and "sum of 2 contributions" in panel and "[8.000, 16.00]" in panel
+    # a + a: one op sends a two terms
+    assert browser_page.inner_text("#chain-rule .formula") == "grad t0 = g from t1 (Add, input a) + g from t1 (Add, " \
+                                                              "input b)"
     assert browser_page.errors == []

@@ -21,6 +21,8 @@ class ReLU(Elementwise):
         ctx.positive = x > 0  # piecewise constant: a constant to a double backward
         return np.maximum(x, 0)
 
+    vjp_formulas = {"x": "g where x > 0, else 0"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (run(Where, grad_out, np.zeros((), grad_out.dtype), condition=ctx.positive),)
@@ -38,6 +40,8 @@ class Tanh(Elementwise):
         out = np.tanh(x)
         ctx.save_for_backward(out)
         return out
+
+    vjp_formulas = {"x": "g · (1 − tanh(x)²)"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -61,6 +65,8 @@ class Sigmoid(Elementwise):
         ctx.save_for_backward(out)
         return out
 
+    vjp_formulas = {"x": "g · s · (1 − s), s = sigmoid(x)"}
+
     @staticmethod
     def backward(ctx, grad_out):
         (out,) = ctx.saved_tensors
@@ -74,6 +80,8 @@ class Softplus(Elementwise):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return np.logaddexp(0, x)
+
+    vjp_formulas = {"x": "g · sigmoid(x)"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -100,6 +108,8 @@ class GELU(Elementwise):
         ctx.save_for_backward(x)
         ctx.cdf = normal_cdf(x)
         return x * ctx.cdf
+
+    vjp_formulas = {"x": "g · (Φ(x) + x · φ(x))"}
 
     @staticmethod
     @once_differentiable

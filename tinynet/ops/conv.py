@@ -33,6 +33,9 @@ class Conv2d(Bilinear):
 
     implemented_as = staticmethod(force_conv_algorithm)
 
+    vjp_formulas = {"x": "g convolved back through weight (transposed convolution)",
+                    "weight": "x (padded) correlated with g"}
+
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors

@@ -13,6 +13,8 @@ class Add(Elementwise):
     def forward(ctx, a, b):
         return a + b
 
+    vjp_formulas = {"a": "g", "b": "g"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out, grad_out
@@ -25,6 +27,8 @@ class Mul(Elementwise):
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return a * b
+
+    vjp_formulas = {"a": "g · b", "b": "g · a"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -39,6 +43,8 @@ class Div(Elementwise):
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return a / b
+
+    vjp_formulas = {"a": "g / b", "b": "−g · a / b²"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -55,6 +61,8 @@ class Neg(Elementwise):
     def forward(ctx, a):
         return -a
 
+    vjp_formulas = {"a": "−g"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (-grad_out,)
@@ -69,6 +77,8 @@ class Pow(Elementwise):
         ctx.save_for_backward(a)
         ctx.exponent = exponent
         return a ** exponent
+
+    vjp_formulas = {"a": "g · exponent · a^(exponent − 1)"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -87,6 +97,8 @@ class Exp(Elementwise):
         ctx.save_for_backward(out)
         return out
 
+    vjp_formulas = {"a": "g · exp(a)"}
+
     @staticmethod
     def backward(ctx, grad_out):
         (out,) = ctx.saved_tensors
@@ -101,6 +113,8 @@ class Log(Elementwise):
         ctx.save_for_backward(a)
         return np.log(a)
 
+    vjp_formulas = {"a": "g / a"}
+
     @staticmethod
     def backward(ctx, grad_out):
         (a,) = ctx.saved_tensors
@@ -114,6 +128,8 @@ class Abs(Elementwise):
     def forward(ctx, a):
         ctx.sign = np.sign(a)  # piecewise constant: a constant to a double backward
         return np.abs(a)
+
+    vjp_formulas = {"a": "g · sign(a)"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -132,6 +148,8 @@ class Where(Elementwise):
         ctx.condition = condition
         return np.where(condition, a, b)
 
+    vjp_formulas = {"a": "g where condition, else 0", "b": "g where not condition, else 0"}
+
     @staticmethod
     def backward(ctx, grad_out):
         zero = np.zeros((), dtype=grad_out.dtype)
@@ -149,6 +167,8 @@ class Cast(LinearOp):
     def forward(ctx, a, dtype):
         ctx.dtype = a.dtype
         return a.astype(dtype)
+
+    vjp_formulas = {"a": "g cast to a's dtype"}
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -22,6 +22,8 @@ class MatMul(Bilinear):
         ctx.save_for_backward(a, b)
         return a @ b
 
+    vjp_formulas = {"a": "g @ bᵀ", "b": "aᵀ @ g"}
+
     @staticmethod
     def backward(ctx, grad_out):
         a, b = ctx.saved_tensors
@@ -62,6 +64,8 @@ class Linear(Bilinear):
         ctx.save_for_backward(x, weight)
         out = x @ weight.T
         return out if bias is None else out + bias
+
+    vjp_formulas = {"x": "g @ weight", "weight": "gᵀ @ x", "bias": "g summed over the batch"}
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -27,6 +27,8 @@ class LogSoftmax(Function):
         ctx.axis = axis
         return out
 
+    vjp_formulas = {"x": "g − softmax(x) · Σg"}
+
     @staticmethod
     def backward(ctx, grad_out):
         (out,) = ctx.saved_tensors
@@ -65,6 +67,8 @@ class CrossEntropy(Function):
         losses = -log_softmax(logits, axis=1)[np.arange(n), target]
         return np.asarray(losses.sum() / ctx.divisor)
 
+    vjp_formulas = {"logits": "(softmax(logits) − one_hot(target)) · g / N"}
+
     @staticmethod
     def backward(ctx, grad_out):
         (logits,) = ctx.saved_tensors
@@ -95,6 +99,8 @@ class BinaryCrossEntropyWithLogits(Elementwise):
     def forward(ctx, logits, target):
         ctx.save_for_backward(logits, target)
         return np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
+
+    vjp_formulas = {"logits": "g · (sigmoid(logits) − target)"}
 
     @staticmethod
     def backward(ctx, grad_out):

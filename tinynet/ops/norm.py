@@ -18,6 +18,8 @@ class LocalResponseNorm(Function):
         ctx.kept, ctx.settings = kept, (depth_radius, alpha, beta)
         return out
 
+    vjp_formulas = {"x": "g · d^−β − 2αβ · x · Σ_window(g · x · d^(−β−1)), d = bias + α · Σ_window x²"}
+
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):

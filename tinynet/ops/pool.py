@@ -20,6 +20,8 @@ class MaxPool2d(Function):
         ctx.argmax, ctx.x_shape = argmax, x.shape  # argmax: piecewise constant, a constant to a double backward
         return out
 
+    vjp_formulas = {"x": "g sent to each window's argmax (added where windows overlap)"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (run(MaxUnpool2d, grad_out, argmax=ctx.argmax, x_shape=ctx.x_shape),)
@@ -45,6 +47,8 @@ class MaxUnpool2d(LinearOp):
         ctx.argmax = argmax
         return max_unpool2d(values, argmax, x_shape)
 
+    vjp_formulas = {"values": "g gathered at argmax"}
+
     @staticmethod
     def backward(ctx, grad_out):
         # indexing, not a kernel: on a Tensor grad_out (create_graph) it records a graph too
@@ -62,6 +66,8 @@ class AvgPool2d(LinearOp):
     def forward(ctx, x, kernel, stride, pads):
         ctx.x_shape, ctx.settings = x.shape, dict(kernel=kernel, stride=stride, pads=pads)
         return avg_pool2d(x, kernel, stride, pads)
+
+    vjp_formulas = {"x": "g spread evenly over each window's real pixels"}
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -26,6 +26,8 @@ class Sum(LinearOp):
         ctx.shape, ctx.axes = x.shape, normalize_axes(axis, x.ndim)
         return np.asarray(x.sum(axis=ctx.axes, keepdims=keepdims))
 
+    vjp_formulas = {"x": "g copied to every element it summed"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (run(Expand, grad_out.reshape(keepdims_shape(ctx.shape, ctx.axes)), shape=ctx.shape),)
@@ -47,6 +49,8 @@ class Max(Function):
         ctx.share = (is_max / is_max.sum(axis=ctx.axes, keepdims=True)).astype(x.dtype)
         ctx.kept_shape, ctx.keepdims = out.shape, keepdims
         return np.asarray(out if keepdims else out.reshape(np.delete(x.shape, ctx.axes)))
+
+    vjp_formulas = {"x": "g at the maxima (ties share it equally), 0 elsewhere"}
 
     @staticmethod
     def backward(ctx, grad_out):

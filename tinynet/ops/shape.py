@@ -14,6 +14,8 @@ class Reshape(LinearOp):
         ctx.shape = x.shape
         return x.reshape(shape)
 
+    vjp_formulas = {"x": "g reshaped to x's shape"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (grad_out.reshape(ctx.shape),)
@@ -40,6 +42,8 @@ class Transpose(LinearOp):
         ctx.inverse = np.argsort(permutation)
         return np.transpose(x, permutation)
 
+    vjp_formulas = {"x": "g with its axes permuted back"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (run(Transpose, grad_out, axes=tuple(ctx.inverse)),)
@@ -55,6 +59,8 @@ class GetItem(LinearOp):
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
         return np.array(x[index])
+
+    vjp_formulas = {"x": "zeros of x's shape, g added at index"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -73,6 +79,8 @@ class ScatterAdd(LinearOp):
         out = np.zeros(shape, dtype=values.dtype)
         np.add.at(out, index, values)
         return out
+
+    vjp_formulas = {"values": "g[index]"}
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -111,6 +119,8 @@ class Pad(LinearOp):
         ctx.inside = tuple(slice(before, before + size) for (before, _), size in zip(pad_width, x.shape))
         return np.pad(x, pad_width)
 
+    vjp_formulas = {"x": "g with the padding cut off"}
+
     @staticmethod
     def backward(ctx, grad_out):
         return (contiguous(grad_out[ctx.inside]),)
@@ -122,6 +132,8 @@ class Expand(LinearOp):
     @staticmethod
     def forward(ctx, x, shape):
         return np.broadcast_to(x, shape).copy()
+
+    vjp_formulas = {"x": "g summed over the axes it stretched"}
 
     @staticmethod
     def backward(ctx, grad_out):
