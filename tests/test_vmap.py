@@ -14,9 +14,9 @@ from tinynet import functional as F
 from tinynet.ops.shape import ScatterAdd
 
 BATCH = 3
-# ops of the table that read their input's values as an array (a mask, a clip, batch statistics): inside a vmap the
-# values differ per example, so they raise (see tinynet.batching), as does dropout (one mask for every example)
-READ_VALUES = {"where", "clamp", "leaky_relu", "softplus", "batch_norm", "dropout", "bce", "max", "std"}
+# batch_norm updates its running statistics in place from the batch's values, and dropout would draw one mask for
+# every example: inside a vmap both raise (masks and constants computed from x.data, as clamp's, are batched)
+READ_VALUES = {"batch_norm", "dropout"}
 SUPPORTED = sorted(set(CALLS) - READ_VALUES)
 
 
@@ -33,8 +33,8 @@ def outputs(result):
 
 def looped(function, batched, in_dims):
     """function applied example by example: each output stacked along a new axis 0."""
-    results = [outputs(function(*(tn.Tensor(x[b]) if dim is not None else tn.Tensor(x) for x, dim in
-                                  zip(batched, in_dims)))) for b in range(BATCH)]
+    results = [outputs(function(*(tn.Tensor(x[b]) if dim is not None else x for x, dim in zip(batched, in_dims))))
+               for b in range(BATCH)]
     return [np.stack(parts) for parts in zip(*results)]
 
 
@@ -54,7 +54,7 @@ def test_vmap_with_shared_inputs_equals_the_loop(name):
     rng = np.random.default_rng(1)
     for first in (True, False):
         in_dims = tuple(0 if (k == 0) == first else None for k in range(len(shapes)))
-        inputs = [rng.standard_normal((BATCH, *shape)) if dim == 0 else rng.standard_normal(shape)
+        inputs = [rng.standard_normal((BATCH, *shape)) if dim == 0 else tn.Tensor(rng.standard_normal(shape))
                   for shape, dim in zip(shapes, in_dims)]
         got = outputs(func.vmap(function, in_dims)(*inputs))
         for g, expected in zip(got, looped(function, inputs, in_dims)):
@@ -210,3 +210,20 @@ def test_per_example_gradients_of_seed004_cnn():
     gradients = per_example_gradients_equal_the_loop(seed004_network(rng), rng.standard_normal((2, 1, 91, 91)),
                                                      rng.integers(0, 2, 2))
     assert gradients["layers.0.weight"].shape == (2, 32, 1, 10, 10)
+
+
+def test_masks_and_indices_from_values_are_batched():
+    """x.data inside a vmap holds every example's values: masks, clips and argmax made from it work per example."""
+    x = np.array([[1.0, -2.0, 3.0], [-1.0, 5.0, 0.5]])
+
+    def f(x):
+        positive = F.where(x.data > 0, x, 0.0)
+        return positive, F.clamp(x, -1.5, 2.0), F.max(x, 0).indices
+    positive, clamped, indices = func.vmap(f)(x)
+    np.testing.assert_array_equal(positive.data, np.where(x > 0, x, 0))
+    np.testing.assert_array_equal(clamped.data, np.clip(x, -1.5, 2.0))
+    np.testing.assert_array_equal(indices, [2, 1])
+    with pytest.raises(RuntimeError, match="np.median was called"):
+        func.vmap(lambda x: np.median(x.data))(x)
+    with pytest.raises(RuntimeError, match="converted to one array"):
+        func.vmap(lambda x: np.asarray(x.data))(x)

@@ -18,7 +18,7 @@ every VJP and JVP is the op's own. Per-example gradients, vmap(grad(loss)), come
 vmap differentiates with respect to one copy of each input per example (an unbatched weight broadcast
 without copying memory), so one backward pass of the batched graph leaves example b's gradient in copy b.
 
-An op without a batch rule raises, naming it. Class labels (integer arrays) ride along as BatchedLabels,
+An op without a batch rule raises, naming it. Class labels (integer arrays) ride along as BatchedArray,
 which indexing and cross_entropy accept.
 """
 import contextlib
@@ -36,10 +36,11 @@ from .ops.norm import LocalResponseNorm
 from .ops.pool import AvgPool2d, MaxPool2d
 from .ops.reduce import Max, Sum, normalize_axes
 from .ops.shape import Concatenate, Expand, GetItem, Pad, Reshape, Transpose, normalize_axis
-from .tensor import Tensor
+from .tensor import Tensor, as_tensors
 
 INSIDE_VMAP = ("inside vmap a tensor holds one value per example, so it has no single array: {what}. Compute with "
-               "tinynet's ops (they are batched), and read the values after vmap returns")
+               "tinynet's ops or elementwise NumPy functions of x.data (they are batched), and read the values "
+               "after vmap returns")
 
 
 class OneExample:
@@ -71,8 +72,13 @@ class BatchedTensor(OneExample, Tensor):
 
     @property
     def _data(self):
-        raise RuntimeError(INSIDE_VMAP.format(what="its values were read (.data, .numpy(), .item(), or a function "
-                                                   "that reads them)"))
+        raise RuntimeError(INSIDE_VMAP.format(what="its values were read as one array (.item(), or a function that "
+                                                   "reads them)"))
+
+    @property
+    def data(self):
+        """Every example's values as one example's array (a BatchedArray): for masks and constants made from them."""
+        return BatchedArray(self.physical._data)
 
     @property
     def size(self):
@@ -93,22 +99,45 @@ class BatchedTensor(OneExample, Tensor):
                            "e.g. func.vmap(func.grad(loss))")
 
 
-class BatchedLabels(OneExample):
-    """One example's integer array (class labels, indices) inside a vmap; `physical`, an array, holds all B."""
+class BatchedArray(OneExample, np.lib.mixins.NDArrayOperatorsMixin):
+    """One example's array inside a vmap: class labels, or a mask or constant computed from a batched tensor's
+    values (`x.data`); `physical`, an array, holds all B examples', (B, *shape). Arithmetic, comparisons and NumPy's
+    elementwise functions work example by example and give BatchedArrays (so F.clamp's and F.where's masks do);
+    making one array of it raises."""
 
-    def __init__(self, physical: np.ndarray):
-        self.physical = physical
+    def __init__(self, physical):
+        self.physical = np.asarray(physical)
 
     def __getitem__(self, index):
-        return BatchedLabels(self.physical[(slice(None), *as_tuple(index))])
+        return BatchedArray(self.physical[(slice(None), *as_tuple(index))])
 
-    def __eq__(self, other):
-        return self.physical == other
+    def astype(self, dtype):
+        return BatchedArray(self.physical.astype(dtype))
 
-    __hash__ = None
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__" or "out" in kwargs:
+            return NotImplemented
+        ndim = max(map(np.ndim, inputs))
+        result = ufunc(*(aligned(x, ndim) for x in inputs), **kwargs)
+        return tuple(map(BatchedArray, result)) if isinstance(result, tuple) else BatchedArray(result)
+
+    def __array_function__(self, function, types, args, kwargs):
+        if function in (np.ndim, np.shape):
+            return getattr(args[0], function.__name__)
+        if function is np.clip:  # as clip does it, with elementwise functions (NaN stays NaN)
+            x, low, high = (*args, None, None)[:3]
+            return np.minimum(np.maximum(x, kwargs.get("a_min", low)), kwargs.get("a_max", high))
+        if function in (np.argmax, np.argmin):
+            (x, *rest), axis = args, kwargs.pop("axis", None)
+            rows = x.physical.reshape(len(x.physical), -1) if axis is None else x.physical
+            return BatchedArray(function(rows, *rest, axis=1 if axis is None else normalize_axis(axis, x.ndim) + 1,
+                                         **kwargs))
+        if function in (np.any, np.all) and not kwargs and len(args) == 1:
+            return function(args[0].physical)  # over every example
+        raise RuntimeError(INSIDE_VMAP.format(what=f"np.{function.__name__} was called on a tensor's values"))
 
     def __array__(self, *args, **kwargs):
-        raise RuntimeError(INSIDE_VMAP.format(what="labels were converted to an array"))
+        raise RuntimeError(INSIDE_VMAP.format(what="its values were converted to one array"))
 
 
 # ---- entering and leaving a vmap ----------------------------------------------------------------
@@ -118,14 +147,19 @@ class Vmap:
     def __init__(self, batch_size):
         self.batch_size = batch_size
 
-    def takes(self, tensors, params) -> bool:
+    def takes(self, inputs, params) -> bool:
         """Whether an op on these inputs and settings must be batched: one of them belongs to this vmap."""
-        return any(isinstance(t, BatchedTensor) for t in tensors) or any(
-            isinstance(p, BatchedLabels) or isinstance(p, tuple) and any(isinstance(i, BatchedLabels) for i in p)
+        return any(isinstance(x, OneExample) for x in inputs) or any(
+            isinstance(p, OneExample) or isinstance(p, tuple) and any(isinstance(i, OneExample) for i in p)
             for p in params.values())
 
-    def apply(self, op, tensors, params) -> BatchedTensor:
-        """op on one example's inputs, run for the whole batch by op's batch rule."""
+    def apply(self, op, inputs, params) -> BatchedTensor:
+        """op on one example's inputs (Tensors, arrays, numbers; batched ones), run for the whole batch by op's batch
+        rule. A BatchedArray input becomes a batched constant tensor, of the tensors' dtype."""
+        dtype = np.result_type(*(x.dtype for x in inputs if isinstance(x, Tensor))) if any(
+            isinstance(x, Tensor) for x in inputs) else None
+        tensors = as_tensors(*(self.batched(Tensor(x.physical, dtype=dtype)) if isinstance(x, BatchedArray) else x
+                               for x in inputs))
         for t in tensors:
             if isinstance(t, BatchedTensor) and t.vmap is not self:
                 raise RuntimeError(f"{op.__name__} got a tensor of another vmap (one kept after its vmap ended): "
@@ -146,7 +180,7 @@ class Vmap:
         tensor (Tensors and float arrays; the axis moved first by an op, so the graph goes on to a Tensor) or
         batched labels (integer arrays)."""
         if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
-            return BatchedLabels(np.moveaxis(value, dim, 0))
+            return BatchedArray(np.moveaxis(value, dim, 0))
         x = value if isinstance(value, Tensor) else Tensor(value)
         dim %= x.ndim
         if dim:
@@ -156,7 +190,7 @@ class Vmap:
     def result(self, value, axis):
         """An output of the vmapped function, its examples along `axis`: a batched tensor's physical tensor (the
         batch axis moved there), or an unbatched Tensor repeated for each example."""
-        if isinstance(value, BatchedLabels):
+        if isinstance(value, BatchedArray):
             return np.moveaxis(value.physical, 0, axis)
         if not isinstance(value, Tensor):
             raise TypeError(f"a vmapped function returns Tensors (or tuples, lists, dicts of them), got "
@@ -196,6 +230,12 @@ def shared_copies(x: Tensor, batch_size) -> Tensor:
     return copies
 
 
+def values(x):
+    """x's values, to compute a mask or a constant from: its array, or inside a vmap every example's (x.data, a
+    BatchedArray)."""
+    return x.data if isinstance(x, BatchedTensor) else x._data
+
+
 def current():
     """The running Vmap, or None."""
     return function._vmap
@@ -208,18 +248,23 @@ def as_tuple(index):
 
 # ---- batch rules: each runs op for all B examples with ordinary ops on the physical tensors ----------------
 def aligned(x, ndim):
-    """x's physical tensor with the example's shape padded with leading 1s to ndim axes, after the batch axis,
-    so that it broadcasts against the others example by example; an unbatched x as it is (its axes align from
-    the right as in NumPy)."""
-    if not isinstance(x, BatchedTensor) or x.ndim == ndim:
-        return x.physical if isinstance(x, BatchedTensor) else x
-    return Reshape.apply(x.physical, shape=(len(x.physical), *(1,) * (ndim - x.ndim), *x.shape))
+    """A batched x's physical tensor (or array) with the example's shape padded with leading 1s to ndim axes, after
+    the batch axis, so that it broadcasts against the others example by example; an unbatched x as it is (its axes
+    align from the right, as in NumPy)."""
+    if not isinstance(x, OneExample):
+        return x
+    shape = (len(x.physical), *(1,) * (ndim - x.ndim), *x.shape)
+    if isinstance(x, BatchedArray):
+        return x.physical.reshape(shape)
+    return x.physical if x.ndim == ndim else Reshape.apply(x.physical, shape=shape)
 
 
 def broadcasting(op, vmap, inputs, **params):
-    """Ops that broadcast (elementwise, matmul's leading axes): align the examples' ranks, then op as it is."""
-    ndim = max(np.ndim(params.get("condition", 0)), *(x.ndim for x in inputs if x is not None))
-    return op.apply(*(None if x is None else aligned(x, ndim) for x in inputs), **params)
+    """Ops that broadcast (elementwise, matmul's leading axes): align the examples' ranks, then op as it is (a
+    condition of where computed from batched values aligned too)."""
+    ndim = max(np.ndim(x) for x in (*inputs, params.get("condition", 0)) if x is not None)
+    return op.apply(*(aligned(x, ndim) for x in inputs),
+                    **{key: aligned(value, ndim) for key, value in params.items()})
 
 
 def matrix_product(op, vmap, inputs):
@@ -298,16 +343,16 @@ def get_item(op, vmap, inputs, index):
     before any slice)."""
     (x,) = inputs
     index = as_tuple(index)
-    if not any(isinstance(i, BatchedLabels) for i in index):
+    if not any(isinstance(i, BatchedArray) for i in index):
         return op.apply(vmap.per_example(x), index=(slice(None), *index))
     picks = [k for k, i in enumerate(index) if not isinstance(i, (slice, type(None), type(Ellipsis)))]
     if picks != list(range(len(picks))):
         raise NotImplementedError(f"vmap: indexing with per-example labels must pick before any slice, ellipsis or "
                                   f"None (x[labels] or x[0, labels]), got the index {index}")
-    ndim = max(np.ndim(i.physical) - 1 if isinstance(i, BatchedLabels) else np.ndim(i) for i in index[:len(picks)])
+    ndim = max(np.ndim(i.physical) - 1 if isinstance(i, BatchedArray) else np.ndim(i) for i in index[:len(picks)])
     examples = np.arange(vmap.batch_size).reshape(-1, *(1,) * ndim)
     physical = tuple(i.physical.reshape(len(i.physical), *(1,) * (ndim - i.ndim), *i.shape)
-                     if isinstance(i, BatchedLabels) else i for i in index)
+                     if isinstance(i, BatchedArray) else i for i in index)
     return op.apply(vmap.per_example(x), index=(examples, *physical))
 
 
@@ -340,7 +385,7 @@ def cross_entropy(op, vmap, inputs, target, reduction="mean"):
     """Each example's loss: its log-softmax picked at its labels, summed, divided by its N for 'mean'."""
     (logits,) = inputs
     n, classes = logits.shape
-    labels = target.physical if isinstance(target, BatchedLabels) else np.broadcast_to(target, (vmap.batch_size, n))
+    labels = target.physical if isinstance(target, BatchedArray) else np.broadcast_to(target, (vmap.batch_size, n))
     check_class_indices(labels, classes)
     log_probs = LogSoftmax.apply(vmap.per_example(logits), axis=2)
     picked = GetItem.apply(log_probs, index=(np.arange(vmap.batch_size)[:, None], np.arange(n), labels))

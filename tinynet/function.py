@@ -170,9 +170,9 @@ class Function:
         inputs: Tensors, arrays or Python numbers (the latter two are constants).
         params: non-differentiable settings passed to forward (axis, stride, ...).
         """
+        if _vmap is not None and _vmap.takes(inputs, params):  # one example's inputs: all B at once (batching)
+            return _vmap.apply(cls, inputs, params)
         tensors = as_tensors(*inputs)
-        if _vmap is not None and _vmap.takes(tensors, params):  # one example's inputs: all B at once (batching)
-            return _vmap.apply(cls, tensors, params)
         needs_grad = [t.requires_grad for t in tensors]
         record = is_grad_enabled() and any(needs_grad)
         wanted = [needs and record for needs in needs_grad]  # where no graph is recorded, no input wants one

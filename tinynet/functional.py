@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .batching import BatchedLabels, BatchedTensor
+from .batching import BatchedArray, BatchedTensor, values
 from .grad_mode import enable_grad
 from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
@@ -73,8 +73,10 @@ def pow(x, exponent):
 
 def where(condition, a, b):
     """a where condition (booleans: an array, or a Tensor's nonzero entries) holds, else b (torch.where)."""
-    condition = values_of(condition)
-    return Where.apply(a, b, condition=np.asarray(condition, dtype=bool))
+    if isinstance(condition, Tensor):
+        condition = values(condition) != 0
+    return Where.apply(a, b, condition=condition.astype(bool) if isinstance(condition, BatchedArray) else
+                       np.asarray(condition, dtype=bool))
 
 
 def abs(x):
@@ -87,7 +89,7 @@ def clamp(x, min=None, max=None):
     too, as in PyTorch (clamp(x, min=0) at x = 0 has slope 1)."""
     x = as_tensor(x)
     low, high = -np.inf if min is None else min, np.inf if max is None else max
-    return where((x._data >= low) & (x._data <= high), x, np.clip(x._data, low, high))
+    return where((values(x) >= low) & (values(x) <= high), x, np.clip(values(x), low, high))
 
 
 def cast(x, dtype):
@@ -107,14 +109,14 @@ def gelu(x): return GELU.apply(x)
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else negative_slope * x; the slope at 0 is negative_slope, as in PyTorch."""
     x = as_tensor(x)
-    return where(x._data > 0, x, x * negative_slope)
+    return where(values(x) > 0, x, x * negative_slope)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's rule)."""
     x = as_tensor(x)
     scaled = x * beta
-    return where(scaled._data > threshold, x, Softplus.apply(scaled) / beta)
+    return where(values(scaled) > threshold, x, Softplus.apply(scaled) / beta)
 
 
 # ---- reductions (each also takes PyTorch's dim= and keepdim=) -------------------------------
@@ -149,7 +151,7 @@ def std(x, axis=None, keepdims=False, correction=1):
     """Standard deviation over axis: sqrt(var). Where var is 0 the gradient is 0, as in PyTorch (not 0 * inf:
     the inner where keeps sqrt away from 0, so its backward never multiplies by an infinite slope)."""
     variance = var(x, axis, keepdims, correction)
-    zero = variance._data == 0
+    zero = values(variance) == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, variance)))
 
 
@@ -199,13 +201,13 @@ def extreme(values_of_extreme, index_of_extreme, x, axis, keepdims):
 @torch_names
 def argmax(x, axis=None, keepdims=False):
     """Index of the max along axis (None: in the flattened x), as a NumPy int64 array (Tensors hold floats)."""
-    return np.argmax(as_tensor(x)._data, axis=axis, keepdims=keepdims)
+    return np.argmax(values(as_tensor(x)), axis=axis, keepdims=keepdims)
 
 
 @torch_names
 def argmin(x, axis=None, keepdims=False):
     """Index of the min along axis (None: in the flattened x), as a NumPy int64 array."""
-    return np.argmin(as_tensor(x)._data, axis=axis, keepdims=keepdims)
+    return np.argmin(values(as_tensor(x)), axis=axis, keepdims=keepdims)
 
 
 # ---- shape --------------------------------------------------------------------------------
@@ -400,7 +402,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     for integer targets reduced by 'mean' or 'sum' the loss is that one op (ops.loss.CrossEntropy).
     """
     logits = as_tensor(logits)
-    target = target if isinstance(target, BatchedLabels) else np.asarray(values_of(target))  # labels inside a vmap
+    target = target if isinstance(target, BatchedArray) else np.asarray(values_of(target))  # labels inside a vmap
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape (N, C), got {logits.shape}")
     n, classes = logits.shape
