@@ -13,11 +13,12 @@ from conftest import require_data
 from coursedata.paths import PROJECT_ROOT
 
 TUTORIALS = sorted((PROJECT_ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
-NEEDS_DATA = {"04_input_gradients.py": ["pretrained/face_recognition_model.bin", "facescrub"]}
+NEEDS_DATA = {"04_input_gradients.py": ["pretrained/face_recognition_model.bin", "facescrub"],
+              "05_backprop_ninja.py": ["mnist/mnist_all.mat", "mnist/snapshot50.pkl"]}
 
 
-def test_there_are_four_tutorials():
-    assert [t.name[:2] for t in TUTORIALS] == ["01", "02", "03", "04"]
+def test_there_are_five_tutorials():
+    assert [t.name[:2] for t in TUTORIALS] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("tutorial", TUTORIALS, ids=lambda path: path.stem)

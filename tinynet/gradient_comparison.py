@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .finite_differences import roundoff
-from .tensor import Tensor, values_of
+from .tensor import Tensor, plural, values_of
 
 PASSING = ("exact", "approx")
 
@@ -84,8 +84,8 @@ class GradientComparison:
     def __str__(self):
         width = max([len("tensor")] + [len(row.name) for row in self.rows])
         header = f"{'tensor':<{width}}  {'shape':<14} {'verdict':<11} {'max |diff|':>10}  note".rstrip()
-        summary = (f"all {len(self.rows)} gradients match" if self.passed
-                   else f"{len(self.wrong)} of {len(self.rows)} gradients wrong: "
+        summary = (f"{plural(len(self.rows), 'gradient')} compared, all match" if self.passed
+                   else f"{len(self.wrong)} of {plural(len(self.rows), 'gradient')} wrong: "
                         + ", ".join(row.name for row in self.wrong))
         return "\n".join([header] + [row.line(width) for row in self.rows] + [summary])
 
