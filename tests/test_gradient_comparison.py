@@ -145,3 +145,11 @@ def test_a_tensor_without_a_gradient_says_to_call_backward_or_retain_grad():
     with pytest.raises(ValueError, match=r"doubled has no \.grad: call loss\.backward\(\) first, and "
                                          r"doubled\.retain_grad\(\)"):
         tn.compare_gradients({}, {"doubled": doubled})
+
+
+def test_huge_values_are_wrong_not_approx_though_their_squares_overflow():
+    framework = np.array([1.0, -2.0, 0.5])
+    for huge in (np.full(3, 1e200), np.array([1e300, 0.0, 0.0])):
+        row = tn.compare_gradients({"g": huge}, {"g": framework})["g"]
+        assert row.verdict == "WRONG" and np.isfinite(row.tolerance), row
+    assert tn.compare_gradients({"g": 1e200 * framework}, {"g": framework})["g"].note == "1e+200x the framework's"

@@ -177,6 +177,8 @@ def test_a_case_spec_with_unknown_settings_is_refused_naming_them():
         make_case("pytest", {}, np.random.default_rng(0))
     with pytest.raises(ValueError, match="values = 'huge'"):
         vjp_case(values="huge")
+    with pytest.raises(ValueError, match="activation='sigmoid': use one of tanh, relu"):
+        make_case("network", {"batch": 2, "sizes": [3, 2, 2], "activation": "sigmoid"}, np.random.default_rng(0))
 
 
 @pytest.mark.slow

@@ -116,9 +116,11 @@ def _kernel_case(spec, rng, hidden):
 def _network_case(spec, rng, hidden):
     """Part 1's network (tinynet.backprop_ninja) of sizes [D, H, C] on a batch: weights scaled by 1/sqrt(fan-in)
     as a trained network's are, images in [0, 1), random labels."""
+    from tinynet.backprop_ninja import check_activation
     dtype = np.dtype(spec.get("dtype", "float64"))
     inputs, units, classes = spec["sizes"]
     batch, activation = spec["batch"], spec.get("activation", "tanh")
+    check_activation(activation)
     arrays = {"W0": rng.standard_normal((inputs, units)) / np.sqrt(inputs), "b0": 0.1 * rng.standard_normal(units),
               "W1": rng.standard_normal((units, classes)) / np.sqrt(units), "b1": 0.1 * rng.standard_normal(classes),
               "x": rng.random((batch, inputs))}
