@@ -121,9 +121,8 @@ check({**grad, "b0": grad["b0"] * N})
 # %% [markdown]
 # ## The same with ReLU
 #
-# Swap tanh for ReLU and only one step changes: ReLU passes the gradient where its input was positive
-# (ReLU'(0) = 0, as in PyTorch). Everything below it is recomputed from the new hidden_pre gradient;
-# everything above it, from the new forward values.
+# Swap tanh for ReLU and only one formula changes: ReLU passes the gradient where its input was positive
+# (ReLU'(0) = 0, as in PyTorch). The other steps keep their formulas, applied to the new forward values.
 
 # %%
 tensors = forward_and_backward(tn.Tensor.relu)
