@@ -51,9 +51,11 @@ class TensorComparison:
 
     @property
     def passed(self) -> bool:
+        """True for exact and approx."""
         return self.verdict in PASSING
 
     def line(self, name_width: int) -> str:
+        """The row in the table, its name padded to name_width."""
         difference = "" if np.isnan(self.max_abs_difference) else f"{self.max_abs_difference:.2e}"
         return (f"{self.name:<{name_width}}  {str(self.shape):<14} {self.verdict:<11} {difference:>10}  "
                 f"{self.note}").rstrip()
@@ -82,6 +84,7 @@ class GradientComparison:
         raise KeyError(f"no gradient named {name!r} was compared; the names are {[r.name for r in self.rows]}")
 
     def __str__(self):
+        """The table: a header, one line per tensor, then which gradients are wrong (or that none is)."""
         width = max([len("tensor")] + [len(row.name) for row in self.rows])
         header = f"{'tensor':<{width}}  {'shape':<14} {'verdict':<11} {'max |diff|':>10}  note".rstrip()
         summary = (f"{plural(len(self.rows), 'gradient')} compared, all match" if self.passed
@@ -125,14 +128,14 @@ def compare_tensor(name, manual: np.ndarray, framework: np.ndarray) -> TensorCom
         verdict, note = "exact", ""
     elif not np.all(np.isfinite(manual64)):
         verdict, note = "WRONG", "has nan or inf"
-    elif norm(manual64 - framework64) <= tolerance:
+    elif _scaled_norm(manual64 - framework64) <= tolerance:
         verdict, note = "approx", ""
     else:
         verdict, note = "WRONG", _what_is_wrong(manual64, framework64, manual, framework)
     return TensorComparison(name, framework.shape, verdict, difference, tolerance, note)
 
 
-def norm(array) -> float:
+def _scaled_norm(array) -> float:
     """The Euclidean norm of a float64 array, computed on the array scaled by its largest |element|, so that
     elements of 1e200 do not overflow their squares to inf (which would make any tolerance pass)."""
     largest = float(np.max(np.abs(array), initial=0.0))
@@ -151,8 +154,8 @@ def _framework_gradient(name, reference) -> np.ndarray:
 
 def _tolerance(manual, framework) -> float:
     """The round-off each computation of the gradient may carry, added: a few ulps of each one's norm."""
-    return (roundoff(norm(manual.astype(np.float64)), _float_type(manual))
-            + roundoff(norm(framework.astype(np.float64)), _float_type(framework)))
+    return (roundoff(_scaled_norm(manual.astype(np.float64)), _float_type(manual))
+            + roundoff(_scaled_norm(framework.astype(np.float64)), _float_type(framework)))
 
 
 def _float_type(array):
@@ -168,7 +171,7 @@ def _what_is_wrong(manual64, framework64, manual, framework) -> str:
         return "the framework's is all zeros"
     scale = float(np.max(np.abs(framework64)))
     factor = float(np.vdot(manual64 / scale, framework64 / scale) / np.vdot(framework64 / scale, framework64 / scale))
-    if norm(manual64 - factor * framework64) <= _tolerance(manual, factor * framework):
+    if _scaled_norm(manual64 - factor * framework64) <= _tolerance(manual, factor * framework):
         return f"{_as_factor(factor)}x the framework's"
     return ""
 

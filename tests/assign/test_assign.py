@@ -247,6 +247,7 @@ def test_in_a_student_copy_each_test_carries_its_tasks_marker(tmp_path):
 
 
 def network_case(**spec):
+    """A case of task 6.1's probe: a 10-5-3 network on 6 images, with spec's settings."""
     return make_case("network", {"batch": 6, "sizes": [10, 5, 3], **spec}, np.random.default_rng(2))
 
 

@@ -194,6 +194,8 @@ def _run_graph(spec, arrays):
 
 
 def _run_network(spec, arrays):
+    """{gradient name: array} from manual_backward on the case's network (copies of its arrays, so that a
+    manual_backward writing into its inputs changes nothing else)."""
     from tinynet.backprop_ninja import GRADIENT_NAMES, PARAMETERS, manual_backward
     grads = manual_backward({name: arrays[name].copy() for name in PARAMETERS}, arrays["x"].copy(),
                             arrays["labels"].copy(), spec.get("activation", "tanh"))
