@@ -5,6 +5,7 @@ from .checkpoint import Checkpointed, checkpoint
 from .functional import hessian, hvp
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .gradient_comparison import compare_gradients
 from .guided import guided_backprop
 from .io import UnsafeWeightsError, load, load_pickle_weights, save
 from .kernels.conv_choice import conv_algorithm, conv_benchmark, force_conv_algorithm
@@ -19,4 +20,4 @@ __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp",
            "guided_backprop", "trace", "tracing", "Trace", "detect_anomaly", "AnomalyError",
            "save", "load", "load_pickle_weights", "UnsafeWeightsError", "conv_algorithm", "conv_benchmark",
            "force_conv_algorithm", "memory_report", "saved_tensors_hooks", "saved_in_float16", "saved_on_disk",
-           "checkpoint", "Checkpointed"]
+           "checkpoint", "Checkpointed", "compare_gradients"]

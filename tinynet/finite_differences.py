@@ -39,7 +39,12 @@ from .recorder import ops_whose_branch_differs, record_ops
 from .tensor import Tensor
 
 ROUNDOFF_ULPS = 4
-EPSILON = np.finfo(np.float64).eps
+
+
+def roundoff(scale, dtype=np.float64) -> float:
+    """The round-off a float computation of terms of total size `scale` may carry: ROUNDOFF_ULPS ε scale,
+    ε the machine epsilon of dtype (float64 here; tinynet.gradient_comparison asks for float32 too)."""
+    return ROUNDOFF_ULPS * float(np.finfo(dtype).eps) * scale
 
 
 @dataclass
@@ -94,5 +99,5 @@ class ProjectedFunction:
         plus, minus = self.moved(input_index, direction, h), self.moved(input_index, direction, -h)
         step = plus.step - minus.step
         return CentralDifference((plus.value - minus.value) / step,
-                                 2 * ROUNDOFF_ULPS * EPSILON * max(plus.scale, minus.scale) / step,
+                                 2 * roundoff(max(plus.scale, minus.scale)) / step,
                                  ops_whose_branch_differs(plus.calls, minus.calls))

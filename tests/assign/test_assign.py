@@ -6,15 +6,17 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 from submissions import TASK_IDS, TASKS, complete_tasks, grader, student_copy
-from tinynet.assign.probes import judge, make_case, run_case
+from tinynet.assign.probes import expected_values, judge, make_case, run_case
 from tinynet.assign.splice import SubmissionProblem, grading_tree, splice, student_functions
 from tinynet.assign.stubs import function_nodes, strip_functions
 from tinynet.assign.student import PROJECT_ROOT
+from tinynet.backprop_ninja import GRADIENT_NAMES
 
 SOURCE = '''class Mul:
     @staticmethod
@@ -43,7 +45,7 @@ def test_a_stub_keeps_signature_and_docstring_and_raises_the_task_text():
 
 
 def test_every_default_task_names_functions_and_tests_that_exist_and_cases_the_solution_passes():
-    assert TASK_IDS == ["1.1", "2.1", "2.2", "3.1", "3.2", "4.1", "5.1", "5.2"]
+    assert TASK_IDS == ["1.1", "2.1", "2.2", "3.1", "3.2", "4.1", "5.1", "5.2", "6.1"]
     for task in TASKS:
         for target in task.strip:
             file, _, name = target.partition(":")
@@ -175,10 +177,12 @@ def test_a_case_spec_with_unknown_settings_is_refused_naming_them():
         make_case("pytest", {}, np.random.default_rng(0))
     with pytest.raises(ValueError, match="values = 'huge'"):
         vjp_case(values="huge")
+    with pytest.raises(ValueError, match="activation='sigmoid': use one of tanh, relu"):
+        make_case("network", {"batch": 2, "sizes": [3, 2, 2], "activation": "sigmoid"}, np.random.default_rng(0))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("done", [(), ("1.1", "2.2", "3.2", "5.1"), ("2.1", "3.1", "4.1", "5.2"), TASK_IDS],
+@pytest.mark.parametrize("done", [(), ("1.1", "2.2", "3.2", "5.1"), ("2.1", "3.1", "4.1", "5.2", "6.1"), TASK_IDS],
                          ids=["empty", "odd", "even", "correct"])
 def test_a_submission_scores_exactly_its_done_tasks(done, tmp_path):
     """An honest empty copy scores 0, a correct one every task, half-done copies exactly their tasks: each
@@ -211,7 +215,7 @@ def test_check_prints_the_table_and_fails_unless_every_task_is_complete(tmp_path
     run_assign("make", "--out", tmp_path / "student")
     run = run_assign("check", tmp_path / "student", "--seed", 3)
     lines = run.stdout.strip().splitlines()
-    assert run.returncode == 1 and lines[-1] == "0 of 8 tasks complete" and len(lines) == 10
+    assert run.returncode == 1 and lines[-1] == "0 of 9 tasks complete" and len(lines) == 11
     assert "isolation:" in run.stderr
 
 
@@ -224,10 +228,10 @@ def test_check_class_writes_scores_and_feedback_for_every_student(tmp_path):
     assert run.returncode == 0, run.stderr
     rows = (tmp_path / "grades" / "scores.csv").read_text().splitlines()
     assert rows[0].startswith("student,task 1.1,") and rows[1].startswith("ada,0/8,") and rows[2].startswith("bob,")
-    assert rows[1].endswith(",1,8") and rows[2].endswith(",0,8")
+    assert rows[1].endswith(",1,9") and rows[2].endswith(",0,9")
     scores = json.loads((tmp_path / "grades" / "scores.json").read_text())
     assert scores["seed"] == 5 and set(scores["students"]) == {"ada", "bob"}
-    assert "1 of 8 tasks complete" in (tmp_path / "grades" / "feedback" / "ada.txt").read_text()
+    assert "1 of 9 tasks complete" in (tmp_path / "grades" / "feedback" / "ada.txt").read_text()
 
 
 @pytest.mark.slow
@@ -239,4 +243,60 @@ def test_in_a_student_copy_each_test_carries_its_tasks_marker(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert [line for line in run.stdout.splitlines() if "::" in line] == ["tests/ops/test_vjps.py::test_matmul_vjp",
                                                                           "tests/ops/test_vjps.py::test_linear_vjp"]
+    assert not (copy / "tutorials" / "05_backprop_ninja.py").exists()  # it works task 6.1's answer out
 
+
+
+def network_case(**spec):
+    """A case of task 6.1's probe: a 10-5-3 network on 6 images, with spec's settings."""
+    return make_case("network", {"batch": 6, "sizes": [10, 5, 3], **spec}, np.random.default_rng(2))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_the_reference_manual_backward_passes_against_tinynets_backward(activation):
+    case = network_case(activation=activation)
+    assert judge(case, run_case(case), expected_values(case)) is None
+    assert set(expected_values(case)) == set(GRADIENT_NAMES)
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda got: got.update(W1=got["W1"] * 2), "W1 WRONG (max |diff| "),
+    (lambda got: got.update(b0=got["b0"] * 2), "2.0x the framework's)"),
+    (lambda got: got.update(W0=got["W0"].T), "W0 WRONG SHAPE (manual has shape (5, 10), the framework's (10, 5)"),
+    (lambda got: got.pop("logits"), "logits MISSING (no manual gradient given)"),
+], ids=["factor", "factor-named", "transposed", "missing"])
+def test_the_judge_of_a_manual_backward_names_the_wrong_tensor(spoil, message):
+    case = network_case()
+    got = run_case(case)
+    spoil(got)
+    verdict = judge(case, got, expected_values(case))
+    assert message in verdict and ";" not in verdict  # the one spoiled tensor, and no other
+
+
+def write_manual_backward(copy, body):
+    """Replace the body of manual_backward in a student copy by body (lines at the function's indentation)."""
+    path = copy / "tinynet" / "backprop_ninja.py"
+    source = path.read_text()
+    start = source.index("def manual_backward")
+    end = source.index("\n\n\n", start)
+    signature = source[start:source.index("\n", start) + 1]
+    path.write_text(source[:start] + signature + textwrap.indent(textwrap.dedent(body), "    ") + source[end:])
+
+
+def test_the_manual_backward_task_is_graded_by_value_and_a_factor_of_two_is_named(tmp_path):
+    copy = student_copy(tmp_path / "s", done=["6.1"])
+    assert complete_tasks(grader(["6.1"]).grade(copy)) == {"6.1"}
+    path = copy / "tinynet" / "backprop_ninja.py"
+    path.write_text(path.read_text().replace('"W1": values["hidden"].T @ grad_logits',
+                                             '"W1": 2 * values["hidden"].T @ grad_logits'))
+    (score,) = grader(["6.1"]).grade(copy)
+    assert (score.passed, score.hidden_passed) == (0, 0)
+    assert re.search(r"^manual backward of 12-6-4 tanh, batch of 8: W1 WRONG \(max \|diff\| [0-9.e-]+, "
+                     r"2.0x the framework's\)$", score.diagnosis), score.diagnosis
+
+
+def test_a_manual_backward_that_calls_tinynets_backward_meets_the_other_tasks_stubs(tmp_path):
+    copy = student_copy(tmp_path / "s")
+    write_manual_backward(copy, "return framework_gradients(params, x, labels, activation)\n")
+    (score,) = grader(["6.1"], hidden=False).grade(copy)
+    assert score.passed == 0 and "NotImplementedError: Task " in score.diagnosis, score.diagnosis

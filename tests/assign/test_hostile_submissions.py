@@ -136,7 +136,7 @@ HALF = ("1.1", "2.2", "3.2", "5.1")
 @pytest.mark.slow
 @pytest.mark.parametrize("done", [(), tuple(TASK_IDS), HALF], ids=["empty", "complete", "half done"])
 def test_an_honest_copy_scores_exactly_its_done_tasks(done, tmp_path):
-    """An empty copy scores 0 of 8 (each task's stub named), a complete one 8 of 8, a half-done one
+    """An empty copy scores 0 of 9 (each task's stub named), a complete one 9 of 9, a half-done one
     exactly its done tasks, over all cases, hidden ones included."""
     grader = graded_by(tuple(TASK_IDS))
     scores = grader.grade(student_copy(tmp_path / "copy", done=done))

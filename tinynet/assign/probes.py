@@ -1,11 +1,12 @@
 """What a grading child computes for a task, and how the grader judges it.
 
-A task names a probe kind ("vjp", "graph", "kernel") and lists cases as small TOML tables
+A task names a probe kind ("vjp", "graph", "kernel", "network") and lists cases as small TOML tables
 (`{op = "elementwise.Mul", shapes = [[3, 1], [4]]}`). For each case the grader (never running
 student code) draws the input arrays (`make_case`), the child calls the student's functions on
 them (`run_case`: the same code runs on the grader's side with the instructor's functions to
-give the reference), and the grader compares the two sets of arrays (`judge`). The child's
-values are data to the grader: a child that prints "passed" or writes no values scores 0.
+give the reference; for a "network" case the reference is tinynet's own backward, `expected_values`),
+and the grader compares the two sets of arrays (`judge`). The child's values are data to the grader:
+a child that prints "passed" or writes no values scores 0.
 """
 import importlib
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..kernels.windows import output_shape
 
-KINDS = ("vjp", "graph", "kernel")
+KINDS = ("vjp", "graph", "kernel", "network")
 
 
 @dataclass
@@ -53,7 +54,8 @@ def make_case(kind, spec, rng, hidden=False) -> Case:
     """The Case a task's TOML table describes, with its arrays drawn from rng."""
     if kind not in KINDS:
         raise ValueError(f"probe = {kind!r}: the probes are {', '.join(KINDS)}")
-    return {"vjp": _vjp_case, "graph": _graph_case, "kernel": _kernel_case}[kind](dict(spec), rng, hidden)
+    return {"vjp": _vjp_case, "graph": _graph_case, "kernel": _kernel_case,
+            "network": _network_case}[kind](dict(spec), rng, hidden)
 
 
 def _vjp_case(spec, rng, hidden):
@@ -111,6 +113,24 @@ def _kernel_case(spec, rng, hidden):
     return Case("kernel", spec.get("name") or f"{kernel} of {tuple(spec['x'])} {settings}", spec, arrays, hidden)
 
 
+def _network_case(spec, rng, hidden):
+    """Part 1's network (tinynet.backprop_ninja) of sizes [D, H, C] on a batch: weights scaled by 1/sqrt(fan-in)
+    as a trained network's are, images in [0, 1), random labels."""
+    from tinynet.backprop_ninja import check_activation
+    dtype = np.dtype(spec.get("dtype", "float64"))
+    inputs, units, classes = spec["sizes"]
+    batch, activation = spec["batch"], spec.get("activation", "tanh")
+    check_activation(activation)
+    arrays = {"W0": rng.standard_normal((inputs, units)) / np.sqrt(inputs), "b0": 0.1 * rng.standard_normal(units),
+              "W1": rng.standard_normal((units, classes)) / np.sqrt(units), "b1": 0.1 * rng.standard_normal(classes),
+              "x": rng.random((batch, inputs))}
+    arrays = {name: a.astype(dtype) for name, a in arrays.items()}
+    arrays["labels"] = rng.integers(0, classes, batch)
+    name = spec.get("name") or (f"manual backward of {inputs}-{units}-{classes} {activation}, batch of {batch}"
+                                + ("" if dtype == np.float64 else f" {dtype}"))
+    return Case("network", name, spec, arrays, hidden)
+
+
 # ---- running a case (both sides: the student's functions in the child, the instructor's here) --
 def _op(name):
     """The op class "elementwise.Mul" of tinynet.ops."""
@@ -129,7 +149,17 @@ def _reference_kernels(family):
 
 def run_case(case: Case) -> dict:
     """The arrays the functions under test give on case's inputs (with the tinynet this process imports)."""
-    return {"vjp": _run_vjp, "graph": _run_graph, "kernel": _run_kernel}[case.kind](case.spec, case.arrays)
+    return {"vjp": _run_vjp, "graph": _run_graph, "kernel": _run_kernel,
+            "network": _run_network}[case.kind](case.spec, case.arrays)
+
+
+def expected_values(case: Case) -> dict:
+    """The reference arrays for case (grader side): run_case's, but for a "network" case tinynet's backward."""
+    if case.kind != "network":
+        return run_case(case)
+    from tinynet.backprop_ninja import PARAMETERS, framework_gradients
+    return framework_gradients({name: case.arrays[name] for name in PARAMETERS}, case.arrays["x"],
+                               case.arrays["labels"], case.spec.get("activation", "tanh"))
 
 
 def _run_vjp(spec, arrays):
@@ -161,6 +191,17 @@ def _run_graph(spec, arrays):
             tensors.append(Add.apply(tensors[parents[0]], tensors[parents[1]]))
     index = {id(t): k for k, t in enumerate(tensors)}
     return {"order": np.array([index.get(id(t), -1) for t in topological_order(tensors[-1:])], dtype=np.int64)}
+
+
+def _run_network(spec, arrays):
+    """{gradient name: array} from manual_backward on the case's network (copies of its arrays, so that a
+    manual_backward writing into its inputs changes nothing else)."""
+    from tinynet.backprop_ninja import GRADIENT_NAMES, PARAMETERS, manual_backward
+    grads = manual_backward({name: arrays[name].copy() for name in PARAMETERS}, arrays["x"].copy(),
+                            arrays["labels"].copy(), spec.get("activation", "tanh"))
+    if not isinstance(grads, dict):
+        raise TypeError(f"manual_backward must return a dict of gradients by name, got {type(grads).__name__}")
+    return {name: np.asarray(grads[name]) for name in GRADIENT_NAMES if name in grads}
 
 
 def _columns_shape(spec):
@@ -206,6 +247,8 @@ def judge(case: Case, got: dict, expected: dict):
     got, expected = dict(got), dict(expected)  # gradients are summed to their inputs' shapes below
     if case.kind == "graph" and case.spec["test"] != "unbroadcast":
         return _judge_order(case.spec, got.get("order"))
+    if case.kind == "network":
+        return _judge_gradients(got, expected)
     if case.kind == "vjp":
         if not np.array_equal(got.get("grad_out_after"), case.arrays["grad_out"]):
             return "backward wrote into grad_out (other inputs of the same node receive it too): compute a new array"
@@ -221,6 +264,21 @@ def judge(case: Case, got: dict, expected: dict):
         if problem:
             return problem + (_vjp_finite_difference_hint(case, got) if case.kind == "vjp" else "")
     return None
+
+
+def _judge_gradients(got, expected):
+    """None when every gradient in got is exact or approx against expected's (tinynet.compare_gradients), else
+    the wrong ones named: "W1 WRONG (max |diff| 0.08, 2.0x the framework's); b0 MISSING (no manual gradient given)"."""
+    from tinynet.gradient_comparison import compare_gradients
+    result = compare_gradients({name: got[name] for name in expected if name in got}, expected)
+    return "; ".join(f"{row.name} {row.verdict} ({_why(row)})" for row in result.wrong) or None
+
+
+def _why(row) -> str:
+    """What backs a wrong row's verdict: its note, and for WRONG the largest difference first."""
+    if row.verdict != "WRONG":
+        return row.note
+    return ", ".join(filter(None, [f"max |diff| {row.max_abs_difference:.3g}", row.note]))
 
 
 def _summed_to(grad, shape):

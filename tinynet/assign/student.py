@@ -7,7 +7,8 @@ from .tasks import write_task_list
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "results", "__pycache__", ".hypothesis", ".pytest_cache",
-                                    "*.egg-info", ".ruff_cache", "*.hidden.toml")
+                                    "*.egg-info", ".ruff_cache", "*.hidden.toml",
+                                    "05_backprop_ninja.py")  # the tutorial works task 6.1's answer out
 TASK_LIST = Path("tests") / "assignment_tasks.json"
 CONFTEST_LINES = ("\n\n# Added by python -m tinynet.assign make: every test carries its assignment task's marker.\n"
                   "from tinynet.assign.plugin import (pytest_collection_modifyitems,  # noqa: E402,F401\n"
