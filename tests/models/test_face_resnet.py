@@ -78,3 +78,41 @@ def test_input_gradient_flows_to_the_image_but_not_to_frozen_weights(model):
     model(image)[0, 0].backward()
     assert image.grad.shape == (1, 3, 150, 150) and np.abs(image.grad).sum() > 0
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_frozen_network_folds_each_scale_layer_into_its_conv_and_computes_the_same(model):
+    """Frozen: conv(x, weight * gamma) + bias * gamma + beta, one op; trainable: conv, then * gamma + beta. The two
+    agree to rounding, in the descriptors and in the input gradient; the fold follows in-place changes."""
+    images = face_crops("Angie Harmon", 2)
+    trainable = FaceResNet.pretrained(require_data("pretrained"), trainable=True)
+
+    def descriptors_and_input_gradient(network, dtype=np.float32):
+        x = tn.Tensor(images.astype(dtype), requires_grad=True)
+        out = network(x)
+        out.backward(np.linspace(-1, 1, out.size, dtype=dtype).reshape(out.shape))
+        return out.data, x.grad
+    (folded, folded_gradient), (plain, plain_gradient) = map(descriptors_and_input_gradient, (model, trainable))
+    assert model.stem._folded is not None and trainable.stem._folded is None
+    np.testing.assert_allclose(folded, plain, atol=1e-5 * np.abs(plain).max())
+    # in float32 a ReLU whose input rounds to the other side of 0, or a max-pool window whose two largest values
+    # round into the other order, sends the gradient another way: the gradients agree as a whole (~1% here);
+    # in float64, element by element
+    assert np.linalg.norm(folded_gradient - plain_gradient) < 3e-2 * np.linalg.norm(plain_gradient)
+    frozen64 = FaceResNet.pretrained(require_data("pretrained")).to(np.float64)
+    (_, folded_gradient), (_, plain_gradient) = (descriptors_and_input_gradient(network, np.float64) for network in
+                                                 (frozen64, trainable.to(np.float64)))
+    np.testing.assert_allclose(folded_gradient, plain_gradient, atol=1e-10 * np.abs(plain_gradient).max())
+
+    gamma = model.blocks[0].conv1.gamma
+    kept = gamma.data.copy()
+    try:
+        gamma.data[...] *= 2  # written in place: the next forward folds again
+        with tn.no_grad():
+            doubled = model(tn.Tensor(images)).data
+        trainable.to(np.float32).blocks[0].conv1.gamma.data = kept * 2  # replaced
+        with tn.no_grad():  # no gradient wanted: folded as well
+            expected = trainable(tn.Tensor(images)).data
+        assert np.abs(doubled - folded).max() > 1e-2
+        np.testing.assert_allclose(doubled, expected, atol=1e-5 * np.abs(expected).max())
+    finally:
+        gamma.data[...] = kept

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..grad_mode import is_grad_enabled
 from ..nn.module import Module, Parameter
 from . import holding
 
@@ -54,7 +55,16 @@ def load_weights(directory) -> dict:
 
 
 class ConvScale(Module):
-    """nn.Conv2d (with bias), then dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel."""
+    """nn.Conv2d (with bias), then dlib's affine 'scale' layer: out = conv(x) * gamma + beta, per channel.
+
+    When none of the four parameters wants a gradient (the frozen pretrained network of parts 7-9, or under
+    tn.no_grad), the layer
+    runs as one convolution with the scale folded in: conv(x, weight * gamma) + (bias * gamma + beta), the same
+    function (to float rounding) without two more passes over every output value. The folded weight and bias
+    are made again whenever one of the four parameters is replaced or written in place (their versions).
+    """
+
+    _folded = _folded_from = None  # (weight, bias) folded, and [(array, version count)] of the four they came from
 
     def __init__(self, weights, prefix, stride, padding):
         filters = weights[f"{prefix}/conv/filters"]  # (kh, kw, in, out)
@@ -64,7 +74,21 @@ class ConvScale(Module):
         self.beta = Parameter(weights[f"{prefix}/scale/biases"].reshape(1, -1, 1, 1))
 
     def forward(self, x):
-        return self.conv(x) * self.gamma + self.beta
+        parameters = (self.conv.weight, self.conv.bias, self.gamma, self.beta)
+        if is_grad_enabled() and any(p.requires_grad for p in parameters):
+            return self.conv(x) * self.gamma + self.beta
+        weight, bias = self.folded(parameters)
+        return F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding)
+
+    def folded(self, parameters):
+        """(weight * gamma (O, C, kh, kw), bias * gamma + beta (O,)) as arrays, remade when a parameter changed."""
+        current = [(p._data, p.version.count) for p in parameters]
+        if self._folded_from is None or any(array is not kept or count != kept_count for (array, count), (
+                kept, kept_count) in zip(current, self._folded_from)):
+            weight, bias, gamma, beta = (p._data for p in parameters)
+            self._folded = weight * gamma.reshape(-1, 1, 1, 1), bias * gamma.ravel() + beta.ravel()
+            self._folded_from = current
+        return self._folded
 
 
 class ResidualBlock(Module):
