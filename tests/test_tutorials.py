@@ -7,7 +7,7 @@ Jupyter or Colab would run them. A failure names the cell, the script line it st
 import pytest
 
 from conftest import require_data
-from experiments.common.notebook_kernel import NotebookCellError, run_notebook
+from experiments.common.notebook_kernel import TRACEBACK_LINES, NotebookCellError, run_notebook
 from experiments.common.notebooks import NEEDS_DATA, read_tutorial, tutorial_scripts
 
 TUTORIALS = tutorial_scripts()
@@ -30,9 +30,12 @@ def test_tutorial_runs_top_to_bottom_in_a_kernel(tutorial, tmp_path):
 
 def test_a_broken_tutorial_fails_naming_its_cell(tmp_path):
     broken = tmp_path / "99_broken.py"
-    broken.write_text("# %% [markdown]\n# # Broken\n\n# %%\nx = 1\n\n# %%\nx = [][x]\n")
+    broken.write_text("# %% [markdown]\n# # Broken\n\n# %%\nx = 1\n\n# %%\n"
+                      "def dig(depth):\n    return dig(depth - 1) if depth else [][x]\n\n\ndig(20)\n")
     with pytest.raises(pytest.fail.Exception) as failure:
         run_tutorial(broken, tmp_path)
-    assert str(failure.value).startswith("99_broken.py: cell 3 of 3 (In [2], from line 8 of the script) raised "
-                                         "IndexError: list index out of range\n")
-    assert str(failure.value).endswith("IndexError: list index out of range")
+    message = str(failure.value)
+    assert message.startswith("99_broken.py: cell 3 of 3 (In [2], from line 8 of the script) raised "
+                              "IndexError: list index out of range\n")
+    assert message.endswith("return dig(depth - 1) if depth else [][x]\n\nIndexError: list index out of range")
+    assert len(message.splitlines()) == 1 + TRACEBACK_LINES  # the traceback's last lines only: it has 20 frames
