@@ -4,7 +4,6 @@ The kernel is ipykernel on this very Python (sys.executable), so it sees the sam
 caller: a venv's tinynet, not whatever a system-wide "python3" kernelspec points at. Figures come
 back as PNG outputs (matplotlib's inline backend, whatever MPLBACKEND the caller has).
 """
-import os
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from coursedata.paths import PROJECT_ROOT
+from coursedata.paths import environment_importing_project
 
 INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 CELL_TIMEOUT_SECONDS = 600  # the slowest tutorial cell (04's face ResNet) takes seconds; this only stops a hang
@@ -38,8 +37,7 @@ def kernel_of_this_python() -> KernelManager:
 
 def kernel_environment() -> dict:
     """This process's environment, with inline figures and the project's folder first on PYTHONPATH."""
-    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "MPLBACKEND": INLINE_FIGURES, "PYTHONPATH": python_path}
+    return {**environment_importing_project(), "MPLBACKEND": INLINE_FIGURES}
 
 
 def run_notebook(notebook: nbformat.NotebookNode, cwd: Path, name: str = "notebook") -> nbformat.NotebookNode:
