@@ -22,7 +22,8 @@ TUTORIALS = PROJECT_ROOT / "tutorials"
 CELL_MARKER = re.compile(r"# %%(?P<title>.*)")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 # The course data (paths under TINYNET_DATA) each tutorial reads; a tutorial not listed reads none.
-NEEDS_DATA = {"04_input_gradients.py": ["pretrained/face_recognition_model.bin", "facescrub"]}
+NEEDS_DATA = {"04_input_gradients.py": ["pretrained/face_recognition_model.bin", "facescrub"],
+              "06_forward_mode_and_vmap.py": ["mnist/mnist_all.mat", "mnist/snapshot50.pkl"]}
 
 
 def tutorial_scripts(folder: Path = TUTORIALS) -> list:
