@@ -12,6 +12,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets import default
 
 from coursedata.paths import environment_importing_project
 
@@ -25,14 +26,17 @@ class NotebookCellError(Exception):
     """A notebook's cell raised: the message names the cell, the script line it comes from and the traceback."""
 
 
-def kernel_of_this_python() -> KernelManager:
+class KernelOfThisPython(KernelManager):
     """A kernel manager that starts `sys.executable -m ipykernel_launcher`.
 
     No kernelspec is looked up on disk (kernel_dirs is empty): jupyter_client then falls back on
     ipykernel's own "python3" spec, whose command is this interpreter. A python3 kernelspec in
     ~/.local/share/jupyter or /usr/share/jupyter, registered by another Python, is never used.
     """
-    return KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+
+    @default("kernel_spec_manager")
+    def _kernelspecs_of_ipykernel_only(self):
+        return KernelSpecManager(kernel_dirs=[])
 
 
 def kernel_environment() -> dict:
@@ -47,8 +51,9 @@ def run_notebook(notebook: nbformat.NotebookNode, cwd: Path, name: str = "notebo
     NotebookCellError says which one (see describe_failure); the notebook keeps every output up to
     and including that cell's error, so it can still be rendered.
     """
-    client = NotebookClient(notebook, km=kernel_of_this_python(), timeout=CELL_TIMEOUT_SECONDS,
-                            resources={"metadata": {"path": str(cwd)}})
+    # The client makes (so owns, and shuts down at the end) its kernel manager: one given as km= stays running.
+    client = NotebookClient(notebook, kernel_manager_class=KernelOfThisPython, kernel_name="python3",
+                            timeout=CELL_TIMEOUT_SECONDS, resources={"metadata": {"path": str(cwd)}})
     try:
         client.execute(env=kernel_environment())
     except CellExecutionError:

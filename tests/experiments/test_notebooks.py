@@ -1,5 +1,6 @@
 """Tutorial scripts as notebooks: the percent-format converter, and running a notebook in a real kernel."""
 import json
+import os
 import sys
 
 import nbformat
@@ -68,9 +69,11 @@ def test_the_kernel_is_this_python_and_figures_come_back_as_png_whatever_mplback
     monkeypatch.setenv("JUPYTER_PATH", str(decoy_kernelspec(tmp_path / "jupyter")))
     notebook = notebook_from_percent("# %%\nimport os, sys\nprint(sys.executable, os.environ.get('DECOY_KERNEL'))\n"
                                      "# %%\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
-                                     "# %%\nopen('written.txt', 'w').write('here')\n")
+                                     "# %%\nopen('written.txt', 'w').write('here')\nprint(os.getpid())\n")
     run_notebook(notebook, tmp_path)
     assert notebook.cells[0].outputs[0].text == f"{sys.executable} None\n"
+    with pytest.raises(ProcessLookupError):  # the kernel was shut down (and reaped) when the notebook ended
+        os.kill(int(notebook.cells[2].outputs[0].text), 0)
     assert any("image/png" in output.get("data", {}) for output in notebook.cells[1].outputs)
     assert (tmp_path / "written.txt").read_text() == "here"  # the kernel works in the folder it was given
 
