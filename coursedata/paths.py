@@ -13,3 +13,10 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """The folder for downloads and derived files: $TINYNET_CACHE, else ~/.cache/tinynet."""
     return Path(os.environ.get("TINYNET_CACHE", Path.home() / ".cache" / "tinynet"))
+
+
+def environment_importing_project() -> dict:
+    """This process's environment with the project's folder first on PYTHONPATH: a child process (an
+    experiment, a notebook's kernel) imports this checkout's packages, whatever its working folder."""
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": python_path}

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from coursedata.cli import DEBUG_HELP, run_main
 from coursedata.files import atomic_write
+from coursedata.paths import environment_importing_project
 from experiments.registry import EXPERIMENTS, RUN_TABLE
 
 RESULTS = Path("results")
-# experiments/ and benchmarks/ are not installed (setup.cfg): each child finds them in the project's folder.
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -43,15 +42,10 @@ def run_child(command, log) -> StepRun:
     keeps the runner small: it imports neither NumPy nor tinynet (the report is imported to build it).
     """
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment())
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment_importing_project())
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait for it again
     return StepRun(child.returncode == 0, time.perf_counter() - started, usage.ru_maxrss * 1024)
-
-
-def child_environment() -> dict:
-    """This process's environment with the project's folder first on PYTHONPATH, whatever the working folder."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
 
 
 def run(module, out, seed, debug=False) -> StepRun:

@@ -22,6 +22,9 @@ class Experiment:
 EXPERIMENTS = [
     Experiment("backprop_steps", "How backprop works: backward passes to step through", "",
                note="Open the pages linked below in a browser and press the right arrow key."),
+    Experiment("tutorials", "Tutorials: the notebooks, run in a Jupyter kernel", "",
+               note="Each page is a tutorial as it ran here; the `.ipynb` beside it opens in Jupyter or Colab "
+                    "(tutorials/README.md)."),
     Experiment("part1_mnist", "Part 1: MNIST and the course's 784-300-10 handout network rebuilt with tinynet", "000",
                note="Seed 000 gives no number for part 1; test_accuracy is after 5000 Adam steps from "
                     "snapshot50.pkl."),

@@ -7,8 +7,8 @@ nothing fetched, so it opens offline from the file system.
 import argparse
 import html
 import json
-import os
 import re
+import textwrap
 from pathlib import Path
 
 from coursedata.cli import DEBUG_HELP, run_main
@@ -58,7 +58,7 @@ def table(header, rows):
 
 
 def markdown_to_html(text):
-    """A small Markdown subset (headings, paragraphs, lists, pipe tables, code blocks) as HTML."""
+    """A small Markdown subset (headings, paragraphs, lists, pipe tables, fenced or indented code) as HTML."""
     blocks, out = re.split(r"\n\s*\n", text.strip()), []
     for block in blocks:
         lines = block.splitlines()
@@ -67,13 +67,15 @@ def markdown_to_html(text):
         elif block.startswith("#"):
             level = min(len(block) - len(block.lstrip("#")) + 2, 6)
             out.append(f"<h{level}>{inline(block.lstrip('#').strip())}</h{level}>")
+        elif all(line.startswith("    ") for line in lines):
+            out.append(f"<pre>{html.escape(textwrap.dedent(block))}</pre>")
         elif all(line.lstrip().startswith("|") for line in lines) and len(lines) >= 2:
             cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines
                      if not re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", line)]
             out.append(table(cells[0], [[inline(c) for c in row] for row in cells[1:]]))
-        elif all(re.match(r"\s*[-*] ", line) for line in lines):
-            out.append("<ul>" + "".join(f"<li>{inline(line.split(' ', 1)[1])}</li>" for line in
-                                        (line.strip() for line in lines)) + "</ul>")
+        elif re.match(r"\s*[-*] ", lines[0]):  # a list: an item's next lines are indented
+            items = re.split(r"\n\s*[-*] ", "\n" + block.lstrip())[1:]
+            out.append("<ul>" + "".join(f"<li>{inline(' '.join(item.split()))}</li>" for item in items) + "</ul>")
         else:
             out.append(f"<p>{inline(' '.join(lines))}</p>")
     return "\n".join(out)
@@ -168,11 +170,13 @@ def run_table_rows(results):
 
 
 def tutorial_links(results):
-    """A paragraph linking the tutorials (tutorials/ beside the results folder)."""
-    tutorials = sorted((results.resolve().parent / "tutorials").glob("[0-9][0-9]_*.py"))
-    links = ", ".join(f'<a href="{html.escape(os.path.relpath(t, results.resolve()))}">{html.escape(t.stem)}</a>'
-                      for t in tutorials)
-    return f"<p>Tutorials to run top to bottom: {links}</p>" if tutorials else ""
+    """A paragraph linking each tutorial's page and notebook in results/tutorials/ (python -m experiments.tutorials)."""
+    pages = sorted((results / "tutorials").glob("[0-9][0-9]_*.html"))
+    links = ", ".join(f'<a href="tutorials/{html.escape(page.name)}">{html.escape(page.stem)}</a> '
+                      f'(<a href="tutorials/{html.escape(page.stem)}.ipynb">.ipynb</a>)' for page in pages)
+    return (f"<p>Tutorials, run as notebooks: {links}</p>" if pages else
+            "<p class='missing'>Tutorials not run yet: <code>python -m experiments.tutorials</code> writes "
+            "results/tutorials/.</p>")
 
 
 def build(results: Path) -> Path:

@@ -1,21 +1,17 @@
-"""Every tutorial runs top to bottom: a tutorial that no longer runs is a failing test.
+"""Every tutorial runs top to bottom as a notebook in a real Jupyter kernel: a tutorial that no longer runs fails.
 
-The tutorials are percent-format notebooks, i.e. Python scripts whose cells are marked by
-`# %%` comments, so running the script executes every cell in order, as Jupyter would.
+The tutorials are percent-format scripts (cells marked by `# %%` comments); each is made into a notebook
+(experiments.common.notebooks) and its cells run in order by nbclient in an ipykernel on this Python, as
+Jupyter or Colab would run them. A failure names the cell, the script line it starts on and the traceback.
 """
-import os
-import subprocess
-import sys
-
 import pytest
 
 from conftest import require_data
 from coursedata.paths import PROJECT_ROOT
+from experiments.common.notebook_kernel import TRACEBACK_LINES, NotebookCellError, run_notebook
+from experiments.common.notebooks import NEEDS_DATA, read_tutorial, tutorial_scripts
 
-TUTORIALS = sorted((PROJECT_ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
-NEEDS_DATA = {"04_input_gradients.py": ["pretrained/face_recognition_model.bin", "facescrub"],
-              "05_backprop_ninja.py": ["mnist/mnist_all.mat", "mnist/snapshot50.pkl"],
-              "06_forward_mode_and_vmap.py": ["mnist/mnist_all.mat", "mnist/snapshot50.pkl"]}
+TUTORIALS = tutorial_scripts()
 
 
 def test_there_are_six_tutorials():
@@ -24,10 +20,29 @@ def test_there_are_six_tutorials():
     assert [t.name[:2] for t in TUTORIALS] == ["01", "02", "03", "04", *([] if student_copy else ["05"]), "06"]
 
 
+def run_tutorial(script, cwd):
+    """Run the tutorial at script as a notebook in folder cwd; a raising cell fails the test with its message."""
+    try:
+        run_notebook(read_tutorial(script), cwd, script.name)
+    except NotebookCellError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
 @pytest.mark.parametrize("tutorial", TUTORIALS, ids=lambda path: path.stem)
-def test_tutorial_runs_top_to_bottom(tutorial, tmp_path):
+def test_tutorial_runs_top_to_bottom_in_a_kernel(tutorial, tmp_path):
     for relative in NEEDS_DATA.get(tutorial.name, []):
         require_data(relative)
-    run = subprocess.run([sys.executable, str(tutorial)], cwd=tmp_path, capture_output=True, text=True,
-                         env={**os.environ, "MPLBACKEND": "Agg"})
-    assert run.returncode == 0, f"{tutorial.name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    run_tutorial(tutorial, tmp_path)
+
+
+def test_a_broken_tutorial_fails_naming_its_cell(tmp_path):
+    broken = tmp_path / "99_broken.py"
+    broken.write_text("# %% [markdown]\n# # Broken\n\n# %%\nx = 1\n\n# %%\n"
+                      "def dig(depth):\n    return dig(depth - 1) if depth else [][x]\n\n\ndig(20)\n")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        run_tutorial(broken, tmp_path)
+    message = str(failure.value)
+    assert message.startswith("99_broken.py: cell 3 of 3 (In [2], from line 8 of the script) raised "
+                              "IndexError: list index out of range\n")
+    assert message.endswith("return dig(depth - 1) if depth else [][x]\n\nIndexError: list index out of range")
+    assert len(message.splitlines()) == 1 + TRACEBACK_LINES  # the traceback's last lines only: it has 20 frames

@@ -7,7 +7,7 @@
 #     f(a, b) = (a * b + b) ** 2,   at a = 2, b = -3
 #
 # Run this file top to bottom (`python tutorials/01_backprop_by_hand.py`), or open it as a
-# notebook (`jupytext --to notebook tutorials/01_backprop_by_hand.py`).
+# notebook: `python -m experiments.tutorials --no-run` writes results/tutorials/*.ipynb.
 
 # %%
 import numpy as np
