@@ -9,6 +9,7 @@ from .guided import guided_backprop
 from .io import UnsafeWeightsError, load, load_pickle_weights, save
 from .kernels.conv_choice import conv_algorithm, conv_benchmark, force_conv_algorithm
 from .memory import memory_report, saved_in_float16, saved_on_disk
+from .monitor import Monitor, monitor
 from .saved_hooks import saved_tensors_hooks
 from .tensor import Tensor, grad
 from .trace import Trace, trace, tracing
@@ -19,4 +20,4 @@ __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp",
            "guided_backprop", "trace", "tracing", "Trace", "detect_anomaly", "AnomalyError",
            "save", "load", "load_pickle_weights", "UnsafeWeightsError", "conv_algorithm", "conv_benchmark",
            "force_conv_algorithm", "memory_report", "saved_tensors_hooks", "saved_in_float16", "saved_on_disk",
-           "checkpoint", "Checkpointed"]
+           "checkpoint", "Checkpointed", "monitor", "Monitor"]
