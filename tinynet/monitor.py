@@ -73,7 +73,7 @@ def update_to_data_ratio(before, after):
 
 
 def gradient_histogram(grad, bins=GRADIENT_BINS):
-    """(counts (bins,), edges (bins + 1,)) of the values of grad (any shape) over [-r, r].
+    """(counts (bins,), r): a histogram of the values of grad (any shape) in `bins` equal bins over [-r, r].
 
     r is the RANGE_PERCENTILE percentile of |grad| (over an evenly strided sample of at most
     RANGE_SAMPLE values, so that a large layer costs one pass); values beyond +-r are counted in the
@@ -82,9 +82,8 @@ def gradient_histogram(grad, bins=GRADIENT_BINS):
     flat = grad.reshape(-1)
     sample = np.abs(flat[::max(1, flat.size // RANGE_SAMPLE)])
     bound = float(np.percentile(sample, RANGE_PERCENTILE)) or float(sample.max()) or 1.0
-    edges = np.linspace(-bound, bound, bins + 1)
     which = np.clip(((flat + bound) * (bins / (2 * bound))).astype(np.int64), 0, bins - 1)
-    return np.bincount(which, minlength=bins), edges
+    return np.bincount(which, minlength=bins), bound
 
 
 ACTIVATION_STATISTICS = {  # what is recorded for each kind of activation module: {name: statistic(output)}
@@ -100,8 +99,8 @@ class Monitor:
     What it holds, each list with one entry per recorded step (steps: the indices of those steps, 0 first):
     activations: {"<module name> (<kind>)": {statistic: [fraction or None if the module did not run]}};
     update_ratios: {parameter name: [update-to-data ratio or None if it had no gradient]};
-    gradient_histograms: {parameter name: {"steps": [...], "counts": [(bins,) ...], "edges": [(bins + 1,) ...]}},
-    at the recorded steps where the parameter had a gradient;
+    gradient_histograms: {parameter name: {"steps": [...], "counts": [(bins,) ...], "bounds": [r, ...]}} at the
+    recorded steps where the parameter had a gradient, each histogram's bins spanning [-r, r] evenly;
     initial_loss, classes: what record_initial_loss was given first.
     """
 
@@ -112,7 +111,7 @@ class Monitor:
         self.parameters = [(name, p) for name, p in model.named_parameters()
                            if any(p is q for q in optimizer.params)]
         self.update_ratios = {name: [] for name, _ in self.parameters}
-        self.gradient_histograms = {name: {"steps": [], "counts": [], "edges": []} for name, _ in self.parameters}
+        self.gradient_histograms = {name: {"steps": [], "counts": [], "bounds": []} for name, _ in self.parameters}
         self.activations = {}
         self.initial_loss = self.classes = None
         self._this_step, self._before = {}, {}
@@ -148,11 +147,11 @@ class Monitor:
             return
         for name, p in self.parameters:
             if p.grad is not None:
-                counts, edges = gradient_histogram(np.asarray(p.grad))
+                counts, bound = gradient_histogram(np.asarray(p.grad))
                 histograms = self.gradient_histograms[name]
                 histograms["steps"].append(self.steps_taken)
                 histograms["counts"].append(counts)
-                histograms["edges"].append(edges)
+                histograms["bounds"].append(bound)
                 self._before[name] = np.array(p.data)
 
     def _after_step(self, optimizer, args, kwargs):
@@ -189,7 +188,7 @@ class Monitor:
                 "expected_initial_loss": None if self.classes is None else math.log(self.classes),
                 "activations": self.activations, "update_ratios": self.update_ratios,
                 "gradient_histograms": {name: {"steps": list(h["steps"]), "counts": [c.tolist() for c in h["counts"]],
-                                               "edges": [e.tolist() for e in h["edges"]]}
+                                               "bounds": list(h["bounds"])}
                                         for name, h in self.gradient_histograms.items()}}
 
 

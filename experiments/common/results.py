@@ -35,6 +35,7 @@ class Results:
     results.metrics["test_accuracy"] = 0.9  # written to metrics.json on exit
     results.summary("text")                 # out/summary.md
     results.memory_report("what", loss)     # out/memory_report.txt and .json (tn.memory_report)
+    results.health(monitor)                 # out/health.png and metrics["health"] (a finished tn.monitor)
     """
 
     def __init__(self, out, args, **extra_config):
@@ -84,6 +85,14 @@ class Results:
     def summary(self, markdown: str):
         """Write out/summary.md."""
         write_atomically(self.out / "summary.md", markdown)
+
+    def health(self, monitor, name="health"):
+        """The training-health panel of a finished tn.monitor: out/<name>.png, and its record in metrics[name]."""
+        from experiments.common.health import health_panel
+
+        record = monitor.to_json()
+        self.figure(health_panel(record, f"{self.out.name}: {name}"), name)
+        self.metrics[name] = record
 
     def memory_report(self, what, output, *args):
         """What the graph of output (a Tensor, or a function called as output(*args)) saved for backward, by op and
