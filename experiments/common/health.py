@@ -64,9 +64,8 @@ def gradient_views(fig, cell, health):
         shown = sorted({0, recorded // 2, recorded - 1}) if recorded else []
         for k, index in enumerate(shown):
             counts, bound = np.array(histograms["counts"][index]), histograms["bounds"][index]
-            edges = np.linspace(-bound, bound, len(counts) + 1)
-            ax.plot((edges[:-1] + edges[1:]) / 2, counts / counts.sum(), color=f"C{k}",
-                    label=f"step {histograms['steps'][index]}")
+            ax.stairs(counts / counts.sum(), np.linspace(-bound, bound, len(counts) + 1), color=f"C{k}",
+                      label=f"step {histograms['steps'][index]}")
         ax.set_title(f"{name} gradient", fontsize=8)
         ax.tick_params(labelsize=6)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))

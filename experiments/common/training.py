@@ -43,6 +43,18 @@ def evaluate(model, loss_fn, splits):
     return results
 
 
+@contextlib.contextmanager
+def monitored(model, optimizer, steps, health):
+    """A tn.monitor of model and optimizer that records HEALTH_RECORDS times over a run of `steps` steps, handed to
+    health(monitor) when the block ends; with health None, the block gets None and nothing is watched."""
+    if health is None:
+        yield None
+        return
+    with tn.monitor(model, optimizer, every=max(steps // HEALTH_RECORDS, 1)) as monitor:
+        yield monitor
+    health(monitor)
+
+
 def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, eval_every=100, progress=True,
           batches=None, eval_loss_fn=None, health=None):
     """Run `steps` optimizer steps on random mini-batches of (x, y).
@@ -65,9 +77,7 @@ def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, 
 
     if batches is None:
         batches = (batch for _ in itertools.count() for batch in minibatches(len(x), batch_size, rng))
-    watching = contextlib.nullcontext() if health is None else tn.monitor(model, optimizer,
-                                                                          every=max(steps // HEALTH_RECORDS, 1))
-    with watching as monitor:
+    with monitored(model, optimizer, steps, health) as monitor:
         for step in tqdm(range(steps), desc="training", disable=not progress, mininterval=1.0):
             if step % eval_every == 0:
                 record(step)
@@ -80,7 +90,5 @@ def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, 
                     monitor.record_initial_loss((eval_loss_fn or loss_fn)(outputs, y[batch]).item(), outputs.shape[1])
             loss.backward()
             optimizer.step()
-    if health is not None:
-        health(monitor)
     record(steps)
     return curves
