@@ -111,6 +111,20 @@ def test_an_sgd_step_gives_lr_times_the_gradient_std_over_the_weight_std():
     assert health.update_ratios["weight"] == [pytest.approx(0.05 * 1.0 / np.sqrt(1.25))]
 
 
+def test_a_large_parameters_ratio_comes_from_a_strided_sample_within_a_percent():
+    rng = np.random.default_rng(7)
+    weight = nn.Parameter(rng.standard_normal((600, 1000)).astype(np.float32))  # 6 x SAMPLE values
+    model = nn.Module()
+    model.weight = weight
+    optimizer = optim.SGD([weight], lr=0.01)
+    weight.grad = rng.standard_normal(weight.shape).astype(np.float32) * np.linspace(0, 2, 1000, dtype=np.float32)
+    exact = 0.01 * np.std(weight.grad) / np.std(weight.data)
+    with tn.monitor(model, optimizer) as health:
+        optimizer.step()
+    assert health.update_ratios["weight"] == [pytest.approx(exact, rel=0.01)]
+    assert sum(health.gradient_histograms["weight"]["counts"][0]) == weight.size
+
+
 def test_adams_ratio_is_measured_from_the_step_it_took_not_from_lr_times_grad():
     weight = nn.Parameter(np.array([1.0, 2.0, 3.0, 4.0]))
     model = nn.Module()

@@ -49,7 +49,7 @@ def activation_view(ax, health):
                     marker=".", label=f"{layer}: {statistic}")
     ax.set(xlabel="step", ylabel="% of the layer", ylim=(-3, 103),
            title="activations: saturated |t| > 0.97 / dead ReLU units / zero outputs")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3)
 
 
@@ -70,7 +70,7 @@ def gradient_views(fig, cell, health):
         ax.tick_params(labelsize=6)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
         if shown:
-            ax.legend(fontsize=6)
+            ax.legend(fontsize=6, loc="upper right")
     axes[0].set_ylabel("fraction of values")
 
 
@@ -80,8 +80,8 @@ def update_ratio_view(ax, health):
         ax.plot(health["steps"], as_numbers(health["update_ratios"][name]), marker=".", label=name)
     ax.axhline(GUIDE_RATIO, color="black", linestyle="--", linewidth=1, label="1e-3 guide")
     ax.set(xlabel="step", ylabel="std(update) / std(weight)", yscale="log", title="update-to-data ratio")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3)
 
 
 def health_panel(health, title):
