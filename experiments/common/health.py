@@ -25,7 +25,8 @@ def as_numbers(values):
 def initial_loss_view(ax, health):
     """Bars: the first training loss and ln(classes), the loss of a classifier that starts out unbiased."""
     if health["initial_loss"] is None:
-        ax.text(0.5, 0.5, "no initial loss recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no initial loss recorded:\nln(classes) is a check of a classifier's cross-entropy",
+                ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
     values = [health["initial_loss"], health["expected_initial_loss"]]
@@ -39,8 +40,8 @@ def activation_view(ax, health):
     """Per activation layer over the recorded steps: % saturated (tanh, sigmoid), % dead units and,
     dotted, % zero outputs (ReLU)."""
     if not health["activations"]:
-        ax.text(0.5, 0.5, "no nn.Tanh, nn.Sigmoid or nn.ReLU modules", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no nn.Tanh, nn.Sigmoid or nn.ReLU modules\n(functional calls such as F.relu are not "
+                "watched)", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
     for k, (layer, statistics) in enumerate(health["activations"].items()):

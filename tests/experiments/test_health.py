@@ -66,5 +66,24 @@ def test_the_panel_draws_a_run_without_activations_gradients_or_initial_loss():
               "activations": {}, "update_ratios": {"w": [None]}, "shapes": {"w": [2, 2]},
               "gradient_histograms": {"w": {"steps": [], "counts": [], "bounds": []}}}
     fig = health_panel(health, "empty")
-    texts = [text.get_text() for ax in fig.axes for text in ax.texts]
+    texts = " ".join(text.get_text() for ax in fig.axes for text in ax.texts)
     assert "no initial loss recorded" in texts and "no nn.Tanh, nn.Sigmoid or nn.ReLU modules" in texts
+
+
+def test_the_panel_draws_each_weights_ratio_against_the_1e_3_line_and_each_activation_statistic(tmp_path):
+    health = monitored_run(tmp_path, steps=20)[0]["health"]
+    axes = {ax.get_title(): ax for ax in health_panel(health, "demo").axes}
+    ratios = axes["update-to-data ratio"]
+    assert ratios.get_yscale() == "log"
+    lines = {line.get_label(): line for line in ratios.get_lines()}
+    assert list(lines) == [*weight_names(health), "1e-3 guide"] and set(lines["1e-3 guide"].get_ydata()) == {1e-3}
+    np.testing.assert_allclose(lines["layers.2.weight"].get_ydata(), health["update_ratios"]["layers.2.weight"])
+    activations = [ax for title, ax in axes.items() if title.startswith("activations")][0]
+    assert [line.get_label() for line in activations.get_lines()] == [
+        "layers.1 (Tanh): saturated", "layers.3 (ReLU): dead", "layers.3 (ReLU): zero"]
+    np.testing.assert_allclose(activations.get_lines()[1].get_ydata(),
+                               100 * np.array(health["activations"]["layers.3 (ReLU)"]["dead"]))
+    bars = axes["initial loss vs ln(classes)"].patches
+    assert [bar.get_height() for bar in bars] == pytest.approx([health["initial_loss"], math.log(4)])
+    assert [ax.get_title() for ax in axes.values() if ax.get_title().endswith("gradient")] == [
+        f"{name} gradient" for name in weight_names(health)]
