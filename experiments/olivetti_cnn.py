@@ -136,7 +136,7 @@ def main(argv=None):
         for name, make_model in MODELS.items():
             inputs = x[:, None] if name == "CNN" else x
             models[name], all_curves[name] = fit(make_model, inputs, y, args.seed, epochs, {"train": (inputs, y)},
-                                                 health=functools.partial(results.health, name=f"health_{name}"))
+                                                 health=functools.partial(results.health, run=name))
             heldout = cross_validated_accuracy(make_model, inputs, y, args.seed, epochs)
             parameters = sum(p.size for p in models[name].parameters())
             print(f"{name}: {parameters} parameters, train accuracy {all_curves[name]['train_accuracy'][-1]:.2f}, "

@@ -59,7 +59,7 @@ def report_network(results, network, dataset, seed, steps):
                                 f"-> ReLU -> Linear({len(dataset.actors)})")
     results.figure(learning_curves(curves, f"head on {network.name}"), f"learning_curves_{network.name}")
     results.weights(head, f"head_{network.name}")
-    results.health(monitor, f"health_{network.name}")
+    results.health(monitor, run=network.name)
     print(f"{network.name}: hidden {hidden}, test accuracy {metrics['test_accuracy']:.3f}")
     return metrics
 

@@ -304,7 +304,7 @@ def main(argv=None):
             started = time.perf_counter()
             heads[step_size], curves = train_head(features["train"], targets["train"], val, step_size, epochs,
                                                   args.seed, health=functools.partial(
-                                                      results.health, name=f"health_step_size_{step_size:g}"))
+                                                      results.health, run=f"step_size_{step_size:g}"))
             seconds = time.perf_counter() - started
             sweep[step_size] = {"curves": curves, "final_train_loss": curves["train_loss"][-1],
                                 "final_val_loss": curves["val_loss"][-1], "train_seconds": seconds,

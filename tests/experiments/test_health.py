@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import tinynet as tn
 from experiments.common.cli import experiment_parser
 from experiments.common.faces import cross_entropy_l2
 from experiments.common.health import health_panel, weight_names
@@ -87,3 +88,19 @@ def test_the_panel_draws_each_weights_ratio_against_the_1e_3_line_and_each_activ
     assert [bar.get_height() for bar in bars] == pytest.approx([health["initial_loss"], math.log(4)])
     assert [ax.get_title() for ax in axes.values() if ax.get_title().endswith("gradient")] == [
         f"{name} gradient" for name in weight_names(health)]
+
+
+def test_several_runs_of_one_experiment_each_get_a_panel_and_a_key_under_health(tmp_path):
+    args = experiment_parser("demo", "a demo").parse_args(["--out", str(tmp_path)])
+    with Results(args.out, args) as results:
+        for run, lr in (("slow", 1e-4), ("fast", 1.0)):
+            model = classifier(np.random.default_rng(2))
+            optimizer = optim.SGD(model.parameters(), lr=lr)
+            with tn.monitor(model, optimizer) as monitor:
+                model.layers[0].weight.grad = np.arange(18, dtype=np.float32).reshape(6, 3)
+                optimizer.step()
+            results.health(monitor, run=run)
+    health = json.loads((tmp_path / "metrics.json").read_text())["health"]
+    assert list(health) == ["slow", "fast"] and (tmp_path / "health_slow.png").exists()
+    assert health["fast"]["update_ratios"]["layers.0.weight"][0] == pytest.approx(
+        1e4 * health["slow"]["update_ratios"]["layers.0.weight"][0], rel=1e-3)
