@@ -155,6 +155,7 @@ class Monitor:
         return hook
 
     def _before_step(self, optimizer, args, kwargs):
+        """The step pre-hook: on a recorded step, each parameter's gradient histogram and a sample of its values."""
         if not self.recording():
             return
         for name, p in self.parameters:
@@ -167,6 +168,8 @@ class Monitor:
                 self._before[name] = strided_sample(np.asarray(p.data)).copy()
 
     def _after_step(self, optimizer, args, kwargs):
+        """The step post-hook: on a recorded step, each parameter's update ratio and each layer's statistics
+        (None where there were none); then count the step."""
         if self.recording():
             self.steps.append(self.steps_taken)
             for name, p in self.parameters:
@@ -198,7 +201,9 @@ class Monitor:
         return {"every": self.every, "steps": list(self.steps), "initial_loss": self.initial_loss,
                 "classes": self.classes, "shapes": {name: list(p.shape) for name, p in self.parameters},
                 "expected_initial_loss": None if self.classes is None else math.log(self.classes),
-                "activations": self.activations, "update_ratios": self.update_ratios,
+                "activations": {layer: {statistic: list(values) for statistic, values in statistics.items()}
+                                for layer, statistics in self.activations.items()},
+                "update_ratios": {name: list(ratios) for name, ratios in self.update_ratios.items()},
                 "gradient_histograms": {name: {"steps": list(h["steps"]), "counts": [c.tolist() for c in h["counts"]],
                                                "bounds": list(h["bounds"])}
                                         for name, h in self.gradient_histograms.items()}}
