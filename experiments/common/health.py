@@ -6,6 +6,7 @@ middle and last recorded step; each weight's update-to-data ratio over training 
 guide line. Biases are in the metrics but not drawn: many start at zero, where the ratio has no scale.
 """
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from experiments.common.plots import plt
 
@@ -48,6 +49,7 @@ def activation_view(ax, health):
         for statistic, values in statistics.items():
             ax.plot(health["steps"], 100 * as_numbers(values), ":" if statistic == "zero" else "-", color=f"C{k}",
                     marker=".", label=f"{layer}: {statistic}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="step", ylabel="% of the layer", ylim=(-3, 103),
            title="activations: saturated |t| > 0.97 / dead ReLU units / zero outputs")
     ax.legend(fontsize=7, loc="upper right")
@@ -80,6 +82,7 @@ def update_ratio_view(ax, health):
     for name in weight_names(health):
         ax.plot(health["steps"], as_numbers(health["update_ratios"][name]), marker=".", label=name)
     ax.axhline(GUIDE_RATIO, color="black", linestyle="--", linewidth=1, label="1e-3 guide")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="step", ylabel="std(update) / std(weight)", yscale="log", title="update-to-data ratio")
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3)
