@@ -100,7 +100,7 @@ def main(argv=None):
         started = time.perf_counter()
         curves = train(model, optim.SGD(model.parameters(), lr=LEARNING_RATE), F.cross_entropy, x, y,
                        steps=epochs * steps_per_epoch, batch_size=BATCH_SIZE, rng=rng, eval_splits=splits,
-                       eval_every=steps_per_epoch)
+                       eval_every=steps_per_epoch, health=results.health)
         seconds_per_epoch = (time.perf_counter() - started) / epochs
         scores = evaluate(model, F.cross_entropy, splits)
         results.metrics.update({f"{name}_accuracy": acc for name, (_, acc) in scores.items()},

@@ -15,6 +15,8 @@ per unit of the mean cost). A pass over 60,000 images costs about 0.12 s here, t
 turn, with the same step of 0.6 per unit of mean cost. `--batch-size 60000` runs the seed's
 full-batch descent (several minutes).
 """
+import functools
+
 import numpy as np
 import scipy.optimize
 import scipy.special
@@ -26,7 +28,7 @@ from experiments.common.gradient_checks import step_sweep_figure
 from experiments.common.mnist import DIGITS, PIXELS, SIDE, load_mnist, unit_scale
 from experiments.common.plots import image_grid, learning_curves, plt
 from experiments.common.results import Results
-from experiments.common.training import accuracy
+from experiments.common.training import accuracy, monitored
 from tinynet import functional as F
 from tinynet import nn, optim
 from tinynet.gradcheck import SWEEP_STEPS, step_sweep
@@ -151,31 +153,37 @@ def curve_steps(steps):
     return {0} | set(np.unique(np.geomspace(1, steps, CURVE_POINTS).round().astype(int)).tolist())
 
 
-def descend(weights, bias, x, labels, momentum, steps, batch_size, eval_splits):
+def descend(weights, bias, x, labels, momentum, steps, batch_size, eval_splits, health=None):
     """Train a copy of (weights, bias) with tinynet's SGD on the hand-written gradient of the mean cost.
 
     Step k uses rows [k*batch_size, (k+1)*batch_size) of x, cycling (x is shuffled once by the
     caller). Returns the trained (weights, bias) and curves {"step", "<split>_loss", "<split>_accuracy"}
-    at curve_steps(steps).
+    at curve_steps(steps). health: see training.train (e.g. Results.health).
     """
-    weights, bias = nn.Parameter(weights), nn.Parameter(bias)  # a Parameter copies: the caller's arrays are unchanged
+    model = nn.Module()  # only to name the parameters for the health monitor
+    model.weights, model.bias = nn.Parameter(weights), nn.Parameter(bias)  # copies: the caller's arrays stay
+    weights, bias = model.weights, model.bias
     optimizer = optim.SGD([weights, bias], lr=LEARNING_RATE, momentum=momentum)
     starts = range(0, len(labels) - batch_size + 1, batch_size)
     curves, recorded = {"step": []}, curve_steps(steps)
-    for step in range(steps + 1):
-        if step in recorded:
-            curves["step"].append(step)
-            for split, (split_x, split_labels) in eval_splits.items():
-                loss, correct = mean_cost_and_accuracy(weights.data, bias.data, split_x, split_labels)
-                curves.setdefault(f"{split}_loss", []).append(loss)
-                curves.setdefault(f"{split}_accuracy", []).append(correct)
-        if step == steps:
-            break
-        start = starts[step % len(starts)]
-        batch = slice(start, start + batch_size)
-        grad_weights, grad_bias = hand_gradients(weights.data, bias.data, x[batch], labels[batch])
-        weights.grad, bias.grad = grad_weights / batch_size, grad_bias / batch_size
-        optimizer.step()
+    with monitored(model, optimizer, steps, health) as monitor:
+        for step in range(steps + 1):
+            if step in recorded:
+                curves["step"].append(step)
+                for split, (split_x, split_labels) in eval_splits.items():
+                    loss, correct = mean_cost_and_accuracy(weights.data, bias.data, split_x, split_labels)
+                    curves.setdefault(f"{split}_loss", []).append(loss)
+                    curves.setdefault(f"{split}_accuracy", []).append(correct)
+            if step == steps:
+                break
+            start = starts[step % len(starts)]
+            batch = slice(start, start + batch_size)
+            if monitor is not None and step == 0:
+                monitor.record_initial_loss(mean_cost_and_accuracy(weights.data, bias.data, x[batch],
+                                                                   labels[batch])[0], DIGITS)
+            grad_weights, grad_bias = hand_gradients(weights.data, bias.data, x[batch], labels[batch])
+            weights.grad, bias.grad = grad_weights / batch_size, grad_bias / batch_size
+            optimizer.step()
     return weights.data, bias.data, curves
 
 
@@ -367,15 +375,16 @@ weights; on the two-weight slice, {pair['hvp_vs_hand_hessian']:.1e}.
 """
 
 
-def compare_optimizers(weights, bias, train_split, splits, steps, batch_size):
-    """Train from (weights, bias) with gradient descent and with momentum.
+def compare_optimizers(weights, bias, train_split, splits, steps, batch_size, results):
+    """Train from (weights, bias) with gradient descent and with momentum; each run's health panel goes to results.
 
     Returns {name: (weights, bias)}, the curves of both on one step axis ("GD train_loss", ...)
     and {name: final train/test loss and accuracy}.
     """
     trained, merged, finals = {}, {}, {}
     for name, label, momentum in (("gradient_descent", "GD", 0.0), ("momentum", f"momentum {MOMENTUM}", MOMENTUM)):
-        *trained[name], curves = descend(weights, bias, *train_split, momentum, steps, batch_size, splits)
+        *trained[name], curves = descend(weights, bias, *train_split, momentum, steps, batch_size, splits,
+                                         health=functools.partial(results.health, run=name))
         merged["step"] = curves.pop("step")
         merged.update({f"{label} {key}": values for key, values in curves.items()})
         finals[name] = {key: values[-1] for key, values in curves.items()}
@@ -462,7 +471,8 @@ def main(argv=None):
                                              "finite_difference_max_relative_error": worst}
         results.metrics["hessian_check"] = hessian_check(weights, bias, train_x[checked], train_y[checked], rng)
         splits = {"train": (train_x, train_y), "test": (unit_scale(mnist.test_x), mnist.test_y)}
-        trained, curves, finals = compare_optimizers(weights, bias, (train_x, train_y), splits, steps, batch_size)
+        trained, curves, finals = compare_optimizers(weights, bias, (train_x, train_y), splits, steps, batch_size,
+                                                     results)
         results.metrics.update(finals, curves=curves)
         *_, results.metrics["newton_cg"] = newton_cg(weights, bias, (train_x, train_y), splits,
                                                       2 if args.quick else NEWTON_ITERATIONS)

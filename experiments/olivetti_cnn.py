@@ -6,6 +6,7 @@ sigmoid folded into binary cross-entropy on the logit, and train 20 epochs, batc
 Keras' default RMSprop (lr 1e-3, rho 0.9, eps 1e-7). The seed reports training accuracy
 only; we add 5-fold cross-validated held-out accuracy (2 images per person per fold).
 """
+import functools
 import math
 
 import numpy as np
@@ -49,14 +50,15 @@ def binary_loss(logits, labels):
     return F.binary_cross_entropy_with_logits(logits, labels.reshape(-1, 1).astype(logits.dtype))
 
 
-def fit(make_model, x, y, seed, epochs, eval_splits):
-    """Train a fresh model as Keras would (RMSprop, batch 5); return (model, per-epoch curves)."""
+def fit(make_model, x, y, seed, epochs, eval_splits, health=None):
+    """Train a fresh model as Keras would (RMSprop, batch 5); return (model, per-epoch curves).
+    health: see training.train (e.g. Results.health)."""
     rng = np.random.default_rng(seed)
     model = make_model(rng)
     steps_per_epoch = math.ceil(len(x) / BATCH_SIZE)
     curves = train(model, optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7), binary_loss, x, y,
                    steps=epochs * steps_per_epoch, batch_size=BATCH_SIZE, rng=rng, eval_splits=eval_splits,
-                   eval_every=steps_per_epoch, progress=False)
+                   eval_every=steps_per_epoch, progress=False, health=health)
     curves["epoch"] = [step // steps_per_epoch for step in curves.pop("step")]
     return model, curves
 
@@ -133,7 +135,8 @@ def main(argv=None):
         all_curves, models = {}, {}
         for name, make_model in MODELS.items():
             inputs = x[:, None] if name == "CNN" else x
-            models[name], all_curves[name] = fit(make_model, inputs, y, args.seed, epochs, {"train": (inputs, y)})
+            models[name], all_curves[name] = fit(make_model, inputs, y, args.seed, epochs, {"train": (inputs, y)},
+                                                 health=functools.partial(results.health, run=name))
             heldout = cross_validated_accuracy(make_model, inputs, y, args.seed, epochs)
             parameters = sum(p.size for p in models[name].parameters())
             print(f"{name}: {parameters} parameters, train accuracy {all_curves[name]['train_accuracy'][-1]:.2f}, "

@@ -116,7 +116,8 @@ def main(argv=None):
         curves = train(model, optim.Adam(model.parameters(), lr=LEARNING_RATE), summed_nll, train_x, mnist.train_y,
                        steps=steps, batch_size=PER_DIGIT * DIGITS, rng=rng, eval_every=eval_every,
                        eval_splits={"train (10k sample)": (train_x[sample], mnist.train_y[sample]), **test_split},
-                       batches=per_digit_batches(mnist.train_y, PER_DIGIT, rng), eval_loss_fn=F.cross_entropy)
+                       batches=per_digit_batches(mnist.train_y, PER_DIGIT, rng), eval_loss_fn=F.cross_entropy,
+                       health=results.health)
         final = evaluate(model, F.cross_entropy, {"train": (train_x, mnist.train_y), **test_split})
         results.metrics.update(steps=steps, initial_test_loss=initial_loss, initial_test_accuracy=initial_accuracy,
                                train_loss=final["train"][0], train_accuracy=final["train"][1],

@@ -114,14 +114,15 @@ def ablations(pool, folds, classes, setting, seed):
             for name, options in variants.items()}
 
 
-def over_training_seeds(splits, classes, setting, seed):
+def over_training_seeds(splits, classes, setting, seed, health=None):
     """The setting trained on splits['train'] from seeds seed, ..., seed + TRAINING_SEEDS - 1.
 
     Returns (the learning curves of the first run, {'seeds': [...], '<split>_accuracy': [final
-    accuracy of each run], 'mean_test_accuracy': ...}).
+    accuracy of each run], 'mean_test_accuracy': ...}). health: given the first run's monitor (training.train).
     """
     seeds = [seed + offset for offset in range(TRAINING_SEEDS)]
-    runs = [fit(splits, classes, setting, run_seed)[1] for run_seed in seeds]
+    runs = [fit(splits, classes, setting, run_seed, health=health if run_seed == seed else None)[1]
+            for run_seed in seeds]
     accuracies = {key: [curves[key][-1] for curves in runs] for key in final_accuracies(runs[0])}
     return runs[0], {"seeds": seeds, **accuracies, "mean_test_accuracy": float(np.mean(accuracies["test_accuracy"]))}
 
@@ -273,7 +274,8 @@ def main(argv=None):
         pool = pooled(dataset)
         folds = sha256_folds(pool.sha256, pool.y, FOLDS, np.random.default_rng(args.seed))
         setting, rows = sweep(pool, folds, classes, steps, args.seed)
-        curves, seed_runs = over_training_seeds(with_mirrored_training_faces(splits, SIZE), classes, setting, args.seed)
+        curves, seed_runs = over_training_seeds(with_mirrored_training_faces(splits, SIZE), classes, setting, args.seed,
+                                                health=results.health)
         results.write_json("sweep.json", rows)
         results.figure(learning_curves(curves, f"32x32 gray, {setting.hidden} ReLU"), "learning_curves")
         results.metrics.update(final_accuracies(curves))

@@ -141,9 +141,11 @@ def main(argv=None):
             dataset = datasets[size]
             splits = vectors(dataset)
             setting = replace(base, l2=l2)
-            model, curves = fit(splits, len(dataset.actors), setting, args.seed)
+            shown = (size, l2) == (SIZES[0], base.l2)
+            model, curves = fit(splits, len(dataset.actors), setting, args.seed,
+                                health=results.health if shown else None)
             found = useful_units(model, dataset, size, UNITS)
-            if (size, l2) == (SIZES[0], base.l2):
+            if shown:
                 results.figure(image_grid([im for f in found for im in f["images"]], len(SHOWN_ACTORS), UNITS,
                                           titles=unit_titles(found), cmap="coolwarm", colorbar=True, symmetric=True,
                                           suptitle=f"incoming weights of the units with the largest outgoing weight "

@@ -155,7 +155,8 @@ def main(argv=None):
     with Results(args.out, args, base=asdict(base), hidden_sizes=HIDDEN_SIZES) as results:
         all_curves, rows = {}, []
         for hidden in HIDDEN_SIZES:
-            model, all_curves[hidden] = fit(splits, classes, replace(base, hidden=hidden), args.seed)
+            model, all_curves[hidden] = fit(splits, classes, replace(base, hidden=hidden), args.seed,
+                                            health=results.health if hidden == HIDDEN_SIZES[-1] else None)
             curves = all_curves[hidden]
             row = {"hidden": hidden, **final_accuracies(curves), "val_loss_min": min(curves["val_loss"]),
                    "val_loss_final": curves["val_loss"][-1]}

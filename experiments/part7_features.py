@@ -28,14 +28,15 @@ PART3_METRICS = "results/part3_mlp/metrics.json"
 
 
 def select_and_train(features, classes, seed, steps):
-    """Train one head per hidden size; keep the best on validation. Returns (hidden, head, curves, sweep)."""
-    sweep, best = [], None
+    """Train one head per hidden size; keep the best on validation. Returns (hidden, head, curves, its
+    tn.monitor, sweep)."""
+    sweep, best, monitors = [], None, []
     for hidden in HIDDEN_SIZES:
-        head, curves = train_head(features, hidden, classes, seed, steps)
+        head, curves = train_head(features, hidden, classes, seed, steps, health=monitors.append)
         val_accuracy = curves["val_accuracy"][-1]
         sweep.append({"hidden": hidden, "val_accuracy": val_accuracy})
         if best is None or val_accuracy > best[2]["val_accuracy"][-1]:
-            best = (hidden, head, curves)
+            best = (hidden, head, curves, monitors[-1])
     return (*best, sweep)
 
 
@@ -50,7 +51,7 @@ def part3_test_error():
 def report_network(results, network, dataset, seed, steps):
     """Extract features, train and evaluate the head for one network; add figures and metrics."""
     features = split_features(network, dataset)
-    hidden, head, curves, sweep = select_and_train(features, len(dataset.actors), seed, steps)
+    hidden, head, curves, monitor, sweep = select_and_train(features, len(dataset.actors), seed, steps)
     scores = evaluate(head, F.cross_entropy, features)
     metrics = {f"{split}_accuracy": accuracy for split, (_, accuracy) in scores.items()}
     metrics.update(feature_dimension=features["train"][0].shape[1], hidden=hidden, sweep=sweep,
@@ -58,6 +59,7 @@ def report_network(results, network, dataset, seed, steps):
                                 f"-> ReLU -> Linear({len(dataset.actors)})")
     results.figure(learning_curves(curves, f"head on {network.name}"), f"learning_curves_{network.name}")
     results.weights(head, f"head_{network.name}")
+    results.health(monitor, run=network.name)
     print(f"{network.name}: hidden {hidden}, test accuracy {metrics['test_accuracy']:.3f}")
     return metrics
 

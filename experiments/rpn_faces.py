@@ -9,6 +9,8 @@ each in the BCE, once per step size. The step size with the best validation AP i
 on the test split (recall and precision of the top 1 and top 5 rectangles at IoU 0.5,
 average precision), and trained once more with the seed's unbalanced BCE for comparison.
 """
+import functools
+import math
 import os
 import time
 
@@ -20,7 +22,7 @@ from coursedata.cli import run_main
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import plt
 from experiments.common.results import Results
-from experiments.common.training import minibatches, predict
+from experiments.common.training import minibatches, monitored, predict
 from experiments.rpn.anchors import make_anchors, target
 from experiments.rpn.boxes import corners, iou
 from experiments.rpn.data import LAYERS, feature_maps, load_photos
@@ -46,13 +48,14 @@ def total_loss(head, features, targets, balanced):
     return bce.item() + mse.item()
 
 
-def train_head(features, targets, val, step_size, epochs, seed, balanced=True):
+def train_head(features, targets, val, step_size, epochs, seed, balanced=True, health=None):
     """Gradient descent with momentum on mini-batches; returns (head, curves).
 
     val: (features, targets) of the validation split. balanced: see rpn_loss; with the
     seed's unbalanced loss the objectness biases start at the fraction of positive anchors.
     curves: per epoch, the training loss (the mean over the epoch's mini-batches; at epoch 0
     over the whole split, untrained) and the validation loss at the end of the epoch.
+    health: see training.train (e.g. Results.health); the loss is no classifier's, so no initial loss is recorded.
     """
     rng = np.random.default_rng(seed)
     head = RPNHead(features.shape[1], len(SCALES) * len(RATIOS), rng,
@@ -60,18 +63,19 @@ def train_head(features, targets, val, step_size, epochs, seed, balanced=True):
     optimizer = optim.SGD(head.parameters(), lr=step_size, momentum=MOMENTUM)
     curves = {"epoch": [0], "train_loss": [total_loss(head, features, targets, balanced)],
               "val_loss": [total_loss(head, *val, balanced)]}
-    for epoch in range(1, epochs + 1):
-        losses = []
-        for batch in minibatches(len(features), BATCH_SIZE, rng):
-            optimizer.zero_grad()
-            bce, mse = rpn_loss(head(tn.Tensor(features[batch])), targets[batch], balanced)
-            loss = bce + mse
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item() * len(batch))
-        curves["epoch"].append(epoch)
-        curves["train_loss"].append(sum(losses) / len(features))
-        curves["val_loss"].append(total_loss(head, *val, balanced))
+    with monitored(head, optimizer, epochs * math.ceil(len(features) / BATCH_SIZE), health):
+        for epoch in range(1, epochs + 1):
+            losses = []
+            for batch in minibatches(len(features), BATCH_SIZE, rng):
+                optimizer.zero_grad()
+                bce, mse = rpn_loss(head(tn.Tensor(features[batch])), targets[batch], balanced)
+                loss = bce + mse
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item() * len(batch))
+            curves["epoch"].append(epoch)
+            curves["train_loss"].append(sum(losses) / len(features))
+            curves["val_loss"].append(total_loss(head, *val, balanced))
     return head, curves
 
 
@@ -299,7 +303,8 @@ def main(argv=None):
         for step_size in step_sizes:
             started = time.perf_counter()
             heads[step_size], curves = train_head(features["train"], targets["train"], val, step_size, epochs,
-                                                  args.seed)
+                                                  args.seed, health=functools.partial(
+                                                      results.health, run=f"step_size_{step_size:g}"))
             seconds = time.perf_counter() - started
             sweep[step_size] = {"curves": curves, "final_train_loss": curves["train_loss"][-1],
                                 "final_val_loss": curves["val_loss"][-1], "train_seconds": seconds,

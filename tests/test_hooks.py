@@ -1,9 +1,11 @@
-"""register_hook, retain_grad and guided backpropagation, on the cases PyTorch documents."""
+"""register_hook, retain_grad, guided backpropagation, and the forward and optimizer-step hooks, on the cases PyTorch
+documents."""
 import numpy as np
 import pytest
 
 import tinynet as tn
 from tinynet import functional as F
+from tinynet import nn
 
 
 def test_a_hook_on_a_leaf_replaces_its_gradient_and_can_be_removed():
@@ -65,3 +67,43 @@ def test_guided_backprop_passes_only_positive_gradients_through_positive_inputs(
     x.grad = None
     F.relu(x).backward(upstream)  # a ReLU made after the block is plain again
     np.testing.assert_array_equal(x.grad, [0.0, -6.0, 7.0, 0.0])
+
+
+def test_a_forward_hook_sees_module_inputs_and_output_and_can_replace_the_output():
+    layer, seen = nn.Tanh(), []
+    handle = layer.register_forward_hook(lambda module, inputs, output: seen.append((module, inputs, output)))
+    doubling = layer.register_forward_hook(lambda module, inputs, output: output * 2)  # torch's order: as registered
+    x = tn.Tensor(np.array([[0.5, -1.0]]))
+    out = layer(x)
+    np.testing.assert_allclose(out.data, 2 * np.tanh(x.data))
+    [(module, inputs, output)] = seen
+    assert module is layer and inputs == (x,)
+    np.testing.assert_allclose(output.data, np.tanh(x.data))
+    handle.remove()
+    doubling.remove()
+    np.testing.assert_allclose(layer(x).data, np.tanh(x.data))
+    assert len(seen) == 1 and layer._forward_hooks == ()
+
+
+def test_named_modules_name_each_module_by_its_attribute_path():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
+    assert [(name, type(module).__name__) for name, module in model.named_modules()] == [
+        ("", "Sequential"), ("layers.0", "Linear"), ("layers.1", "Sequential"), ("layers.1.layers.0", "ReLU"),
+        ("layers.1.layers.1", "Linear")]
+
+
+def test_step_hooks_run_before_and_after_the_parameters_move_and_can_be_removed():
+    weight = nn.Parameter(np.array([1.0, 2.0]))
+    optimizer = tn.optim.SGD([weight], lr=0.5)
+    seen = []
+    pre = optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(("pre", opt, weight.data.copy())))
+    post = optimizer.register_step_post_hook(lambda opt, args, kwargs: seen.append(("post", opt, weight.data.copy())))
+    weight.grad = np.array([1.0, 1.0])
+    optimizer.step()
+    assert [(when, opt) for when, opt, _ in seen] == [("pre", optimizer), ("post", optimizer)]
+    np.testing.assert_array_equal(seen[0][2], [1.0, 2.0])
+    np.testing.assert_array_equal(seen[1][2], [0.5, 1.5])
+    pre.remove()
+    post.remove()
+    optimizer.step()
+    assert len(seen) == 2 and optimizer._step_pre_hooks == optimizer._step_post_hooks == ()

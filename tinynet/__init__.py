@@ -10,6 +10,7 @@ from .guided import guided_backprop
 from .io import UnsafeWeightsError, load, load_pickle_weights, save
 from .kernels.conv_choice import conv_algorithm, conv_benchmark, force_conv_algorithm
 from .memory import memory_report, saved_in_float16, saved_on_disk
+from .monitor import Monitor, monitor
 from .saved_hooks import saved_tensors_hooks
 from .tensor import Tensor, grad
 from .trace import Trace, trace, tracing
@@ -17,7 +18,7 @@ from .trace import Trace, trace, tracing
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hvp", "hessian", "func", "functional", "nn",
            "optim",
            "gradcheck", "gradgradcheck", "GradcheckError",
-           "guided_backprop", "trace", "tracing", "Trace", "detect_anomaly", "AnomalyError",
+           "guided_backprop", "trace", "tracing", "Trace", "detect_anomaly", "AnomalyError", "monitor", "Monitor",
            "save", "load", "load_pickle_weights", "UnsafeWeightsError", "conv_algorithm", "conv_benchmark",
            "force_conv_algorithm", "memory_report", "saved_tensors_hooks", "saved_in_float16", "saved_on_disk",
            "checkpoint", "Checkpointed", "compare_gradients"]

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .recorder import caller_outside_engine
+from .tensor import HookHandle
 
 # subtract_scaled works through a parameter this many elements at a time (256 KiB of float32).
 BLOCK_ELEMENTS = 1 << 16
@@ -9,6 +10,8 @@ BLOCK_ELEMENTS = 1 << 16
 
 class Optimizer:
     """Holds the parameters; `zero_grad()` clears their gradients, `step()` updates them."""
+
+    _step_pre_hooks = _step_post_hooks = ()  # tuples, so that an optimizer without hooks pays two empty loops a step
 
     def __init__(self, params, lr):
         self.params = list(params)
@@ -24,11 +27,28 @@ class Optimizer:
             p.grad = None
 
     def step(self):
+        for hook in self._step_pre_hooks:
+            hook(self, (), {})
         where = caller_outside_engine()  # the step's line, for the error of a backward that saved a parameter before it
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 subtract_scaled(p._data, *self.update(p.grad, p._data, state))
                 p.written_in_place(where)
+        for hook in self._step_post_hooks:
+            hook(self, (), {})
+
+    def register_step_pre_hook(self, hook) -> HookHandle:
+        """Call hook(optimizer, args, kwargs) before every step(): the gradients are there, the parameters not yet
+        moved. args and kwargs are step()'s, always empty here (PyTorch's signature, whose step may take a closure).
+        Returns a handle whose remove() unregisters the hook."""
+        self._step_pre_hooks = self._step_pre_hooks + (hook,)
+        return HookHandle(self, hook, "_step_pre_hooks")
+
+    def register_step_post_hook(self, hook) -> HookHandle:
+        """Call hook(optimizer, args, kwargs) after every step(): the parameters have moved. Returns a handle whose
+        remove() unregisters the hook."""
+        self._step_post_hooks = self._step_post_hooks + (hook,)
+        return HookHandle(self, hook, "_step_post_hooks")
 
     def update(self, grad, value, state):
         """(step_size, direction) for one parameter: its value moves by -step_size * direction."""

@@ -471,13 +471,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 class HookHandle:
-    """What register_hook returns: remove() takes the hook off its tensor."""
+    """What register_hook (and Module.register_forward_hook, Optimizer.register_step_pre_hook and
+    register_step_post_hook) return: remove() takes the hook out of the owner's tuple of hooks, `attribute`."""
 
-    def __init__(self, tensor, hook):
-        self.tensor, self.hook = tensor, hook
+    def __init__(self, owner, hook, attribute="_hooks"):
+        self.owner, self.hook, self.attribute = owner, hook, attribute
 
     def remove(self):
-        self.tensor._hooks = tuple(h for h in self.tensor._hooks if h is not self.hook)
+        setattr(self.owner, self.attribute, tuple(h for h in getattr(self.owner, self.attribute) if h is not self.hook))
 
 
 def as_tensors(*values) -> list:

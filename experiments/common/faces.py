@@ -98,19 +98,20 @@ class Setting:
     activation: str = "relu"
 
 
-def fit(splits, classes, setting, seed, eval_every=None):
+def fit(splits, classes, setting, seed, eval_every=None, health=None):
     """Train make_mlp on splits['train'] with Adam and cross_entropy_l2; return (model, curves).
 
     splits: {name: (x (N, D), y (N,))}, all evaluated every eval_every steps (default
     steps/20) for the learning curves of training.train; their loss is the plain
-    cross-entropy, without the L2 term.
+    cross-entropy, without the L2 term. health: see training.train (e.g. Results.health).
     """
     rng = np.random.default_rng(seed)
     x, y = splits["train"]
     model = make_mlp(x.shape[1], setting.hidden, classes, rng, setting.activation)
     curves = train(model, optim.Adam(model.parameters(), lr=setting.lr), cross_entropy_l2(model, setting.l2), x, y,
                    steps=setting.steps, batch_size=setting.batch_size, rng=rng, eval_splits=splits,
-                   eval_every=eval_every or max(setting.steps // 20, 1), progress=False, eval_loss_fn=F.cross_entropy)
+                   eval_every=eval_every or max(setting.steps // 20, 1), progress=False, eval_loss_fn=F.cross_entropy,
+                   health=health)
     return model, curves
 
 

@@ -74,14 +74,14 @@ def split_features(network, dataset):
             for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))}
 
 
-def train_head(features, hidden, classes, seed, steps):
-    """A head trained on features['train'] with Adam; returns (head, learning curves)."""
+def train_head(features, hidden, classes, seed, steps, health=None):
+    """A head trained on features['train'] with Adam; returns (head, learning curves). health: see training.train."""
     rng = np.random.default_rng(seed)
     x, y = features["train"]
     head = make_head(x.shape[1], hidden, classes, rng)
     curves = train(head, optim.Adam(head.parameters(), lr=HEAD_LEARNING_RATE), F.cross_entropy, x, y, steps=steps,
                    batch_size=HEAD_BATCH_SIZE, rng=rng, eval_splits=features, eval_every=max(steps // 30, 1),
-                   progress=False)
+                   progress=False, health=health)
     return head, curves
 
 

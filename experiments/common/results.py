@@ -35,6 +35,8 @@ class Results:
     results.metrics["test_accuracy"] = 0.9  # written to metrics.json on exit
     results.summary("text")                 # out/summary.md
     results.memory_report("what", loss)     # out/memory_report.txt and .json (tn.memory_report)
+    results.health(monitor)                 # out/health.png and metrics["health"] (a finished tn.monitor)
+    results.health(monitor, "CNN")          # one of several runs: out/health_CNN.png and metrics["health"]["CNN"]
     """
 
     def __init__(self, out, args, **extra_config):
@@ -84,6 +86,20 @@ class Results:
     def summary(self, markdown: str):
         """Write out/summary.md."""
         write_atomically(self.out / "summary.md", markdown)
+
+    def health(self, monitor, run=None):
+        """The training-health panel of a finished tn.monitor: out/health.png and its record in metrics["health"];
+        for one of several runs, named by `run`, out/health_<run>.png and metrics["health"][run] (an experiment
+        records either one run or several named ones)."""
+        from experiments.common.health import health_panel
+
+        record = monitor.to_json()
+        name = "health" if run is None else f"health_{run}"
+        self.figure(health_panel(record, f"{self.out.name}: {name}"), name)
+        if run is None:
+            self.metrics["health"] = record
+        else:
+            self.metrics.setdefault("health", {})[run] = record
 
     def memory_report(self, what, output, *args):
         """What the graph of output (a Tensor, or a function called as output(*args)) saved for backward, by op and

@@ -1,10 +1,13 @@
 """Mini-batches, a training loop with learning curves, and accuracy."""
+import contextlib
 import itertools
 
 import numpy as np
 from tqdm import tqdm
 
 import tinynet as tn
+
+HEALTH_RECORDS = 20  # a monitored run records its health about this many times (every steps // 20 steps)
 
 
 def minibatches(n, batch_size, rng):
@@ -40,13 +43,28 @@ def evaluate(model, loss_fn, splits):
     return results
 
 
+@contextlib.contextmanager
+def monitored(model, optimizer, steps, health):
+    """A tn.monitor of model and optimizer that records HEALTH_RECORDS times over a run of `steps` steps, handed to
+    health(monitor) when the block ends; with health None, the block gets None and nothing is watched."""
+    if health is None:
+        yield None
+        return
+    with tn.monitor(model, optimizer, every=max(steps // HEALTH_RECORDS, 1)) as monitor:
+        yield monitor
+    health(monitor)
+
+
 def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, eval_every=100, progress=True,
-          batches=None, eval_loss_fn=None):
+          batches=None, eval_loss_fn=None, health=None):
     """Run `steps` optimizer steps on random mini-batches of (x, y).
 
     loss_fn(outputs, labels) -> scalar Tensor. eval_splits: {name: (x, y)} evaluated every
     eval_every steps and at the end, with eval_loss_fn (default loss_fn). batches: an
     iterator of index arrays into x to train on instead of shuffled epochs of batch_size.
+    health: None, or a function given the run's tn.monitor when training ends (e.g. Results.health);
+    the monitor records HEALTH_RECORDS times over the run, and the first batch's loss by
+    eval_loss_fn (the plain data loss, to compare with ln(classes)).
     Returns the learning curves: {"step": [...], "<split>_loss": [...], "<split>_accuracy": [...]}.
     """
     curves = {"step": []}
@@ -59,13 +77,18 @@ def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, 
 
     if batches is None:
         batches = (batch for _ in itertools.count() for batch in minibatches(len(x), batch_size, rng))
-    for step in tqdm(range(steps), desc="training", disable=not progress, mininterval=1.0):
-        if step % eval_every == 0:
-            record(step)
-        batch = next(batches)
-        optimizer.zero_grad()
-        loss = loss_fn(model(tn.Tensor(x[batch])), y[batch])
-        loss.backward()
-        optimizer.step()
+    with monitored(model, optimizer, steps, health) as monitor:
+        for step in tqdm(range(steps), desc="training", disable=not progress, mininterval=1.0):
+            if step % eval_every == 0:
+                record(step)
+            batch = next(batches)
+            optimizer.zero_grad()
+            outputs = model(tn.Tensor(x[batch]))
+            loss = loss_fn(outputs, y[batch])
+            if monitor is not None and step == 0:
+                with tn.no_grad():
+                    monitor.record_initial_loss((eval_loss_fn or loss_fn)(outputs, y[batch]).item(), outputs.shape[1])
+            loss.backward()
+            optimizer.step()
     record(steps)
     return curves

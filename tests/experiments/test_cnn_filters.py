@@ -13,7 +13,9 @@ def test_cnn_filters_quick_run(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["train_images"] == 8 and 0 <= metrics["test_accuracy"] <= 1
     written = {p.name for p in tmp_path.iterdir()}
-    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md", "memory_report.txt"} <= written
+    assert {"filters_conv1.png", "filters_conv2.png", "occlusion.png", "summary.md", "memory_report.txt",
+            "health.png"} <= written
+    assert metrics["health"]["shapes"]["layers.0.weight"] == [32, 1, 10, 10] and len(metrics["health"]["steps"]) == 1
     memory = json.loads((tmp_path / "memory_report.json").read_text())
     assert {row["op"] for row in memory["rows"]} >= {"Conv2d", "MaxPool2d", "Linear"}
     assert memory["saved_bytes"] == metrics["memory_report"]["saved_bytes"] > 0

@@ -1,6 +1,7 @@
 """Seed 002: the hand-written gradient against autodiff and finite differences, the hand Hessian against
 tinynet's Hessian-vector product, the two-weight cost slice against the full cost, and a quick run of the script."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -115,5 +116,9 @@ def test_quick_run_writes_the_table_curves_and_figures(tmp_path):
     assert metrics["hessian_check"] < 1e-10 and metrics["weight_pair"]["hvp_vs_hand_hessian"] < 1e-10
     written = {p.name for p in tmp_path.iterdir()}
     assert {"learning_curves.png", "weights.png", "weight_paths.png", "step_sweep.png", "summary.md",
-            "config.json"} <= written
+            "config.json", "health_gradient_descent.png", "health_momentum.png"} <= written
+    health = metrics["health"]
+    assert health["momentum"]["initial_loss"] == health["gradient_descent"]["initial_loss"]
+    assert abs(health["momentum"]["initial_loss"] - math.log(10)) < 0.1  # small random weights: near ln 10
+    assert list(health["momentum"]["update_ratios"]) == ["weights", "bias"]
     assert "central diff. h=1e-05" in (tmp_path / "summary.md").read_text()

@@ -23,4 +23,6 @@ def test_quick_run_writes_figures_and_metrics(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["CNN"]["parameters"] == 3405 and len(metrics["CNN"]["heldout_folds"]) == 5
     assert {"learning_curves.png", "faces.png", "filters.png", "conv_maps.png", "pooled_maps.png",
-            "summary.md", "config.json"} <= {p.name for p in tmp_path.iterdir()}
+            "summary.md", "config.json", "health_FCNN.png", "health_CNN.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert metrics["health"]["CNN"]["classes"] == 2 and list(metrics["health"]["CNN"]["activations"]) == [
+        "layers.1 (ReLU)", "layers.5 (ReLU)"]

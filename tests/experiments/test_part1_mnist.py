@@ -1,5 +1,6 @@
 """Seed 000 part 1: the handout network holds the snapshot's weights, and a quick run of the script."""
 import json
+import math
 
 import numpy as np
 
@@ -38,6 +39,9 @@ def test_quick_run_trains_from_the_snapshot_and_writes_figures(tmp_path):
     assert metrics["test_accuracy"] > metrics["initial_test_accuracy"]
     assert metrics["curves"]["step"] == [0, 10, 20] and len(metrics["shown_unit_output_weights"]) == 10
     assert {"digits.png", "learning_curves.png", "hidden_units.png", f"hidden_unit_{part1_mnist.SHOWN_UNIT}.png",
-            "summary.md", "config.json", "memory_report.txt"} <= {p.name for p in tmp_path.iterdir()}
+            "summary.md", "config.json", "memory_report.txt", "health.png"} <= {p.name for p in tmp_path.iterdir()}
+    health = metrics["health"]
+    assert health["steps"] == list(range(20)) and list(health["activations"]) == ["layers.1 (Tanh)"]
+    assert health["classes"] == 10 and health["initial_loss"] < math.log(10)  # it starts from trained weights
     memory = (tmp_path / "memory_report.txt").read_text()
     assert memory.startswith("One training step's graph: 500 images") and "Linear" in memory and "Tanh" in memory

@@ -144,7 +144,9 @@ def test_quick_run_reports_both_networks(tmp_path):
     assert len(seeds["seeds"]) == len(seeds["test_accuracy"]) == part3_mlp.TRAINING_SEEDS
     assert seeds["test_accuracy"][0] == metrics["test_accuracy"]
     assert set(metrics["cross_validated_ablations"]) == {"without_standardized_faces", "without_mirrored_faces"}
-    assert {"learning_curves.png", "learning_curves_seed002.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"learning_curves.png", "learning_curves_seed002.png", "summary.md", "health.png"} <= {
+        p.name for p in tmp_path.iterdir()}
+    assert metrics["health"]["steps"] == list(range(part3_mlp.QUICK_STEPS)) and metrics["health"]["classes"] == 6
 
 
 def test_folds_of_the_real_training_and_validation_images_keep_each_photo_together():

@@ -31,4 +31,5 @@ def test_quick_run_covers_the_grid(tmp_path):
     settings = {(g["l2"], g["size"]) for g in metrics["grid"]}
     assert settings == {(l2, size) for l2 in part5_hidden_units.L2_VALUES for size in part5_hidden_units.SIZES}
     assert set(metrics["units"]) == set(part5_hidden_units.SHOWN_ACTORS)
-    assert {"units.png", "grid.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"units.png", "grid.png", "summary.md", "health.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert metrics["health"]["shapes"]["layers.0.weight"][1] == part5_hidden_units.SIZES[0] ** 2

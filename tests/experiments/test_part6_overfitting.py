@@ -40,4 +40,6 @@ def test_quick_run_reports_each_size(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["hidden"] for row in metrics["sizes"]] == list(part6_overfitting.HIDDEN_SIZES)
     assert all(row["gap"] == row["train_accuracy"] - row["val_accuracy"] for row in metrics["sizes"])
-    assert {"overfitting.png", "memorizing_units.png", "summary.md"} <= {p.name for p in tmp_path.iterdir()}
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"overfitting.png", "memorizing_units.png", "summary.md", "health.png"} <= written
+    assert metrics["health"]["shapes"]["layers.0.weight"][0] == part6_overfitting.HIDDEN_SIZES[-1]

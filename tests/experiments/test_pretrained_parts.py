@@ -26,7 +26,8 @@ def test_part7_trains_a_head_on_face_descriptors(part7_out):
     assert network["feature_dimension"] == 128
     assert 0 <= network["test_accuracy"] <= 1
     assert (part7_out / "head_face_resnet.npz").exists()
-    assert (part7_out / "learning_curves_face_resnet.png").exists()
+    assert (part7_out / "learning_curves_face_resnet.png").exists() and (part7_out / "health_face_resnet.png").exists()
+    assert metrics["health"]["face_resnet"]["shapes"]["layers.0.weight"][0] == network["hidden"]
 
 
 def test_part8_input_gradient_agrees_with_finite_differences(part7_out, tmp_path):

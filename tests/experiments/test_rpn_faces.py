@@ -53,6 +53,9 @@ def test_quick_run_writes_metrics_figures_and_summary(tmp_path):
         assert result["precision@5"] <= 0.2 + 1e-9  # one annotated face per photo
     assert metrics["step_size"] in rpn_faces.QUICK["step_sizes"]
     assert {"step_size_sweep.png", "loss_along_gradient.png", "test_detections.png", "precision_recall.png",
-            "anchors.png", "summary.md", "config.json"} <= {p.name for p in tmp_path.iterdir()}
+            "anchors.png", "summary.md", "config.json", "health_step_size_0.03.png", "health_step_size_0.1.png"} <= {
+        p.name for p in tmp_path.iterdir()}
+    assert list(metrics["health"]["step_size_0.1"]["update_ratios"]) == ["conv1.weight", "conv1.bias", "conv2.weight",
+                                                                      "conv2.bias"]
     summary = (tmp_path / "summary.md").read_text()
     assert f"| untrained head | {metrics['untrained']['recall@1']:.3f} |" in summary

@@ -3,7 +3,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..tensor import Tensor, values_of
+from ..tensor import HookHandle, Tensor, values_of
 
 
 class Parameter(Tensor):
@@ -25,12 +25,26 @@ class Module:
     """
 
     training = True
+    _forward_hooks = ()  # a tuple, so that a module without hooks pays one empty loop per call
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *inputs, **options):
-        return self.forward(*inputs, **options)
+        output = self.forward(*inputs, **options)
+        for hook in self._forward_hooks:
+            replaced = hook(self, inputs, output)
+            output = output if replaced is None else replaced
+        return output
+
+    def register_forward_hook(self, hook) -> HookHandle:
+        """Call hook(module, inputs, output) after every forward of this module; a returned value replaces output.
+
+        inputs: the tuple of positional inputs forward got. Returns a handle whose remove() unregisters
+        the hook (torch.nn.Module.register_forward_hook).
+        """
+        self._forward_hooks = self._forward_hooks + (hook,)
+        return HookHandle(self, hook, "_forward_hooks")
 
     def named_children(self):
         """(name, sub-Module) pairs, in attribute order."""
@@ -59,6 +73,12 @@ class Module:
         yield self
         for _, child in self.named_children():
             yield from child.modules()
+
+    def named_modules(self, prefix=""):
+        """(dotted name, Module) pairs of self (named prefix, '' by default) and every sub-Module, depth first."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def train(self, mode=True):
         """Switch self and sub-Modules to training (mode=True) or evaluation behaviour."""
