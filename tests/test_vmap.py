@@ -227,3 +227,37 @@ def test_masks_and_indices_from_values_are_batched():
         func.vmap(lambda x: np.median(x.data))(x)
     with pytest.raises(RuntimeError, match="converted to one array"):
         func.vmap(lambda x: np.asarray(x.data))(x)
+
+
+LOSSES_OF_LABELS = {
+    "cross_entropy": lambda x, y: F.cross_entropy(x, y),
+    "cross_entropy_sum": lambda x, y: F.cross_entropy(x, y, reduction="sum"),
+    "cross_entropy_smoothed": lambda x, y: F.cross_entropy(x, y, label_smoothing=0.1),
+    "cross_entropy_weighted": lambda x, y: F.cross_entropy(x, y, weight=np.linspace(0.5, 2, 5)),
+    "nll_loss": lambda x, y: F.nll_loss(F.log_softmax(x), y),
+    "nll_loss_weighted": lambda x, y: F.nll_loss(F.log_softmax(x), y, weight=np.linspace(0.5, 2, 5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES_OF_LABELS))
+def test_losses_of_labels_per_example_equal_the_loop(name):
+    """Each example's own class labels (an integer array batched along axis 0), one of them ignored."""
+    rng = np.random.default_rng(8)
+    logits, labels = rng.standard_normal((BATCH, 4, 5)), rng.integers(0, 5, (BATCH, 4))
+    labels[0, 1] = -100  # ignore_index
+    loss = LOSSES_OF_LABELS[name]
+    if name in ("cross_entropy", "cross_entropy_sum"):  # one op, CrossEntropy: no ignored sample there
+        labels[0, 1] = 3
+    got = func.vmap(func.grad(loss))(logits, labels)
+    for b in range(BATCH):
+        np.testing.assert_allclose(got.data[b], func.grad(loss)(logits[b], labels[b]).data, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.binary_cross_entropy_with_logits], ids=lambda f: f.__name__)
+def test_losses_of_probability_targets_per_example_equal_the_loop(loss):
+    rng = np.random.default_rng(9)
+    logits, targets = rng.standard_normal((BATCH, 4, 5)), rng.random((BATCH, 4, 5))
+    targets /= targets.sum(axis=-1, keepdims=True)
+    got = func.vmap(func.grad(loss))(logits, targets)
+    for b in range(BATCH):
+        np.testing.assert_allclose(got.data[b], func.grad(loss)(logits[b], targets[b]).data, rtol=1e-12, atol=1e-15)

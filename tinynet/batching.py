@@ -114,6 +114,10 @@ class BatchedArray(OneExample, np.lib.mixins.NDArrayOperatorsMixin):
     def astype(self, dtype):
         return BatchedArray(self.physical.astype(dtype))
 
+    def sum(self):
+        """Each example's sum."""
+        return BatchedArray(self.physical.reshape(len(self.physical), -1).sum(axis=1))
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__" or "out" in kwargs:
             return NotImplemented
@@ -134,6 +138,11 @@ class BatchedArray(OneExample, np.lib.mixins.NDArrayOperatorsMixin):
                                          **kwargs))
         if function in (np.any, np.all) and not kwargs and len(args) == 1:
             return function(args[0].physical)  # over every example
+        if function is np.where and len(args) == 3:
+            ndim = max(map(np.ndim, args))
+            return BatchedArray(np.where(*(aligned(x, ndim) for x in args)))
+        if function is np.sum and not kwargs:
+            return self.sum()
         raise RuntimeError(INSIDE_VMAP.format(what=f"np.{function.__name__} was called on a tensor's values"))
 
     def __array__(self, *args, **kwargs):
@@ -228,6 +237,18 @@ def shared_copies(x: Tensor, batch_size) -> Tensor:
     copies._data = np.broadcast_to(x._data, (batch_size, *x.shape))
     copies.requires_grad, copies.grad, copies.node = True, None, None
     return copies
+
+
+def looked_up(table, indices):
+    """table[indices] for an array table every example shares: inside a vmap, with indices per example (a
+    BatchedArray), each example's."""
+    return BatchedArray(table[indices.physical]) if isinstance(indices, BatchedArray) else table[indices]
+
+
+def every_example(x):
+    """Inside a vmap, a BatchedArray's values for every example (its physical array), for checks over all of them;
+    anything else as it is."""
+    return x.physical if isinstance(x, BatchedArray) else x
 
 
 def values(x):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .batching import BatchedArray, BatchedTensor, values
+from .batching import BatchedArray, BatchedTensor, every_example, looked_up, values
 from .grad_mode import enable_grad
 from .kernels.windows import checked_int, is_int, sliding_window
 from .ops.activation import GELU, ReLU, Sigmoid, Softplus, Tanh
@@ -355,9 +355,13 @@ def reduce_loss(loss, reduction):
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def constant_array(value, dtype):
-    """The values of a constant argument (a Tensor's data, an array, a number) as an array of dtype."""
-    return np.asarray(values_of(value), dtype=dtype)
+def constant_array(value, dtype=None):
+    """The values of a constant argument (a Tensor's data, an array, a number: targets, class weights) as an array
+    of dtype (None: their own); inside a vmap, one example's (a BatchedArray) when they differ per example."""
+    value = values(value) if isinstance(value, Tensor) else value
+    if isinstance(value, BatchedArray):
+        return value if dtype is None else value.astype(dtype)
+    return np.asarray(value, dtype=dtype)
 
 
 def negative_log_likelihood(log_probs, target, weight, ignore_index):
@@ -368,12 +372,13 @@ def negative_log_likelihood(log_probs, target, weight, ignore_index):
     """
     n, classes = log_probs.shape
     is_kept = target != ignore_index
-    check_class_indices(target[is_kept], classes, or_else=f" or be ignore_index={ignore_index}")
+    check_class_indices(every_example(np.where(is_kept, target, 0)), classes,
+                        or_else=f" or be ignore_index={ignore_index}")
     class_weight = np.ones(classes, log_probs.dtype) if weight is None else constant_array(weight, log_probs.dtype)
     if class_weight.shape != (classes,):
         raise ValueError(f"expected weight of shape ({classes},), got {class_weight.shape}")
     target, kept = np.where(is_kept, target, 0), is_kept.astype(log_probs.dtype)
-    sample_weight = class_weight[target] * kept
+    sample_weight = looked_up(class_weight, target) * kept
     return -log_probs[np.arange(n), target] * sample_weight, sample_weight, class_weight, kept
 
 
@@ -388,7 +393,8 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100, reduction="me
     log_probs: (N, C), target: integers (N,), weight: (C,). Samples whose target is ignore_index
     count 0; 'mean' divides by the total weight of the other samples.
     """
-    loss, sample_weight, _, _ = negative_log_likelihood(as_tensor(log_probs), np.asarray(target), weight, ignore_index)
+    loss, sample_weight, _, _ = negative_log_likelihood(as_tensor(log_probs), constant_array(target), weight,
+                                                        ignore_index)
     return weighted_reduction(loss, sample_weight, reduction)
 
 
@@ -402,7 +408,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     for integer targets reduced by 'mean' or 'sum' the loss is that one op (ops.loss.CrossEntropy).
     """
     logits = as_tensor(logits)
-    target = target if isinstance(target, BatchedArray) else np.asarray(values_of(target))  # labels inside a vmap
+    target = constant_array(target)
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape (N, C), got {logits.shape}")
     n, classes = logits.shape
@@ -429,7 +435,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     """Binary cross-entropy of targets in [0, 1] under sigmoid(logits), finite for any logits."""
     logits = as_tensor(logits)
-    target = np.asarray(values_of(target), dtype=logits.dtype)
+    target = constant_array(target, logits.dtype)
     if target.shape != logits.shape:
         raise ValueError(f"target shape {target.shape} differs from logits shape {logits.shape}")
     return reduce_loss(BinaryCrossEntropyWithLogits.apply(logits, target), reduction)
