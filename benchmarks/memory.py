@@ -13,8 +13,9 @@ Cases:
 Peak memory: tracemalloc's peak during one run, above what was allocated before it (NumPy reports its
 arrays' allocations to tracemalloc): what the step adds to the model and data it starts from. Time: the
 median of --repeats runs without tracemalloc. Gradients: max |difference| / max |plain| against the plain
-run. saved / held: tn.memory_report of the forward's graph, leaves' values (weights, data) left out: what its
-nodes saved, and what the graph keeps alive (the saved arrays and the value of every tensor an op made).
+run. saved: tn.memory_report of the forward's graph, leaves' values (weights, data) left out: what its nodes saved.
+held: measured, what is still allocated after the forward while its output is kept (tracemalloc): what the graph
+keeps alive, the saved arrays (the graph holds no other values, tinynet.tensor.GraphTensor) and the output.
 """
 import argparse
 import contextlib
@@ -39,13 +40,15 @@ from tinynet.models.face_resnet import INPUT_SIZE, FaceResNet
 from .cases import face_resnet_weights
 
 
-def peak_bytes(run):
-    """(run()'s result, the peak of memory tracemalloc saw during it, above what was traced before)."""
+def traced_bytes(run):
+    """(run()'s result, the memory tracemalloc sees still allocated after it while the result is kept, and the peak
+    during it), both above what was traced before."""
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         result = run()
-        return result, tracemalloc.get_traced_memory()[1] - before
+        current, peak = tracemalloc.get_traced_memory()
+        return result, current - before, peak - before
     finally:
         tracemalloc.stop()
 
@@ -131,14 +134,15 @@ def measure(name, variants, repeats):
     rows, plain = [], None
     for variant, (run, graph) in variants.items():
         run()  # warm-up: compiles kernels, chooses conv algorithms
-        gradients, peak = peak_bytes(run)
+        gradients, _, peak = traced_bytes(run)
         seconds = median_seconds(run, repeats)
-        report = tn.memory_report(graph())
+        output, held, _ = traced_bytes(graph)
+        report = tn.memory_report(output)
         plain = plain or gradients
         difference = max(float(np.abs(g - p).max() / np.abs(p).max()) for g, p in zip(gradients, plain))
         rows.append({"case": name, "variant": variant, "peak_bytes": peak, "seconds": seconds,
                      "gradient_difference": difference, "saved_bytes": report.saved_bytes - report.leaf_bytes,
-                     "held_bytes": report.held_bytes})
+                     "held_bytes": held})
         print(f"{name}: {variant}: peak {megabytes(peak)}, {seconds:.3f} s", flush=True)
     return rows
 

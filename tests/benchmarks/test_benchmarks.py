@@ -118,8 +118,8 @@ def test_the_memory_benchmark_measures_every_variant_and_checkpointing_changes_n
                                                 "each block checkpointed", "saved in float16", "saved on disk"]
     assert all(row["peak_bytes"] > 0 and row["seconds"] > 0 for row in rows)
     assert all(row["gradient_difference"] == 0 for row in rows if row["variant"] != "saved in float16")
-    checkpointed = [row for row in rows if "checkpointed" in row["variant"]]
-    assert all(row["saved_bytes"] < plain["saved_bytes"] for row, plain in zip(checkpointed, rows[::3]))
+    plain, checkpointed = rows[0], rows[1]  # the CNN step: its convolutions save their inputs for the weights' gradient
+    assert checkpointed["saved_bytes"] < plain["saved_bytes"] and checkpointed["held_bytes"] < plain["held_bytes"]
     assert "| seed-004 CNN SGD step | conv blocks checkpointed |" in capsys.readouterr().out
 
 
