@@ -144,3 +144,15 @@ def test_a_write_into_a_saved_intermediate_is_still_caught_through_its_graph_ten
     with pytest.raises(RuntimeError, match=r"Tanh saved its output \(shape \(3,\)\) for backward, but it was "
                                             r"changed in place"):
         loss.backward()
+
+
+def test_a_write_through_a_view_of_a_dropped_saved_intermediate_is_caught():
+    x = leaf((2, 3))
+    grown = F.exp(x)  # Exp saves its output
+    loss = grown.sum()
+    flat = grown.reshape(6)  # shares grown's memory, and so its version
+    del grown
+    gc.collect()
+    flat.data[0] = 5.0
+    with pytest.raises(RuntimeError, match=r"Exp saved its output \(shape \(2, 3\)\) for backward, but it was changed"):
+        loss.backward()

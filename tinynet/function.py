@@ -190,7 +190,7 @@ class Function:
             share_version_if_a_view(out, tensors)
         out.node = None
         if record:
-            out.node = Node(cls, ctx, [graph_vertex(t) for t in tensors], Version.writes)
+            out.node = Node(cls, ctx, [t if t.in_graph is None else t.in_graph for t in tensors], Version.writes)
             out.in_graph = GraphTensor(out)
         if tangents:
             ctx.params = params

@@ -101,9 +101,12 @@ class Tensor:
 
     @property
     def version(self) -> Version:
-        """The Version of this tensor's memory (shared with the tensors that view it)."""
+        """The Version of this tensor's memory (shared with the tensors that view it, and with its GraphTensor)."""
         if self._version is None:
-            self._version = Version()
+            vertex = graph_vertex(self)
+            if vertex._version is None:
+                vertex._version = Version()
+            self._version = vertex._version
         return self._version
 
     def written_in_place(self, where=None):
@@ -163,7 +166,10 @@ class Tensor:
         """Keep this tensor's gradient in `.grad` after backward, although an op made it."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
-        self.retains_grad = graph_vertex(self).retains_grad = True
+        vertex = graph_vertex(self)
+        self.retains_grad = vertex.retains_grad = True
+        if vertex is not self:
+            vertex.tensor = weakref.ref(self)  # where backward puts the gradient, while self lives
 
     def register_hook(self, hook) -> "HookHandle":
         """Call hook(grad) when backward has this tensor's whole gradient; a returned array replaces it.
@@ -206,14 +212,16 @@ class GraphTensor(Tensor):
     Children's nodes list it among their parents, and backward runs on it; the tensor the user holds points to it
     (`in_graph`), it only weakly back, so the values go when the user drops the tensor, unless an op saved them for
     its backward (then they are still reachable here, as a double backward needs: see differentiable_context).
-    `.grad` (for retain_grad) is the user's tensor's while it lives.
+    `.grad` is the user's tensor's, reached by a weak reference that retain_grad() sets (`tensor`), while it lives.
+    The Version is made at the first write or view, as a Tensor's, and shared (Tensor.version).
     """
 
+    tensor = None  # a weak reference to the user's tensor, set by its retain_grad()
+
     def __init__(self, tensor):
-        self.node, self.requires_grad, self._version = tensor.node, tensor.requires_grad, tensor.version
-        self._shape, self._dtype = tensor.shape, tensor.dtype
-        self._tensor = weakref.ref(tensor)
         values = tensor._data  # an array, or a NumPy scalar that some forwards give: too small to matter, kept
+        self.node, self.requires_grad, self._version = tensor.node, True, tensor._version
+        self._shape, self._dtype = values.shape, values.dtype
         self._values = weakref.ref(values) if isinstance(values, np.ndarray) else lambda: values
 
     @property
@@ -249,12 +257,12 @@ class GraphTensor(Tensor):
 
     @property
     def grad(self):
-        tensor = self._tensor()
+        tensor = self.tensor and self.tensor()
         return None if tensor is None else tensor.grad
 
     @grad.setter
     def grad(self, value):
-        tensor = self._tensor()
+        tensor = self.tensor and self.tensor()
         if tensor is not None:  # nobody can read the gradient of a tensor that is gone
             tensor.grad = value
 
