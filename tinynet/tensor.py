@@ -4,13 +4,13 @@ Nothing here knows any particular op. A Tensor made by an op remembers a `Node`
 (`Function.apply` in tinynet.function makes it): the op class, the context its forward filled,
 and the parent tensors. `backward` visits the graph once in reverse topological order and, for
 each node, asks its op for the vector-Jacobian product and ADDS it into the parents' gradients.
+With create_graph=True the gradients are Tensors and the VJPs run on Tensors, so the reverse pass
+records a graph of its own (tinynet.function says how an op takes part).
 
 The graph holds only what backward needs. A node's parents are leaves (parameters, inputs: alive anyway) and
 the GraphTensors of the tensors ops made: each such tensor's place in the graph (node, shape, dtype, version,
 hooks) without its values, which stay alive only while the user holds the tensor or an op saved them for
 its backward (ctx). So an intermediate value nobody saved is freed as soon as the user drops it.
-With create_graph=True the gradients are Tensors and the VJPs run on Tensors, so the reverse pass
-records a graph of its own (tinynet.function says how an op takes part).
 
 This is the bottom of the engine: it imports none of tinynet's other modules except the
 observers. Tensor's operators (`+`, `@`, `.sum()`, ...) call the ops, which build on this module,
@@ -288,8 +288,9 @@ def backpropagate(outputs, grads, create_graph=False, captured=None):
     create_graph: gradients are Tensors and the VJPs record a graph (see tinynet.function).
     """
     pending = {}
+    outputs = [graph_vertex(output) for output in outputs]  # backward runs on what the graph holds
     for output, grad in zip(outputs, grads):
-        add_gradient(pending, graph_vertex(output), seed_gradient(output, grad, create_graph))
+        add_gradient(pending, output, seed_gradient(output, grad, create_graph))
     for tensor in reversed(topological_order(outputs)):
         grad_out = pending.pop(id(tensor), None)
         if grad_out is None:
@@ -509,14 +510,13 @@ def saved_tensor(node, output, array):
 
 
 def topological_order(outputs):
-    """The tensors that outputs (a list) depend on, requiring grad, each after all its parents, as the graph holds
-    them (graph_vertex: a GraphTensor for each tensor an op made).
+    """The tensors that outputs (a list) depend on, requiring grad, each after all its parents.
 
     Iterative depth-first search, so deep graphs (long RNN-like chains) do not hit Python's
-    recursion limit.
+    recursion limit. The parents are as the graph holds them (a GraphTensor for a tensor an op made).
     """
     order, visited = [], set()
-    stack = [(graph_vertex(output), False) for output in reversed(outputs)]
+    stack = [(output, False) for output in reversed(outputs)]
     while stack:
         tensor, parents_done = stack.pop()
         if parents_done:
