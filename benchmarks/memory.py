@@ -9,12 +9,15 @@ Cases:
   face ResNet in float64, weights frozen (the pretrained ones when TINYNET_DATA has them, else random ones of
   the same shapes), one (1, 3, 150, 150) image: plain; each residual block checkpointed; what ops save kept in
   float16 (tn.saved_in_float16, the weights left as they are); saved on disk (tn.saved_on_disk).
+- the same network's weight gradient d <descriptors, grad_out> / d weights (fine-tuning it), where the
+  convolutions save their inputs: plain; saved in float16.
 
 Peak memory: tracemalloc's peak during one run, above what was allocated before it (NumPy reports its
 arrays' allocations to tracemalloc): what the step adds to the model and data it starts from. Time: the
 median of --repeats runs without tracemalloc. Gradients: max |difference| / max |plain| against the plain
-run. saved / held: tn.memory_report of the forward's graph, leaves' values (weights, data) left out: what its
-nodes saved, and what the graph keeps alive (the saved arrays and the value of every tensor an op made).
+run. saved: tn.memory_report of the forward's graph, leaves' values (weights, data) left out: what its nodes saved.
+held: measured, what is still allocated after the forward while its output is kept (tracemalloc): what the graph
+keeps alive, the saved arrays (the graph holds no other values, tinynet.tensor.GraphTensor) and the output.
 """
 import argparse
 import contextlib
@@ -39,13 +42,15 @@ from tinynet.models.face_resnet import INPUT_SIZE, FaceResNet
 from .cases import face_resnet_weights
 
 
-def peak_bytes(run):
-    """(run()'s result, the peak of memory tracemalloc saw during it, above what was traced before)."""
+def traced_bytes(run):
+    """(run()'s result, the memory tracemalloc sees still allocated after it while the result is kept, and the peak
+    during it), both above what was traced before."""
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         result = run()
-        return result, tracemalloc.get_traced_memory()[1] - before
+        current, peak = tracemalloc.get_traced_memory()
+        return result, current - before, peak - before
     finally:
         tracemalloc.stop()
 
@@ -93,18 +98,44 @@ def cnn_variants(rng, quick):
             "saved in float16": step(model, lambda: tn.saved_in_float16(skip=parameters))}
 
 
-def face_resnet_variants(rng, quick):
-    """{variant: (run() -> [grad of the image], graph() -> descriptors)} of part 8's input gradient, float64."""
+def face_resnet(rng, quick):
+    """(the face ResNet in float64, 'pretrained' or 'random', one (1, 3, 150, 150) image, a grad_out (1, 128))."""
     weights_dir = data_dir() / "pretrained"
     if not quick and (weights_dir / "face_recognition_model.bin").exists():
         model, source = FaceResNet.pretrained(weights_dir), "pretrained"
     else:
         model, source = FaceResNet(face_resnet_weights(rng, (4, 4, 8, 8) if quick else (32, 64, 128, 256))), "random"
     model.to(np.float64)
+    return model, source, rng.uniform(0, 255, (1, 3, INPUT_SIZE, INPUT_SIZE)), rng.standard_normal((1, 128))
+
+
+def face_resnet_weight_variants(model, image, grad_out):
+    """{variant: (run() -> the weights' gradients, graph() -> descriptors)} of d <descriptors, grad_out> / d weights
+    (fine-tuning the face ResNet, float64): the convolutions save their inputs for the weights' gradients."""
+    parameters = model.parameters()
+
+    def weight_gradient(saving=contextlib.nullcontext):
+        def graph():
+            with saving():
+                return model(tn.Tensor(image))
+
+        def run():
+            for p in parameters:
+                p.grad = None
+            graph().backward(grad_out)
+            return [p.grad for p in parameters]
+        return run, graph
+
+    for p in parameters:
+        p.requires_grad = True
+    return {"plain": weight_gradient(),
+            "saved in float16": weight_gradient(lambda: tn.saved_in_float16(skip=parameters))}
+
+
+def face_resnet_variants(model, image, grad_out):
+    """{variant: (run() -> [grad of the image], graph() -> descriptors)} of part 8's input gradient, float64."""
     for p in model.parameters():
         p.requires_grad = False
-    image = rng.uniform(0, 255, (1, 3, INPUT_SIZE, INPUT_SIZE))
-    grad_out = rng.standard_normal((1, 128))
     checkpointed = copy.copy(model)
     checkpointed.blocks = [tn.Checkpointed(block) for block in model.blocks]
     disk = tempfile.mkdtemp(prefix="tinynet-saved-")
@@ -123,7 +154,7 @@ def face_resnet_variants(rng, quick):
     variants = {"plain": input_gradient(model), "each block checkpointed": input_gradient(checkpointed),
                 "saved in float16": input_gradient(model, lambda: tn.saved_in_float16(skip=model.parameters())),
                 "saved on disk": input_gradient(model, lambda: tn.saved_on_disk(disk))}
-    return variants, source
+    return variants
 
 
 def measure(name, variants, repeats):
@@ -131,14 +162,15 @@ def measure(name, variants, repeats):
     rows, plain = [], None
     for variant, (run, graph) in variants.items():
         run()  # warm-up: compiles kernels, chooses conv algorithms
-        gradients, peak = peak_bytes(run)
+        gradients, _, peak = traced_bytes(run)
         seconds = median_seconds(run, repeats)
-        report = tn.memory_report(graph())
+        output, held, _ = traced_bytes(graph)
+        report = tn.memory_report(output)
         plain = plain or gradients
         difference = max(float(np.abs(g - p).max() / np.abs(p).max()) for g, p in zip(gradients, plain))
         rows.append({"case": name, "variant": variant, "peak_bytes": peak, "seconds": seconds,
                      "gradient_difference": difference, "saved_bytes": report.saved_bytes - report.leaf_bytes,
-                     "held_bytes": report.held_bytes})
+                     "held_bytes": held})
         print(f"{name}: {variant}: peak {megabytes(peak)}, {seconds:.3f} s", flush=True)
     return rows
 
@@ -165,8 +197,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     rows = measure("seed-004 CNN SGD step", cnn_variants(rng, args.quick), args.repeats)
-    variants, source = face_resnet_variants(rng, args.quick)
-    rows += measure(f"face ResNet input grad, float64, {source} weights", variants, args.repeats)
+    model, source, image, grad_out = face_resnet(rng, args.quick)
+    rows += measure(f"face ResNet input grad, float64, {source} weights", face_resnet_variants(model, image, grad_out),
+                    args.repeats)
+    rows += measure(f"face ResNet weight grad, float64, {source} weights",
+                    face_resnet_weight_variants(model, image, grad_out), args.repeats)
     print(table(rows))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

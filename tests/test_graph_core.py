@@ -7,7 +7,7 @@ import pytest
 
 from tinynet import Tensor
 from tinynet.function import Function
-from tinynet.tensor import broadcast_axes, topological_order, unbroadcast
+from tinynet.tensor import broadcast_axes, graph_vertex, topological_order, unbroadcast
 
 
 class Scale(Function):
@@ -80,8 +80,9 @@ def test_topological_order_puts_every_tensor_after_its_parents():
     a = scale(x, 2.0)
     b = plus(a, x)
     c = plus(b, a)
-    position = {id(tensor): k for k, tensor in enumerate(topological_order([c]))}
-    assert position[id(x)] < position[id(a)] < position[id(b)] < position[id(c)] and len(position) == 4
+    x, a, b, c = (graph_vertex(t) for t in (x, a, b, c))  # as the graph holds them
+    position = {tensor: k for k, tensor in enumerate(topological_order([c]))}
+    assert position[x] < position[a] < position[b] < position[c] and len(position) == 4
 
 
 def test_broadcast_gradients_are_summed_back_to_each_shape():

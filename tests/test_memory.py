@@ -151,7 +151,7 @@ def test_float16_saving_skips_what_it_is_told_and_integer_arrays():
     rng = np.random.default_rng(0)
     weight = tn.Tensor(rng.standard_normal((3, 4)), requires_grad=True)
     with tn.saved_in_float16(skip=[weight]):
-        loss = F.cross_entropy(tn.Tensor(rng.standard_normal((2, 3))) @ weight, np.array([1, 2]))
+        loss = F.cross_entropy(tn.Tensor(rng.standard_normal((2, 3)), requires_grad=True) @ weight, np.array([1, 2]))
     matmul = loss.node.parents[0].node
     assert [a.dtype for a in saved_arrays(matmul.ctx).values()] == [np.float16, np.float64]
     assert saved_arrays(loss.node.ctx)["target"].dtype == np.int64
@@ -317,4 +317,5 @@ def test_memory_of_a_float16_graph_is_smaller_than_plain():
     plain = memory_report(F.tanh(F.tanh(x)).sum())
     with tn.saved_in_float16():
         half = memory_report(F.tanh(F.tanh(x)).sum())
-    assert half.saved_bytes * 4 == plain.saved_bytes and half.held_bytes > plain.held_bytes - plain.saved_bytes
+    assert half.saved_bytes * 4 == plain.saved_bytes
+    assert half.held_bytes * 4 == plain.held_bytes  # the graph holds no other values

@@ -166,7 +166,8 @@ def test_image_shaped_values_and_gradients_carry_heatmaps_and_others_none():
     rng = np.random.default_rng(0)
     image = tn.Tensor(rng.standard_normal((2, 1, 6, 6)), requires_grad=True)
     weight = tn.Tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)
-    trace = tn.trace(F.relu(F.conv2d(image, weight)).sum(), names={"image": image})
+    with tn.tracing(names={"image": image}) as trace:  # keeps the values the graph does not (ReLU's output)
+        F.relu(F.conv2d(image, weight)).sum().backward()
     by_op = {step.op: step for step in trace.steps}
     assert by_op["image"].heatmap["planes"] == ["image 0, channel 0"]
     assert (by_op["image"].heatmap["height"], by_op["image"].heatmap["width"]) == (6, 6)
@@ -175,3 +176,6 @@ def test_image_shaped_values_and_gradients_carry_heatmaps_and_others_none():
     levels = np.frombuffer(base64.b64decode(relu_value["data"]), dtype=np.int8)
     assert levels.min() == 0 and levels.max() == 127  # a ReLU's output: no negative values
     assert trace.nodes[by_op["Sum"].tensor]["heatmap"] is None
+    after_the_forward = tn.trace(F.relu(F.conv2d(image, weight)).sum())  # the ReLU's output is gone: no heatmap
+    relu_number = next(step.tensor for step in after_the_forward.steps if step.op == "ReLU")
+    assert after_the_forward.nodes[relu_number]["heatmap"] is None

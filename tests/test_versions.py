@@ -11,9 +11,9 @@ from tinynet.versions import TrackedArray
 
 
 def weights_and_loss():
-    """w (3,) with requires_grad, and loss = sum(w * x): Mul saves both w and x for backward."""
+    """w and x (3,) with requires_grad, and loss = sum(w * x): Mul saves both (each one's gradient reads the other)."""
     w = tn.Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
-    x = tn.Tensor(np.array([0.5, -1.0, 2.0]))
+    x = tn.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
     return w, x, (w * x).sum()
 
 

@@ -3,7 +3,8 @@
 
 An op's forward and backward know nothing of Tensor: they take and return arrays.
 `OpClass.apply(*inputs, **params)` runs `forward` on the inputs' arrays and, when gradients are
-wanted, gives the output Tensor a `Node` (the op, its context, its parents) so that the reverse
+wanted, gives the output Tensor a `Node` (the op, its context, its parents as the graph holds them:
+leaves, and for the tensors ops made their GraphTensors, which hold no values) so that the reverse
 pass (tinynet.tensor) can later call `backward`.
 
 The contract is PyTorch's `autograd.Function`: forward keeps the inputs and the output that
@@ -13,7 +14,8 @@ of ctx.
 
 Double backward (`backward(create_graph=True)`, `tn.grad(..., create_graph=True)`) calls the same
 `backward` once more, with grad_out a Tensor and with `ctx.saved_tensors` holding the Tensors of
-the saved inputs and output, which the graph core finds by identity (so it never needs a name, and
+the saved inputs and output as the graph holds them (leaves, and GraphTensors, whose values are the saved
+arrays), which the graph core finds by the identity of their arrays (so it never needs a name, and
 saving anything else raises then). The VJP's arithmetic then records a graph, which can itself be
 differentiated: a VJP written with operators that arrays and Tensors share (+, *, @, reshape,
 transpose, indexing, .sum) is differentiable as it stands; where it needs another function, it
@@ -46,7 +48,7 @@ import numpy as np
 from .grad_mode import is_grad_enabled
 from .observers import forward_observers
 from .saved_hooks import active_hooks
-from .tensor import Tensor, as_tensors, broadcast_axes, differentiable_context
+from .tensor import GraphTensor, Tensor, as_tensors, broadcast_axes, differentiable_context, graph_vertex
 from .versions import Version
 
 
@@ -186,7 +188,10 @@ class Function:
         out.requires_grad = record
         if out._data.base is not None:  # a view of an input's memory, or a fresh result that does not own it
             share_version_if_a_view(out, tensors)
-        out.node = Node(cls, ctx, tensors, Version.writes) if record else None
+        out.node = None
+        if record:
+            out.node = Node(cls, ctx, [t if t.in_graph is None else t.in_graph for t in tensors], Version.writes)
+            out.in_graph = GraphTensor(out)
         if tangents:
             ctx.params = params
             set_tangent(out, checked_tangent(cls, out, jacobian_vector_product(cls, ctx, out, tangents)))
@@ -287,8 +292,10 @@ def tangent_of(tensor):
 
 
 def set_tangent(tensor, tangent):
-    """Give tensor a tangent (None: zero) in the running jvp."""
-    tensor.tangent, tensor.tangent_level = tangent, _level
+    """Give tensor a tangent (None: zero) in the running jvp; its GraphTensor too, where a double backward's VJP,
+    pushing tangents forward, finds it among the saved tensors."""
+    for holder in (tensor, graph_vertex(tensor)):
+        holder.tangent, holder.tangent_level = tangent, _level
 
 
 def tangents_of(tensors):

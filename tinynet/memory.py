@@ -10,10 +10,11 @@ nothing, Tanh saves its output, which the next op saves again as its input; Flat
 view): sums here count each byte of memory once, by the address range of each array (byte_bounds;
 a strided view counts its whole extent). So the rows of a report may add up to more than its total.
 
-What the graph keeps is more than what was saved: each node also holds its parent Tensors, and with
-them their values, which backward never reads. The report shows both totals. That is why saving in
-float16 (`saved_in_float16`) lowers what is saved but not what is held while the graph lives, and why
-`tn.checkpoint`, which records no graph inside, lowers both.
+What the graph keeps alive is what was saved and the leaves (parameters, inputs), which the user holds
+anyway: a node holds the tensors ops made only as GraphTensors (tinynet.tensor), without their values. So an
+intermediate value that no op saved is freed once the user drops it, and saving in float16
+(`saved_in_float16`) or on disk lowers what the graph holds; `tn.checkpoint`, which records no graph inside,
+saves only its block's inputs.
 
 Two saved_tensors_hooks (tinynet.saved_hooks) ship here: `saved_in_float16()` and
 `saved_on_disk(directory)`.
@@ -140,8 +141,8 @@ class MemoryReport:
     """What a graph saved for backward, by op and call site, largest first.
 
     rows: [Row]; saved_bytes: all of it, each byte once; of which leaf_bytes are the values of leaves (parameters,
-    inputs: alive anyway); held_bytes: what the graph keeps alive besides the leaves' values (the saved arrays and
-    the values of every tensor an op made).
+    inputs: alive anyway); held_bytes: what the graph keeps alive besides the leaves' values: the saved arrays
+    (the graph holds the tensors ops made without their values, tinynet.tensor.GraphTensor).
     """
 
     def __init__(self, output):
@@ -150,11 +151,10 @@ class MemoryReport:
         spans = {id(node): [extent(a) for a in saved_arrays(node.ctx).values()] for node in nodes}
         saved = [span for node_spans in spans.values() for span in node_spans]
         leaves = [extent(t._data) for t in _leaves(nodes)]
-        values = [extent(t._data) for t in tensors] + leaves
         self.nodes = len(nodes)
         self.saved_bytes = distinct_bytes(saved)
         self.leaf_bytes = self.saved_bytes + distinct_bytes(leaves) - distinct_bytes(saved + leaves)
-        self.held_bytes = distinct_bytes(saved + values) - distinct_bytes(leaves)
+        self.held_bytes = distinct_bytes(saved + leaves) - distinct_bytes(leaves)
         groups = {}
         for node in nodes:
             groups.setdefault((node.op.__name__, node.call_site or ""), []).append(node)
@@ -167,7 +167,7 @@ class MemoryReport:
     def __str__(self):
         lines = [f"saved for backward: {megabytes(self.saved_bytes)} by {self.nodes} nodes (each byte counted once; "
                  f"{megabytes(self.leaf_bytes)} of it the values of leaves: parameters, inputs)",
-                 f"held by the graph besides the leaves' values (saved arrays and every value an op made): "
+                 f"held by the graph besides the leaves' values (the saved arrays): "
                  f"{megabytes(self.held_bytes)}",
                  "", f"{'op':<18} {'count':>5} {'saved':>10} {'share':>6}  call site"]
         lines += [f"{row.op:<18} {row.count:>5} {megabytes(row.bytes):>10} {row.share:>6.1%}  {row.call_site}"

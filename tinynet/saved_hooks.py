@@ -6,8 +6,9 @@
 
 pack is called once per saved array (None is not packed), when the forward saves it; unpack at every
 read of ctx.saved_tensors. Blocks nest: the innermost one's pair is used. Only save_for_backward goes
-through the hooks; other ctx attributes (masks, argmax) and the graph's own references to the tensors
-stay as they are (tinynet.memory says what that means for the memory). Where no graph is recorded
+through the hooks; other ctx attributes (masks, argmax) stay as they are. The graph itself holds no
+values but the leaves' (tinynet.tensor.GraphTensor), so packing what was saved lowers what a graph keeps
+alive (tinynet.memory). Where no graph is recorded
 (tn.no_grad, or no input requires grad) nothing is packed. A double backward (create_graph=True)
 needs the saved inputs themselves and raises on packed saves.
 

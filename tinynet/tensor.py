@@ -7,12 +7,18 @@ each node, asks its op for the vector-Jacobian product and ADDS it into the pare
 With create_graph=True the gradients are Tensors and the VJPs run on Tensors, so the reverse pass
 records a graph of its own (tinynet.function says how an op takes part).
 
+The graph holds only what backward needs. A node's parents are leaves (parameters, inputs: alive anyway) and
+the GraphTensors of the tensors ops made: each such tensor's place in the graph (node, shape, dtype, version,
+hooks) without its values, which stay alive only while the user holds the tensor or an op saved them for
+its backward (ctx). So an intermediate value nobody saved is freed as soon as the user drops it.
+
 This is the bottom of the engine: it imports none of tinynet's other modules except the
 observers. Tensor's operators (`+`, `@`, `.sum()`, ...) call the ops, which build on this module,
 so they are attached in tinynet.tensor_methods.
 """
 import contextlib
 import copy
+import weakref
 
 import numpy as np
 
@@ -72,6 +78,7 @@ class Tensor:
     _hooks = ()
     _version = None  # a Version once something writes (or views) this tensor's memory; until then at count 0
     tangent = tangent_level = None  # forward mode: d self along a jvp's direction, and that jvp (tinynet.function)
+    in_graph = None  # for a tensor an op made, its GraphTensor: what the graph holds in its place (see below)
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self._data = as_array(data, dtype)
@@ -94,9 +101,12 @@ class Tensor:
 
     @property
     def version(self) -> Version:
-        """The Version of this tensor's memory (shared with the tensors that view it)."""
+        """The Version of this tensor's memory (shared with the tensors that view it, and with its GraphTensor)."""
         if self._version is None:
-            self._version = Version()
+            vertex = graph_vertex(self)
+            if vertex._version is None:
+                vertex._version = Version()
+            self._version = vertex._version
         return self._version
 
     def written_in_place(self, where=None):
@@ -156,7 +166,10 @@ class Tensor:
         """Keep this tensor's gradient in `.grad` after backward, although an op made it."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
-        self.retains_grad = True
+        vertex = graph_vertex(self)
+        self.retains_grad = vertex.retains_grad = True
+        if vertex is not self:
+            vertex.tensor = weakref.ref(self)  # where backward puts the gradient, while self lives
 
     def register_hook(self, hook) -> "HookHandle":
         """Call hook(grad) when backward has this tensor's whole gradient; a returned array replaces it.
@@ -166,8 +179,9 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("register_hook() on a tensor that does not require grad")
-        self._hooks = self._hooks + (hook,)
-        return HookHandle(self, hook)
+        vertex = graph_vertex(self)  # the hook lives in the graph: it runs even after the user drops self
+        vertex._hooks = vertex._hooks + (hook,)
+        return HookHandle(vertex, hook)
 
     def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Accumulate d self / d leaf into every leaf's `.grad`.
@@ -192,6 +206,77 @@ class Tensor:
         return self
 
 
+class GraphTensor(Tensor):
+    """What the graph holds in place of a tensor an op made: its node, shape, dtype, version and hooks, not its values.
+
+    Children's nodes list it among their parents, and backward runs on it; the tensor the user holds points to it
+    (`in_graph`), it only weakly back, so the values go when the user drops the tensor, unless an op saved them for
+    its backward (then they are still reachable here, as a double backward needs: see differentiable_context).
+    `.grad` is the user's tensor's, reached by a weak reference that retain_grad() sets (`tensor`), while it lives.
+    The Version is made at the first write or view, as a Tensor's, and shared (Tensor.version).
+    """
+
+    tensor = None  # a weak reference to the user's tensor, set by its retain_grad()
+
+    def __init__(self, tensor):
+        values = tensor._data  # an array, or a NumPy scalar that some forwards give: too small to matter, kept
+        self.node, self.requires_grad, self._version = tensor.node, True, tensor._version
+        self._shape, self._dtype = values.shape, values.dtype
+        self._values = weakref.ref(values) if isinstance(values, np.ndarray) else lambda: values
+
+    @property
+    def _data(self):
+        values = self._values()
+        if values is None:
+            raise RuntimeError(f"the values of this {self.node.op.__name__} output (shape {self._shape}) were not "
+                               "kept: no op saved them for backward, and the tensor that held them is gone; keep a "
+                               "reference to the tensor to read them")
+        return values
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def ndim(self):
+        return len(self._shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self._shape))
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def __len__(self):
+        return self._shape[0]
+
+    def __repr__(self):
+        return f"GraphTensor({self.node.op.__name__} output, shape={self._shape}, dtype={self._dtype})"
+
+    @property
+    def grad(self):
+        tensor = self.tensor and self.tensor()
+        return None if tensor is None else tensor.grad
+
+    @grad.setter
+    def grad(self, value):
+        tensor = self.tensor and self.tensor()
+        if tensor is not None:  # nobody can read the gradient of a tensor that is gone
+            tensor.grad = value
+
+
+def graph_vertex(tensor):
+    """What the graph holds for tensor: its GraphTensor if an op made it and recorded a graph, else tensor itself."""
+    return tensor if tensor.in_graph is None else tensor.in_graph
+
+
+def values_if_alive(tensor):
+    """tensor's values, or None for a GraphTensor whose values nothing keeps alive any more."""
+    return tensor._values() if isinstance(tensor, GraphTensor) else tensor._data
+
+
 def backpropagate(outputs, grads, create_graph=False, captured=None):
     """The reverse pass, shared by backward and grad: d loss / d output for each of outputs, sent back.
 
@@ -203,6 +288,7 @@ def backpropagate(outputs, grads, create_graph=False, captured=None):
     create_graph: gradients are Tensors and the VJPs record a graph (see tinynet.function).
     """
     pending = {}
+    outputs = [graph_vertex(output) for output in outputs]  # backward runs on what the graph holds
     for output, grad in zip(outputs, grads):
         add_gradient(pending, output, seed_gradient(output, grad, create_graph))
     for tensor in reversed(topological_order(outputs)):
@@ -280,8 +366,11 @@ def was_saved(ctx, tensor) -> bool:
     """Whether ctx holds tensor's memory for backward: one of its saved arrays, or an array attribute, shares it.
     Saves are looked at as kept (ctx.saved_for_backward): a saved_tensors_hooks pack made a copy or a file, which
     no write into tensor changes, and unpacking them here would only read them back."""
+    values = values_if_alive(tensor)
+    if values is None:  # nothing holds them, so no ctx does
+        return False
     held = [*ctx.saved_for_backward, *vars(ctx).values()]
-    return any(isinstance(array, np.ndarray) and np.may_share_memory(array, tensor._data) for array in held)
+    return any(isinstance(array, np.ndarray) and np.may_share_memory(array, values) for array in held)
 
 
 def checked_gradients(tensor, parent_grads):
@@ -373,7 +462,7 @@ def seed_gradient(output, grad, create_graph):
         if output.size != 1:
             raise RuntimeError(f"backward() without a grad needs a one-element tensor, got shape {output.shape}; "
                                "pass grad= of the same shape")
-        grad = np.ones_like(output._data)
+        grad = np.ones(output.shape, output.dtype)
     grad = as_gradient(grad, output.dtype, create_graph)
     if grad.shape != output.shape:
         raise ValueError(f"grad has shape {grad.shape}, expected {output.shape}")
@@ -412,7 +501,7 @@ def saved_tensor(node, output, array):
     if array is None:
         return None
     for candidate in (*node.parents, output):
-        if candidate is not None and candidate._data is array:
+        if candidate is not None and values_if_alive(candidate) is array:
             return candidate
     raise RuntimeError(f"{node.op.__name__}.forward saved an array that is neither one of its inputs nor its output "
                        "(or one changed since): save_for_backward keeps those, which a double backward differentiates "
@@ -424,7 +513,7 @@ def topological_order(outputs):
     """The tensors that outputs (a list) depend on, requiring grad, each after all its parents.
 
     Iterative depth-first search, so deep graphs (long RNN-like chains) do not hit Python's
-    recursion limit.
+    recursion limit. The parents are as the graph holds them (a GraphTensor for a tensor an op made).
     """
     order, visited = [], set()
     stack = [(output, False) for output in reversed(outputs)]
@@ -458,11 +547,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
-    received = {id(x): None for x in inputs}
+    received = {id(graph_vertex(x)): None for x in inputs}
     backpropagate(outputs, grad_outputs, create_graph, captured=received)
     grads = []
     for k, x in enumerate(inputs):
-        found = received[id(x)]
+        found = received[id(graph_vertex(x))]
         if found is None and not allow_unused:
             raise RuntimeError(f"input {k} (shape {x.shape}) is not used to compute the outputs, or does not require "
                                "grad: pass allow_unused=True to get None for it")

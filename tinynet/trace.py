@@ -11,8 +11,11 @@ Each node shows what its op saved for backward and its bytes, and what its op's 
 formula (the op's vjp_formulas, g = grad_out); each step, the bytes that the steps still to come need
 (tinynet.memory: each byte counted once), falling to 0 as backward finishes. A tensor whose value is
 image-shaped (a feature map, a batch of images, a matrix) carries a small heatmap of its value, and its step one of
-grad_out (tinynet.heatmap). Where a tensor is an input several times (of several ops, or twice of
-one: a + a), its step writes its gradient as the chain rule's sum of what each use sent.
+grad_out (tinynet.heatmap). The graph does not keep the values of the tensors ops made
+(tinynet.tensor.GraphTensor): `tn.tracing()` keeps them from the forward it watches; `tn.trace(loss)`, which
+watches no forward, shows the values still alive (saved by an op, or held by the caller).
+Where a tensor is an input several times (of several ops, or twice of one: a + a), its step writes its gradient
+as the chain rule's sum of what each use sent.
 A trace only observes the graph core (tinynet.observers.observe_forward / observe_backward): the
 backward that runs is the ordinary one, and the leaf gradients it records are the `.grad` it fills.
 """
@@ -26,7 +29,7 @@ from .heatmap import heatmap
 from .memory import SavedMemory, megabytes, saved_arrays, saved_bytes
 from .observers import observe_backward, observe_forward
 from .recorder import remember_call_site
-from .tensor import broadcast_axes, unbroadcast, values_of
+from .tensor import broadcast_axes, unbroadcast, values_if_alive, values_of
 from .trace_html import render
 
 SHOWN_WHOLE = 16  # arrays with at most this many elements are shown whole; larger ones summarized
@@ -118,6 +121,7 @@ class Trace:
         self.nodes, self.steps, self.saved_bytes = {}, [], 0
         self._memory = SavedMemory()
         self._numbers, self._tensors, self._contributions = {}, [], {}
+        self._values = {}  # id(GraphTensor) -> (it, the values of its tensor), kept from the forward (_keep_value)
         self._names = {id(tensor): name for name, tensor in (names or {}).items()}
 
     # ---- recording (called by the graph core's observers) ----------------------------
@@ -150,7 +154,17 @@ class Trace:
             "saved": {name: summarize(array) for name, array in saved_arrays(node.ctx).items()} if node else {},
             "saved_bytes": saved_bytes(node) if node else 0,
             "leaf": node is None, "requires_grad": tensor.requires_grad,
-            "formulas": vjp_formulas(node.op) if node else None, "heatmap": heatmap(values_of(tensor))}
+            "formulas": vjp_formulas(node.op) if node else None, "heatmap": heatmap(self._value_of(tensor))}
+
+    def _keep_value(self, op, ctx, inputs, params, out):
+        """A forward observer: keep the values of out, which the graph does not, for its node's heatmap."""
+        if out.in_graph is not None:
+            self._values[id(out.in_graph)] = (out.in_graph, out._data)
+
+    def _value_of(self, tensor):
+        """tensor's values, kept from the forward or still alive; None when they are gone."""
+        kept = self._values.get(id(tensor))
+        return kept[1] if kept is not None else values_if_alive(tensor)
 
     def _record_step(self, tensor, grad_out, parent_grads):
         number = self._number(tensor)
@@ -245,7 +259,8 @@ def tracing(names=None):
     names: optional {name: tensor} for the leaves, e.g. dict(model.named_parameters()).
     """
     recorded = Trace(names)
-    with observe_forward(remember_call_site), observe_backward(recorded._record_step):
+    with observe_forward(remember_call_site), observe_forward(recorded._keep_value), \
+            observe_backward(recorded._record_step):
         yield recorded
 
 

@@ -177,7 +177,7 @@ def _run_vjp(spec, arrays):
 
 
 def _run_graph(spec, arrays):
-    from tinynet.tensor import Tensor, topological_order, unbroadcast
+    from tinynet.tensor import Tensor, graph_vertex, topological_order, unbroadcast
     if spec["test"] == "unbroadcast":
         return {"grad": np.asarray(unbroadcast(arrays["grad"], tuple(spec["shape"])))}
     from tinynet.ops.elementwise import Add, Neg
@@ -189,8 +189,9 @@ def _run_graph(spec, arrays):
             tensors.append(Neg.apply(tensors[parents[0]]))
         else:
             tensors.append(Add.apply(tensors[parents[0]], tensors[parents[1]]))
-    index = {id(t): k for k, t in enumerate(tensors)}
-    return {"order": np.array([index.get(id(t), -1) for t in topological_order(tensors[-1:])], dtype=np.int64)}
+    index = {id(graph_vertex(t)): k for k, t in enumerate(tensors)}
+    order = topological_order([graph_vertex(tensors[-1])])  # backward's order, on what the graph holds
+    return {"order": np.array([index.get(id(t), -1) for t in order], dtype=np.int64)}
 
 
 def _run_network(spec, arrays):

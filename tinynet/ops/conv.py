@@ -16,7 +16,9 @@ class Conv2d(Bilinear):
     other two of the three maps, and each one's JVP the product rule (Bilinear). All three run the
     algorithm chosen for the forward, through ctx.plan: that algorithm's three functions for this layer,
     which may keep work they share for the inputs that want gradients (FFT spectra); it lives in ctx, so
-    nothing is kept where no graph is recorded (tn.no_grad).
+    nothing is kept where no graph is recorded (tn.no_grad). Each input's gradient reads only the other input, so
+    forward keeps x only when the weight wants a gradient and the weight only when x does (an input gradient
+    through frozen weights keeps no activations here), and each op keeps the shapes it needs as attributes.
     """
 
     @staticmethod
@@ -24,7 +26,9 @@ class Conv2d(Bilinear):
         ctx.settings = (stride, pads, dilation, groups)
         choice = choose(x.shape, weight.shape, *ctx.settings, x.dtype, arrays=(x, weight))
         ctx.algorithm, ctx.plan = choice.algorithm, choice.plan(*ctx.needs_input_grad)
-        ctx.save_for_backward(x, weight)
+        ctx.x_shape, ctx.weight_shape = x.shape, weight.shape
+        need_x, need_weight = ctx.needs_input_grad
+        ctx.save_for_backward(x if need_weight else None, weight if need_x else None)
         return ctx.plan.conv2d_forward(x, weight, *ctx.settings)
 
     @staticmethod
@@ -40,9 +44,9 @@ class Conv2d(Bilinear):
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         need_x, need_weight = ctx.needs_input_grad
-        grad_x = run(Conv2dInputGrad, grad_out, weight, x_shape=x.shape, settings=ctx.settings,
+        grad_x = run(Conv2dInputGrad, grad_out, weight, x_shape=ctx.x_shape, settings=ctx.settings,
                      plan=ctx.plan) if need_x else None
-        grad_weight = run(Conv2dWeightGrad, x, grad_out, weight_shape=weight.shape, settings=ctx.settings,
+        grad_weight = run(Conv2dWeightGrad, x, grad_out, weight_shape=ctx.weight_shape, settings=ctx.settings,
                           plan=ctx.plan) if need_weight else None
         return grad_x, grad_weight
 
@@ -57,16 +61,18 @@ class Conv2dInputGrad(Bilinear):
 
     @staticmethod
     def forward(ctx, grad_out, weight, x_shape, settings, plan):
-        ctx.save_for_backward(grad_out, weight)
-        ctx.settings, ctx.plan = settings, plan
+        need_grad_out, need_weight = ctx.needs_input_grad
+        ctx.save_for_backward(grad_out if need_weight else None, weight if need_grad_out else None)
+        ctx.settings, ctx.plan, ctx.weight_shape = settings, plan, weight.shape
         return plan.conv2d_input_grad(grad_out, x_shape, weight, *settings)
 
     @staticmethod
     def backward(ctx, grad_x):
         grad_out, weight = ctx.saved_tensors
-        return (run(Conv2d, grad_x, weight, **conv_params(ctx.settings)),
-                run(Conv2dWeightGrad, grad_x, grad_out, weight_shape=weight.shape, settings=ctx.settings,
-                    plan=ctx.plan))
+        need_grad_out, need_weight = ctx.needs_input_grad
+        return (run(Conv2d, grad_x, weight, **conv_params(ctx.settings)) if need_grad_out else None,
+                run(Conv2dWeightGrad, grad_x, grad_out, weight_shape=ctx.weight_shape, settings=ctx.settings,
+                    plan=ctx.plan) if need_weight else None)
 
 
 class Conv2dWeightGrad(Bilinear):
@@ -74,13 +80,15 @@ class Conv2dWeightGrad(Bilinear):
 
     @staticmethod
     def forward(ctx, x, grad_out, weight_shape, settings, plan):
-        ctx.save_for_backward(x, grad_out)
-        ctx.settings, ctx.plan = settings, plan
+        need_x, need_grad_out = ctx.needs_input_grad
+        ctx.save_for_backward(x if need_grad_out else None, grad_out if need_x else None)
+        ctx.settings, ctx.plan, ctx.x_shape = settings, plan, x.shape
         return plan.conv2d_weight_grad(grad_out, x, weight_shape, *settings)
 
     @staticmethod
     def backward(ctx, grad_weight):
         x, grad_out = ctx.saved_tensors
-        return (run(Conv2dInputGrad, grad_out, grad_weight, x_shape=x.shape, settings=ctx.settings,
-                    plan=ctx.plan),
-                run(Conv2d, x, grad_weight, **conv_params(ctx.settings)))
+        need_x, need_grad_out = ctx.needs_input_grad
+        return (run(Conv2dInputGrad, grad_out, grad_weight, x_shape=ctx.x_shape, settings=ctx.settings,
+                    plan=ctx.plan) if need_x else None,
+                run(Conv2d, x, grad_weight, **conv_params(ctx.settings)) if need_grad_out else None)

@@ -25,7 +25,8 @@ class Mul(Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # each gradient reads the other input
         return a * b
 
     vjp_formulas = {"a": "g · b", "b": "g · a"}
@@ -33,7 +34,8 @@ class Mul(Elementwise):
     @staticmethod
     def backward(ctx, grad_out):
         a, b = ctx.saved_tensors
-        return grad_out * b, grad_out * a
+        need_a, need_b = ctx.needs_input_grad
+        return grad_out * b if need_a else None, grad_out * a if need_b else None
 
 
 class Div(Elementwise):
@@ -41,7 +43,7 @@ class Div(Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # only b's gradient reads a
         return a / b
 
     vjp_formulas = {"a": "g / b", "b": "−g · a / b²"}

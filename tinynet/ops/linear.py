@@ -19,7 +19,9 @@ class MatMul(Bilinear):
     def forward(ctx, a, b):
         if a.ndim < 2 or b.ndim < 2:
             raise ValueError(f"MatMul needs arrays with at least 2 dimensions, got {a.shape} and {b.shape}")
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # each gradient reads the other input
+        ctx.column_major = is_column_major(a), is_column_major(b)
         return a @ b
 
     vjp_formulas = {"a": "g @ bᵀ", "b": "aᵀ @ g"}
@@ -27,19 +29,26 @@ class MatMul(Bilinear):
     @staticmethod
     def backward(ctx, grad_out):
         a, b = ctx.saved_tensors
-        grad_a = product_laid_out_as(a, grad_out, matrix_transpose(b)) if ctx.needs_input_grad[0] else None
-        grad_b = product_laid_out_as(b, matrix_transpose(a), grad_out) if ctx.needs_input_grad[1] else None
+        a_column_major, b_column_major = ctx.column_major
+        grad_a = product_laid_out_as(a_column_major, grad_out, matrix_transpose(b)) if ctx.needs_input_grad[0] else None
+        grad_b = product_laid_out_as(b_column_major, matrix_transpose(a), grad_out) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
-def product_laid_out_as(like, left, right):
-    """left @ right, column-major (a transposed view of a C-order array) when `like` is a column-major matrix.
+def is_column_major(array) -> bool:
+    """Whether array is a column-major matrix (a transposed view of a C-order one, as `w.T`)."""
+    return array.ndim == 2 and array.flags.f_contiguous and not array.flags.c_contiguous
+
+
+def product_laid_out_as(column_major, left, right):
+    """left @ right, laid out column-major (a transposed view of a C-order array) when column_major, the layout of
+    the input whose gradient it is.
 
     (left @ right) = (right^T @ left^T)^T: BLAS reads transposed operands at no cost, so both orders
-    cost the same, and the result's layout follows `like`'s. (Under create_graph the operands are
+    cost the same, and the result's layout follows the input's. (Under create_graph the operands are
     Tensors and the plain product is taken.)
     """
-    if isinstance(like, np.ndarray) and like.ndim == 2 and like.flags.f_contiguous and not like.flags.c_contiguous:
+    if column_major and isinstance(left, np.ndarray):
         return matrix_transpose(matrix_transpose(right) @ matrix_transpose(left))
     if isinstance(left, np.ndarray) and left.shape[-1] == 1 and left.ndim > 2:
         return left * right  # stacked outer products (per-example weight gradients): NumPy's matmul is ~2x slower
@@ -61,7 +70,7 @@ class Linear(Bilinear):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
         out = x @ weight.T
         return out if bias is None else out + bias
 
