@@ -18,6 +18,7 @@ so they are attached in tinynet.tensor_methods.
 """
 import contextlib
 import copy
+import math
 import weakref
 
 import numpy as np
@@ -243,7 +244,7 @@ class GraphTensor(Tensor):
 
     @property
     def size(self):
-        return int(np.prod(self._shape))
+        return math.prod(self._shape)  # np.prod would cost ~5 us a call, and backward's seed asks for it
 
     @property
     def dtype(self):
