@@ -162,7 +162,7 @@ for _ in range(300):
     optimizer.zero_grad()
 
 weights = dict(network.named_parameters())
-test_images, test_labels = unit_scale(digits.test_x[::10]), digits.test_y[::10]  # 30 of each digit
+test_images, test_labels = unit_scale(digits.test_x[::20]), digits.test_y[::20]  # 15 of each digit
 
 
 def digit_loss(weights, image, label):
