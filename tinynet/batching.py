@@ -246,9 +246,9 @@ def looked_up(table, indices):
 
 
 def every_example(x):
-    """Inside a vmap, a BatchedArray's values for every example (its physical array), for checks over all of them;
-    anything else as it is."""
-    return x.physical if isinstance(x, BatchedArray) else x
+    """Inside a vmap, a batched value's values for every example, (B, *x.shape): a BatchedTensor's physical Tensor,
+    a BatchedArray's physical array; anything else as it is."""
+    return x.physical if isinstance(x, OneExample) else x
 
 
 def values(x):

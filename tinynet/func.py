@@ -32,6 +32,7 @@ import numpy as np
 
 from . import batching
 from . import functional as F
+from .batching import every_example
 from .function import forward_level, is_forward_mode_active, set_tangent, tangent_of
 from .grad_mode import enable_grad
 from .tensor import Tensor, values_of
@@ -262,13 +263,13 @@ def reverse_mode(f, inputs, chosen, has_aux):
     flat_aliases = [alias for alias_leaves in aliases for alias in alias_leaves]
 
     def pullback(cotangents):
-        pairs = [(physical(out), per_example(cotangent, out)) for out, cotangent in zip(output_list(output), cotangents)
-                 if cotangent is not None and out.requires_grad]
+        pairs = [(every_example(out), per_example(cotangent, out)) for out, cotangent in
+                 zip(output_list(output), cotangents) if cotangent is not None and out.requires_grad]
         found = [None] * len(flat_aliases)
         if pairs:
-            found = gradients_of([out for out, _ in pairs], [physical(alias) for alias in flat_aliases],
+            found = gradients_of([out for out, _ in pairs], [every_example(alias) for alias in flat_aliases],
                                  [cotangent for _, cotangent in pairs], create_graph=create_graph, allow_unused=True)
-        gradients = iter([like(alias, Tensor(np.zeros(physical(alias).shape, alias.dtype)) if gradient is None
+        gradients = iter([like(alias, Tensor(np.zeros(every_example(alias).shape, alias.dtype)) if gradient is None
                                else gradient) for alias, gradient in zip(flat_aliases, found)])
         return [tree_rebuilt(inputs[k], gradients) for k in chosen]
     return output, aux, pullback
@@ -287,7 +288,7 @@ def fresh_alias(x, connected):
     elif vmap is not None and not isinstance(x, batching.BatchedTensor):
         alias = batching.shared_copies(x, vmap.batch_size)
     else:
-        alias = Tensor(physical(x)._data.copy(), requires_grad=True)
+        alias = Tensor(every_example(x)._data.copy(), requires_grad=True)
     return alias if vmap is None else vmap.batched(alias)
 
 
@@ -309,10 +310,10 @@ def pushed_forward(f, inputs, directions, has_aux):
         duals = list(inputs)
         for k, tangent in directions.items():
             duals[k] = inputs[k].clone() if vmap is None else vmap.batched(vmap.per_example(inputs[k]).clone())
-            set_tangent(physical(duals[k]), per_example(tangent, duals[k]))
+            set_tangent(every_example(duals[k]), per_example(tangent, duals[k]))
         output, aux = split_aux(f(*duals), has_aux)
-        tangents = [tangent_of(physical(out)) for out in output_list(output)]
-    return output, aux, [like(out, tangent_tensor(tangent, physical(out)))
+        tangents = [tangent_of(every_example(out)) for out in output_list(output)]
+    return output, aux, [like(out, tangent_tensor(tangent, every_example(out)))
                          for out, tangent in zip(output_list(output), tangents)]
 
 
@@ -365,11 +366,6 @@ def tree_map(function, tree):
     return tree_rebuilt(tree, iter([function(leaf) for leaf in tree_leaves(tree)]))
 
 
-def physical(x):
-    """Inside a vmap, a batched tensor's values for every example, (B, *x.shape), a plain Tensor; else x."""
-    return x.physical if isinstance(x, batching.BatchedTensor) else x
-
-
 def like(reference, value):
     """value, the physical tensor of all examples, as a batched tensor when reference is one; else value."""
     return reference.vmap.batched(value) if isinstance(reference, batching.BatchedTensor) else value
@@ -382,7 +378,7 @@ def per_example(value, reference):
         return value
     if isinstance(value, batching.BatchedTensor):
         return value.physical._data
-    return np.broadcast_to(values_of(value), physical(reference).shape)
+    return np.broadcast_to(values_of(value), every_example(reference).shape)
 
 
 def structured(results, several):

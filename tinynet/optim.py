@@ -41,14 +41,12 @@ class Optimizer:
         """Call hook(optimizer, args, kwargs) before every step(): the gradients are there, the parameters not yet
         moved. args and kwargs are step()'s, always empty here (PyTorch's signature, whose step may take a closure).
         Returns a handle whose remove() unregisters the hook."""
-        self._step_pre_hooks = self._step_pre_hooks + (hook,)
-        return HookHandle(self, hook, "_step_pre_hooks")
+        return HookHandle.added(self, hook, "_step_pre_hooks")
 
     def register_step_post_hook(self, hook) -> HookHandle:
         """Call hook(optimizer, args, kwargs) after every step(): the parameters have moved. Returns a handle whose
         remove() unregisters the hook."""
-        self._step_post_hooks = self._step_post_hooks + (hook,)
-        return HookHandle(self, hook, "_step_post_hooks")
+        return HookHandle.added(self, hook, "_step_post_hooks")
 
     def update(self, grad, value, state):
         """(step_size, direction) for one parameter: its value moves by -step_size * direction."""

@@ -180,9 +180,7 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("register_hook() on a tensor that does not require grad")
-        vertex = graph_vertex(self)  # the hook lives in the graph: it runs even after the user drops self
-        vertex._hooks = vertex._hooks + (hook,)
-        return HookHandle(vertex, hook)
+        return HookHandle.added(graph_vertex(self), hook)  # in the graph: it runs even after the user drops self
 
     def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Accumulate d self / d leaf into every leaf's `.grad`.
@@ -566,6 +564,12 @@ class HookHandle:
 
     def __init__(self, owner, hook, attribute="_hooks"):
         self.owner, self.hook, self.attribute = owner, hook, attribute
+
+    @classmethod
+    def added(cls, owner, hook, attribute="_hooks") -> "HookHandle":
+        """hook appended to owner's tuple of hooks `attribute`, and the handle that takes it out again."""
+        setattr(owner, attribute, getattr(owner, attribute) + (hook,))
+        return cls(owner, hook, attribute)
 
     def remove(self):
         setattr(self.owner, self.attribute, tuple(h for h in getattr(self.owner, self.attribute) if h is not self.hook))

@@ -43,8 +43,7 @@ class Module:
         inputs: the tuple of positional inputs forward got. Returns a handle whose remove() unregisters
         the hook (torch.nn.Module.register_forward_hook).
         """
-        self._forward_hooks = self._forward_hooks + (hook,)
-        return HookHandle(self, hook, "_forward_hooks")
+        return HookHandle.added(self, hook, "_forward_hooks")
 
     def named_children(self):
         """(name, sub-Module) pairs, in attribute order."""
