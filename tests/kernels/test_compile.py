@@ -56,7 +56,7 @@ def test_serial_and_parallel_are_cached_apart_and_loaded_without_compiling(run_k
     assert run_kernel()[0] == "True"
     first = cache_files(tmp_path / "cache")
     indexes = sorted(name.split("-")[0] for name in first if name.endswith(".nbi"))
-    assert indexes == ["double_kernel.double_parallel", "double_kernel.double_serial"]
+    assert indexes == ["double_kernel.double_parallel_nogil", "double_kernel.double_serial_nogil"]
     assert run_kernel()[0] == "True"
     assert cache_files(tmp_path / "cache") == first  # nothing compiled again, nothing rewritten
 

@@ -175,8 +175,9 @@ def test_double_backward_through_an_fft_convolution():
 @given(case=conv_cases(unit_stride=True), budget_images=st.floats(0.3, 2.5))
 @settings(max_examples=15)
 def test_a_forward_without_kept_spectra_goes_in_chunks_within_the_budget(case, budget_images):
-    """Where x's spectra are not kept, the forward transforms at most the budget's images at a time (at least
-    one) and gives the one-chunk numbers; where they are kept (a weight gradient wanted), the batch at once."""
+    """Where x's spectra are not kept, the forward transforms at most a worker's share of the budget in images
+    at a time (at least one) and gives the one-chunk numbers; where they are kept (a weight gradient wanted), the
+    batch at once."""
     x, weight, settings_, _ = case
     x = np.concatenate([x, x[::-1] * 0.5, x])
     whole = conv_fft.Plan(weight_needs_grad=True).conv2d_forward(x, weight, *settings_)
@@ -189,7 +190,7 @@ def test_a_forward_without_kept_spectra_goes_in_chunks_within_the_budget(case, b
         patch.setattr(conv_fft, "image_spectra", lambda images, *args: (batches.append(len(images)),
                                                                         image_spectra(images, *args))[1])
         chunked = conv_fft.Plan().conv2d_forward(x, weight, *settings_)
-        assert max(batches) == max(1, min(len(x), budget // per_image))
+        assert sum(batches) == len(x) and max(batches) <= max(1, budget // conv.workers() // per_image)
         batches.clear()
         conv_fft.Plan(weight_needs_grad=True).conv2d_forward(x, weight, *settings_)
         assert batches == [len(x)]
@@ -203,7 +204,8 @@ def test_an_fft_convolution_under_no_grad_goes_in_chunks(monkeypatch):
     x = tn.Tensor(rng.standard_normal((6, 2, 9, 9)), requires_grad=True)
     weight = tn.Tensor(rng.standard_normal((3, 2, 5, 5)), requires_grad=True)
     size = conv_fft.transform_size((9, 9))
-    monkeypatch.setattr(conv, "COLUMNS_BUDGET_BYTES", 2 * conv_fft.spectra_bytes_per_image(2, 3, size, np.float64))
+    monkeypatch.setattr(conv, "COLUMNS_BUDGET_BYTES",  # two images per worker
+                        2 * conv.workers() * conv_fft.spectra_bytes_per_image(2, 3, size, np.float64))
     batches, image_spectra = [], conv_fft.image_spectra
     monkeypatch.setattr(conv_fft, "image_spectra", lambda images, *args: (batches.append(len(images)),
                                                                           image_spectra(images, *args))[1])

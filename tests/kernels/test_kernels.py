@@ -13,6 +13,7 @@ from tinynet.kernels.pool import (
     avg_pool2d_transpose,
     avg_pool_reference,
     max_pool2d,
+    max_pool2d_values,
     max_pool_reference,
     max_unpool2d,
 )
@@ -100,8 +101,10 @@ def pool_cases(draw):
 
 
 def max_pool_forward_backward(x, kernel, stride, pads):
-    """(out, grad_out, grad_x): max_pool2d of x, a random grad_out, and its VJP max_unpool2d (the kernels')."""
+    """(out, grad_out, grad_x): max_pool2d of x, a random grad_out, and its VJP max_unpool2d (the kernels').
+    max_pool2d_values (the maxima without their argmax) must give the same out, NaNs included."""
     out, argmax = max_pool2d(x, kernel, stride, pads)
+    np.testing.assert_array_equal(max_pool2d_values(x, kernel, stride, pads), out)
     grad_out = np.random.default_rng(0).standard_normal(out.shape)
     return out, grad_out, max_unpool2d(grad_out, argmax, x.shape)
 

@@ -8,6 +8,8 @@ import types
 
 from numba import config, njit
 
+from .threads import in_worker
+
 # Below this many elements of work, starting threads costs more than it saves (on a loaded
 # 2-core machine a parallel launch can wait a whole scheduler time slice for a thread).
 PARALLEL_THRESHOLD = 1 << 16
@@ -46,16 +48,19 @@ class Kernel:
 
     kernel(*arguments, work=n) runs the parallel version when n >= PARALLEL_THRESHOLD.
     Both versions are compiled at their first call and cached on disk (separately), so only
-    the first run on a machine compiles.
+    the first run on a machine compiles. Both release the GIL, so that chunks of a batch run side by
+    side in Python threads (tinynet.kernels.threads), where the serial version runs.
     """
 
     def __init__(self, function):
         self.function = function
-        self.serial = njit(cache=True)(renamed(function, "_serial"))
-        self.parallel = njit(cache=True, parallel=True)(renamed(function, "_parallel"))
+        # Numba's disk cache ignores the options, so each compilation's name says them: a cache written by an
+        # older tinynet without nogil must not be loaded (its kernels would hold the GIL, and chunks queue).
+        self.serial = njit(cache=True, nogil=True)(renamed(function, "_serial_nogil"))
+        self.parallel = njit(cache=True, parallel=True, nogil=True)(renamed(function, "_parallel_nogil"))
 
     def __call__(self, *arguments, work):
-        if work < PARALLEL_THRESHOLD:
+        if work < PARALLEL_THRESHOLD or in_worker():  # a chunk's thread already has its core (kernels.threads)
             return self.serial(*arguments)
         choose_threading_layer()
         return self.parallel(*arguments)

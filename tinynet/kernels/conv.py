@@ -19,6 +19,7 @@ import numpy as np
 from numba import prange
 
 from .compile import Kernel
+from .threads import map_chunks, matmul, split, workers
 from .windows import output_shape
 
 NAME = "im2col"
@@ -35,7 +36,9 @@ COPY_RATE = 0.5e9
 # The most bytes of im2col columns made at once: a larger batch goes through in chunks of images
 # (the columns of a 10x10 conv over 46x46 images with 32 channels are 27 MB per float32 image).
 COLUMNS_BUDGET_BYTES = 128 << 20
-_scratch = threading.local()  # each thread's reused columns buffer (see scratch)
+# Below this many bytes of columns in a layer, handing chunks to the cores costs more than it saves.
+SPLIT_BYTES = 1 << 20
+_scratch = threading.local()  # each thread's reused buffers, by use (see scratch)
 
 
 def im2col(columns, x_padded, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w):
@@ -89,9 +92,10 @@ def grouped(rows, groups):
 
 
 def batch_chunks(n_images, bytes_per_image):
-    """Slices of the batch, each as many images as fit in COLUMNS_BUDGET_BYTES of columns (at least one)."""
-    per_chunk = max(1, COLUMNS_BUDGET_BYTES // max(bytes_per_image, 1))
-    return [slice(start, min(start + per_chunk, n_images)) for start in range(0, n_images, per_chunk)]
+    """Slices of the batch, each as many images as fit in the thread's share of COLUMNS_BUDGET_BYTES of columns (at
+    least one); one per core at least where the columns are large enough to share out (kernels.threads)."""
+    per_chunk = COLUMNS_BUDGET_BYTES // workers() // max(bytes_per_image, 1)
+    return split(n_images, per_chunk, parallel=n_images * bytes_per_image >= SPLIT_BYTES)
 
 
 def image_columns(x_padded, kernel_hw, stride, dilation, out_hw):
@@ -102,18 +106,21 @@ def image_columns(x_padded, kernel_hw, stride, dilation, out_hw):
     return columns
 
 
-def scratch(shape, dtype):
-    """An uninitialised array (shape) in a buffer this thread reuses while it stays within COLUMNS_BUDGET_BYTES.
+def scratch(shape, dtype, use="columns"):
+    """An uninitialised array (shape) in a buffer this thread reuses for `use` while it stays within
+    COLUMNS_BUDGET_BYTES.
 
     im2col into fresh memory took about twice as long as into a reused buffer (first-touch page
-    faults, see benchmarks/README.md); the buffer is only ever used within one call.
+    faults, see benchmarks/README.md); a buffer is only ever used within one call, each use (columns,
+    Winograd's tiles and products) has its own.
     """
     size = math.prod(shape)
-    buffer = getattr(_scratch, "buffer", None)
+    buffers = _scratch.__dict__
+    buffer = buffers.get(use)
     if buffer is None or buffer.dtype != dtype or buffer.size < size:
         buffer = np.empty(size, dtype)
         if buffer.nbytes <= COLUMNS_BUDGET_BYTES:
-            _scratch.buffer = buffer
+            buffers[use] = buffer
     return buffer[:size].reshape(shape)
 
 
@@ -132,10 +139,14 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
     kernel_hw = weight.shape[2:]
     out_hw = output_shape(x.shape[2:], kernel_hw, stride, dilation, pads)
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
-    for chunk in batch_chunks(n_images, columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)):
-        columns = image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw)
-        product = np.matmul(grouped(weight, groups), grouped(columns, groups))  # (G, O/G, n*Ho*Wo)
+
+    def convolve(chunk):
+        columns = grouped(image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw), groups)
+        product = matmul(grouped(weight, groups), columns,  # (G, O/G, n*Ho*Wo)
+                            out=scratch((groups, out_channels // groups, columns.shape[2]), x.dtype, "product"))
         out[chunk] = product.reshape(out_channels, chunk.stop - chunk.start, *out_hw).transpose(1, 0, 2, 3)
+
+    map_chunks(convolve, batch_chunks(n_images, columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)))
     return out
 
 
@@ -146,24 +157,41 @@ def conv2d_input_grad(grad_out, x_shape, weight, stride, pads, dilation, groups)
     kernel_hw, out_hw = weight.shape[2:], grad_out.shape[2:]
     grad_x_padded = np.zeros((n_images, channels, height + top + bottom, width + left + right), dtype=grad_out.dtype)
     weight_t = grouped(weight, groups).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
-    for chunk in batch_chunks(n_images, columns_bytes_per_image(x_shape, kernel_hw, out_hw, grad_out.dtype)):
+
+    def convolve_back(chunk):
         grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
-        grad_columns = np.matmul(weight_t, grad_rows, out=scratch((groups, weight_t.shape[1], grad_rows.shape[2]),
+        grad_columns = matmul(weight_t, grad_rows, out=scratch((groups, weight_t.shape[1], grad_rows.shape[2]),
                                                                  grad_out.dtype))
         grad_columns = grad_columns.reshape(channels * kernel_hw[0] * kernel_hw[1], chunk.stop - chunk.start, *out_hw)
         col2im_kernel(grad_x_padded[chunk], grad_columns, *kernel_hw, *stride, *dilation, work=grad_columns.size)
+
+    map_chunks(convolve_back, batch_chunks(n_images, columns_bytes_per_image(x_shape, kernel_hw, out_hw,
+                                                                             grad_out.dtype)))
     return np.ascontiguousarray(grad_x_padded[:, :, top:top + height, left:left + width])
 
 
 def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups):
     """grad_weight (O, C/G, kh, kw) of conv2d_forward: grad_out @ columns^T, the columns recomputed per chunk."""
     kernel_hw, out_hw = weight_shape[2:], grad_out.shape[2:]
-    grad_weight = np.zeros((groups, weight_shape[0] // groups, math.prod(weight_shape[1:])), dtype=grad_out.dtype)
-    for chunk in batch_chunks(x.shape[0], columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)):
+
+    def chunk_grad_weight(chunk):
         columns = image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw)
         grad_rows = grouped(grad_out[chunk].transpose(1, 0, 2, 3), groups)  # (G, O/G, n*Ho*Wo)
-        grad_weight += np.matmul(grad_rows, grouped(columns, groups).transpose(0, 2, 1))
-    return grad_weight.reshape(weight_shape)
+        return matmul(grad_rows, grouped(columns, groups).transpose(0, 2, 1))  # (G, O/G, C/G*kh*kw)
+
+    chunks = batch_chunks(x.shape[0], columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype))
+    return sum_in_order(map_chunks(chunk_grad_weight, chunks), (groups, weight_shape[0] // groups,
+                                                        math.prod(weight_shape[1:])), grad_out.dtype).reshape(
+        weight_shape)
+
+
+def sum_in_order(parts, shape, dtype):
+    """The sum of the arrays parts (each of shape), added in their order (the same sums at every run); zeros of
+    shape and dtype when there are none (an empty batch)."""
+    total = np.zeros(shape, dtype)
+    for part in parts:
+        total += part
+    return total
 
 
 class Plan:

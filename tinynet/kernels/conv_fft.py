@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from .conv import COPY_RATE, batch_chunks
+from .threads import matmul
 
 NAME = "fft"
 
@@ -160,7 +161,7 @@ def spectra_bytes_per_image(channels, out_channels, size, dtype):
 
 def out_of_spectra(x_f, weight_f, size, out_hw, groups):
     """The forward's output (N, O, Ho, Wo) from x's spectra (Fh, Fw//2 + 1, N, C) and the weight's (kernel_spectra)."""
-    return images_of(ungrouped(by_group(x_f, groups) @ weight_f, size), size, out_hw)
+    return images_of(ungrouped(matmul(by_group(x_f, groups), weight_f), size), size, out_hw)
 
 
 class Plan:
@@ -223,15 +224,15 @@ class Plan:
         conj(g_f) @ conj(w_f)^T is the conjugate of the spectrum wanted (conjugated back in place).
         """
         size = transform_size(padded_hw(x_shape, pads))
-        product = by_group(self.grad_out_spectra(grad_out, size), groups) @ self.weight_spectra(
-            weight, size, groups).swapaxes(2, 3)
+        product = matmul(by_group(self.grad_out_spectra(grad_out, size), groups), self.weight_spectra(
+            weight, size, groups).swapaxes(2, 3))
         return images_of(ungrouped(conjugated(product), size), size, x_shape[2:], (pads[0][0], pads[1][0]))
 
     def conv2d_weight_grad(self, grad_out, x, weight_shape, stride, pads, dilation, groups):
         """grad_weight (O, C/G, kh, kw): the correlation of the padded x with grad_out, summed over the batch."""
         size = transform_size(padded_hw(x.shape, pads))
         grad_out_f = by_group(self.grad_out_spectra(grad_out, size), groups).swapaxes(2, 3)  # (F, G, O/G, N)
-        return kernel_of(grad_out_f @ by_group(self.x_spectra(x, pads), groups), size, weight_shape[2:])
+        return kernel_of(matmul(grad_out_f, by_group(self.x_spectra(x, pads), groups)), size, weight_shape[2:])
 
 
 def unsupported(x_shape, weight_shape, stride, pads, dilation, groups):

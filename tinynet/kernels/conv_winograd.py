@@ -38,7 +38,8 @@ from numba import prange
 
 from . import conv
 from .compile import Kernel
-from .conv import COPY_RATE, GEMM_RATE, batch_chunks
+from .conv import COPY_RATE, GEMM_RATE, batch_chunks, scratch, sum_in_order
+from .threads import map_chunks, matmul
 from .windows import output_shape
 
 NAME = "winograd"
@@ -192,11 +193,12 @@ def tiling(out_hw, channels, out_channels, itemsize):
     return transform, tiles_hw, (transform.m + 2) ** 2 * (channels + out_channels) * math.prod(tiles_hw) * itemsize
 
 
-def transformed_tiles(image, matrix, step, offsets, tiles_hw):
-    """transform_tiles of image (n, C, H, W) -> (t*t, n*th*tw, C)."""
+def transformed_tiles(image, matrix, step, offsets, tiles_hw, use="tiles"):
+    """transform_tiles of image (n, C, H, W) -> (t*t, n*th*tw, C), in this thread's scratch buffer for `use`."""
     size_t = matrix.shape[0]
-    channels_last = np.ascontiguousarray(image.transpose(0, 2, 3, 1))
-    tiles = np.empty((size_t * size_t, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[1]), dtype=image.dtype)
+    channels_last = scratch(image.shape[:1] + image.shape[2:] + image.shape[1:2], image.dtype, use + ", channels last")
+    channels_last[...] = image.transpose(0, 2, 3, 1)
+    tiles = scratch((size_t * size_t, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[1]), image.dtype, use)
     transform_tiles_kernel(tiles, channels_last, matrix, step, *offsets, *tiles_hw, work=tiles.size)
     return tiles
 
@@ -226,12 +228,18 @@ def correlate(x, weight, offsets, out_hw, groups):
     transform, tiles_hw, bytes_per_image = tiling(out_hw, x.shape[1], out_channels, x.itemsize)
     input_t, output_t = transform.input_t.astype(x.dtype), transform.output_t.astype(x.dtype)
     weight_tiles = transformed_weight(weight, transform, groups)
-    out = np.empty((n_images, *out_hw, out_channels), dtype=x.dtype)
-    for chunk in batch_chunks(n_images, bytes_per_image):
-        tiles = transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw)
-        products = np.matmul(by_group(tiles, groups), weight_tiles)  # (t*t, G, n*th*tw, O/G)
-        inverse_transform_tiles_kernel(out[chunk], products, output_t, *tiles_hw, work=products.size)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
+
+    def convolve(chunk):
+        tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
+        products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
+                                                                "products"))  # (t*t, G, n*th*tw, O/G)
+        channels_last = scratch((tiles.shape[2] // math.prod(tiles_hw), *out_hw, out_channels), x.dtype, "out")
+        inverse_transform_tiles_kernel(channels_last, products, output_t, *tiles_hw, work=products.size)
+        out[chunk] = channels_last.transpose(0, 3, 1, 2)
+
+    map_chunks(convolve, batch_chunks(n_images, bytes_per_image))
+    return out
 
 
 def conv2d_forward(x, weight, stride, pads, dilation, groups):
@@ -258,11 +266,14 @@ def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups
     size_t = transform.m + 2
     input_t, output = transform.input_t.astype(x.dtype), transform.output_t.T.astype(x.dtype)
     (top, _), (left, _) = pads
-    sums = np.zeros((size_t * size_t, groups, out_channels // groups, group_channels), dtype=x.dtype)
-    for chunk in batch_chunks(x.shape[0], bytes_per_image):
+
+    def chunk_sums(chunk):
         tiles = transformed_tiles(x[chunk], input_t, transform.m, (top, left), tiles_hw)
-        grad_tiles = transformed_tiles(grad_out[chunk], output, transform.m, (0, 0), tiles_hw)
-        sums += np.matmul(by_group(grad_tiles, groups).transpose(0, 1, 3, 2), by_group(tiles, groups))
+        grad_tiles = transformed_tiles(grad_out[chunk], output, transform.m, (0, 0), tiles_hw, "grad tiles")
+        return matmul(by_group(grad_tiles, groups).transpose(0, 1, 3, 2), by_group(tiles, groups))
+
+    sums = sum_in_order(map_chunks(chunk_sums, batch_chunks(x.shape[0], bytes_per_image)),
+                        (size_t * size_t, groups, out_channels // groups, group_channels), x.dtype)
     g = transform.weight.astype(x.dtype)
     grad_weight = sums.reshape(size_t * size_t, out_channels * group_channels).T @ np.kron(g, g)  # (O*C/G, 9)
     return grad_weight.reshape(weight_shape)

@@ -36,6 +36,33 @@ def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
                 argmax[p, oy, ox] = best_index
 
 
+def max_pool_values(out, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
+    """out (P, Ho, Wo): the max of each window of x (P, H, W), as max_pool's out, without the argmax.
+
+    Row by row: the max of the window's rows over a whole output row's columns first (contiguous, so the loop
+    runs in vector registers), then of each window's columns in that row; ~10x faster than max_pool's loop,
+    which must keep each window's first winner (its branches do not vectorize). A NaN wins as in max_pool.
+    """
+    planes, height, width = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for p in prange(planes):
+        rows_max = np.empty(width, dtype=x.dtype)  # the max over the current window's rows, per column
+        for oy in range(out_h):
+            y_start, y_stop = max(oy * stride_h - top, 0), min(oy * stride_h - top + kernel_h, height)
+            rows_max[:] = x[p, y_start]
+            for y in range(y_start + 1, y_stop):
+                for column in range(width):
+                    value, best = x[p, y, column], rows_max[column]
+                    rows_max[column] = value if value > best or value != value else best
+            for ox in range(out_w):
+                x_start, x_stop = max(ox * stride_w - left, 0), min(ox * stride_w - left + kernel_w, width)
+                best = rows_max[x_start]
+                for column in range(x_start + 1, x_stop):
+                    value = rows_max[column]
+                    best = value if value > best or value != value else best
+                out[p, oy, ox] = best
+
+
 def max_pool_backward(grad_x, grad_out, argmax):
     """grad_x (P, H, W) += grad_out (P, Ho, Wo) routed to each window's winner."""
     planes, width = grad_x.shape[0], grad_x.shape[2]
@@ -76,6 +103,7 @@ def avg_pool_backward(grad_x, grad_out, kernel_h, kernel_w, stride_h, stride_w, 
 
 
 max_pool_kernel = Kernel(max_pool)
+max_pool_values_kernel = Kernel(max_pool_values)
 max_pool_backward_kernel = Kernel(max_pool_backward)
 avg_pool_kernel = Kernel(avg_pool)
 avg_pool_backward_kernel = Kernel(avg_pool_backward)
@@ -102,6 +130,13 @@ def max_pool2d(x, kernel, stride, pads):
     max_pool_kernel(as_planes(out), as_planes(argmax), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0],
                     work=x.size)
     return out, argmax
+
+
+def max_pool2d_values(x, kernel, stride, pads):
+    """max_pool2d's out alone (N, C, Ho, Wo), faster: for a forward whose gradient nobody wants."""
+    out = np.empty(pooled_shape(x.shape, kernel, stride, pads), dtype=x.dtype)
+    max_pool_values_kernel(as_planes(out), as_planes(x), *kernel, *stride, pads[0][0], pads[1][0], work=x.size)
+    return out
 
 
 def max_unpool2d(values, argmax, x_shape):

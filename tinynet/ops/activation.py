@@ -18,7 +18,10 @@ class ReLU(Elementwise):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.positive = x > 0  # piecewise constant: a constant to a double backward
+        if not any(ctx.needs_input_grad):  # no gradient wanted: no mask (branch makes it if asked)
+            ctx.x = x
+        else:
+            ctx.positive = x > 0  # piecewise constant: a constant to a double backward
         return np.maximum(x, 0)
 
     vjp_formulas = {"x": "g where x > 0, else 0"}
@@ -29,7 +32,7 @@ class ReLU(Elementwise):
 
     @staticmethod
     def branch(ctx):
-        return ctx.positive
+        return ctx.positive if hasattr(ctx, "positive") else ctx.x > 0
 
 
 class Tanh(Elementwise):

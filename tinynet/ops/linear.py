@@ -3,6 +3,7 @@ fully-connected layer's x @ W^T + b as one op."""
 import numpy as np
 
 from ..function import Bilinear, total
+from ..kernels.threads import matmul
 
 
 class MatMul(Bilinear):
@@ -22,7 +23,7 @@ class MatMul(Bilinear):
         need_a, need_b = ctx.needs_input_grad
         ctx.save_for_backward(a if need_b else None, b if need_a else None)  # each gradient reads the other input
         ctx.column_major = is_column_major(a), is_column_major(b)
-        return a @ b
+        return matmul(a, b)
 
     vjp_formulas = {"a": "g @ bᵀ", "b": "aᵀ @ g"}
 
@@ -48,11 +49,19 @@ def product_laid_out_as(column_major, left, right):
     cost the same, and the result's layout follows the input's. (Under create_graph the operands are
     Tensors and the plain product is taken.)
     """
-    if column_major and isinstance(left, np.ndarray):
-        return matrix_transpose(matrix_transpose(right) @ matrix_transpose(left))
-    if isinstance(left, np.ndarray) and left.shape[-1] == 1 and left.ndim > 2:
+    if not isinstance(left, np.ndarray):
+        return left @ right
+    if column_major:
+        return matrix_transpose(matmul(matrix_transpose(right), matrix_transpose(left)))
+    if left.shape[-1] == 1 and left.ndim > 2:
         return left * right  # stacked outer products (per-example weight gradients): NumPy's matmul is ~2x slower
-    return left @ right
+    return matmul(left, right)
+
+
+def product(left, right):
+    """left @ right: split over the cores (kernels.threads.matmul) for arrays; recorded as an op for Tensors (a
+    VJP under create_graph)."""
+    return matmul(left, right) if isinstance(left, np.ndarray) and isinstance(right, np.ndarray) else left @ right
 
 
 def matrix_transpose(x):
@@ -71,7 +80,7 @@ class Linear(Bilinear):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
-        out = x @ weight.T
+        out = matmul(x, weight.T)
         return out if bias is None else out + bias
 
     vjp_formulas = {"x": "g @ weight", "weight": "gᵀ @ x", "bias": "g summed over the batch"}
@@ -79,8 +88,8 @@ class Linear(Bilinear):
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
-        grad_x = grad_out @ weight if ctx.needs_input_grad[0] else None
-        grad_weight = grad_out.T @ x if ctx.needs_input_grad[1] else None
+        grad_x = product(grad_out, weight) if ctx.needs_input_grad[0] else None
+        grad_weight = product(grad_out.T, x) if ctx.needs_input_grad[1] else None
         if len(ctx.needs_input_grad) == 2:  # no bias
             return grad_x, grad_weight
         return grad_x, grad_weight, grad_out.sum(axis=0) if ctx.needs_input_grad[2] else None

@@ -7,7 +7,7 @@ three linear ones' JVPs are themselves (LinearOp); MaxPool2d's is MaxUnpool2d's 
 import numpy as np
 
 from ..function import Function, LinearOp, run
-from ..kernels.pool import avg_pool2d, avg_pool2d_transpose, max_pool2d, max_unpool2d
+from ..kernels.pool import avg_pool2d, avg_pool2d_transpose, max_pool2d, max_pool2d_values, max_unpool2d
 
 
 class MaxPool2d(Function):
@@ -16,6 +16,9 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, pads):
+        if not any(ctx.needs_input_grad):  # no gradient wanted: the faster maxima alone (branch finds the argmax)
+            ctx.x, ctx.settings = x, (kernel, stride, pads)
+            return max_pool2d_values(x, kernel, stride, pads)
         out, argmax = max_pool2d(x, kernel, stride, pads)
         ctx.argmax, ctx.x_shape = argmax, x.shape  # argmax: piecewise constant, a constant to a double backward
         return out
@@ -33,7 +36,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def branch(ctx):
-        return ctx.argmax
+        return ctx.argmax if hasattr(ctx, "argmax") else max_pool2d(ctx.x, *ctx.settings)[1]
 
 
 class MaxUnpool2d(LinearOp):

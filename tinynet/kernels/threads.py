@@ -1,0 +1,110 @@
+"""The cores: a convolution's batch split into chunks that run side by side, each on one core.
+
+A convolution over a batch is independent work per image. Left to them, BLAS and Numba would each split
+every call over the cores (OpenBLAS a product's rows, a prange kernel its planes) and meet at a barrier
+after it: dozens of barriers per layer, and at each one every thread waits for the slowest, which on a
+machine running anything else is a thread waiting for a core. Here the batch is cut once instead, into
+chunks that Python threads run side by side, each chunk's kernels serial and its products on one BLAS
+thread (both release the GIL): one barrier per layer. Measured on the course's 2-core machine
+(benchmarks/README.md): the face ResNet's convolutions at batch 32 ran 1.4-3x faster than with two
+BLAS threads per product.
+
+A product too large for one core (batch 1's convolutions, a fully-connected layer) is split the same way,
+by rows or columns of its result (`matmul`). So at its first product tinynet sets NumPy's BLAS to one thread
+(threadpoolctl; not when imported, which changes no setting): OpenBLAS's own threads spin on a core for
+~0.1 s after every call they share (measured: 105 ms of CPU time while the caller slept), which on two cores
+took one away from the next layer's chunks.
+
+`workers()` is Numba's thread count (NUMBA_NUM_THREADS, default the number of cores), so
+NUMBA_NUM_THREADS=1 runs everything in the calling thread.
+"""
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import config
+from threadpoolctl import threadpool_limits
+
+# Below this many multiply-adds a product runs in the calling thread: handing it out costs ~50 us.
+SPLIT_MULTIPLY_ADDS = 1 << 22
+
+_worker = threading.local()  # .active: this thread is one of the pool's (its kernels run serial)
+
+
+def workers() -> int:
+    """How many chunks run at once: Numba's thread count (NUMBA_NUM_THREADS; the number of cores by default)."""
+    return config.NUMBA_NUM_THREADS
+
+
+def in_worker() -> bool:
+    """Whether the calling thread runs a chunk: then its kernels run serial and nothing splits further."""
+    return getattr(_worker, "active", False)
+
+
+def _mark_worker():
+    _worker.active = True
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers(), thread_name_prefix="tinynet-chunk", initializer=_mark_worker)
+
+
+def split(n_items, per_chunk, parallel):
+    """Slices of range(n_items), at most per_chunk long; with parallel, at least workers() of them where there are
+    as many items (so that every core gets one), as even as they can be."""
+    count = -(-n_items // max(per_chunk, 1))
+    if parallel and workers() > 1 and not in_worker():
+        count = max(count, min(n_items, workers()))
+    count = max(count, 1)
+    bounds = [n_items * k // count for k in range(count + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def one_per_worker(n_items):
+    """range(n_items) cut into workers() slices (fewer if there are fewer items), as even as they can be."""
+    return split(n_items, -(-n_items // workers()), parallel=False)
+
+
+def map_chunks(function, chunks):
+    """[function(chunk) for chunk in chunks], workers() at a time when there are several (each on one BLAS thread).
+
+    function must write only its own chunk's part of any output; results come back in the chunks' order (so a
+    sum of them is the same at every run).
+    """
+    if len(chunks) < 2 or workers() < 2 or in_worker():
+        return [function(chunk) for chunk in chunks]
+    take_the_cores()
+    return list(_pool().map(function, chunks))
+
+
+def matmul(a, b, out=None):
+    """np.matmul(a, b, out=out) for arrays a (..., n, k), b (..., k, m), split over the cores when it is large: by
+    the stacked products where there are enough of them, else by the rows (or, when m > n, the columns) of the
+    result. The splits never cut k: each element is the same sum as in one call, to the order BLAS adds in (its
+    kernels for small products may differ), so a split changes results only by rounding, and the same way at every
+    run with the same workers()."""
+    take_the_cores()
+    stack = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
+    if in_worker() or workers() < 2 or np.prod(stack) * n * k * m < SPLIT_MULTIPLY_ADDS:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty(stack + (n, m), np.result_type(a, b))
+    a, b = np.broadcast_to(a, stack + a.shape[-2:]), np.broadcast_to(b, stack + b.shape[-2:])
+    if stack and stack[0] >= workers():  # (index of a, of b, of out) for each part
+        parts = [(part, part, part) for part in one_per_worker(stack[0])]
+    elif n >= m:
+        parts = [((..., rows, slice(None)), ..., (..., rows, slice(None))) for rows in one_per_worker(n)]
+    else:
+        parts = [(..., (..., columns), (..., columns)) for columns in one_per_worker(m)]
+    map_chunks(lambda part: np.matmul(a[part[0]], b[part[1]], out=out[part[2]]), parts)
+    return out
+
+
+
+@functools.cache
+def take_the_cores():
+    """Set NumPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's docstring)."""
+    threadpool_limits(limits=1, user_api="blas")
