@@ -18,6 +18,7 @@ def two_workers(monkeypatch):
     """Two workers, and every product large enough to split, whatever the machine."""
     monkeypatch.setattr(threads, "workers", lambda: 2)
     monkeypatch.setattr(threads, "SPLIT_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(threads, "SPLIT_ELEMENTS", 0)
     threads._pool.cache_clear()
     yield
     threads._pool.cache_clear()
@@ -44,6 +45,18 @@ def test_a_split_product_is_the_one_call_product(two_workers, shapes):
     out = np.empty(np.matmul(a, b).shape)
     assert threads.matmul(a, b, out=out) is out
     np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("ufunc", [np.add, np.maximum])
+@pytest.mark.parametrize("shapes", [((7, 3, 4), (7, 3, 4)), ((7, 3, 4), (1, 3, 1)), ((5, 2), ()), ((1, 4), (6, 4)),
+                                    ((6, 4), (4,))])
+def test_an_elementwise_op_split_over_the_cores_gives_the_same_numbers(two_workers, ufunc, shapes):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(shapes[0]).astype(np.float32)
+    b = np.asarray(rng.standard_normal(shapes[1]))  # float64: the result's dtype follows NumPy's rules
+    result = threads.elementwise(ufunc, a, b)
+    np.testing.assert_array_equal(result, ufunc(a, b))
+    assert result.dtype == ufunc(a, b).dtype
 
 
 def test_chunks_run_in_the_pool_in_order_and_their_kernels_run_serial(two_workers):

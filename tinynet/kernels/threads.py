@@ -26,8 +26,12 @@ import numpy as np
 from numba import config
 from threadpoolctl import threadpool_limits
 
-# Below this many multiply-adds a product runs in the calling thread: handing it out costs ~50 us.
-SPLIT_MULTIPLY_ADDS = 1 << 22
+# Below this many multiply-adds (~0.3 ms on one core) a product runs in the calling thread: waking a sleeping
+# thread on the course's VM took longer than the half it saved (part 8's input gradient at batch 1 ran 38 ms
+# splitting nothing, 41-42 ms splitting from 2^22 or 2^20 on; benchmarks/README.md).
+SPLIT_MULTIPLY_ADDS = 1 << 24
+# The same for an elementwise op: below this many elements of its result it runs in the calling thread.
+SPLIT_ELEMENTS = 1 << 18
 
 _worker = threading.local()  # .active: this thread is one of the pool's (its kernels run serial)
 
@@ -48,7 +52,7 @@ def _mark_worker():
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers(), thread_name_prefix="tinynet-chunk", initializer=_mark_worker)
+    return ThreadPoolExecutor(workers() - 1, thread_name_prefix="tinynet-chunk", initializer=_mark_worker)
 
 
 def split(n_items, per_chunk, parallel):
@@ -76,7 +80,13 @@ def map_chunks(function, chunks):
     if len(chunks) < 2 or workers() < 2 or in_worker():
         return [function(chunk) for chunk in chunks]
     take_the_cores()
-    return list(_pool().map(function, chunks))
+    others = [_pool().submit(function, chunk) for chunk in chunks[1:]]
+    _worker.active = True  # the calling thread runs the first chunk meanwhile: one thread less to wake
+    try:
+        first = function(chunks[0])
+    finally:
+        _worker.active = False
+    return [first] + [other.result() for other in others]
 
 
 def matmul(a, b, out=None):
@@ -86,10 +96,10 @@ def matmul(a, b, out=None):
     kernels for small products may differ), so a split changes results only by rounding, and the same way at every
     run with the same workers()."""
     take_the_cores()
+    if max(a.size * b.shape[-1], b.size * a.shape[-2]) < SPLIT_MULTIPLY_ADDS or in_worker() or workers() < 2:
+        return np.matmul(a, b, out=out)  # (checked first: the per-op cost of small products stays as it was)
     stack = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
-    if in_worker() or workers() < 2 or np.prod(stack) * n * k * m < SPLIT_MULTIPLY_ADDS:
-        return np.matmul(a, b, out=out)
+    n, m = a.shape[-2], b.shape[-1]
     if out is None:
         out = np.empty(stack + (n, m), np.result_type(a, b))
     a, b = np.broadcast_to(a, stack + a.shape[-2:]), np.broadcast_to(b, stack + b.shape[-2:])
@@ -104,7 +114,35 @@ def matmul(a, b, out=None):
 
 
 
+def elementwise(ufunc, *operands):
+    """ufunc(*operands) for arrays (NumPy broadcasting), split over the cores along the result's first axis when an
+    operand has at least SPLIT_ELEMENTS elements: the same numbers (each element is computed alone). Other inputs
+    (array subclasses, a first axis of one) take the plain call."""
+    if max(operand.size for operand in operands) < SPLIT_ELEMENTS or in_worker() or workers() < 2 or any(
+            type(operand) is not np.ndarray for operand in operands):
+        return ufunc(*operands)
+    shape = np.broadcast_shapes(*(operand.shape for operand in operands))
+    if not shape or shape[0] < 2:
+        return ufunc(*operands)
+    take_the_cores()
+    out = np.empty(shape, np.result_type(*operands))
+
+    def rows_of(operand, rows):
+        return operand[rows] if operand.ndim == len(shape) and operand.shape[0] == shape[0] else operand
+
+    map_chunks(lambda rows: ufunc(*(rows_of(operand, rows) for operand in operands), out=out[rows]),
+               one_per_worker(shape[0]))
+    return out
+
+
 @functools.cache
 def take_the_cores():
-    """Set NumPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's docstring)."""
-    threadpool_limits(limits=1, user_api="blas")
+    """Set NumPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's docstring).
+
+    Where the process may not read its own memory map (threadpoolctl finds the BLAS library there; the assignment
+    grader's sandbox forbids it, and sets one BLAS thread itself), BLAS keeps its threads: only speed differs.
+    """
+    try:
+        threadpool_limits(limits=1, user_api="blas")
+    except OSError:
+        pass
