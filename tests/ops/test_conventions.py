@@ -161,8 +161,9 @@ def test_gradients_sum_back_to_empty_and_size_one_shapes(shapes, seed, swap):
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 def test_conv_batch_chunks_give_the_unchunked_result(algorithm, monkeypatch):
     """Columns (im2col), spectra (FFT: forward without a weight gradient) and tiles (Winograd) go through
-    in chunks of the batch that fit COLUMNS_BUDGET_BYTES: lowered here to two images' worth, so that 7
-    images go through in 4 chunks, the last ragged; each result as without chunks, to round-off."""
+    in chunks of the batch that fit a worker's share of COLUMNS_BUDGET_BYTES: lowered here to two images' worth,
+    so that 7 images go through in 4 chunks, as even as they can be; each result as without chunks, to
+    round-off."""
     rng = np.random.default_rng(0)
     x, weight, bias = rng.standard_normal((7, 2, 6, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
     grad_out = rng.standard_normal((7, 3, 6, 5))
@@ -188,10 +189,11 @@ def test_conv_batch_chunks_give_the_unchunked_result(algorithm, monkeypatch):
     monkeypatch.setattr(module, "batch_chunks", recorded_batch_chunks)
     unchunked = results()
     assert chunkings and all(sizes == [7] for _, sizes in chunkings)
-    monkeypatch.setattr(conv_kernels, "COLUMNS_BUDGET_BYTES", 2 * min(size for size, _ in chunkings))
+    monkeypatch.setattr(conv_kernels, "COLUMNS_BUDGET_BYTES",  # two images per worker
+                        2 * conv_kernels.workers() * min(size for size, _ in chunkings))
     chunkings.clear()
     chunked = results()
-    assert chunkings and all(sizes == [2, 2, 2, 1] for _, sizes in chunkings)
+    assert chunkings and all(sizes == [1, 2, 2, 2] for _, sizes in chunkings)
     for got, expected in zip(chunked, unchunked):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
