@@ -36,8 +36,8 @@ from .timing import (
 
 TOLERANCE = 2e-3  # float32 results of different summation orders, relative to the largest value
 IMPLEMENTATIONS = ("tinynet", "numpy", "torch")
-# Three rounds of one call each are the three calls a slow case (a second a call) had before rounds: the default
-# run takes as long as it did. One-call samples in all rounds together are at most about MAX_REPEATS.
+# Three rounds of one call each are the three calls a slow case (0.3 s a call or more) had before the rounds, so a
+# default run takes about as long as it did; one-call samples of all rounds together are at most about MAX_REPEATS.
 ROUNDS = 3
 MAX_REPEATS = 25
 
