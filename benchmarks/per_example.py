@@ -8,16 +8,13 @@ Cases (float32, the networks of the experiments, random weights and inputs):
 - seed 004's CNN on 91 x 91 images (experiments/cnn_filters.py, dropout off), batch 4 (each example's gradient
   holds the network's 35M weights: 139 MB).
 Each implementation returns every parameter's per-example gradients, (B, *parameter.shape); they are checked
-against the tinynet loop before timing. Time: the rounds interleave the implementations (so that a change in the
-machine's load falls on all of them); the table shows the median and the minimum over the rounds, and the load
-average before and after.
+against the tinynet loop before timing. Time: the rounds interleave the implementations, one call each, the order
+rotated (timing.interleaved_rounds: so that a change in the machine's load falls on all of them); the table shows
+the median and the minimum over the rounds, and the load average before and after.
 """
 import argparse
 import json
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +24,7 @@ from experiments.cnn_filters import make_cnn
 from tinynet import func, nn
 from tinynet import functional as F
 
-from .timing import exit_status
+from .timing import exit_status, interleaved_rounds, load_average, median_and_minimum, seconds_per_call
 
 try:
     import torch
@@ -138,14 +135,8 @@ def measure(name, model, x, labels, rounds, with_torch):
         runners["torch loop"], runners["torch vmap"] = torch_runners(model, x, labels)
     reference = runners["tinynet loop"]()
     differences = {key: worst_difference(run(), reference) for key, run in runners.items()}
-    seconds = {key: [] for key in runners}
-    for _ in range(rounds):
-        for key, run in runners.items():
-            started = time.perf_counter()
-            run()
-            seconds[key].append(time.perf_counter() - started)
-    return {"case": name, "median_seconds": {k: statistics.median(v) for k, v in seconds.items()},
-            "min_seconds": {k: min(v) for k, v in seconds.items()}, "difference_from_loop": differences}
+    medians, minimums = median_and_minimum(interleaved_rounds(runners, rounds, lambda run: seconds_per_call(run, 1)))
+    return {"case": name, "median_seconds": medians, "min_seconds": minimums, "difference_from_loop": differences}
 
 
 def table(rows):
@@ -173,10 +164,10 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, help="also write the rows to OUT/per_example.json")
     args = parser.parse_args(argv)
     with_torch = torch is not None and not args.no_torch
-    load_before = os.getloadavg()[0]
+    load_before = load_average()
     rows = [measure(*case, args.rounds, with_torch) for case in cases(np.random.default_rng(args.seed), args.quick)]
     print(table(rows))
-    print(f"\nload average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; torch: "
+    print(f"\nload average (1 min): {load_before:.2f} before, {load_average():.2f} after; torch: "
           f"{torch.__version__ if with_torch else 'not used'}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Median wall-clock timing, the machine's matmul speed, and a description of the machine."""
+"""Median wall-clock timing in interleaved rounds, the machine's matmul speed and load, and a description of the
+machine."""
 import math
 import os
 import platform
@@ -32,6 +33,36 @@ def median_seconds(run, budget=1.0, min_repeats=3, max_repeats=25):
     while len(samples) < min_repeats or (len(samples) < most and sum(samples) * calls < budget):
         samples.append(seconds_per_call(run, calls))
     return median(samples)
+
+
+def interleaved_rounds(runners, rounds, time_round):
+    """{name: [seconds in round 1, ..., round `rounds`]}: each round times every runner of {name: run} once, by
+    time_round(run) -> seconds, in the runners' order rotated by one more each round (round r starts with the
+    (r mod n)-th runner of n).
+
+    On a shared machine the load changes while a benchmark runs: interleaved, such a change falls on every
+    implementation instead of on the one that happened to be timed then; rotated, no implementation always runs
+    first (after the others have filled the caches) or last.
+    """
+    names = list(runners)
+    seconds = {name: [] for name in names}
+    for r in range(rounds):
+        start = r % len(names)
+        for name in names[start:] + names[:start]:
+            seconds[name].append(time_round(runners[name]))
+    return seconds
+
+
+def median_and_minimum(round_seconds):
+    """({name: median}, {name: minimum}) over the rounds of interleaved_rounds' {name: [seconds per round]}: the
+    median is the typical time on this machine as it was; the minimum, the time least disturbed by other jobs."""
+    return ({name: median(seconds) for name, seconds in round_seconds.items()},
+            {name: min(seconds) for name, seconds in round_seconds.items()})
+
+
+def load_average():
+    """The 1-minute load average: about how many processes were running or waiting for a core (os.getloadavg)."""
+    return os.getloadavg()[0]
 
 
 def seconds_per_call(run, calls):
@@ -71,9 +102,8 @@ def cpu_model():
 def machine_lines(torch_version):
     """Lines describing what the numbers were measured on (the threading layer: the one the kernels will use)."""
     choose_threading_layer()
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     coretype = {name: os.environ[name] for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if name in os.environ}
-    return [f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; load average (1, 5, 15 min) before: {load}",
+    return [f"CPU: {cpu_model()}, {os.cpu_count()} logical cores",
             f"numpy {np.__version__}, numba {numba.__version__} (threading layer: "
             f"{numba.config.THREADING_LAYER}, {numba.config.NUMBA_NUM_THREADS} threads), torch {torch_version}",
             f"BLAS: {blas_description()}; OpenBLAS overrides in the environment: {coretype or 'none'}"]

@@ -145,13 +145,20 @@ def headline(results):
     return rows
 
 
-def benchmark_rows(results):
-    """Rows of results/benchmarks/metrics.json's 'cases' list, if the benchmarks were run."""
-    cases = (read_json(results / "benchmarks" / "metrics.json") or {}).get("cases", [])
+def benchmark_parts(results):
+    """HTML of results/benchmarks/metrics.json: when the run was and the load around it (`python -m benchmarks`
+    writes them since issue 30), then its 'cases' as a table; or a note that the benchmarks were not run."""
+    metrics = read_json(results / "benchmarks" / "metrics.json") or {}
+    cases = metrics.get("cases", [])
     if not cases:
-        return None
+        return ["<p class='missing'>Not run: <code>make bench</code> writes results/benchmarks/.</p>"]
+    parts = []
+    if "started" in metrics:
+        parts.append(f"<p>Run at {html.escape(metrics['started'])}, {metrics['rounds']} interleaved rounds; load "
+                     f"average (1 min) {metrics['load_before']:.2f} before, {metrics['load_after']:.2f} after. "
+                     "Times: the median of the rounds, and their minimum.</p>")
     header = list(cases[0])
-    return header, [[case.get(h, "") for h in header] for case in cases]
+    return [*parts, table(header, [[case.get(h, "") for h in header] for case in cases])]
 
 
 def run_table_rows(results):
@@ -187,10 +194,8 @@ def build(results: Path) -> Path:
              "<h2>Headline numbers</h2>",
              table(["experiment", "metric", "tinynet", "course", "course source"], headline(results))]
     parts.append(tutorial_links(results))
-    benchmarks = benchmark_rows(results)
     parts.append("<h3>Benchmarks</h3>")
-    parts.append(table(*benchmarks) if benchmarks else
-                 "<p class='missing'>Not run: <code>make bench</code> writes results/benchmarks/.</p>")
+    parts.extend(benchmark_parts(results))
     run_rows = run_table_rows(results)
     parts.append("<h3>Run table</h3>")
     parts.append(table(["step", "status", "wall time (s)", "peak resident memory (MB)", "memory"], run_rows)

@@ -1,24 +1,37 @@
 """The benchmark code on tiny sizes: it runs, its references agree with tinynet, and it notices when they do not."""
 import json
 import time
+from datetime import datetime
 
 import numpy as np
 import pytest
 
 from benchmarks import __main__ as bench
-from benchmarks import cases, memory, numpy_reference, per_example, timing
+from benchmarks import cases, latest_run, memory, numpy_reference, per_example, timing
 from tinynet.kernels.conv import conv2d_backward_reference, conv2d_reference
 
 
-def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementations_agree(capsys, tmp_path):
-    assert bench.main(["--quick", "--no-torch", "--budget", "0", "--out", str(tmp_path)]) == 0
+def test_quick_run_prints_and_writes_a_row_for_every_case_and_all_implementations_agree(capsys, tmp_path,
+                                                                                        monkeypatch):
+    loads = iter([1.25, 3.5])  # the load average before the run, then after it
+    monkeypatch.setattr(bench, "load_average", lambda: next(loads))
+    assert bench.main(["--quick", "--no-torch", "--budget", "0", "--rounds", "2", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "GFLOP/s" in printed and "RESULTS DISAGREE" not in printed
+    assert "load average (1 min) before: 1.25" in printed.splitlines()[0] and "after: 3.50" in printed
     names = [case.name for case in cases.all_cases(quick=True, with_torch=False)]
     assert len(names) == 16 and all(f"| {name} |" in printed for name in names)
     written = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(written) == {"machine", "started", "command", "rounds", "budget_seconds", "load_before", "load_after",
+                            "cases", "round_seconds", "targets_missed"}
+    assert (written["load_before"], written["load_after"], written["rounds"]) == (1.25, 3.5, 2)
+    assert datetime.fromisoformat(written["started"]).utcoffset().total_seconds() == 0
     assert [row["case"] for row in written["cases"]] == names and written["cases"][0]["torch ms"] == "-"
     assert any("matmul" in line for line in written["machine"])
+    for row in written["cases"]:
+        for name in ("tinynet", "numpy"):
+            assert 0 < float(row[f"{name} min ms"]) <= float(row[f"{name} ms"]), row
+            assert len(written["round_seconds"][row["case"]][name]) == 2
 
 
 def test_only_runs_the_cases_whose_name_contains_the_text(capsys):
@@ -58,8 +71,97 @@ def test_numpy_reference_cnn_step_matches_tinynet_over_two_steps():
 
 def test_a_disagreement_is_reported():
     case = cases.Case("broken", None, {"tinynet": lambda: (np.ones(3),), "numpy": lambda: (np.zeros(3),)})
-    seconds, difference = bench.measure(case, budget=0)
+    seconds, difference = bench.measure(case, budget=0, rounds=1)
     assert set(seconds) == {"tinynet", "numpy"} and difference == 1.0
+
+
+def test_rounds_interleave_the_implementations_and_rotate_their_order():
+    timed = []
+    seconds = timing.interleaved_rounds({"a": "A", "b": "B", "c": "C"}, 4, lambda run: timed.append(run) or len(timed))
+    assert "".join(timed) == "ABC" "BCA" "CAB" "ABC"
+    assert seconds == {"a": [1, 6, 8, 10], "b": [2, 4, 9, 11], "c": [3, 5, 7, 12]}
+    assert timing.median_and_minimum({"a": [3, 1, 2], "b": [5, 4]}) == ({"a": 2, "b": 4.5}, {"a": 1, "b": 4})
+
+
+def test_a_case_is_measured_in_rounds_each_timing_every_implementation_once():
+    calls = []
+
+    def runner(name):  # a call of at least MIN_SAMPLE_SECONDS is one sample: one call a round with no budget
+        return lambda: calls.append(name) or time.sleep(timing.MIN_SAMPLE_SECONDS) or (np.ones(2),)
+    case = cases.Case("two", None, {"tinynet": runner("t"), "numpy": runner("n")})
+    seconds, _ = bench.measure(case, budget=0, rounds=3)
+    assert "".join(calls) == "tn" "tn" "nt" "tn"  # the untimed warm-up, then three rounds
+    assert [len(times) for times in seconds.values()] == [3, 3]
+    assert min(min(times) for times in seconds.values()) >= timing.MIN_SAMPLE_SECONDS
+
+
+def test_the_budget_is_split_over_the_rounds(monkeypatch):
+    budgets = []
+    monkeypatch.setattr(bench, "median_seconds", lambda run, budget, *limits: budgets.append(budget) or 1.0)
+    case = cases.Case("one", None, {"tinynet": lambda: (np.ones(2),)})
+    assert bench.measure(case, budget=0.6, rounds=4)[0] == {"tinynet": [1.0] * 4}
+    assert budgets == [pytest.approx(0.15)] * 4
+
+
+README_TEXT = f"""# Title
+
+Before the section.
+
+{latest_run.START}
+
+old table
+
+{latest_run.END}
+
+After the section.
+"""
+
+
+def test_the_latest_run_section_is_replaced_and_nothing_outside_its_markers():
+    replaced = latest_run.replace_section(README_TEXT, "new table\n")
+    before, after = README_TEXT.split("old table")
+    assert replaced == before.rstrip("\n") + "\n\nnew table\n\n" + after.lstrip("\n")
+    assert latest_run.replace_section(replaced, "new table\n") == replaced  # the markers are still there
+
+
+@pytest.mark.parametrize("text", [README_TEXT.replace(latest_run.START, ""), README_TEXT.replace(latest_run.END, ""),
+                                  README_TEXT + latest_run.END + "\n",
+                                  README_TEXT.replace(latest_run.START, "X").replace(latest_run.END, latest_run.START)
+                                  .replace("X", latest_run.END)])
+def test_missing_repeated_or_swapped_markers_are_an_error_that_names_them(text):
+    with pytest.raises(ValueError, match="latest-run: start.*latest-run: end.*put them back"):
+        latest_run.replace_section(text, "new table\n")
+
+
+def test_the_benchmarks_readme_has_its_latest_run_section():
+    latest_run.section_bounds(latest_run.README.read_text())
+
+
+def test_update_readme_writes_the_run_between_the_markers(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(README_TEXT)
+    assert bench.main(["--quick", "--no-torch", "--budget", "0", "--only", "MLP 10-5-2", "--update-readme",
+                       str(readme), "--markdown-out", str(tmp_path / "run.md")]) == 0
+    block = (tmp_path / "run.md").read_text()
+    assert block.startswith("`") and "python -m benchmarks --quick" in block.splitlines()[0]
+    assert "- Run at " in block and "| MLP 10-5-2 tanh SGD step" in block and "- load average (1 min) after" in block
+    assert readme.read_text() == latest_run.replace_section(README_TEXT, block)
+
+
+def test_update_readme_without_markers_stops_before_running_anything(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(["--quick", "--no-torch", "--update-readme", str(readme)])
+    assert stopped.value.code == 2 and "latest-run: start" in capsys.readouterr().err
+    assert readme.read_text() == "# no markers\n"
+
+
+def test_the_command_line_names_the_thread_settings_it_ran_with(monkeypatch):
+    for name in latest_run.TIMING_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert latest_run.command_line(["--only", "MLP 784"]) == "OMP_NUM_THREADS=1 python -m benchmarks --only 'MLP 784'"
 
 
 def test_numpy_reference_conv_matches_the_loop_reference_with_groups_dilation_and_uneven_padding():

@@ -76,3 +76,19 @@ def test_the_run_table_gives_each_steps_time_and_memory_and_flags_those_above_th
     large = ('<tr><td>experiments.large</td><td><span class="failed">FAILED</span></td><td class="num">177</td>'
              '<td class="num">2350</td><td><span class="failed">above the 1.5 GB target</span></td></tr>')
     assert small + "<td>within 1.5 GB</td></tr>" in page and large in page
+
+
+def test_the_benchmarks_table_says_when_it_ran_and_the_load_around_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "EXPERIMENTS", [])
+    assert "Not run: <code>make bench</code>" in report.build(tmp_path).read_text()
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "metrics.json").write_text(json.dumps({"cases": [{"case": "MLP step"}]}))
+    page = report.build(tmp_path).read_text()  # written before the benchmarks recorded their time and load
+    assert "<td>MLP step</td>" in page and "Run at" not in page
+    (tmp_path / "benchmarks" / "metrics.json").write_text(json.dumps({
+        "started": "2026-12-07T09:30:00+00:00", "rounds": 3, "load_before": 1.234, "load_after": 2.5,
+        "cases": [{"case": "MLP step", "tinynet ms": "4.63", "tinynet min ms": "4.50"}]}))
+    page = report.build(tmp_path).read_text()
+    assert ("<p>Run at 2026-12-07T09:30:00+00:00, 3 interleaved rounds; load average (1 min) 1.23 before, 2.50 "
+            "after.") in page
+    assert "<th>tinynet min ms</th>" in page and "<td>MLP step</td><td>4.63</td><td>4.50</td>" in page
