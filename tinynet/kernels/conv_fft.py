@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from .conv import COPY_RATE, batch_chunks
-from .threads import matmul
+from .threads import in_worker, matmul, workers
 
 NAME = "fft"
 
@@ -39,9 +39,11 @@ MARGIN = 2.0
 FFT_RATE = {4: 5e9, 8: 3.5e9}
 SPECTRAL_PRODUCT_RATE = {4: 25e9, 8: 12e9}
 
-# Threads per transform call: SciPy's FFT (2-3x faster than NumPy's on many small transforms)
-# splits the batch of images among them.
-FFT_WORKERS = 2
+
+def fft_workers():
+    """Threads per transform call: SciPy's FFT (2-3x faster than NumPy's on many small transforms) splits the batch
+    of images among them; one per core (kernels.threads.workers), one inside a chunk's thread."""
+    return 1 if in_worker() else workers()
 
 
 def scipy_fft():
@@ -92,7 +94,7 @@ def image_spectra(images, size, offset_hw=(0, 0)):
     planes = np.zeros(size + images.shape[:2], images.dtype)
     (top, left), (height, width) = offset_hw, images.shape[2:]
     planes[top:top + height, left:left + width] = images.transpose(2, 3, 0, 1)
-    return scipy_fft().rfftn(planes, axes=(0, 1), workers=FFT_WORKERS)
+    return scipy_fft().rfftn(planes, axes=(0, 1), workers=fft_workers())
 
 
 def images_of(spectrum, size, crop_hw, offset_hw=(0, 0)):
@@ -101,7 +103,7 @@ def images_of(spectrum, size, crop_hw, offset_hw=(0, 0)):
     The spectrum is laid out (A, B, Fh, Fw//2 + 1) first: irfft2 along the last axes and a crop of whole
     rows were faster than the transform along the leading axes and a crop through the transpose.
     """
-    planes = scipy_fft().irfft2(np.ascontiguousarray(spectrum.transpose(2, 3, 0, 1)), s=size, workers=FFT_WORKERS)
+    planes = scipy_fft().irfft2(np.ascontiguousarray(spectrum.transpose(2, 3, 0, 1)), s=size, workers=fft_workers())
     (top, left), (height, width) = offset_hw, crop_hw
     return np.ascontiguousarray(planes[:, :, top:top + height, left:left + width])
 
