@@ -1,10 +1,13 @@
 """Modules, state dicts, and optimizers against hand-written NumPy updates."""
+import functools
+
 import numpy as np
 import pytest
 
 import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn, optim
+from tinynet.kernels import threads
 
 
 def make_mlp(seed=0):
@@ -129,8 +132,14 @@ def test_linear_weight_gradient_is_laid_out_as_the_weight():
     np.testing.assert_allclose(layer.weight.grad, np.full((5, 7), 3.0))
 
 
+@pytest.mark.parametrize("shared_out", [False, True], ids=["one thread", "two threads"])
 @pytest.mark.parametrize("contiguous", [True, False])
-def test_sgd_updates_a_parameter_larger_than_a_block_as_one_subtraction_would(contiguous):
+def test_sgd_updates_a_parameter_larger_than_a_block_as_one_subtraction_would(contiguous, shared_out, monkeypatch):
+    """In blocks, and with two workers each its own range of blocks (kernels.threads), the same numbers."""
+    if shared_out:
+        monkeypatch.setattr(threads, "workers", lambda: 2)
+        monkeypatch.setattr(threads, "SPLIT_ELEMENTS", 0)
+        monkeypatch.setattr(threads, "_pool", functools.cache(threads._pool.__wrapped__))
     rng = np.random.default_rng(0)
     weight = nn.Parameter(rng.standard_normal((optim.BLOCK_ELEMENTS + 7, 3), dtype=np.float32))
     grad = rng.standard_normal((3, optim.BLOCK_ELEMENTS + 7), dtype=np.float32).T  # a transposed view
