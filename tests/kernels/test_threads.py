@@ -1,6 +1,7 @@
 """kernels.threads: a batch cut into chunks that run side by side, and products split over the cores, give the
 numbers of one call in the calling thread."""
 import json
+import multiprocessing
 import subprocess
 import sys
 
@@ -109,3 +110,14 @@ print(json.dumps([before, blas_threads()]))
                             cwd=PROJECT_ROOT)
     before, after = json.loads(result.stdout)
     assert set(before) == {2} and set(after) == {1}
+
+
+def chunks_in_a_child():
+    return threads.map_chunks(lambda chunk: chunk.stop - chunk.start, threads.split(10, 3, parallel=True))
+
+
+def test_a_forked_child_runs_its_chunks_in_a_pool_of_its_own(two_workers):
+    """Threads do not survive fork(): the parent's pool in the child would take the chunks and never run them."""
+    chunks_in_a_child()  # the parent's pool is running
+    with multiprocessing.get_context("fork").Pool(1) as child:
+        assert sum(child.apply_async(chunks_in_a_child).get(timeout=30)) == 10

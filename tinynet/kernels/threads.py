@@ -19,6 +19,7 @@ took one away from the next layer's chunks.
 NUMBA_NUM_THREADS=1 runs everything in the calling thread.
 """
 import functools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,6 +54,9 @@ def _mark_worker():
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers() - 1, thread_name_prefix="tinynet-chunk", initializer=_mark_worker)
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)  # a forked child has none of the pool's threads: a new one
 
 
 def split(n_items, per_chunk, parallel):
