@@ -2,11 +2,20 @@
 import contextlib
 import os
 
-import pytest
-from hypothesis import settings
+# Under pytest-xdist (setup.cfg's addopts) the workers share the cores: BLAS's and torch's OpenMP thread pools,
+# sized for the whole machine, would only contend, and their spinning doubled the CPU time of the convolution
+# tests. So each worker gets its share (set before numpy or torch is imported). Numba keeps its threads: they
+# sleep between kernels, and the parallel kernels stay tested with more than one thread.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, str(max(1, (os.cpu_count() or 1) // _workers)))
 
-from coursedata.paths import data_dir
-from tinynet.tensor import read_only_grad_out
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from coursedata.paths import data_dir  # noqa: E402
+from tinynet.tensor import read_only_grad_out  # noqa: E402
 
 # CI replays the same examples every run (derandomize) so that main stays reproducibly green;
 # local runs explore new examples each time.

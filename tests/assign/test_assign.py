@@ -186,10 +186,15 @@ def test_a_case_spec_with_unknown_settings_is_refused_naming_them():
                          ids=["empty", "odd", "even", "correct"])
 def test_a_submission_scores_exactly_its_done_tasks(done, tmp_path):
     """An honest empty copy scores 0, a correct one every task, half-done copies exactly their tasks: each
-    task fails when stripped and passes when done, whatever the other tasks are."""
-    scores = grader().grade(student_copy(tmp_path / "s", done=done))
+    task fails every case (its stub named) when stripped and passes every case when done, hidden ones included,
+    whatever the other tasks are. (The baseline of tests/assign/test_hostile_submissions.py.)"""
+    graded = grader()
+    scores = graded.grade(student_copy(tmp_path / "s", done=done))
     assert complete_tasks(scores) == set(done)
-    assert all(s.passed == 0 and "NotImplementedError: Task" in s.diagnosis for s in scores if s.task.id not in done)
+    assert {s.task.id: (s.passed, s.total) for s in scores} == {
+        task_id: (len(cases) if task_id in done else 0, len(cases)) for task_id, cases in graded.cases.items()}
+    assert all(s.diagnosis.endswith(f"NotImplementedError: Task {s.task.id} is not done (its stub still raises)")
+               for s in scores if s.task.id not in done)
     assert all(s.status == "done" and s.hidden_total > 0 for s in scores if s.task.id in done)
 
 

@@ -129,23 +129,6 @@ def write_files(copy: Path, files: dict):
         path.write_text(text(path.read_text()) if callable(text) else text)
 
 
-# ---- baselines -------------------------------------------------------------------------------
-HALF = ("1.1", "2.2", "3.2", "5.1")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("done", [(), tuple(TASK_IDS), HALF], ids=["empty", "complete", "half done"])
-def test_an_honest_copy_scores_exactly_its_done_tasks(done, tmp_path):
-    """An empty copy scores 0 of 9 (each task's stub named), a complete one 9 of 9, a half-done one
-    exactly its done tasks, over all cases, hidden ones included."""
-    grader = graded_by(tuple(TASK_IDS))
-    scores = grader.grade(student_copy(tmp_path / "copy", done=done))
-    assert scores_of(scores) == expected(grader, zero=tuple(set(TASK_IDS) - set(done)), full=done)
-    assert all(s.status == "done" for s in scores if s.task.id in done)
-    assert all(s.diagnosis.endswith(f"NotImplementedError: Task {s.task.id} is not done (its stub still raises)")
-               for s in scores if s.task.id not in done)
-
-
 # ---- files outside the stripped functions ------------------------------------------------------
 # Imported by anything (the grader, a grading child), this ends that process at once: a child
 # ending so returns no values, and task 4.1 (done) would lose its cases.

@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 COPIED = ("tests", "coursedata", "experiments", "benchmarks", "facescrub", "setup.cfg", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", ".hypothesis", "*.pyc")
 # -x: the first failing test kills the mutant; -rfE lists it. CI=true makes hypothesis replay the same examples.
-PYTEST = ("-m", "pytest", "-p", "no:cacheprovider", "-x", "-q", "-rfE", "--no-header")
+# -n 0: a mutant's few tests in one process (setup.cfg's addopts would start a pytest-xdist worker per core).
+PYTEST = ("-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-x", "-q", "-rfE", "--no-header")
 
 
 class PatchError(ValueError):

@@ -2,14 +2,15 @@
 import ast
 import threading
 
-_parser = threading.Lock()
+# Held by every grading thread that builds an AST: here, and around reading a child's .npz (NumPy parses each
+# array's header with ast.literal_eval). CPython 3.11's AST builder keeps a recursion count that threads parsing
+# at once corrupt (a spurious "SystemError: AST constructor recursion depth mismatch", CPython issue gh-106905).
+parsing = threading.Lock()
 
 
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
-    """ast.parse, one thread at a time: the grader grades tasks in threads, and CPython 3.11's AST builder keeps
-    a recursion count that threads parsing at once corrupt (a spurious "SystemError: AST constructor recursion
-    depth mismatch", CPython issue gh-106905)."""
-    with _parser:
+    """ast.parse, one thread at a time (see `parsing`): the grader grades tasks in threads."""
+    with parsing:
         return ast.parse(source, filename=filename)
 
 
