@@ -10,6 +10,9 @@ class Experiment:
     """One script experiments/<name>.py and how the report presents it.
 
     references: {metric key in metrics.json: (the course's number, where it comes from)}.
+    after: the experiments whose results this one reads (`make report` starts it once they have finished).
+    seconds: about how long it runs alone on one core of the course machine (`make report` starts the
+    longest chains of work first).
     """
 
     name: str
@@ -17,6 +20,8 @@ class Experiment:
     seed: str
     references: dict = field(default_factory=dict)
     note: str = ""
+    after: tuple = ()
+    seconds: float = 0.0
 
 
 EXPERIMENTS = [
@@ -42,9 +47,12 @@ EXPERIMENTS = [
     Experiment("part7_features", "Part 7: classifying actors from a pretrained network's features", "000",
                {"error_reduction_vs_part3": (0.30, "seed 000 part 7: at least 30% lower test error than part 3")},
                note="AlexNet conv4 features are added with --alexnet-weights bvlc_alexnet.npy (233 MB, not "
-                    "shipped); the face ResNet's descriptors are always used."),
-    Experiment("part8_gradients", "Part 8: the gradient of an actor's score with respect to the photo", "000"),
-    Experiment("part9_guided_backprop", "Part 9: guided backpropagation of the head's hidden units", "000"),
+                    "shipped); the face ResNet's descriptors are always used.",
+               after=("part3_mlp",)),
+    Experiment("part8_gradients", "Part 8: the gradient of an actor's score with respect to the photo", "000",
+               after=("part7_features",)),
+    Experiment("part9_guided_backprop", "Part 9: guided backpropagation of the head's hidden units", "000",
+               after=("part7_features",)),
     Experiment("olivetti_cnn", "Olivetti faces: a CNN against a fully-connected network", "001",
                {"CNN.parameters": (3405, "seed 001: CNN total parameters"),
                 "FCNN.parameters": (16393, "seed 001: FCNN total parameters")}),
