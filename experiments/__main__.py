@@ -32,11 +32,13 @@ THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "
 
 @dataclass(frozen=True)
 class StepRun:
-    """How one child process went: its exit status, wall time and peak resident set size."""
+    """How one child process went: its exit status, wall time, peak resident set size, and processor time (user +
+    system, of all its threads: beside other work a step's wall time grows, its processor time much less)."""
 
     ok: bool
     seconds: float
     peak_rss_bytes: int
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ def run_child(command, log, threads=None) -> StepRun:
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads))
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait for it again
-    return StepRun(child.returncode == 0, time.perf_counter() - started, usage.ru_maxrss * 1024)
+    return StepRun(child.returncode == 0, time.perf_counter() - started, usage.ru_maxrss * 1024,
+                   usage.ru_utime + usage.ru_stime)
 
 
 def run(module, out, seed, debug=False, threads=None) -> StepRun:
@@ -125,7 +128,7 @@ def as_finished(steps, jobs, launch):
 
 
 def record(results, module, step):
-    """Add (or replace) module's row in results/run_table.json: {module: {ok, seconds, peak_rss_bytes}}."""
+    """Add (or replace) module's row in results/run_table.json: {module: {ok, seconds, peak_rss_bytes, cpu_seconds}}."""
     path = results / RUN_TABLE
     table = json.loads(path.read_text()) if path.exists() else {}
     table[module] = asdict(step)

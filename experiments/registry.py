@@ -2,7 +2,7 @@
 the course reported for them (shown next to ours in the report's headline table)."""
 from dataclasses import dataclass, field
 
-RUN_TABLE = "run_table.json"  # in the results folder: {module: {ok, seconds, peak_rss_bytes}} of each step run
+RUN_TABLE = "run_table.json"  # in the results folder: {module: {ok, seconds, peak_rss_bytes, cpu_seconds}} per step
 
 
 @dataclass(frozen=True)

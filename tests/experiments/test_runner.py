@@ -35,7 +35,7 @@ MEASURE_TWO_CHILDREN = """
 import json, sys
 from experiments.__main__ import run_child
 steps = [run_child([sys.executable, "-c", f"block = b'x' * {megabytes * 10**6}"], sys.stderr) for megabytes in (300, 0)]
-print(json.dumps([[step.ok, step.seconds, step.peak_rss_bytes] for step in steps]))
+print(json.dumps([[step.ok, step.seconds, step.peak_rss_bytes, step.cpu_seconds] for step in steps]))
 """
 
 
@@ -43,8 +43,8 @@ def test_the_peak_is_that_of_each_child_not_the_largest_so_far():
     """A child touching 300 MB (b"x" * n writes every byte), then one touching nothing, run by a small
     parent (a child's peak counts the parent's resident memory at the fork: pytest's would hide the difference)."""
     measured = subprocess.run([sys.executable, "-c", MEASURE_TWO_CHILDREN], capture_output=True, text=True, check=True)
-    (large_ok, large_seconds, large_peak), (small_ok, _, small_peak) = json.loads(measured.stdout)
-    assert large_ok and small_ok and large_seconds > 0
+    (large_ok, large_seconds, large_peak, large_cpu), (small_ok, _, small_peak, _) = json.loads(measured.stdout)
+    assert large_ok and small_ok and large_seconds > 0 and 0 < large_cpu
     assert large_peak >= 300e6
     assert small_peak < 100e6  # RUSAGE_CHILDREN would still say 300 MB here
 
@@ -63,7 +63,7 @@ def test_a_step_is_recorded_and_its_progress_line_gives_time_and_peak(tmp_path, 
     runner.main(["--only", "part1_mnist", "--no-bench"])
     assert "[1/1] experiments.part1_mnist ... ok in 57 s, peak 812 MB" in capsys.readouterr().out
     assert json.loads((tmp_path / "results/run_table.json").read_text()) == {
-        "experiments.part1_mnist": {"ok": True, "seconds": 57.2, "peak_rss_bytes": 812_000_000}}
+        "experiments.part1_mnist": {"ok": True, "seconds": 57.2, "peak_rss_bytes": 812_000_000, "cpu_seconds": 0.0}}
     assert "812" in (tmp_path / "results/index.html").read_text()
 
 
