@@ -2,6 +2,7 @@
 import json
 import time
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -80,6 +81,26 @@ def test_the_numpy_cnn_step_by_chunks_matches_tinynet_and_holds_one_chunk_of_col
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < conv2_columns
+
+
+def test_each_case_is_let_go_before_the_next_is_made(monkeypatch, capsys):
+    """One case's arrays at a time: the seed-004 CNN case's 0.5 GB must be gone when the face ResNet's is made."""
+    first_case_gone = []
+
+    class Arrays:  # what a case's runners hold
+        pass
+
+    def two_cases(**options):
+        arrays = Arrays()
+        alive = weakref.ref(arrays)
+        yield cases.Case("first", None, {"tinynet": lambda held=arrays: (np.ones(2),), "numpy": lambda: (np.ones(2),)})
+        del arrays
+        first_case_gone.append(alive() is None)
+        yield cases.Case("second", None, {"tinynet": lambda: (np.ones(2),), "numpy": lambda: (np.ones(2),)})
+
+    monkeypatch.setattr(bench.benchmark_cases, "all_cases", two_cases)
+    assert bench.main(["--no-torch", "--budget", "0"]) == 0
+    assert first_case_gone == [True] and "| second |" in capsys.readouterr().out
 
 def test_a_disagreement_is_reported():
     case = cases.Case("broken", None, {"tinynet": lambda: (np.ones(3),), "numpy": lambda: (np.zeros(3),)})
