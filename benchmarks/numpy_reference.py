@@ -11,6 +11,8 @@ from tinynet.kernels.pool import window_views
 from tinynet.kernels.windows import resolve_padding
 from tinynet.models.face_resnet import BLOCKS, MEAN_RGB
 
+COLUMNS_BUDGET_BYTES = 128 * 2**20  # the CNN step's im2col columns at once: seed 004's conv2 makes 27 MB an image
+
 
 def conv_columns(x_padded, kernel, stride, dilation, groups):
     """(G, N*Ho*Wo, C/G*kh*kw) receptive fields of x_padded (N, C, Hp, Wp), one row per output pixel."""
@@ -143,34 +145,44 @@ def product_forward_backward(a, b):
     return out, grad_out * b, grad_out * a
 
 
+def image_chunks(x_shape, kernel, dtype):
+    """Slices of a batch x (N, C, H, W) whose 'same' im2col columns for a (kh, kw) kernel take at most
+    COLUMNS_BUDGET_BYTES (one image at least)."""
+    per_image = x_shape[1] * kernel[0] * kernel[1] * x_shape[2] * x_shape[3] * np.dtype(dtype).itemsize
+    images = max(1, COLUMNS_BUDGET_BYTES // per_image)
+    return [slice(start, start + images) for start in range(0, x_shape[0], images)]
+
+
 def cnn_sgd_step(params, x, labels, lr):
     """One SGD step, in place, of (conv 'same' -> ReLU -> max pool 2x2 'same') x 2 -> the MLP of mlp_gradients.
 
     params: [conv1 weight (O1, C, k, k), bias (O1,), conv2 weight, bias, then the MLP's four]; x: (N, C, H, W).
-    Returns the loss.
+    Returns the loss. Each convolution, and each of its gradients, runs a chunk of images at a time (image_chunks):
+    conv2's columns for the benchmark's batch of 16 would be 433 MB, and so would its input gradient's.
     """
     saved, hidden = [], x
     for weight, bias in (params[0:2], params[2:4]):
         pads = resolve_padding("same", hidden.shape[2:], weight.shape[2:], (1, 1), (1, 1))
-        out = conv2d_forward(hidden, weight, (1, 1), pads, (1, 1), 1)[0]  # columns made again for backward
+        chunks = image_chunks(hidden.shape, weight.shape[2:], hidden.dtype)
+        out = np.concatenate([conv2d_forward(hidden[chunk], weight, (1, 1), pads, (1, 1), 1)[0] for chunk in chunks])
         activation = np.maximum(out + bias.reshape(1, -1, 1, 1), 0)
         pool_pads = resolve_padding("same", activation.shape[2:], (2, 2), (2, 2), (1, 1))
         pooled, argmax = max_pool_forward(activation, (2, 2), (2, 2), pool_pads)
-        saved.append((hidden, weight, pads, activation, argmax, pool_pads))
+        saved.append((hidden, weight, pads, activation, argmax, pool_pads, chunks))
         hidden = pooled
     loss, mlp_grads, grad_flat = mlp_gradients(params[4:], hidden.reshape(len(x), -1), labels)
     sgd_update(params[4:], mlp_grads, lr)  # now, not after the convs' backward: that frees the 35M-weight gradient
     del mlp_grads
     grad, conv_grads = grad_flat.reshape(hidden.shape), []
-    # Memory: conv2's columns are 433 MB at the benchmark's size, and so are its input gradient's; each is made
-    # when needed and freed before the next, so at most one is alive (the peak of the benchmarks' process).
-    for layer_input, weight, pads, activation, argmax, pool_pads in reversed(saved):
+    for layer_input, weight, pads, activation, argmax, pool_pads, chunks in reversed(saved):
         grad_activation = max_pool_backward(grad, argmax, activation.shape, (2, 2), (2, 2), pool_pads)
         grad_out = grad_activation * (activation > 0)
-        columns = conv_columns(np.pad(layer_input, ((0, 0), (0, 0)) + tuple(pads)), weight.shape[2:], (1, 1), (1, 1), 1)
-        grad_weight = conv2d_weight_gradient(grad_out, columns, weight.shape, 1)
-        del columns
-        grad = conv2d_input_gradient(grad_out, layer_input.shape, weight, (1, 1), pads, (1, 1), 1)
+        padded = np.pad(layer_input, ((0, 0), (0, 0)) + tuple(pads))
+        grad_weight = sum(conv2d_weight_gradient(grad_out[chunk], conv_columns(padded[chunk], weight.shape[2:], (1, 1),
+                                                                                (1, 1), 1), weight.shape, 1)
+                          for chunk in chunks)
+        grad = np.concatenate([conv2d_input_gradient(grad_out[chunk], layer_input[chunk].shape, weight, (1, 1), pads,
+                                                     (1, 1), 1) for chunk in chunks])
         conv_grads = [grad_weight, grad_out.sum(axis=(0, 2, 3))] + conv_grads
     sgd_update(params[:4], conv_grads, lr)
     return loss

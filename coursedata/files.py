@@ -1,4 +1,6 @@
-"""Writing a file so that nobody ever reads half of it: atomic_write for any file, write_atomically for text."""
+"""Writing a file so that nobody ever reads half of it: atomic_write for any file, write_atomically for text;
+locked, so that of several processes only one makes a cached file and the others read it."""
+import fcntl
 import os
 import secrets
 from contextlib import contextmanager
@@ -37,3 +39,18 @@ def write_atomically(path, text: str):
     """Write text to path (UTF-8) through atomic_write: never half-written."""
     with atomic_write(path) as file:
         file.write(text.encode())
+
+
+@contextmanager
+def locked(path):
+    """Hold an exclusive lock on the file `path` (created empty if missing) while the block runs.
+
+    Another process entering locked(path) waits until this block ends, so a cache file can be
+    checked for and made in the block by one process at a time: the next one finds it made. The
+    lock (fcntl.flock) goes with the open file, so the kernel releases it when its holder dies.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield

@@ -17,9 +17,10 @@ import facescrub
 import tinynet as tn
 from coursedata.cli import bounded, run_main
 from experiments.common.cli import experiment_parser
+from experiments.common.faces import final_accuracies
 from experiments.common.plots import plt
 from experiments.common.results import Results
-from experiments.common.training import evaluate, predict, train
+from experiments.common.training import predict, train
 from tinynet import functional as F
 from tinynet import nn, optim
 
@@ -102,8 +103,7 @@ def main(argv=None):
                        steps=epochs * steps_per_epoch, batch_size=BATCH_SIZE, rng=rng, eval_splits=splits,
                        eval_every=steps_per_epoch, health=results.health)
         seconds_per_epoch = (time.perf_counter() - started) / epochs
-        scores = evaluate(model, F.cross_entropy, splits)
-        results.metrics.update({f"{name}_accuracy": acc for name, (_, acc) in scores.items()},
+        results.metrics.update(final_accuracies(curves),  # the curves end with the trained model on both splits
                                seconds_per_epoch=seconds_per_epoch, train_images=len(x),
                                test_images=len(splits["test"][1]), curves=curves)
         for name, layer in (("conv1", model.layers[0]), ("conv2", model.layers[3])):

@@ -5,7 +5,7 @@ and then in the mirror (data_dir()/facescrub/images, the replay's genuine origin
 this works offline. Every file is re-hashed before it is used: one whose bytes do not match
 its name is never cropped (the store quarantines it, see store.py) and the next store is
 looked at instead. There is one crop per list line (a photo listed with two faces gives
-two), and crops are cached per size, color and set of faces as .npz.
+two), and crops are cached per size, color and set of faces as .npz, made by one process at a time.
 """
 import hashlib
 import os
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from coursedata.files import atomic_write
+from coursedata.files import atomic_write, locked
 from coursedata.paths import cache_dir, data_dir
 
 from .lists import ACTORS, read_lists
@@ -175,15 +175,16 @@ def load_faces(size=32, color=False, actors=ACTORS, fractions=DEFAULT_FRACTIONS,
     check_memory(len(photos), spec)
     key = hashlib.sha256(repr([(p.sha256, p.bbox, p.actor) for p in photos]).encode()).hexdigest()[:16]
     cache = cache_dir() / "facescrub" / f"faces-{spec.name}-{key}.npz"
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as archive:
-            images, kept = archive["images"], archive["kept"]
-            unreadable = dict(zip(archive["unreadable_paths"].tolist(), archive["unreadable_errors"].tolist()))
-    else:
-        images, kept, unreadable = crop_all(photos, spec)
-        with atomic_write(cache) as file:
-            np.savez(file, images=images, kept=kept, unreadable_paths=np.array(list(unreadable), str),
-                     unreadable_errors=np.array(list(unreadable.values()), str))
+    with locked(cache.with_name(cache.name + ".lock")):  # experiments run side by side crop each set once
+        if cache.exists():
+            with np.load(cache, allow_pickle=False) as archive:
+                images, kept = archive["images"], archive["kept"]
+                unreadable = dict(zip(archive["unreadable_paths"].tolist(), archive["unreadable_errors"].tolist()))
+        else:
+            images, kept, unreadable = crop_all(photos, spec)
+            with atomic_write(cache) as file:
+                np.savez(file, images=images, kept=kept, unreadable_paths=np.array(list(unreadable), str),
+                         unreadable_errors=np.array(list(unreadable.values()), str))
     kept_photos = [photos[i] for i in kept]
     labels = np.array([actors.index(p.actor) for p in kept_photos], dtype=np.int64)
     hashes = np.array([p.sha256 for p in kept_photos], dtype=str)

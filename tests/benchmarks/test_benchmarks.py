@@ -1,6 +1,8 @@
 """The benchmark code on tiny sizes: it runs, its references agree with tinynet, and it notices when they do not."""
 import json
 import time
+import tracemalloc
+import weakref
 from datetime import datetime
 
 import numpy as np
@@ -68,6 +70,50 @@ def test_numpy_reference_cnn_step_matches_tinynet_over_two_steps():
     for _ in range(2):  # the second step starts from the updated weights
         assert bench.worst_difference(numpy_(), tinynet()) < 1e-5
 
+
+
+def test_the_numpy_cnn_step_makes_the_columns_of_a_few_images_at_a_time():
+    """Seed 004's conv2 columns are 27 MB an image: four at once, not the batch's 433 MB."""
+    assert numpy_reference.image_chunks((16, 32, 46, 46), (10, 10), np.float32) == [
+        slice(0, 4), slice(4, 8), slice(8, 12), slice(12, 16)]
+    assert numpy_reference.image_chunks((3, 64, 600, 600), (10, 10), np.float32) == [
+        slice(0, 1), slice(1, 2), slice(2, 3)]  # one image at least, even above the budget
+
+
+def test_the_numpy_cnn_step_by_chunks_matches_tinynet_and_holds_one_chunk_of_columns(monkeypatch):
+    """One image a chunk: the same step as tinynet's, and a peak below the whole batch's conv2 columns."""
+    monkeypatch.setattr(numpy_reference, "COLUMNS_BUDGET_BYTES", 1)
+    batch, size, channels, kernel = 16, 32, (8, 8), 7
+    case = cases.cnn_case(batch, size, channels, kernel, np.random.default_rng(0), None)
+    tinynet, numpy_ = case.runners["tinynet"], case.runners["numpy"]
+    for _ in range(2):
+        assert bench.worst_difference(numpy_(), tinynet()) < 1e-5
+    conv2_columns = batch * channels[0] * kernel ** 2 * (size // 2) ** 2 * 4  # float32
+    tracemalloc.start()
+    numpy_()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < conv2_columns
+
+
+def test_each_case_is_let_go_before_the_next_is_made(monkeypatch, capsys):
+    """One case's arrays at a time: the seed-004 CNN case's 0.5 GB must be gone when the face ResNet's is made."""
+    first_case_gone = []
+
+    class Arrays:  # what a case's runners hold
+        pass
+
+    def two_cases(**options):
+        arrays = Arrays()
+        alive = weakref.ref(arrays)
+        yield cases.Case("first", None, {"tinynet": lambda held=arrays: (np.ones(2),), "numpy": lambda: (np.ones(2),)})
+        del arrays
+        first_case_gone.append(alive() is None)
+        yield cases.Case("second", None, {"tinynet": lambda: (np.ones(2),), "numpy": lambda: (np.ones(2),)})
+
+    monkeypatch.setattr(bench.benchmark_cases, "all_cases", two_cases)
+    assert bench.main(["--no-torch", "--budget", "0"]) == 0
+    assert first_case_gone == [True] and "| second |" in capsys.readouterr().out
 
 def test_a_disagreement_is_reported():
     case = cases.Case("broken", None, {"tinynet": lambda: (np.ones(3),), "numpy": lambda: (np.zeros(3),)})

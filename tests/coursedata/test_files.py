@@ -1,11 +1,12 @@
-"""atomic_write and write_atomically: all of the new file or none of it, and no leftovers."""
+"""atomic_write and write_atomically: all of the new file or none of it, and no leftovers; locked: one holder."""
+import fcntl
 import os
 import stat
 
 import numpy as np
 import pytest
 
-from coursedata.files import atomic_write, write_atomically
+from coursedata.files import atomic_write, locked, write_atomically
 
 
 def test_the_file_appears_whole_in_a_new_folder(tmp_path):
@@ -60,3 +61,25 @@ def test_write_atomically_writes_utf8_text_whole(tmp_path):
     write_atomically(path, "σ = 0.5\r\n")
     assert path.read_bytes() == "σ = 0.5\r\n".encode()
     assert [p.name for p in path.parent.iterdir()] == ["summary.md"]
+
+
+def lock_is_free(path) -> bool:
+    """Whether an exclusive lock on path can be taken now, from another open file (flock locks of two open files
+    exclude each other, in one process or in two)."""
+    with open(path, "a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(file, fcntl.LOCK_UN)
+        return True
+
+
+def test_locked_holds_the_lock_for_the_block_and_releases_it(tmp_path):
+    path = tmp_path / "new folder" / "cache.lock"
+    with locked(path):
+        assert not lock_is_free(path)
+    assert lock_is_free(path)
+    with pytest.raises(RuntimeError), locked(path):
+        raise RuntimeError("the block failed")
+    assert lock_is_free(path)

@@ -69,13 +69,14 @@ def test_the_run_table_gives_each_steps_time_and_memory_and_flags_those_above_th
     monkeypatch.setattr(report, "EXPERIMENTS", [])
     assert "Not run: <code>make report</code> writes results/run_table.json" in report.build(tmp_path).read_text()
     (tmp_path / "run_table.json").write_text(json.dumps({
-        "experiments.small": {"ok": True, "seconds": 12.34, "peak_rss_bytes": 812_000_000},
-        "experiments.large": {"ok": False, "seconds": 177.0, "peak_rss_bytes": 2_350_000_000}}))
+        "experiments.small": {"ok": True, "seconds": 12.34, "peak_rss_bytes": 812_000_000, "cpu_seconds": 20.06},
+        "experiments.large": {"ok": False, "seconds": 177.0, "peak_rss_bytes": 1_050_000_000}}))
     page = report.build(tmp_path).read_text()
-    small = '<tr><td>experiments.small</td><td>ok</td><td class="num">12.3</td><td class="num">812</td>'
+    small = ('<tr><td>experiments.small</td><td>ok</td><td class="num">12.3</td><td class="num">20.1</td>'
+             '<td class="num">812</td>')
     large = ('<tr><td>experiments.large</td><td><span class="failed">FAILED</span></td><td class="num">177</td>'
-             '<td class="num">2350</td><td><span class="failed">above the 1.5 GB target</span></td></tr>')
-    assert small + "<td>within 1.5 GB</td></tr>" in page and large in page
+             '<td></td><td class="num">1050</td><td><span class="failed">above the 1.0 GB target</span></td></tr>')
+    assert small + "<td>within 1.0 GB</td></tr>" in page and large in page
 
 
 def test_the_benchmarks_table_says_when_it_ran_and_the_load_around_it(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from facescrub.__main__ import main
 from facescrub.dataset import FaceDataset, Split, available_faces
 from facescrub.splits import split_of
 from facescrub.store import Store
+from tests.coursedata.test_files import lock_is_free
 
 ACTOR_PAIR = ["Peri Gilpin", "Michael Vartan"]  # Michael Vartan has photos listed with two faces
 
@@ -77,6 +78,23 @@ def test_public_api_the_experiments_use():
     assert list(Split.__dataclass_fields__) == ["x", "y", "sha256"]
     assert {"train", "val", "test", "actors"} <= set(FaceDataset.__dataclass_fields__)
 
+
+def test_load_faces_crops_under_a_lock_beside_its_cache(empty_cache, monkeypatch):
+    """Experiments run side by side by `make report`: while one crops a set of faces, another asking for the
+    same set waits for the lock and then reads the cache (no two crop the same set at once)."""
+    mirror, cropped_under_lock = Store(require_data("facescrub/images")), []
+    crop_all = dataset_module.crop_all
+
+    def crop_all_checking_the_lock(*args, **kwargs):
+        [lock] = empty_cache.rglob("faces-*.lock")
+        cropped_under_lock.append(not lock_is_free(lock))
+        return crop_all(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_module, "crop_all", crop_all_checking_the_lock)
+    facescrub.load_faces(32, actors=ACTOR_PAIR[:1], stores=[mirror])
+    assert cropped_under_lock == [True]
+    [lock] = empty_cache.rglob("faces-*.lock")
+    assert lock_is_free(lock)
 
 def test_cli_prepare_and_stats_use_the_given_store(empty_cache, tmp_path, capsys):
     images = require_data("facescrub/images")
