@@ -10,11 +10,12 @@ class Parameter(Tensor):
     """A Tensor that a Module trains: requires_grad is on.
 
     It owns a copy of `data`: optimizers update parameters in place, and that must not
-    change the array the caller passed in (e.g. saved initial weights).
+    change the array the caller passed in (e.g. saved initial weights). The copy is made in dtype at once (seed
+    004's float64 draw of its 35M fc weights would otherwise be copied as float64, 277 MB, before the cast).
     """
 
     def __init__(self, data, dtype=None):
-        super().__init__(np.array(data, copy=True), requires_grad=True, dtype=dtype)
+        super().__init__(np.array(data, dtype=dtype, copy=True), requires_grad=True, dtype=dtype)
 
 
 class Module:
