@@ -121,3 +121,22 @@ def test_a_forked_child_runs_its_chunks_in_a_pool_of_its_own(two_workers):
     chunks_in_a_child()  # the parent's pool is running
     with multiprocessing.get_context("fork").Pool(1) as child:
         assert sum(child.apply_async(chunks_in_a_child).get(timeout=30)) == 10
+
+
+def test_a_mid_sized_product_runs_on_blas_threads_and_leaves_blas_on_one(monkeypatch):
+    """Between BLAS_THREADS_MULTIPLY_ADDS and SPLIT_MULTIPLY_ADDS a product runs on BLAS's own threads (they start
+    faster than tinynet's); BLAS is back as it was after it (one thread), so that they go to sleep."""
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+    monkeypatch.setattr(threads, "BLAS_THREADS_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(threads, "SPLIT_MULTIPLY_ADDS", 1 << 60)
+    seen = []
+    monkeypatch.setattr(threads.np, "matmul", lambda a, b, out=None: seen.append(
+        {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}) or a @ b)
+    a, b = np.ones((3, 4)), np.ones((4, 2))
+    threads.take_the_cores()
+    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    np.testing.assert_array_equal(threads.matmul(a, b), np.full((3, 2), 4.0))
+    assert seen == [{2}]
+    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before

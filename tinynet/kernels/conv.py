@@ -36,8 +36,9 @@ COPY_RATE = 0.5e9
 # The most bytes of im2col columns made at once: a larger batch goes through in chunks of images
 # (the columns of a 10x10 conv over 46x46 images with 32 channels are 27 MB per float32 image).
 COLUMNS_BUDGET_BYTES = 128 << 20
-# Below this many bytes of columns in a layer, handing chunks to the cores costs more than it saves.
-SPLIT_BYTES = 1 << 20
+# Below this many bytes of columns in a layer, the batch goes in one piece (a chunk's hand-over costs ~50 us); from it
+# on, in a chunk per core at least (the face ResNet's 1x1 layers at batch 32 hold 295 kB).
+SPLIT_BYTES = 1 << 18
 _scratch = threading.local()  # each thread's reused buffers, by use (see scratch)
 
 

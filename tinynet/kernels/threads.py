@@ -18,6 +18,7 @@ took one away from the next layer's chunks.
 `workers()` is Numba's thread count (NUMBA_NUM_THREADS, default the number of cores), so
 NUMBA_NUM_THREADS=1 runs everything in the calling thread.
 """
+import contextlib
 import functools
 import os
 import threading
@@ -25,12 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import config
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 # Below this many multiply-adds (~0.3 ms on one core) a product runs in the calling thread: waking a sleeping
 # thread on the course's VM took longer than the half it saved (part 8's input gradient at batch 1 ran 38 ms
 # splitting nothing, 41-42 ms splitting from 2^22 or 2^20 on; benchmarks/README.md).
 SPLIT_MULTIPLY_ADDS = 1 << 24
+# From this many multiply-adds to SPLIT_MULTIPLY_ADDS a product runs on BLAS's own threads instead, which start in
+# microseconds (they spin): part 8's input gradient at batch 1, whose products are of this size, ran 33 ms instead
+# of 39-40 on one BLAS thread. They spin ~0.1 s after: from 2^18 on, the face ResNet's last layers and head at batch
+# 32 woke them, and its next forward's chunks ran beside them (230-241 ms instead of 183-198).
+BLAS_THREADS_MULTIPLY_ADDS = 1 << 21
 # The same for an elementwise op: below this many elements of its result it runs in the calling thread.
 SPLIT_ELEMENTS = 1 << 18
 
@@ -100,8 +106,12 @@ def matmul(a, b, out=None):
     kernels for small products may differ), so a split changes results only by rounding, and the same way at every
     run with the same workers()."""
     take_the_cores()
-    if max(a.size * b.shape[-1], b.size * a.shape[-2]) < SPLIT_MULTIPLY_ADDS or in_worker() or workers() < 2:
+    multiply_adds = max(a.size * b.shape[-1], b.size * a.shape[-2])
+    if multiply_adds < BLAS_THREADS_MULTIPLY_ADDS or in_worker() or workers() < 2:
         return np.matmul(a, b, out=out)  # (checked first: the per-op cost of small products stays as it was)
+    if multiply_adds < SPLIT_MULTIPLY_ADDS:
+        with _blas_threads():
+            return np.matmul(a, b, out=out)
     stack = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     n, m = a.shape[-2], b.shape[-1]
     if out is None:
@@ -137,6 +147,20 @@ def elementwise(ufunc, *operands):
     map_chunks(lambda rows: ufunc(*(rows_of(operand, rows) for operand in operands), out=out[rows]),
                one_per_worker(shape[0]))
     return out
+
+
+def _blas_threads():
+    """A context in which NumPy's BLAS runs on workers() threads (one outside it)."""
+    return _blas_controller().limit(limits=workers()) if _blas_controller() else contextlib.nullcontext()
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries, or None where it cannot look (see take_the_cores)."""
+    try:
+        return ThreadpoolController().select(user_api="blas")
+    except OSError:
+        return None
 
 
 @functools.cache
