@@ -234,7 +234,7 @@ def correlate(x, weight, offsets, out_hw, groups):
         tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
         products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
                                                                 "products"))  # (t*t, G, n*th*tw, O/G)
-        channels_last = scratch((tiles.shape[2] // math.prod(tiles_hw), *out_hw, out_channels), x.dtype, "out")
+        channels_last = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
         inverse_transform_tiles_kernel(channels_last, products, output_t, *tiles_hw, work=products.size)
         out[chunk] = channels_last.transpose(0, 3, 1, 2)
 

@@ -5,15 +5,16 @@ every call over the cores (OpenBLAS a product's rows, a prange kernel its planes
 after it: dozens of barriers per layer, and at each one every thread waits for the slowest, which on a
 machine running anything else is a thread waiting for a core. Here the batch is cut once instead, into
 chunks that Python threads run side by side, each chunk's kernels serial and its products on one BLAS
-thread (both release the GIL): one barrier per layer. Measured on the course's 2-core machine
-(benchmarks/README.md): the face ResNet's convolutions at batch 32 ran 1.4-3x faster than with two
-BLAS threads per product.
+thread (both release the GIL): one barrier per layer. Measured on the course's 2-core machine, quiet
+(benchmarks/README.md, "Threads"): the face ResNet's forward at batch 32 took 185 ms against 311-359 ms
+with two BLAS threads per product.
 
 A product too large for one core (batch 1's convolutions, a fully-connected layer) is split the same way,
 by rows or columns of its result (`matmul`). So at its first product tinynet sets NumPy's BLAS to one thread
 (threadpoolctl; not when imported, which changes no setting): OpenBLAS's own threads spin on a core for
 ~0.1 s after every call they share (measured: 105 ms of CPU time while the caller slept), which on two cores
-took one away from the next layer's chunks.
+took one away from the next layer's chunks. Only a mid-sized product outside a chunk (BLAS_THREADS_MULTIPLY_ADDS
+below) still runs on BLAS's threads, for the microseconds in which they start.
 
 `workers()` is Numba's thread count (NUMBA_NUM_THREADS, default the number of cores), so
 NUMBA_NUM_THREADS=1 runs everything in the calling thread.
@@ -26,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import config
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # Below this many multiply-adds (~0.3 ms on one core) a product runs in the calling thread: waking a sleeping
 # thread on the course's VM took longer than the half it saved (part 8's input gradient at batch 1 ran 38 ms
@@ -127,7 +128,6 @@ def matmul(a, b, out=None):
     return out
 
 
-
 def elementwise(ufunc, *operands):
     """ufunc(*operands) for arrays (NumPy broadcasting), split over the cores along the result's first axis when an
     operand has at least SPLIT_ELEMENTS elements: the same numbers (each element is computed alone). Other inputs
@@ -151,12 +151,15 @@ def elementwise(ufunc, *operands):
 
 def _blas_threads():
     """A context in which NumPy's BLAS runs on workers() threads (one outside it)."""
-    return _blas_controller().limit(limits=workers()) if _blas_controller() else contextlib.nullcontext()
+    blas = _blas_controller()
+    return blas.limit(limits=workers()) if blas else contextlib.nullcontext()
 
 
 @functools.cache
 def _blas_controller():
-    """threadpoolctl's controller of the BLAS libraries, or None where it cannot look (see take_the_cores)."""
+    """threadpoolctl's controller of the BLAS libraries loaded, made once, or None where the process may not read
+    its own memory map (threadpoolctl finds the libraries there; the assignment grader's sandbox forbids it, and
+    sets one BLAS thread itself): then BLAS keeps its threads, and only speed differs."""
     try:
         return ThreadpoolController().select(user_api="blas")
     except OSError:
@@ -165,12 +168,7 @@ def _blas_controller():
 
 @functools.cache
 def take_the_cores():
-    """Set NumPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's docstring).
-
-    Where the process may not read its own memory map (threadpoolctl finds the BLAS library there; the assignment
-    grader's sandbox forbids it, and sets one BLAS thread itself), BLAS keeps its threads: only speed differs.
-    """
-    try:
-        threadpool_limits(limits=1, user_api="blas")
-    except OSError:
-        pass
+    """Set NumPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's docstring)."""
+    blas = _blas_controller()
+    if blas:
+        blas.limit(limits=1)  # a limit set now and kept: nothing restores it

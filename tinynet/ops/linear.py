@@ -49,13 +49,11 @@ def product_laid_out_as(column_major, left, right):
     cost the same, and the result's layout follows the input's. (Under create_graph the operands are
     Tensors and the plain product is taken.)
     """
-    if not isinstance(left, np.ndarray):
-        return left @ right
-    if column_major:
+    if column_major and isinstance(left, np.ndarray):
         return matrix_transpose(matmul(matrix_transpose(right), matrix_transpose(left)))
-    if left.shape[-1] == 1 and left.ndim > 2:
+    if isinstance(left, np.ndarray) and left.shape[-1] == 1 and left.ndim > 2:
         return left * right  # stacked outer products (per-example weight gradients): NumPy's matmul is ~2x slower
-    return matmul(left, right)
+    return product(left, right)
 
 
 def product(left, right):
