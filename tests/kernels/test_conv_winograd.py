@@ -78,35 +78,44 @@ def test_winograd_on_tiny_images_and_an_empty_batch(m, x_shape, padding):
 
 @st.composite
 def tile_cases(draw):
-    """An image (N, H, W, C), a transform-sized matrix (t, s), a step, offsets (negative ones too) and tile counts."""
+    """An image (n, H, W, C), a transform-sized matrix (t, s), a step, offsets (negative ones too), tile counts and
+    images per block."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    shape = (draw(st.integers(0, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 4)))
+    shape = (draw(st.integers(0, 3)), draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 4)))
     matrix = rng.standard_normal((draw(st.integers(1, 6)), draw(st.integers(1, 6))))
     offsets = (draw(st.integers(-2, 3)), draw(st.integers(-2, 3)))
     tiles_hw = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return rng.standard_normal(shape), matrix, draw(st.integers(1, 4)), offsets, tiles_hw
+    return rng.standard_normal(shape), matrix, draw(st.integers(1, 4)), offsets, tiles_hw, draw(st.integers(1, 3))
 
 
 @given(case=tile_cases())
 def test_transform_tiles_kernel_matches_its_reference(case):
-    image, matrix, step, offsets, tiles_hw = case
-    tiles = np.full((matrix.shape[0] ** 2, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[3]), np.nan)
-    conv_winograd.transform_tiles_kernel(tiles, image, matrix, step, *offsets, *tiles_hw, work=tiles.size)
+    image, matrix, step, offsets, tiles_hw, per_block = case
+    tiles = np.full((matrix.shape[0] ** 2, tiles_hw[0] * tiles_hw[1], image.shape[0] * image.shape[3]), np.nan)
+    conv_winograd.transform_tiles_kernel(tiles, image, matrix, step, *offsets, *tiles_hw, per_block, work=tiles.size)
     expected = conv_winograd.transform_tiles_reference(image, matrix, step, offsets, tiles_hw)
     np.testing.assert_allclose(tiles, expected, rtol=1e-12, atol=1e-12)
 
 
 @given(seed=st.integers(0, 2**32 - 1), m=st.sampled_from(sorted(conv_winograd.TRANSFORMS)),
-       n_images=st.integers(0, 2), out_hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), groups=st.integers(1, 3),
-       per_group=st.integers(1, 3))
-def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images, out_hw, groups, per_group):
-    rng, matrix = np.random.default_rng(seed), conv_winograd.TRANSFORMS[m].output_t
+       n_images=st.integers(0, 3), groups=st.integers(1, 3), channels=st.integers(1, 3), per_group=st.integers(1, 3),
+       image_hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), out_hw=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       offsets=st.tuples(st.integers(-1, 2), st.integers(-1, 2)), per_block=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_convolve_tiles_kernel_matches_its_reference(seed, m, n_images, groups, channels, per_group, image_hw, out_hw,
+                                                     offsets, per_block, dtype):
+    """Any image and output size (the tiles cover the output; outside the image is zero), groups, several blocks."""
+    rng, transform = np.random.default_rng(seed), conv_winograd.TRANSFORMS[m]
+    image = rng.standard_normal((n_images, *image_hw, groups * channels)).astype(dtype)
+    weight_tiles = rng.standard_normal(((m + 2) ** 2, groups, channels, per_group)).astype(dtype)
     tiles_hw = conv_winograd.tile_counts(out_hw, m)
-    products = rng.standard_normal(((m + 2) ** 2, groups, n_images * tiles_hw[0] * tiles_hw[1], per_group))
-    out = np.full((n_images, *out_hw, groups * per_group), np.nan)
-    conv_winograd.inverse_transform_tiles_kernel(out, products, matrix, *tiles_hw, work=products.size)
-    expected = conv_winograd.inverse_transform_tiles_reference(products, matrix, out.shape, tiles_hw)
-    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    out = np.full((n_images, *out_hw, groups * per_group), np.nan, dtype)
+    conv_winograd.convolve_tiles_kernel(out, image, weight_tiles, transform.input_t.astype(dtype),
+                                        transform.output_t.astype(dtype), *offsets, *tiles_hw, per_block,
+                                        work=out.size)
+    expected = conv_winograd.convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * max(1, np.abs(expected).max(initial=0)))
 
 
 def test_tile_size_takes_the_transform_with_fewer_products():

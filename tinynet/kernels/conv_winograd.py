@@ -6,14 +6,16 @@ F(m x m, 3x3) cuts the output into m x m tiles; each needs the t x t input patch
   out_tile = A^T [ sum over c of (G w[o, c] G^T) * (B^T d[c] B) ] A        (* elementwise)
 
 so per tile position p of the t*t (and per group) the sum over input channels is one matrix
-product, V[p] (tiles, C/G) @ U[p] (C/G, O/G), through BLAS (np.matmul over the stack): t*t
-multiplies per tile and pair of channels against the 9*m*m of direct convolution. F(2x2) multiplies 2.25x
-fewer, F(4x4) 4x fewer (less on images that are not a multiple of m: the last tiles are partly
-past the edge); `tile_size` takes the one with fewer products. The tile transforms are Numba
-kernels on channels-last copies (the innermost loops run along contiguous channels), parallel
-over rows of tiles: `transform_tiles` for the input and the output-gradient tiles (any matrix),
-`inverse_transform_tiles` for the output tiles. The batch goes through in chunks whose
-transformed tiles fit kernels.conv.COLUMNS_BUDGET_BYTES.
+product, V[p] (tiles, C/G) @ U[p] (C/G, O/G), through BLAS: t*t multiplies per tile and pair of
+channels against the 9*m*m of direct convolution. F(2x2) multiplies 2.25x fewer, F(4x4) 4x fewer
+(less on images that are not a multiple of m: the last tiles are partly past the edge); `tile_size`
+takes the one with fewer products. The forward is one Numba kernel, `convolve_tiles`, that works a
+row of tiles of a few images at a time, so that the row's image rows, tiles V, products and output
+tiles stay in the core's cache (written to memory and read back, as separate passes over the whole
+batch, they took twice as long): the images lie side by side with their channels last, so that the
+transforms' innermost loops (`sandwich`: M X M^T) run along a few hundred contiguous numbers. The
+weight gradient's tiles come from `transform_tiles`, the same transforms for the whole batch. The
+batch goes through in chunks, one per core at least (kernels.threads).
 
 The gradients use the same transforms:
   input grad   the full convolution of grad_out with the kernel rotated by 180 degrees and
@@ -25,7 +27,7 @@ The gradients use the same transforms:
 
 Rounding differs from the direct sum (the transforms' constants, F(4x4)'s up to 1/24, amplify it);
 tests/kernels/test_conv_winograd.py holds it to 1e-4 (float32) and 1e-10 (float64) relative of the
-loop reference. The products are t*t small BLAS calls per group where im2col makes one large one,
+loop reference. The products are many small BLAS calls where im2col makes one large one,
 whose speed on two busy cores varies more than a cost model can foresee (forward_seconds is the
 one tinynet.kernels.conv_choice uses). The measured rounding and speeds are in benchmarks/README.md,
 "Measurements behind the kernels' constants".
@@ -34,12 +36,12 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from . import conv
 from .compile import Kernel
 from .conv import COPY_RATE, GEMM_RATE, batch_chunks, scratch, sum_in_order
-from .threads import map_chunks, matmul
+from .threads import map_chunks, matmul, take_the_cores
 from .windows import output_shape
 
 NAME = "winograd"
@@ -50,6 +52,10 @@ MARGIN = 1.0  # runs wherever the model expects it fastest
 WINOGRAD_OVERHEAD = 50e-6
 
 KERNEL_SIZE = 3
+
+# The tile kernels work a row of tiles of several images at a time, as many images as this many bytes of transformed
+# tiles hold: their image rows, tiles and products then stay in the core's cache (benchmarks/README.md).
+BLOCK_BYTES = 320 << 10
 
 
 class Transform(NamedTuple):
@@ -75,104 +81,165 @@ TRANSFORMS = {
 }
 
 
-def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w):
-    """Fill tiles (t*t, N*tiles_h*tiles_w, C) with L d L^T for every s x s patch d of image (N, H, W, C).
+class Grid(NamedTuple):
+    """A grid of lane vectors in a 2-D array (rows of L lanes): its element (i, j) is row first + i*down + j*across."""
+    first: int
+    down: int
+    across: int
 
-    L = matrix (t, s); the patch of tile (ty, tx) starts at row ty*step - offset_h, column
-    tx*step - offset_w, and is zero outside the image: tiles[i*t + j, (n*tiles_h + ty)*tiles_w + tx, c].
-    Channels last, so that the innermost loops run along contiguous channels; parallel over rows of tiles.
+
+@njit(cache=True, nogil=True)
+def sandwich(result, result_grid, patch, patch_grid, matrix, left_columns):
+    """The t x t grid result_grid of result (rows of L lanes) = M P M^T lane by lane, for M = matrix (t, s) and P
+    the s x s grid patch_grid of patch.
+
+    left_columns (t, s, L) is scratch for M P. The innermost loops run along the L lanes (several images' channels
+    side by side: one image's 32 channels are too short a loop for the compiler's vectors, see benchmarks/README.md)
+    and skip the matrix's zeros. (Rows of contiguous 2-D arrays: the compiler vectorizes slices of 3-D views worse.)
     """
     size_t, size_s = matrix.shape
-    n_images, height, width, channels = image.shape
-    for row in prange(n_images * tiles_h):
-        n, ty = row // tiles_h, row % tiles_h
-        left_columns = np.empty((size_t, size_s, channels), dtype=tiles.dtype)  # L d of the current patch
-        for tx in range(tiles_w):
-            left_columns[:] = 0.0
+    lanes = patch.shape[1]
+    for i in range(size_t):
+        for b in range(size_s):
+            target = left_columns[i, b]
+            target[:] = 0.0
             for a in range(size_s):
-                y = ty * step - offset_h + a
-                for b in range(size_s):
-                    x = tx * step - offset_w + b
-                    if 0 <= y < height and 0 <= x < width:
-                        for i in range(size_t):
-                            coefficient = matrix[i, a]
-                            if coefficient != 0.0:
-                                for c in range(channels):
-                                    left_columns[i, b, c] += coefficient * image[n, y, x, c]
-            index = row * tiles_w + tx
-            for i in range(size_t):
-                for j in range(size_t):
-                    tiles[i * size_t + j, index] = 0.0
-                    for b in range(size_s):
-                        coefficient = matrix[j, b]
-                        if coefficient != 0.0:
-                            for c in range(channels):
-                                tiles[i * size_t + j, index, c] += coefficient * left_columns[i, b, c]
+                coefficient = matrix[i, a]
+                if coefficient != 0.0:
+                    source = patch[patch_grid.first + a * patch_grid.down + b * patch_grid.across]
+                    for lane in range(lanes):
+                        target[lane] += coefficient * source[lane]
+    for i in range(size_t):
+        for j in range(size_t):
+            target = result[result_grid.first + i * result_grid.down + j * result_grid.across]
+            target[:] = 0.0
+            for b in range(size_s):
+                coefficient = matrix[j, b]
+                if coefficient != 0.0:
+                    source = left_columns[i, b]
+                    for lane in range(lanes):
+                        target[lane] += coefficient * source[lane]
 
 
-def inverse_transform_tiles(out, products, matrix, tiles_h, tiles_w):
-    """Fill out (N, Ho, Wo, O) tile by tile with L M L^T, M (t, t) gathered from products (t*t, G, P, O/G).
+@njit(cache=True, nogil=True)
+def transformed_row(image, matrix, step, offset_h, offset_w, ty, first, count, tiles_w):
+    """The tiles (t*t*tw, count*C) of row ty of tiles of images first..first+count of image (n, H, W, C): M d M^T
+    for each s x s patch d, which starts at row ty*step - offset_h, column tx*step - offset_w, zero outside the image;
+    position (i, j) of tile tx is row (i*t + j)*tw + tx.
 
-    P = N*tiles_h*tiles_w; L = matrix (m, t); tile (ty, tx) of image n is out[n, ty*m:(ty+1)*m, tx*m:(tx+1)*m],
-    cut at the edge.
-    Channels last and parallel over rows of tiles, as transform_tiles.
+    The image rows under the row of tiles are copied first, with the images side by side: rows[a*width + x, k*C + c].
     """
-    size_m, size_t = matrix.shape
-    n_images, height, width, channels = out.shape
-    groups, per_group = products.shape[1], products.shape[3]
-    for row in prange(n_images * tiles_h):
-        n, ty = row // tiles_h, row % tiles_h
-        left_columns = np.empty((size_m, size_t, channels), dtype=out.dtype)  # L M of the current tile
+    size_t, size_s = matrix.shape
+    height, width, channels = image.shape[1:]
+    rows_width = (tiles_w - 1) * step + size_s
+    rows = np.zeros((size_s * rows_width, count * channels), dtype=image.dtype)
+    for a in range(size_s):
+        y = ty * step - offset_h + a
+        if 0 <= y < height:
+            for column in range(max(offset_w, 0), min(rows_width, width + offset_w)):
+                for k in range(count):
+                    rows[a * rows_width + column, k * channels:(k + 1) * channels] = image[first + k, y,
+                                                                                           column - offset_w]
+    tiles = np.empty((size_t * size_t * tiles_w, count * channels), dtype=image.dtype)
+    left_columns = np.empty((size_t, size_s, count * channels), dtype=image.dtype)
+    for tx in range(tiles_w):
+        sandwich(tiles, Grid(tx, size_t * tiles_w, tiles_w), rows, Grid(tx * step, rows_width, 1), matrix,
+                 left_columns)
+    return tiles
+
+
+def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w, per_block):
+    """Fill tiles (t*t, th*tw, n*C) with transformed_row's tiles of image (n, H, W, C), all rows, per_block images at
+    a time: tiles[i*t + j, ty*tw + tx, k*C + c] is position (i, j) of tile (ty, tx) of image k's channel c.
+    Parallel over rows of tiles and blocks of images."""
+    size_t = matrix.shape[0]
+    n_images, channels = image.shape[0], image.shape[3]
+    n_blocks = -(-n_images // per_block)
+    for work in prange(tiles_h * n_blocks):
+        ty, first = work // n_blocks, work % n_blocks * per_block
+        count = min(per_block, n_images - first)
+        row = transformed_row(image, matrix, step, offset_h, offset_w, ty, first, count, tiles_w)
+        tiles[:, ty * tiles_w:(ty + 1) * tiles_w, first * channels:(first + count) * channels] = row.reshape(
+            size_t * size_t, tiles_w, count * channels)
+
+
+def convolve_tiles(out, image, weight_tiles, input_t, output_t, offset_h, offset_w, tiles_h, tiles_w, per_block):
+    """Winograd's correlation, a row of tiles of per_block images at a time, each in the core's cache:
+    out (n, Ho, Wo, O) from image (n, H, W, C) and weight_tiles U (t*t, G, C/G, O/G).
+
+    Per row and block: the input tiles V (transformed_row with B^T = input_t, step m), per position p and group
+    the product V[p] (tw*count, C/G) @ U[p] (C/G, O/G) through BLAS (np.dot), then out's tiles A^T P A with A^T =
+    output_t (m, t); the last tiles are cut at out's edges. Parallel over rows of tiles and blocks of images.
+    """
+    size_m, size_t = output_t.shape
+    n_images, height, width, out_channels = out.shape
+    groups, group_channels, per_group = weight_tiles.shape[1:]
+    n_blocks = -(-n_images // per_block)
+    for work in prange(tiles_h * n_blocks):
+        ty, first = work // n_blocks, work % n_blocks * per_block
+        count = min(per_block, n_images - first)
+        tiles = transformed_row(image, input_t, size_m, offset_h, offset_w, ty, first, count, tiles_w)
+        products = np.empty((size_t * size_t * tiles_w, count * out_channels), dtype=out.dtype)
+        for p in range(size_t * size_t):
+            inputs = tiles[p * tiles_w:(p + 1) * tiles_w].reshape(tiles_w * count, groups * group_channels)
+            outputs = products[p * tiles_w:(p + 1) * tiles_w].reshape(tiles_w * count, out_channels)
+            if groups == 1:
+                np.dot(inputs, weight_tiles[p, 0], outputs)
+            else:
+                for g in range(groups):
+                    outputs[:, g * per_group:(g + 1) * per_group] = np.dot(
+                        np.ascontiguousarray(inputs[:, g * group_channels:(g + 1) * group_channels]),
+                        weight_tiles[p, g])
+        row = np.empty((size_m * tiles_w * size_m, count * out_channels), dtype=out.dtype)  # out's rows, images side
+        left_columns = np.empty((size_m, size_t, count * out_channels), dtype=out.dtype)  # by side
         for tx in range(tiles_w):
-            index = row * tiles_w + tx
-            left_columns[:] = 0.0
-            for i in range(size_m):
-                for a in range(size_t):
-                    coefficient = matrix[i, a]
-                    if coefficient != 0.0:
-                        for b in range(size_t):
-                            for g in range(groups):
-                                for k in range(per_group):
-                                    left_columns[i, b, g * per_group + k] += coefficient * products[a * size_t + b, g,
-                                                                                                    index, k]
-            for i in range(min(size_m, height - ty * size_m)):
-                for j in range(min(size_m, width - tx * size_m)):
-                    target = out[n, ty * size_m + i, tx * size_m + j]
-                    target[:] = 0.0
-                    for b in range(size_t):
-                        coefficient = matrix[j, b]
-                        if coefficient != 0.0:
-                            for c in range(channels):
-                                target[c] += coefficient * left_columns[i, b, c]
+            sandwich(row, Grid(tx * size_m, tiles_w * size_m, 1), products, Grid(tx, size_t * tiles_w, tiles_w),
+                     output_t, left_columns)
+        for i in range(min(size_m, height - ty * size_m)):
+            for x in range(width):
+                for k in range(count):
+                    out[first + k, ty * size_m + i, x] = row[i * tiles_w * size_m + x,
+                                                             k * out_channels:(k + 1) * out_channels]
 
 
 transform_tiles_kernel = Kernel(transform_tiles)
-inverse_transform_tiles_kernel = Kernel(inverse_transform_tiles)
+convolve_tiles_kernel = Kernel(convolve_tiles)
+
+
+def images_per_block(tile_bytes_per_image):
+    """How many images the tile kernels take side by side: as many as BLOCK_BYTES of transformed tiles hold, one at
+    least."""
+    return max(1, BLOCK_BYTES // max(tile_bytes_per_image, 1))
 
 
 def transform_tiles_reference(image, matrix, step, offsets, tiles_hw):
-    """Plain NumPy: tiles (t*t, N*th*tw, C) of L d L^T for each patch d of image (N, H, W, C), as transform_tiles."""
+    """Plain NumPy: tiles (t*t, th*tw, n*C) of M d M^T for each patch d of image (n, H, W, C), as transform_tiles."""
     size_t, size_s = matrix.shape
     n_images, height, width, channels = image.shape
-    tiles = np.empty((size_t, size_t, n_images, *tiles_hw, channels), dtype=image.dtype)
+    tiles = np.empty((size_t, size_t, *tiles_hw, n_images, channels), dtype=image.dtype)
     for ty, tx in np.ndindex(*tiles_hw):
-        patch = np.zeros((n_images, size_s, size_s, channels), dtype=image.dtype)
+        patch = np.zeros((size_s, size_s, n_images, channels), dtype=image.dtype)
         for a, b in np.ndindex(size_s, size_s):
             y, x = ty * step - offsets[0] + a, tx * step - offsets[1] + b
             if 0 <= y < height and 0 <= x < width:
-                patch[:, a, b] = image[:, y, x]
-        tiles[:, :, :, ty, tx] = np.einsum("ia,nabc,jb->ijnc", matrix, patch, matrix)
-    return tiles.reshape(size_t * size_t, n_images * tiles_hw[0] * tiles_hw[1], channels)
+                patch[a, b] = image[:, y, x]
+        tiles[:, :, ty, tx] = np.einsum("ia,abnc,jb->ijnc", matrix, patch, matrix)
+    return tiles.reshape(size_t * size_t, tiles_hw[0] * tiles_hw[1], n_images * channels)
 
 
-def inverse_transform_tiles_reference(products, matrix, out_shape, tiles_hw):
-    """Plain NumPy: out (N, Ho, Wo, O) of L M L^T per tile, as inverse_transform_tiles fills it."""
-    size_m, size_t = matrix.shape
-    n_images, height, width, channels = out_shape
-    gathered = products.transpose(0, 2, 1, 3).reshape(size_t, size_t, n_images, *tiles_hw, channels)
-    blocks = np.einsum("ia,abnyxc,jb->nyixjc", matrix, gathered, matrix)  # (N, th, m, tw, m, O)
-    whole = blocks.reshape(n_images, tiles_hw[0] * size_m, tiles_hw[1] * size_m, channels)
-    return np.ascontiguousarray(whole[:, :height, :width])
+def convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw):
+    """Plain NumPy: out (n, Ho, Wo, O) of convolve_tiles: the input tiles of transform_tiles_reference, their
+    products with weight_tiles (t*t, G, C/G, O/G) per position and group, and A^T P A per tile."""
+    n_images, channels = image.shape[0], image.shape[3]
+    size_t, groups, per_group = transform.m + 2, weight_tiles.shape[1], weight_tiles.shape[3]
+    tiles_hw = tile_counts(out_hw, transform.m)
+    tiles = transform_tiles_reference(image, transform.input_t, transform.m, offsets, tiles_hw)
+    grouped = tiles.reshape(size_t * size_t, -1, groups, channels // groups)  # (t*t, th*tw*n, G, C/G)
+    products = np.einsum("pxgc,pgco->pxgo", grouped, weight_tiles)
+    products = products.reshape(size_t, size_t, *tiles_hw, n_images, groups * per_group)
+    blocks = np.einsum("ia,abyxnc,jb->nyixjc", transform.output_t, products, transform.output_t)
+    whole = blocks.reshape(n_images, tiles_hw[0] * transform.m, tiles_hw[1] * transform.m, groups * per_group)
+    return np.ascontiguousarray(whole[:, :out_hw[0], :out_hw[1]])
 
 
 def tile_size(out_hw):
@@ -193,14 +260,22 @@ def tiling(out_hw, channels, out_channels, itemsize):
     return transform, tiles_hw, (transform.m + 2) ** 2 * (channels + out_channels) * math.prod(tiles_hw) * itemsize
 
 
+def channels_last(image, use):
+    """image (n, C, H, W) copied to (n, H, W, C), in this thread's scratch buffer for `use`."""
+    copy = scratch(image.shape[:1] + image.shape[2:] + image.shape[1:2], image.dtype, use + ", channels last")
+    copy[...] = image.transpose(0, 2, 3, 1)
+    return copy
+
+
 def transformed_tiles(image, matrix, step, offsets, tiles_hw, use="tiles"):
-    """transform_tiles of image (n, C, H, W) -> (t*t, n*th*tw, C), in this thread's scratch buffer for `use`."""
+    """transform_tiles of image (n, C, H, W) -> (t*t, th*tw*n, C), in this thread's scratch buffer for `use`."""
     size_t = matrix.shape[0]
-    channels_last = scratch(image.shape[:1] + image.shape[2:] + image.shape[1:2], image.dtype, use + ", channels last")
-    channels_last[...] = image.transpose(0, 2, 3, 1)
-    tiles = scratch((size_t * size_t, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[1]), image.dtype, use)
-    transform_tiles_kernel(tiles, channels_last, matrix, step, *offsets, *tiles_hw, work=tiles.size)
-    return tiles
+    n_images, channels = image.shape[:2]
+    tiles = scratch((size_t * size_t, tiles_hw[0] * tiles_hw[1], n_images * channels), image.dtype, use)
+    per_block = images_per_block(size_t * size_t * tiles_hw[1] * channels * image.itemsize)
+    transform_tiles_kernel(tiles, channels_last(image, use), matrix, step, *offsets, *tiles_hw, per_block,
+                           work=tiles.size)
+    return tiles.reshape(size_t * size_t, tiles_hw[0] * tiles_hw[1] * n_images, channels)
 
 
 def by_group(tiles, groups):
@@ -224,21 +299,23 @@ def correlate(x, weight, offsets, out_hw, groups):
     x (N, C, H, W) is zero outside its edges; offsets = (top, left) may be negative (then rows and
     columns of x are skipped).
     """
-    n_images, out_channels = x.shape[0], weight.shape[0]
-    transform, tiles_hw, bytes_per_image = tiling(out_hw, x.shape[1], out_channels, x.itemsize)
+    (n_images, channels), out_channels = x.shape[:2], weight.shape[0]
+    transform = TRANSFORMS[tile_size(out_hw)]
+    tiles_hw, size_t = tile_counts(out_hw, transform.m), transform.m + 2
     input_t, output_t = transform.input_t.astype(x.dtype), transform.output_t.astype(x.dtype)
-    weight_tiles = transformed_weight(weight, transform, groups)
+    weight_tiles = np.ascontiguousarray(transformed_weight(weight, transform, groups))
+    per_block = images_per_block(size_t * size_t * tiles_hw[1] * channels * x.itemsize)
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
+    take_the_cores()  # the kernel's products run on BLAS's one thread
 
     def convolve(chunk):
-        tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
-        products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
-                                                                "products"))  # (t*t, G, n*th*tw, O/G)
-        channels_last = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
-        inverse_transform_tiles_kernel(channels_last, products, output_t, *tiles_hw, work=products.size)
-        out[chunk] = channels_last.transpose(0, 3, 1, 2)
+        result = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
+        convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, input_t, output_t, *offsets,
+                              *tiles_hw, per_block, work=result.size)  # (a 35 x 35 x 32 image: serial is faster)
+        out[chunk] = result.transpose(0, 3, 1, 2)
 
-    map_chunks(convolve, batch_chunks(n_images, bytes_per_image))
+    copies_per_image = x.itemsize * (math.prod(x.shape[1:]) + out_channels * math.prod(out_hw))  # (channels last)
+    map_chunks(convolve, batch_chunks(n_images, copies_per_image))
     return out
 
 

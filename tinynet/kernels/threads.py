@@ -157,9 +157,11 @@ def _blas_threads():
 
 @functools.cache
 def _blas_controller():
-    """threadpoolctl's controller of the BLAS libraries loaded, made once, or None where the process may not read
-    its own memory map (threadpoolctl finds the libraries there; the assignment grader's sandbox forbids it, and
-    sets one BLAS thread itself): then BLAS keeps its threads, and only speed differs."""
+    """threadpoolctl's controller of the BLAS libraries, made once, or None where the process may not read its own
+    memory map (threadpoolctl finds the libraries there; the assignment grader's sandbox forbids it, and sets one
+    BLAS thread itself): then BLAS keeps its threads, and only speed differs. The libraries are NumPy's and SciPy's
+    (a library of its own, which np.dot calls inside Numba kernels: loaded here first, so that it is among them)."""
+    import scipy.linalg.cython_blas  # noqa: F401 (loads SciPy's BLAS)
     try:
         return ThreadpoolController().select(user_api="blas")
     except OSError:
@@ -168,7 +170,8 @@ def _blas_controller():
 
 @functools.cache
 def take_the_cores():
-    """Set NumPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's docstring)."""
+    """Set NumPy's and SciPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's
+    docstring)."""
     blas = _blas_controller()
     if blas:
         blas.limit(limits=1)  # a limit set now and kept: nothing restores it
