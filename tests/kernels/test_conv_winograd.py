@@ -46,33 +46,49 @@ def winograd_cases(draw, max_size=11):
     return x, weight, ((1, 1), pads, (1, 1), groups), rng
 
 
+@contextlib.contextmanager
+def correlation_path(path):
+    """Within the block, the correlation's path: convolve_tiles (weights that fit the cache, as FUSED_WEIGHT_BYTES
+    has it), or the whole chunk's tiles, products and inverse transform (larger weights: here every weight)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if path == "whole chunks":
+            patch.setattr(conv_winograd, "FUSED_WEIGHT_BYTES", -1)
+        yield
+
+
+each_path = pytest.mark.parametrize("path", ["in the cache", "whole chunks"])
+
+
 @each_transform
+@each_path
 @given(case=winograd_cases())
-def test_winograd_matches_the_loop_reference(m, case):
+def test_winograd_matches_the_loop_reference(m, path, case):
     """Forward, input and weight gradient within 1e-10 (float64) and 1e-4 (float32) of the loops, relative."""
     x, weight, settings_, rng = case
-    with only_transform(m):
+    with only_transform(m), correlation_path(path):
         check_against_reference(conv_winograd, x, weight, settings_, rng)
 
 
 @each_transform
+@each_path
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_winograd_on_alexnet_conv4_channels_matches_the_loop_reference(m, dtype):
+def test_winograd_on_alexnet_conv4_channels_matches_the_loop_reference(m, path, dtype):
     """Many channels (the sums the transforms' rounding accumulates over), groups 2, a 13x13 image as AlexNet's."""
     rng = np.random.default_rng(3)
     x, weight = rng.standard_normal((1, 96, 13, 13)).astype(dtype), rng.standard_normal((8, 48, 3, 3)).astype(dtype)
-    with only_transform(m):
+    with only_transform(m), correlation_path(path):
         check_against_reference(conv_winograd, x, weight, ((1, 1), ((1, 1), (1, 1)), (1, 1), 2), rng)
 
 
 @each_transform
+@each_path
 @pytest.mark.parametrize("x_shape, padding", [((2, 2, 1, 1), 1), ((1, 1, 1, 5), ((1, 1), (0, 0))),
                                               ((3, 2, 3, 3), 0), ((0, 2, 6, 6), "same")])
-def test_winograd_on_tiny_images_and_an_empty_batch(m, x_shape, padding):
+def test_winograd_on_tiny_images_and_an_empty_batch(m, path, x_shape, padding):
     rng = np.random.default_rng(0)
     x, weight = rng.standard_normal(x_shape), rng.standard_normal((2, x_shape[1], 3, 3))
     pads = resolve_padding(padding, x_shape[2:], (3, 3), (1, 1), (1, 1))
-    with only_transform(m):
+    with only_transform(m), correlation_path(path):
         check_against_reference(conv_winograd, x, weight, ((1, 1), pads, (1, 1), 1), rng)
 
 
@@ -116,6 +132,19 @@ def test_convolve_tiles_kernel_matches_its_reference(seed, m, n_images, groups, 
     expected = conv_winograd.convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw)
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * max(1, np.abs(expected).max(initial=0)))
+
+
+@given(seed=st.integers(0, 2**32 - 1), m=st.sampled_from(sorted(conv_winograd.TRANSFORMS)),
+       n_images=st.integers(0, 3), channels=st.integers(1, 4), out_hw=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+       per_block=st.integers(1, 3))
+def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images, channels, out_hw, per_block):
+    rng, matrix = np.random.default_rng(seed), conv_winograd.TRANSFORMS[m].output_t
+    tiles_hw = conv_winograd.tile_counts(out_hw, m)
+    products = rng.standard_normal(((m + 2) ** 2, tiles_hw[0] * tiles_hw[1], n_images * channels))
+    out = np.full((n_images, *out_hw, channels), np.nan)
+    conv_winograd.inverse_transform_tiles_kernel(out, products, matrix, *tiles_hw, per_block, work=products.size)
+    expected = conv_winograd.inverse_transform_tiles_reference(products, matrix, out.shape, tiles_hw)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_tile_size_takes_the_transform_with_fewer_products():

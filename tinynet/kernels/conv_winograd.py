@@ -13,9 +13,11 @@ takes the one with fewer products. The forward is one Numba kernel, `convolve_ti
 row of tiles of a few images at a time, so that the row's image rows, tiles V, products and output
 tiles stay in the core's cache (written to memory and read back, as separate passes over the whole
 batch, they took twice as long): the images lie side by side with their channels last, so that the
-transforms' innermost loops (`sandwich`: M X M^T) run along a few hundred contiguous numbers. The
-weight gradient's tiles come from `transform_tiles`, the same transforms for the whole batch. The
-batch goes through in chunks, one per core at least (kernels.threads).
+transforms' innermost loops (`sandwich`: M X M^T) run along a few hundred contiguous numbers. It
+reads all of U for each block: where U is larger than FUSED_WEIGHT_BYTES (AlexNet's layers), the
+whole chunk's tiles go through at once instead (`transform_tiles`, one product per position,
+`inverse_transform_tiles`: U read once a chunk). The weight gradient's tiles come from
+`transform_tiles` too. The batch goes through in chunks, one per core at least (kernels.threads).
 
 The gradients use the same transforms:
   input grad   the full convolution of grad_out with the kernel rotated by 180 degrees and
@@ -56,6 +58,11 @@ KERNEL_SIZE = 3
 # The tile kernels work a row of tiles of several images at a time, as many images as this many bytes of transformed
 # tiles hold: their image rows, tiles and products then stay in the core's cache (benchmarks/README.md).
 BLOCK_BYTES = 320 << 10
+# convolve_tiles reads all of the weight's transformed tiles (t*t, C, O/G) for each block: up to this many bytes (the
+# face ResNet's 128 -> 128 layers: 2.4 MB, as fast as the whole chunks) that costs less than it saves. Larger ones
+# (AlexNet's 3x3 layers: 7-14 MB, twice as slow in blocks) go through the whole chunk's tiles at once
+# (transform_tiles, one product per position, inverse_transform_tiles), reading them once a chunk.
+FUSED_WEIGHT_BYTES = 4 << 20
 
 
 class Transform(NamedTuple):
@@ -148,6 +155,25 @@ def transformed_row(image, matrix, step, offset_h, offset_w, ty, first, count, t
     return tiles
 
 
+@njit(cache=True, nogil=True)
+def write_output_row(out, products, output_t, ty, first, count, tiles_w):
+    """Write row ty of output tiles of images first..first+count into out (n, Ho, Wo, O): A^T P A (A^T = output_t
+    (m, t)) of each tile's products P in products (t*t*tw, count*O), position p of tile tx in row p*tw + tx; the
+    last tiles are cut at out's edges."""
+    size_m, size_t = output_t.shape
+    height, width, out_channels = out.shape[1:]
+    row = np.empty((size_m * tiles_w * size_m, count * out_channels), dtype=out.dtype)  # out's rows, images side
+    left_columns = np.empty((size_m, size_t, count * out_channels), dtype=out.dtype)  # by side
+    for tx in range(tiles_w):
+        sandwich(row, Grid(tx * size_m, tiles_w * size_m, 1), products, Grid(tx, size_t * tiles_w, tiles_w), output_t,
+                 left_columns)
+    for i in range(min(size_m, height - ty * size_m)):
+        for x in range(width):
+            for k in range(count):
+                out[first + k, ty * size_m + i, x] = row[i * tiles_w * size_m + x,
+                                                         k * out_channels:(k + 1) * out_channels]
+
+
 def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w, per_block):
     """Fill tiles (t*t, th*tw, n*C) with transformed_row's tiles of image (n, H, W, C), all rows, per_block images at
     a time: tiles[i*t + j, ty*tw + tx, k*C + c] is position (i, j) of tile (ty, tx) of image k's channel c.
@@ -172,7 +198,7 @@ def convolve_tiles(out, image, weight_tiles, input_t, output_t, offset_h, offset
     output_t (m, t); the last tiles are cut at out's edges. Parallel over rows of tiles and blocks of images.
     """
     size_m, size_t = output_t.shape
-    n_images, height, width, out_channels = out.shape
+    n_images, out_channels = out.shape[0], out.shape[3]
     groups, group_channels, per_group = weight_tiles.shape[1:]
     n_blocks = -(-n_images // per_block)
     for work in prange(tiles_h * n_blocks):
@@ -190,20 +216,28 @@ def convolve_tiles(out, image, weight_tiles, input_t, output_t, offset_h, offset
                     outputs[:, g * per_group:(g + 1) * per_group] = np.dot(
                         np.ascontiguousarray(inputs[:, g * group_channels:(g + 1) * group_channels]),
                         weight_tiles[p, g])
-        row = np.empty((size_m * tiles_w * size_m, count * out_channels), dtype=out.dtype)  # out's rows, images side
-        left_columns = np.empty((size_m, size_t, count * out_channels), dtype=out.dtype)  # by side
-        for tx in range(tiles_w):
-            sandwich(row, Grid(tx * size_m, tiles_w * size_m, 1), products, Grid(tx, size_t * tiles_w, tiles_w),
-                     output_t, left_columns)
-        for i in range(min(size_m, height - ty * size_m)):
-            for x in range(width):
-                for k in range(count):
-                    out[first + k, ty * size_m + i, x] = row[i * tiles_w * size_m + x,
-                                                             k * out_channels:(k + 1) * out_channels]
+        write_output_row(out, products, output_t, ty, first, count, tiles_w)
+
+
+def inverse_transform_tiles(out, products, output_t, tiles_h, tiles_w, per_block):
+    """Fill out (n, Ho, Wo, O) with the output tiles of products (t*t, th*tw, n*O) (position p of tile (ty, tx) of
+    image k's channel o: products[p, ty*tw + tx, k*O + o]), write_output_row's, a row of tiles of per_block images at
+    a time. Parallel over rows of tiles and blocks of images."""
+    size_t = output_t.shape[1]
+    n_images, out_channels = out.shape[0], out.shape[3]
+    n_blocks = -(-n_images // per_block)
+    for work in prange(tiles_h * n_blocks):
+        ty, first = work // n_blocks, work % n_blocks * per_block
+        count = min(per_block, n_images - first)
+        block = np.ascontiguousarray(products[:, ty * tiles_w:(ty + 1) * tiles_w,
+                                              first * out_channels:(first + count) * out_channels])
+        write_output_row(out, block.reshape(size_t * size_t * tiles_w, count * out_channels), output_t, ty, first,
+                         count, tiles_w)
 
 
 transform_tiles_kernel = Kernel(transform_tiles)
 convolve_tiles_kernel = Kernel(convolve_tiles)
+inverse_transform_tiles_kernel = Kernel(inverse_transform_tiles)
 
 
 def images_per_block(tile_bytes_per_image):
@@ -227,19 +261,28 @@ def transform_tiles_reference(image, matrix, step, offsets, tiles_hw):
     return tiles.reshape(size_t * size_t, tiles_hw[0] * tiles_hw[1], n_images * channels)
 
 
+def inverse_transform_tiles_reference(products, output_t, out_shape, tiles_hw):
+    """Plain NumPy: out (n, Ho, Wo, O) of A^T P A per tile and lane of products (t*t, th*tw, n*O), as
+    inverse_transform_tiles fills it."""
+    size_m, size_t = output_t.shape
+    n_images, height, width, out_channels = out_shape
+    gathered = products.reshape(size_t, size_t, *tiles_hw, n_images, out_channels)
+    blocks = np.einsum("ia,abyxnc,jb->nyixjc", output_t, gathered, output_t)  # (n, th, m, tw, m, O)
+    whole = blocks.reshape(n_images, tiles_hw[0] * size_m, tiles_hw[1] * size_m, out_channels)
+    return np.ascontiguousarray(whole[:, :height, :width])
+
+
 def convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw):
     """Plain NumPy: out (n, Ho, Wo, O) of convolve_tiles: the input tiles of transform_tiles_reference, their
-    products with weight_tiles (t*t, G, C/G, O/G) per position and group, and A^T P A per tile."""
+    products with weight_tiles (t*t, G, C/G, O/G) per position and group, and inverse_transform_tiles_reference."""
     n_images, channels = image.shape[0], image.shape[3]
     size_t, groups, per_group = transform.m + 2, weight_tiles.shape[1], weight_tiles.shape[3]
     tiles_hw = tile_counts(out_hw, transform.m)
     tiles = transform_tiles_reference(image, transform.input_t, transform.m, offsets, tiles_hw)
     grouped = tiles.reshape(size_t * size_t, -1, groups, channels // groups)  # (t*t, th*tw*n, G, C/G)
-    products = np.einsum("pxgc,pgco->pxgo", grouped, weight_tiles)
-    products = products.reshape(size_t, size_t, *tiles_hw, n_images, groups * per_group)
-    blocks = np.einsum("ia,abyxnc,jb->nyixjc", transform.output_t, products, transform.output_t)
-    whole = blocks.reshape(n_images, tiles_hw[0] * transform.m, tiles_hw[1] * transform.m, groups * per_group)
-    return np.ascontiguousarray(whole[:, :out_hw[0], :out_hw[1]])
+    products = np.einsum("pxgc,pgco->pxgo", grouped, weight_tiles).reshape(size_t * size_t, math.prod(tiles_hw), -1)
+    return inverse_transform_tiles_reference(products, transform.output_t, (n_images, *out_hw, groups * per_group),
+                                             tiles_hw)
 
 
 def tile_size(out_hw):
@@ -303,19 +346,31 @@ def correlate(x, weight, offsets, out_hw, groups):
     transform = TRANSFORMS[tile_size(out_hw)]
     tiles_hw, size_t = tile_counts(out_hw, transform.m), transform.m + 2
     input_t, output_t = transform.input_t.astype(x.dtype), transform.output_t.astype(x.dtype)
-    weight_tiles = np.ascontiguousarray(transformed_weight(weight, transform, groups))
-    per_block = images_per_block(size_t * size_t * tiles_hw[1] * channels * x.itemsize)
+    weight_tiles = transformed_weight(weight, transform, groups)
+    row_bytes = size_t * size_t * tiles_hw[1] * x.itemsize  # of one image's row of tiles, per channel
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
-    take_the_cores()  # the kernel's products run on BLAS's one thread
+    take_the_cores()  # the kernels' products run on BLAS's one thread
+    in_the_cache = weight_tiles.nbytes <= FUSED_WEIGHT_BYTES
+    if in_the_cache:
+        weight_tiles = np.ascontiguousarray(weight_tiles)  # (for np.dot in the kernel)
 
     def convolve(chunk):
         result = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
-        convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, input_t, output_t, *offsets,
-                              *tiles_hw, per_block, work=result.size)  # (a 35 x 35 x 32 image: serial is faster)
+        if in_the_cache:  # (a 35 x 35 x 32 image: serial is faster)
+            convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, input_t, output_t, *offsets,
+                                  *tiles_hw, images_per_block(row_bytes * channels), work=result.size)
+        else:
+            tiles = transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw)  # (t*t, th*tw*n, C)
+            products = scratch(tiles.shape[:2] + (out_channels,), x.dtype, "products")  # (t*t, th*tw*n, O)
+            matmul(by_group(tiles, groups), weight_tiles, out=by_group(products, groups))
+            inverse_transform_tiles_kernel(result, products.reshape(size_t * size_t, math.prod(tiles_hw), -1),
+                                           output_t, *tiles_hw, images_per_block(row_bytes * out_channels),
+                                           work=products.size)
         out[chunk] = result.transpose(0, 3, 1, 2)
 
-    copies_per_image = x.itemsize * (math.prod(x.shape[1:]) + out_channels * math.prod(out_hw))  # (channels last)
-    map_chunks(convolve, batch_chunks(n_images, copies_per_image))
+    copies = x.itemsize * (math.prod(x.shape[1:]) + out_channels * math.prod(out_hw))  # per image (channels last)
+    bytes_per_image = copies if in_the_cache else tiling(out_hw, channels, out_channels, x.itemsize)[2]
+    map_chunks(convolve, batch_chunks(n_images, bytes_per_image))
     return out
 
 
