@@ -94,21 +94,20 @@ def test_winograd_on_tiny_images_and_an_empty_batch(m, path, x_shape, padding):
 
 @st.composite
 def tile_cases(draw):
-    """An image (n, H, W, C), a transform-sized matrix (t, s), a step, offsets (negative ones too), tile counts and
-    images per block."""
+    """An image (N, H, W, C), a transform-sized matrix (t, s), a step, offsets (negative ones too) and tile counts."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    shape = (draw(st.integers(0, 3)), draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 4)))
+    shape = (draw(st.integers(0, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 4)))
     matrix = rng.standard_normal((draw(st.integers(1, 6)), draw(st.integers(1, 6))))
     offsets = (draw(st.integers(-2, 3)), draw(st.integers(-2, 3)))
     tiles_hw = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return rng.standard_normal(shape), matrix, draw(st.integers(1, 4)), offsets, tiles_hw, draw(st.integers(1, 3))
+    return rng.standard_normal(shape), matrix, draw(st.integers(1, 4)), offsets, tiles_hw
 
 
 @given(case=tile_cases())
 def test_transform_tiles_kernel_matches_its_reference(case):
-    image, matrix, step, offsets, tiles_hw, per_block = case
-    tiles = np.full((matrix.shape[0] ** 2, tiles_hw[0] * tiles_hw[1], image.shape[0] * image.shape[3]), np.nan)
-    conv_winograd.transform_tiles_kernel(tiles, image, matrix, step, *offsets, *tiles_hw, per_block, work=tiles.size)
+    image, matrix, step, offsets, tiles_hw = case
+    tiles = np.full((matrix.shape[0] ** 2, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[3]), np.nan)
+    conv_winograd.transform_tiles_kernel(tiles, image, matrix, step, *offsets, *tiles_hw, work=tiles.size)
     expected = conv_winograd.transform_tiles_reference(image, matrix, step, offsets, tiles_hw)
     np.testing.assert_allclose(tiles, expected, rtol=1e-12, atol=1e-12)
 
@@ -135,14 +134,14 @@ def test_convolve_tiles_kernel_matches_its_reference(seed, m, n_images, groups, 
 
 
 @given(seed=st.integers(0, 2**32 - 1), m=st.sampled_from(sorted(conv_winograd.TRANSFORMS)),
-       n_images=st.integers(0, 3), channels=st.integers(1, 4), out_hw=st.tuples(st.integers(1, 9), st.integers(1, 9)),
-       per_block=st.integers(1, 3))
-def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images, channels, out_hw, per_block):
+       n_images=st.integers(0, 2), out_hw=st.tuples(st.integers(1, 9), st.integers(1, 9)), groups=st.integers(1, 3),
+       per_group=st.integers(1, 3))
+def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images, out_hw, groups, per_group):
     rng, matrix = np.random.default_rng(seed), conv_winograd.TRANSFORMS[m].output_t
     tiles_hw = conv_winograd.tile_counts(out_hw, m)
-    products = rng.standard_normal(((m + 2) ** 2, tiles_hw[0] * tiles_hw[1], n_images * channels))
-    out = np.full((n_images, *out_hw, channels), np.nan)
-    conv_winograd.inverse_transform_tiles_kernel(out, products, matrix, *tiles_hw, per_block, work=products.size)
+    products = rng.standard_normal(((m + 2) ** 2, groups, n_images * tiles_hw[0] * tiles_hw[1], per_group))
+    out = np.full((n_images, *out_hw, groups * per_group), np.nan)
+    conv_winograd.inverse_transform_tiles_kernel(out, products, matrix, *tiles_hw, work=products.size)
     expected = conv_winograd.inverse_transform_tiles_reference(products, matrix, out.shape, tiles_hw)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 

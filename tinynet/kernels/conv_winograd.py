@@ -174,19 +174,75 @@ def write_output_row(out, products, output_t, ty, first, count, tiles_w):
                                                          k * out_channels:(k + 1) * out_channels]
 
 
-def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w, per_block):
-    """Fill tiles (t*t, th*tw, n*C) with transformed_row's tiles of image (n, H, W, C), all rows, per_block images at
-    a time: tiles[i*t + j, ty*tw + tx, k*C + c] is position (i, j) of tile (ty, tx) of image k's channel c.
-    Parallel over rows of tiles and blocks of images."""
-    size_t = matrix.shape[0]
-    n_images, channels = image.shape[0], image.shape[3]
-    n_blocks = -(-n_images // per_block)
-    for work in prange(tiles_h * n_blocks):
-        ty, first = work // n_blocks, work % n_blocks * per_block
-        count = min(per_block, n_images - first)
-        row = transformed_row(image, matrix, step, offset_h, offset_w, ty, first, count, tiles_w)
-        tiles[:, ty * tiles_w:(ty + 1) * tiles_w, first * channels:(first + count) * channels] = row.reshape(
-            size_t * size_t, tiles_w, count * channels)
+def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w):
+    """Fill tiles (t*t, N*tiles_h*tiles_w, C) with L d L^T for every s x s patch d of image (N, H, W, C).
+
+    L = matrix (t, s); the patch of tile (ty, tx) starts at row ty*step - offset_h, column
+    tx*step - offset_w, and is zero outside the image: tiles[i*t + j, (n*tiles_h + ty)*tiles_w + tx, c].
+    Channels last, so that the innermost loops run along contiguous channels; parallel over rows of tiles.
+    """
+    size_t, size_s = matrix.shape
+    n_images, height, width, channels = image.shape
+    for row in prange(n_images * tiles_h):
+        n, ty = row // tiles_h, row % tiles_h
+        left_columns = np.empty((size_t, size_s, channels), dtype=tiles.dtype)  # L d of the current patch
+        for tx in range(tiles_w):
+            left_columns[:] = 0.0
+            for a in range(size_s):
+                y = ty * step - offset_h + a
+                for b in range(size_s):
+                    x = tx * step - offset_w + b
+                    if 0 <= y < height and 0 <= x < width:
+                        for i in range(size_t):
+                            coefficient = matrix[i, a]
+                            if coefficient != 0.0:
+                                for c in range(channels):
+                                    left_columns[i, b, c] += coefficient * image[n, y, x, c]
+            index = row * tiles_w + tx
+            for i in range(size_t):
+                for j in range(size_t):
+                    tiles[i * size_t + j, index] = 0.0
+                    for b in range(size_s):
+                        coefficient = matrix[j, b]
+                        if coefficient != 0.0:
+                            for c in range(channels):
+                                tiles[i * size_t + j, index, c] += coefficient * left_columns[i, b, c]
+
+
+def inverse_transform_tiles(out, products, matrix, tiles_h, tiles_w):
+    """Fill out (N, Ho, Wo, O) tile by tile with L M L^T, M (t, t) gathered from products (t*t, G, P, O/G).
+
+    P = N*tiles_h*tiles_w; L = matrix (m, t); tile (ty, tx) of image n is out[n, ty*m:(ty+1)*m, tx*m:(tx+1)*m],
+    cut at the edge.
+    Channels last and parallel over rows of tiles, as transform_tiles.
+    """
+    size_m, size_t = matrix.shape
+    n_images, height, width, channels = out.shape
+    groups, per_group = products.shape[1], products.shape[3]
+    for row in prange(n_images * tiles_h):
+        n, ty = row // tiles_h, row % tiles_h
+        left_columns = np.empty((size_m, size_t, channels), dtype=out.dtype)  # L M of the current tile
+        for tx in range(tiles_w):
+            index = row * tiles_w + tx
+            left_columns[:] = 0.0
+            for i in range(size_m):
+                for a in range(size_t):
+                    coefficient = matrix[i, a]
+                    if coefficient != 0.0:
+                        for b in range(size_t):
+                            for g in range(groups):
+                                for k in range(per_group):
+                                    left_columns[i, b, g * per_group + k] += coefficient * products[a * size_t + b, g,
+                                                                                                    index, k]
+            for i in range(min(size_m, height - ty * size_m)):
+                for j in range(min(size_m, width - tx * size_m)):
+                    target = out[n, ty * size_m + i, tx * size_m + j]
+                    target[:] = 0.0
+                    for b in range(size_t):
+                        coefficient = matrix[j, b]
+                        if coefficient != 0.0:
+                            for c in range(channels):
+                                target[c] += coefficient * left_columns[i, b, c]
 
 
 def convolve_tiles(out, image, weight_tiles, input_t, output_t, offset_h, offset_w, tiles_h, tiles_w, per_block):
@@ -219,25 +275,9 @@ def convolve_tiles(out, image, weight_tiles, input_t, output_t, offset_h, offset
         write_output_row(out, products, output_t, ty, first, count, tiles_w)
 
 
-def inverse_transform_tiles(out, products, output_t, tiles_h, tiles_w, per_block):
-    """Fill out (n, Ho, Wo, O) with the output tiles of products (t*t, th*tw, n*O) (position p of tile (ty, tx) of
-    image k's channel o: products[p, ty*tw + tx, k*O + o]), write_output_row's, a row of tiles of per_block images at
-    a time. Parallel over rows of tiles and blocks of images."""
-    size_t = output_t.shape[1]
-    n_images, out_channels = out.shape[0], out.shape[3]
-    n_blocks = -(-n_images // per_block)
-    for work in prange(tiles_h * n_blocks):
-        ty, first = work // n_blocks, work % n_blocks * per_block
-        count = min(per_block, n_images - first)
-        block = np.ascontiguousarray(products[:, ty * tiles_w:(ty + 1) * tiles_w,
-                                              first * out_channels:(first + count) * out_channels])
-        write_output_row(out, block.reshape(size_t * size_t * tiles_w, count * out_channels), output_t, ty, first,
-                         count, tiles_w)
-
-
 transform_tiles_kernel = Kernel(transform_tiles)
-convolve_tiles_kernel = Kernel(convolve_tiles)
 inverse_transform_tiles_kernel = Kernel(inverse_transform_tiles)
+convolve_tiles_kernel = Kernel(convolve_tiles)
 
 
 def images_per_block(tile_bytes_per_image):
@@ -247,42 +287,38 @@ def images_per_block(tile_bytes_per_image):
 
 
 def transform_tiles_reference(image, matrix, step, offsets, tiles_hw):
-    """Plain NumPy: tiles (t*t, th*tw, n*C) of M d M^T for each patch d of image (n, H, W, C), as transform_tiles."""
+    """Plain NumPy: tiles (t*t, N*th*tw, C) of L d L^T for each patch d of image (N, H, W, C), as transform_tiles."""
     size_t, size_s = matrix.shape
     n_images, height, width, channels = image.shape
-    tiles = np.empty((size_t, size_t, *tiles_hw, n_images, channels), dtype=image.dtype)
+    tiles = np.empty((size_t, size_t, n_images, *tiles_hw, channels), dtype=image.dtype)
     for ty, tx in np.ndindex(*tiles_hw):
-        patch = np.zeros((size_s, size_s, n_images, channels), dtype=image.dtype)
+        patch = np.zeros((n_images, size_s, size_s, channels), dtype=image.dtype)
         for a, b in np.ndindex(size_s, size_s):
             y, x = ty * step - offsets[0] + a, tx * step - offsets[1] + b
             if 0 <= y < height and 0 <= x < width:
-                patch[a, b] = image[:, y, x]
-        tiles[:, :, ty, tx] = np.einsum("ia,abnc,jb->ijnc", matrix, patch, matrix)
-    return tiles.reshape(size_t * size_t, tiles_hw[0] * tiles_hw[1], n_images * channels)
+                patch[:, a, b] = image[:, y, x]
+        tiles[:, :, :, ty, tx] = np.einsum("ia,nabc,jb->ijnc", matrix, patch, matrix)
+    return tiles.reshape(size_t * size_t, n_images * tiles_hw[0] * tiles_hw[1], channels)
 
 
-def inverse_transform_tiles_reference(products, output_t, out_shape, tiles_hw):
-    """Plain NumPy: out (n, Ho, Wo, O) of A^T P A per tile and lane of products (t*t, th*tw, n*O), as
-    inverse_transform_tiles fills it."""
-    size_m, size_t = output_t.shape
-    n_images, height, width, out_channels = out_shape
-    gathered = products.reshape(size_t, size_t, *tiles_hw, n_images, out_channels)
-    blocks = np.einsum("ia,abyxnc,jb->nyixjc", output_t, gathered, output_t)  # (n, th, m, tw, m, O)
-    whole = blocks.reshape(n_images, tiles_hw[0] * size_m, tiles_hw[1] * size_m, out_channels)
+def inverse_transform_tiles_reference(products, matrix, out_shape, tiles_hw):
+    """Plain NumPy: out (N, Ho, Wo, O) of L M L^T per tile, as inverse_transform_tiles fills it."""
+    size_m, size_t = matrix.shape
+    n_images, height, width, channels = out_shape
+    gathered = products.transpose(0, 2, 1, 3).reshape(size_t, size_t, n_images, *tiles_hw, channels)
+    blocks = np.einsum("ia,abnyxc,jb->nyixjc", matrix, gathered, matrix)  # (N, th, m, tw, m, O)
+    whole = blocks.reshape(n_images, tiles_hw[0] * size_m, tiles_hw[1] * size_m, channels)
     return np.ascontiguousarray(whole[:, :height, :width])
 
 
 def convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw):
     """Plain NumPy: out (n, Ho, Wo, O) of convolve_tiles: the input tiles of transform_tiles_reference, their
     products with weight_tiles (t*t, G, C/G, O/G) per position and group, and inverse_transform_tiles_reference."""
-    n_images, channels = image.shape[0], image.shape[3]
-    size_t, groups, per_group = transform.m + 2, weight_tiles.shape[1], weight_tiles.shape[3]
     tiles_hw = tile_counts(out_hw, transform.m)
-    tiles = transform_tiles_reference(image, transform.input_t, transform.m, offsets, tiles_hw)
-    grouped = tiles.reshape(size_t * size_t, -1, groups, channels // groups)  # (t*t, th*tw*n, G, C/G)
-    products = np.einsum("pxgc,pgco->pxgo", grouped, weight_tiles).reshape(size_t * size_t, math.prod(tiles_hw), -1)
-    return inverse_transform_tiles_reference(products, transform.output_t, (n_images, *out_hw, groups * per_group),
-                                             tiles_hw)
+    tiles = transform_tiles_reference(image, transform.input_t, transform.m, offsets, tiles_hw)  # (t*t, P, C)
+    products = by_group(tiles, weight_tiles.shape[1]) @ weight_tiles  # (t*t, G, P, O/G)
+    return inverse_transform_tiles_reference(products, transform.output_t,
+                                             (image.shape[0], *out_hw, products.shape[1] * products.shape[3]), tiles_hw)
 
 
 def tile_size(out_hw):
@@ -311,14 +347,11 @@ def channels_last(image, use):
 
 
 def transformed_tiles(image, matrix, step, offsets, tiles_hw, use="tiles"):
-    """transform_tiles of image (n, C, H, W) -> (t*t, th*tw*n, C), in this thread's scratch buffer for `use`."""
+    """transform_tiles of image (n, C, H, W) -> (t*t, n*th*tw, C), in this thread's scratch buffer for `use`."""
     size_t = matrix.shape[0]
-    n_images, channels = image.shape[:2]
-    tiles = scratch((size_t * size_t, tiles_hw[0] * tiles_hw[1], n_images * channels), image.dtype, use)
-    per_block = images_per_block(size_t * size_t * tiles_hw[1] * channels * image.itemsize)
-    transform_tiles_kernel(tiles, channels_last(image, use), matrix, step, *offsets, *tiles_hw, per_block,
-                           work=tiles.size)
-    return tiles.reshape(size_t * size_t, tiles_hw[0] * tiles_hw[1] * n_images, channels)
+    tiles = scratch((size_t * size_t, image.shape[0] * tiles_hw[0] * tiles_hw[1], image.shape[1]), image.dtype, use)
+    transform_tiles_kernel(tiles, channels_last(image, use), matrix, step, *offsets, *tiles_hw, work=tiles.size)
+    return tiles
 
 
 def by_group(tiles, groups):
@@ -360,12 +393,10 @@ def correlate(x, weight, offsets, out_hw, groups):
             convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, input_t, output_t, *offsets,
                                   *tiles_hw, images_per_block(row_bytes * channels), work=result.size)
         else:
-            tiles = transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw)  # (t*t, th*tw*n, C)
-            products = scratch(tiles.shape[:2] + (out_channels,), x.dtype, "products")  # (t*t, th*tw*n, O)
-            matmul(by_group(tiles, groups), weight_tiles, out=by_group(products, groups))
-            inverse_transform_tiles_kernel(result, products.reshape(size_t * size_t, math.prod(tiles_hw), -1),
-                                           output_t, *tiles_hw, images_per_block(row_bytes * out_channels),
-                                           work=products.size)
+            tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
+            products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
+                                                                   "products"))  # (t*t, G, n*th*tw, O/G)
+            inverse_transform_tiles_kernel(result, products, output_t, *tiles_hw, work=products.size)
         out[chunk] = result.transpose(0, 3, 1, 2)
 
     copies = x.itemsize * (math.prod(x.shape[1:]) + out_channels * math.prod(out_hw))  # per image (channels last)
