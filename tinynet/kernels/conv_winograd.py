@@ -55,7 +55,7 @@ WINOGRAD_OVERHEAD = 50e-6
 
 KERNEL_SIZE = 3
 
-# The tile kernels work a row of tiles of several images at a time, as many images as this many bytes of transformed
+# convolve_tiles works a row of tiles of several images at a time, as many images as this many bytes of transformed
 # tiles hold: their image rows, tiles and products then stay in the core's cache (benchmarks/README.md).
 BLOCK_BYTES = 320 << 10
 # convolve_tiles reads all of the weight's transformed tiles (t*t, C, O/G) for each block: up to this many bytes (the
@@ -281,7 +281,7 @@ convolve_tiles_kernel = Kernel(convolve_tiles)
 
 
 def images_per_block(tile_bytes_per_image):
-    """How many images the tile kernels take side by side: as many as BLOCK_BYTES of transformed tiles hold, one at
+    """How many images convolve_tiles takes side by side: as many as BLOCK_BYTES of transformed tiles hold, one at
     least."""
     return max(1, BLOCK_BYTES // max(tile_bytes_per_image, 1))
 
