@@ -8,6 +8,7 @@ copied into the grading trees, as the one setup.sh installs would be.
 """
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -29,16 +30,26 @@ def autograder(tmp_path_factory):
     return export_autograder(DEFAULT_TASKS, tmp_path_factory.mktemp("export") / "autograder.zip")
 
 
-@pytest.fixture
-def root(autograder, tmp_path):
-    """A Gradescope root: the zip unpacked into source/ with its files' modes, an empty results/ folder."""
-    source = tmp_path / "autograder" / "source"
+@pytest.fixture(scope="module")
+def unpacked(autograder, tmp_path_factory):
+    """A Gradescope root with the zip unpacked into source/ with its files' modes, made once for the module: the
+    grader's own reference values call the Numba kernels, which the module's first run compiles into source/'s
+    caches and the later runs load (each run otherwise compiled them again: about 5 s of CPU)."""
+    root = tmp_path_factory.mktemp("gradescope") / "autograder"
     with zipfile.ZipFile(autograder) as archive:
-        archive.extractall(source)
+        archive.extractall(root / "source")
         for entry in archive.infolist():
-            os.chmod(source / entry.filename, stat.S_IMODE(entry.external_attr >> 16))
-    (source.parent / "results").mkdir()
-    return source.parent
+            os.chmod(root / "source" / entry.filename, stat.S_IMODE(entry.external_attr >> 16))
+    return root
+
+
+@pytest.fixture
+def root(unpacked):
+    """The Gradescope root (unpacked) with no submission/ and an empty results/ folder."""
+    for folder in ("submission", "results"):
+        shutil.rmtree(unpacked / folder, ignore_errors=True)
+    (unpacked / "results").mkdir()
+    return unpacked
 
 
 def gradescope_environment(root):
