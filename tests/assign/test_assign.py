@@ -1,7 +1,6 @@
 """Assignment mode: stubs, splicing a submission's functions, judging values, the score table and the
 command line. (tests/assign/test_hostile_submissions.py tries to cheat and to break the grader.)"""
 import ast
-import functools
 import json
 import os
 import re
@@ -182,35 +181,6 @@ def test_a_case_spec_with_unknown_settings_is_refused_naming_them():
         make_case("network", {"batch": 2, "sizes": [3, 2, 2], "activation": "sigmoid"}, np.random.default_rng(0))
 
 
-@functools.cache
-def full_grader():
-    """submissions.grader of every default task, hidden cases included: made once (its references too)."""
-    return grader()
-
-
-# Two copies, each doing the tasks the other leaves.
-HALVES = [("1.1", "2.2", "3.2", "5.1"), ("2.1", "3.1", "4.1", "5.2", "6.1")]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("done", HALVES, ids=["odd", "even"])
-def test_a_submission_scores_exactly_its_done_tasks(done, tmp_path):
-    """Half-done copies score exactly their tasks: each task fails every case (its stub named) when stripped
-    and passes every case when done, hidden ones included. Together the two halves leave every task once and do
-    it once: what an honest empty and a correct copy would show, in two gradings fewer (a task's grading tree
-    takes only that task's functions from the submission and stubs every other task's, so the other tasks' state
-    cannot change its score). (The baseline of tests/assign/test_hostile_submissions.py.)"""
-    assert sorted(HALVES[0] + HALVES[1]) == TASK_IDS
-    graded = full_grader()
-    scores = graded.grade(student_copy(tmp_path / "s", done=done))
-    assert complete_tasks(scores) == set(done)
-    assert {s.task.id: (s.passed, s.total) for s in scores} == {
-        task_id: (len(cases) if task_id in done else 0, len(cases)) for task_id, cases in graded.cases.items()}
-    assert all(s.diagnosis.endswith(f"NotImplementedError: Task {s.task.id} is not done (its stub still raises)")
-               for s in scores if s.task.id not in done)
-    assert all(s.status == "done" and s.hidden_total > 0 for s in scores if s.task.id in done)
-
-
 def test_without_hidden_cases_a_complete_task_says_public_tests_passed(tmp_path):
     scores = grader(["3.1"], hidden=False).grade(student_copy(tmp_path / "s", done=["3.1"]))
     assert [(s.status, s.hidden_total) for s in scores] == [("public tests passed", 0)]
@@ -231,7 +201,7 @@ def test_the_command_line_refuses_an_existing_folder_and_a_missing_submission(tm
 @pytest.mark.slow
 def test_check_prints_the_table_and_fails_unless_every_task_is_complete(tmp_path):
     run_assign("make", "--out", tmp_path / "student")
-    # Two tasks show the table and the exit code; every task's grading is test_a_submission_scores_exactly_...'s.
+    # Two tasks show the table and the exit code (every task's grading: tests/assign/test_gradescope.py).
     run = run_assign("check", tmp_path / "student", "--seed", 3, "--task", "1.1", "--task", "3.1")
     lines = run.stdout.strip().splitlines()
     assert run.returncode == 1 and lines[-1] == "0 of 2 tasks complete" and len(lines) == 4
