@@ -7,7 +7,9 @@ task, costs no other task anything, and leaves nothing behind for a later gradin
 
 Most cases graft code into MatMul.backward (task 3.1, one function) of an otherwise empty copy and
 grade task 3.1 alone, or with task 4.1 done correctly beside it as a tripwire: whatever the hostile
-code does must leave 4.1 complete.
+code does must leave 4.1 complete. They grade the public cases only (one grading child per task: the child of
+the hidden cases would run the same hostile code again, on other inputs), unless the attack is on the hidden
+cases.
 """
 import ast
 import functools
@@ -47,9 +49,10 @@ STUB_DIAGNOSIS = "NotImplementedError: Task 3.1 is not done (its stub still rais
 
 # ---- the grader, and what it gave ------------------------------------------------------------
 @functools.cache
-def graded_by(task_ids: tuple, seconds=60.0, memory_gib=1.0) -> Grader:
-    """submissions.grader for these default tasks (hidden cases included), made once per setting."""
-    return grader(task_ids, seconds=seconds, memory_gib=memory_gib)
+def graded_by(task_ids: tuple, seconds=60.0, memory_gib=1.0, hidden=False) -> Grader:
+    """submissions.grader for these default tasks (their public cases only, unless hidden), made once per
+    setting."""
+    return grader(task_ids, hidden=hidden, seconds=seconds, memory_gib=memory_gib)
 
 
 def scores_of(scores) -> dict:
@@ -183,7 +186,7 @@ def test_files_outside_the_stripped_functions_change_nothing(files, tmp_path):
     file are never read or run: the empty task 3.1 scores 0 of all its cases, the done task 4.1 all."""
     copy = student_copy(tmp_path / "copy", done=("4.1",))
     write_files(copy, files)
-    grader = graded_by(("3.1", "4.1"))
+    grader = graded_by(("3.1", "4.1"), hidden=any(name.endswith(".hidden.toml") for name in files))
     scores = grader.grade(copy)
     assert scores_of(scores) == expected(grader, zero=("3.1",), full=("4.1",))
     assert diagnosis(scores).endswith(STUB_DIAGNOSIS)
@@ -411,7 +414,7 @@ def test_the_grading_tree_leaks_nothing_into_the_diagnosis(body, secret, tmp_pat
     hand them to the student in the diagnosis."""
     copy = student_copy(tmp_path / "copy")
     write_body(copy, MATMUL, body)
-    grader = graded_by(("3.1",))
+    grader = graded_by(("3.1",), hidden=True)
     scores = grader.grade(copy)
     assert scores_of(scores) == expected(grader, zero=("3.1",))
     assert secret not in diagnosis(scores)
