@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from coursedata.files import write_atomically
+from tinynet.kernels.conv import release_scratch
 
 from . import cases as benchmark_cases
 from .latest_run import README, command_line, markdown_block, replace_section, section_bounds
@@ -168,6 +169,7 @@ def main(argv=None):
         missed += [case.name] if is_missed else []
         disagree += [case.name] if difference > TOLERANCE else []
         del case  # before all_cases makes the next: the seed-004 CNN case holds 0.5 GB, the face ResNet's makes 0.6 GB
+        release_scratch()  # nor the convolutions' reused buffers (each case's first, untimed call makes its own)
     load_after = load_average()
     footer = [f"load average (1 min) after: {load_after:.2f}", f"targets missed: {', '.join(missed) or 'none'}"]
     print("\n" + "\n".join(footer))

@@ -8,6 +8,7 @@ from tqdm import tqdm
 import tinynet as tn
 
 HEALTH_RECORDS = 20  # a monitored run records its health about this many times (every steps // 20 steps)
+EVAL_BATCH_SIZE = 1000  # images a forward pass without a graph takes at once, by default
 
 
 def minibatches(n, batch_size, rng):
@@ -17,7 +18,7 @@ def minibatches(n, batch_size, rng):
         yield order[start:start + batch_size]
 
 
-def predict(model, x, batch_size=1000):
+def predict(model, x, batch_size=EVAL_BATCH_SIZE):
     """model(x) in evaluation mode without a graph, batch by batch. x: (N, ...) -> (N, ...)."""
     was_training = model.training
     model.eval()
@@ -34,11 +35,11 @@ def accuracy(scores, labels):
     return float(np.mean(predicted == labels))
 
 
-def evaluate(model, loss_fn, splits):
-    """{split: (loss, accuracy)} of the model on each (x, y) in splits."""
+def evaluate(model, loss_fn, splits, batch_size=EVAL_BATCH_SIZE):
+    """{split: (loss, accuracy)} of the model on each (x, y) in splits, its scores predicted batch_size at a time."""
     results = {}
     for name, (x, y) in splits.items():
-        scores = predict(model, x)
+        scores = predict(model, x, batch_size)
         results[name] = (float(loss_fn(tn.Tensor(scores), y).item()), accuracy(scores, y))
     return results
 
@@ -56,12 +57,12 @@ def monitored(model, optimizer, steps, health):
 
 
 def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, eval_every=100, progress=True,
-          batches=None, eval_loss_fn=None, health=None):
+          batches=None, eval_loss_fn=None, health=None, eval_batch_size=EVAL_BATCH_SIZE):
     """Run `steps` optimizer steps on random mini-batches of (x, y).
 
     loss_fn(outputs, labels) -> scalar Tensor. eval_splits: {name: (x, y)} evaluated every
-    eval_every steps and at the end, with eval_loss_fn (default loss_fn). batches: an
-    iterator of index arrays into x to train on instead of shuffled epochs of batch_size.
+    eval_every steps and at the end, with eval_loss_fn (default loss_fn), eval_batch_size images at a time.
+    batches: an iterator of index arrays into x to train on instead of shuffled epochs of batch_size.
     health: None, or a function given the run's tn.monitor when training ends (e.g. Results.health);
     the monitor records HEALTH_RECORDS times over the run, and the first batch's loss by
     eval_loss_fn (the plain data loss, to compare with ln(classes)).
@@ -71,17 +72,18 @@ def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, 
 
     def record(step):
         curves["step"].append(step)
-        for name, (loss, acc) in evaluate(model, eval_loss_fn or loss_fn, eval_splits).items():
+        for name, (loss, acc) in evaluate(model, eval_loss_fn or loss_fn, eval_splits, eval_batch_size).items():
             curves.setdefault(f"{name}_loss", []).append(loss)
             curves.setdefault(f"{name}_accuracy", []).append(acc)
 
     def take_step(batch, monitor):
-        """One optimizer step on x[batch]. The gradients are cleared after the update, and the graph goes when this
-        returns, so neither is held through the next step's forward or an evaluation (seed 004: the fc layer's
-        139 MB weight gradient, and ~80 MB of graph)."""
+        """One optimizer step on x[batch] (monitor: None, or the tn.monitor to give this batch's loss as the initial
+        one). The gradients are cleared after the update and the graph goes when this returns, so neither is held
+        through the next step's forward or an evaluation (seed 004: the fc layer's 139 MB weight gradient, and
+        ~80 MB of graph; issue 30)."""
         outputs = model(tn.Tensor(x[batch]))
         loss = loss_fn(outputs, y[batch])
-        if monitor is not None and monitor.initial_loss is None:
+        if monitor is not None:
             with tn.no_grad():
                 monitor.record_initial_loss((eval_loss_fn or loss_fn)(outputs, y[batch]).item(), outputs.shape[1])
         loss.backward()
@@ -95,6 +97,6 @@ def train(model, optimizer, loss_fn, x, y, steps, batch_size, rng, eval_splits, 
         for step in tqdm(range(steps), desc="training", disable=not progress, mininterval=1.0):
             if step % eval_every == 0:
                 record(step)
-            take_step(next(batches), monitor)
+            take_step(next(batches), monitor if step == 0 else None)
     record(steps)
     return curves

@@ -1,10 +1,12 @@
 """Seed 004's filter CNN: the seed's filter tiling, and a quick smoke run."""
 import json
+import tracemalloc
 
 import numpy as np
 
 from conftest import require_data
 from experiments import cnn_filters
+from experiments.common.training import EVAL_BATCH_SIZE, predict
 
 
 def test_cnn_filters_quick_run(tmp_path):
@@ -28,3 +30,24 @@ def test_filter_grid_tiles_every_filter_pair_with_gaps():
     np.testing.assert_allclose(grid[:2, :2], weight[0, 0] / weight.max())
     np.testing.assert_allclose(grid[3:5, 0:2], weight[1, 0] / weight.max())  # 4th filter: output 1, input 0
     assert np.all(grid[2, :] == 0) and np.all(grid[:, 2] == 0)
+
+
+def traced_peak(function, *args):
+    """(function(*args), the most bytes tracemalloc traced above the start while it ran)."""
+    tracemalloc.start()
+    try:
+        return function(*args), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_evaluation_batches_give_the_same_scores_with_a_lower_peak():
+    """Issue 30: the 138 training crops in one batch held two of conv1's (138, 32, 91, 91) activations (146 MB each:
+    its output plus bias, and ReLU's) and im2col columns at once; in batches of cnn_filters.EVAL_BATCH_SIZE less
+    than one and a half of them, and the scores are the same, bit for bit."""
+    model = cnn_filters.make_cnn(np.random.default_rng(0))
+    x = np.random.default_rng(1).random((138, 1, 91, 91), dtype=np.float32)
+    whole = predict(model, x, EVAL_BATCH_SIZE)
+    batched, batched_peak = traced_peak(predict, model, x, cnn_filters.EVAL_BATCH_SIZE)
+    np.testing.assert_array_equal(batched, whole)
+    assert batched_peak < 1.5 * (138 * 32 * 91 * 91 * 4)

@@ -1,5 +1,6 @@
 """The experiment helpers: results are written atomically, training records curves."""
 import json
+import tracemalloc
 
 import numpy as np
 
@@ -7,7 +8,7 @@ import tinynet as tn
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, learning_curves
 from experiments.common.results import Results
-from experiments.common.training import accuracy, minibatches, predict, train
+from experiments.common.training import accuracy, evaluate, minibatches, predict, train
 from tinynet import functional as F
 from tinynet import nn, optim
 
@@ -84,3 +85,44 @@ def test_train_takes_given_batches_and_an_evaluation_loss():
                    batches=iter([np.array([1, 3]), np.array([0])]), eval_loss_fn=lambda out, labels: out.sum() * 0)
     assert seen == [[1, 1], [0]]
     assert curves["all_loss"] == [0.0, 0.0]
+
+
+def evaluation_batches(model):
+    """A list that gets (images in the batch, bytes tracemalloc traces) at each evaluation-mode forward of model."""
+    seen = []
+
+    def hook(module, inputs, output):
+        if not module.training:
+            seen.append((len(inputs[0]), tracemalloc.get_traced_memory()[0]))
+
+    model.register_forward_hook(hook)
+    return seen
+
+
+def test_train_holds_no_gradient_or_graph_through_its_evaluations():
+    """Issue 30: the last step's gradients (seed 004: its fc layer's 139 MB) and graph were held through every
+    evaluation and the next step's forward."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(1000, 1000, rng=rng), nn.ReLU(), nn.Linear(1000, 2, rng=rng))
+    x, y = rng.standard_normal((64, 1000), dtype=np.float32), rng.integers(0, 2, 64)
+    seen = evaluation_batches(model)
+    tracemalloc.start()
+    try:
+        train(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, x, y, steps=2, batch_size=64,
+              rng=rng, eval_splits={"all": (x, y)}, eval_every=1, progress=False)
+    finally:
+        tracemalloc.stop()
+    (_, before_training), *after_steps = seen
+    assert len(after_steps) == 2
+    assert max(held for _, held in after_steps) - before_training < model[0].weight.data.nbytes / 4
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_evaluations_take_the_batch_size_given():
+    x, y = np.ones((5, 2), np.float32), np.array([0, 1, 0, 1, 0])
+    model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)))
+    seen = evaluation_batches(model)
+    evaluate(model, F.cross_entropy, {"all": (x, y)}, batch_size=2)
+    train(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, x, y, steps=1, batch_size=5,
+          rng=np.random.default_rng(0), eval_splits={"all": (x, y)}, progress=False, eval_batch_size=3)
+    assert [images for images, _ in seen] == [2, 2, 1, 3, 2, 3, 2]

@@ -14,6 +14,7 @@ what the chooser reads. benchmarks/README.md has its speed against plain NumPy a
 """
 import math
 import threading
+import weakref
 
 import numpy as np
 from numba import prange
@@ -39,7 +40,15 @@ COLUMNS_BUDGET_BYTES = 128 << 20
 # Below this many bytes of columns in a layer, the batch goes in one piece (a chunk's hand-over costs ~50 us); from it
 # on, in a chunk per core at least (the face ResNet's 1x1 layers at batch 32 hold 295 kB).
 SPLIT_BYTES = 1 << 18
-_scratch = threading.local()  # each thread's reused buffers, by use (see scratch)
+_scratch = threading.local()  # .buffers: this thread's reused buffers, by use (see scratch)
+_every_thread_buffers = weakref.WeakSet()  # every thread's Buffers, for release_scratch (gone with its thread)
+
+
+class Buffers:
+    """One thread's reused buffers: by_use {use: array}."""
+
+    def __init__(self):
+        self.by_use = {}
 
 
 def im2col(columns, x_padded, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w):
@@ -116,13 +125,33 @@ def scratch(shape, dtype, use="columns"):
     Winograd's tiles and products) has its own.
     """
     size = math.prod(shape)
-    buffers = _scratch.__dict__
+    buffers = thread_buffers().by_use
     buffer = buffers.get(use)
     if buffer is None or buffer.dtype != dtype or buffer.size < size:
         buffer = np.empty(size, dtype)
         if buffer.nbytes <= COLUMNS_BUDGET_BYTES:
             buffers[use] = buffer
     return buffer[:size].reshape(shape)
+
+
+def thread_buffers():
+    """This thread's Buffers (made at its first use)."""
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = Buffers()
+        _every_thread_buffers.add(buffers)
+    return buffers
+
+
+def release_scratch():
+    """Let go of every thread's reused buffers: each is made again at its next use.
+
+    For a program that goes on to other work after large convolutions: `python -m benchmarks` after each
+    case (AlexNet's batch of 32 left ~170 MB in two threads' buffers through every later case; issue 30).
+    A buffer in use stays alive until its call returns.
+    """
+    for buffers in list(_every_thread_buffers):
+        buffers.by_use.clear()
 
 
 def columns_bytes_per_image(x_shape, kernel_hw, out_hw, dtype):
