@@ -146,7 +146,7 @@ def kernel_spectra(weight, size, groups):
     dtype, half, kernels = complex_dtype(weight.dtype), size[1] // 2 + 1, out_channels * group_channels
     taps = weight.reshape(groups, out_channels // groups, group_channels, kernel_h, kernel_w).transpose(3, 4, 0, 2, 1)
     along_w = dft_matrix(half, kernel_w, size[1], 1, dtype) @ taps.reshape(kernel_h, kernel_w, kernels)
-    along_h = dft_matrix(size[0], kernel_h, size[0], 1, dtype) @ along_w.reshape(kernel_h, half * kernels)
+    along_h = matmul(dft_matrix(size[0], kernel_h, size[0], 1, dtype), along_w.reshape(kernel_h, half * kernels))
     return along_h.reshape(size[0] * half, groups, group_channels, out_channels // groups)
 
 
@@ -155,7 +155,8 @@ def kernel_of(spectrum, size, kernel_hw):
     -> kernels (O, C/G, kh, kw), by two DFT matrix products (along H keeping kh rows, then along W)."""
     _, groups, group_out, group_channels = spectrum.shape
     half, kernels = size[1] // 2 + 1, groups * group_out * group_channels
-    along_h = dft_matrix(kernel_hw[0], size[0], size[0], 1, spectrum.dtype) @ spectrum.reshape(size[0], half * kernels)
+    along_h = matmul(dft_matrix(kernel_hw[0], size[0], size[0], 1, spectrum.dtype),
+                     spectrum.reshape(size[0], half * kernels))
     # irfft2's weights: 1 / (Fh * Fw), twice for the frequencies between 0 and Fw/2 (they stand for their conjugates)
     weights = np.full(half, 2.0 / (size[0] * size[1]), spectrum.real.dtype)
     weights[0] /= 2
