@@ -68,7 +68,19 @@ def test_image_spectra_and_images_of_are_rfft2_and_its_inverse_frequencies_first
     spectrum = conv_fft.image_spectra(images, size, offset)
     assert spectrum.shape == (size[0], size[1] // 2 + 1) + shape[:2]
     np.testing.assert_allclose(spectrum, scipy.fft.rfft2(padded).transpose(2, 3, 0, 1), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(conv_fft.images_of(spectrum, size, shape[2:], offset), images, rtol=1e-5, atol=1e-5)
+    result = conv_fft.images_of(spectrum, size, shape[2:], offset)
+    np.testing.assert_allclose(result, images, rtol=1e-5, atol=1e-5)
+    assert result.dtype == dtype and result.flags.c_contiguous
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@given(shape=st.tuples(st.integers(0, 3 * conv_fft.TILE + 1), st.integers(0, 3 * conv_fft.TILE + 1)),
+       dtype=st.sampled_from([np.complex64, np.complex128, np.float32]))
+def test_the_tiled_transpose_is_numpys_whatever_the_tiles_left_over(parallel, shape, dtype):
+    matrix = np.random.default_rng(2).standard_normal(shape + (2,)).view(np.complex128)[..., 0].astype(dtype)
+    out = np.full(shape[::-1], np.nan, dtype)
+    getattr(conv_fft.transpose_kernel, "parallel" if parallel else "serial")(out, matrix)
+    np.testing.assert_array_equal(out, matrix.T)
 
 
 def counting_spectra(monkeypatch):

@@ -27,6 +27,7 @@ from tinynet.kernels.pool import (
     max_pool_reference,
     max_unpool2d,
 )
+from tinynet.kernels.select import where
 from tinynet.kernels.windows import resolve_padding
 
 
@@ -167,6 +168,32 @@ def test_avg_pool_matches_reference_and_its_backward_is_the_adjoint(case):
     probe = rng.standard_normal(x.shape)  # <grad_out, A probe> == <A^T grad_out, probe>
     np.testing.assert_allclose(np.sum(grad_out * avg_pool_reference(probe, kernel, stride, pads)),
                                np.sum(grad_x * probe), rtol=1e-9)
+
+
+@given(shape=st.lists(st.integers(0, 5), max_size=4).map(tuple), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.float32, np.float64]), number_first=st.booleans())
+def test_where_with_a_number_matches_numpy_and_drops_the_infinities_and_nans_not_chosen(shape, seed, dtype,
+                                                                                          number_first):
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(shape).astype(dtype)
+    values[rng.random(shape) < 0.2] = rng.choice([np.nan, np.inf, -np.inf])
+    condition, number = rng.random(shape) < 0.5, np.asarray(rng.standard_normal(), dtype)
+    a, b = (number, values) if number_first else (values, number)
+    result = where(condition, a, b)
+    np.testing.assert_array_equal(result, np.where(condition, a, b))
+    assert result.dtype == dtype and result.shape == shape
+
+
+def test_where_of_other_broadcasts_and_dtypes_is_numpys():
+    condition = np.array([[True, False, True]])
+    for a, b in [(np.arange(3.0), np.arange(6.0).reshape(2, 3)), (np.arange(3, dtype=np.float32), np.zeros(())),
+                 (np.arange(3), np.zeros((), int)), (np.arange(3.0)[::-1], np.ones(()))]:
+        result = where(condition, a, b)
+        np.testing.assert_array_equal(result, np.where(condition, a, b))
+        assert result.dtype == np.where(condition, a, b).dtype
+    transposed = np.eye(3, dtype=bool)[:, ::-1].T  # a condition that is not contiguous
+    np.testing.assert_array_equal(where(transposed, np.arange(9.0).reshape(3, 3), np.zeros(())),
+                                  np.where(transposed, np.arange(9.0).reshape(3, 3), 0.0))
 
 
 @given(channels=st.integers(1, 7), radius=st.integers(0, 4), seed=st.integers(0, 2**32 - 1),

@@ -15,12 +15,13 @@ def test_softmax_cross_entropy_gradient_is_p_minus_y_over_n():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_gives_the_bits_of_matmul_with_the_transposed_weight_plus_bias(dtype):
+@pytest.mark.parametrize("batch, outputs", [(16, 7), (3, 70)])  # (3, 70): the weight goes on the left
+def test_linear_gives_the_bits_of_matmul_with_the_transposed_weight_plus_bias(dtype, batch, outputs):
     """F.linear (one Linear op) against matmul(x, transpose(weight)) + bias: the same arithmetic in the same
     order, so every value and gradient is equal to the last bit, and of the inputs' dtype."""
     rng = np.random.default_rng(0)
-    values = [rng.standard_normal(shape).astype(dtype) for shape in [(16, 40), (7, 40), (7,)]]
-    labels = rng.integers(0, 7, 16)
+    values = [rng.standard_normal(shape).astype(dtype) for shape in [(batch, 40), (outputs, 40), (outputs,)]]
+    labels = rng.integers(0, outputs, batch)
 
     def loss_and_gradients(fused):
         x, weight, bias = (tn.Tensor(v, requires_grad=True) for v in values)

@@ -9,6 +9,7 @@ Nothing here knows about Tensor; an op calls its family's functions on arrays. O
   conv_choice.py  the registry of convolution algorithms (each module above declares what it runs
                   and what it costs) and which one runs for a shape, and why; forcible for tests
   pool.py         max and average pooling and their VJPs
+  select.py       np.where(condition, array, number) (a ReLU's VJP) without NumPy's mispredicted branches
   lrn.py          local response normalization across channels, forward and backward
   windows.py      kernel, stride, dilation and padding checked, and the output-size formula
   compile.py      Kernel: a Python function compiled serial and parallel (cached on disk); the

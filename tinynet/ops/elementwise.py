@@ -4,6 +4,7 @@ Each op's JVP is its VJP with the tangent as grad_out (Elementwise: the Jacobian
 import numpy as np
 
 from ..function import Elementwise, LinearOp, run
+from ..kernels.select import where
 from ..kernels.threads import elementwise
 
 
@@ -149,7 +150,7 @@ class Where(Elementwise):
     @staticmethod
     def forward(ctx, a, b, condition):
         ctx.condition = condition
-        return np.where(condition, a, b)
+        return where(condition, a, b)
 
     vjp_formulas = {"a": "g where condition, else 0", "b": "g where not condition, else 0"}
 

@@ -23,7 +23,7 @@ class MatMul(Bilinear):
         need_a, need_b = ctx.needs_input_grad
         ctx.save_for_backward(a if need_b else None, b if need_a else None)  # each gradient reads the other input
         ctx.column_major = is_column_major(a), is_column_major(b)
-        return matmul(a, b)
+        return product_taller_on_the_left(a, b)
 
     vjp_formulas = {"a": "g @ bᵀ", "b": "aᵀ @ g"}
 
@@ -62,6 +62,17 @@ def product(left, right):
     return matmul(left, right) if isinstance(left, np.ndarray) and isinstance(right, np.ndarray) else left @ right
 
 
+def product_taller_on_the_left(left, right):
+    """left (n, k) @ right (k, m), as (right^T @ left^T)^T (a transposed view) when m > n; stacks of matrices as they
+    are. OpenBLAS ran the product of a few examples with a large layer's weight faster with the weight on the left:
+    seed 004's 33856 -> 1024 layer at batch 16 in 21 ms instead of 33, a 4096 -> 4096 layer at batch 32 in 19
+    instead of 24, 9216 -> 4096 at batch 128 in 108 instead of 126 (one core, CPU time). Linear and MatMul both
+    take it, so that a Linear is still a MatMul to the last bit."""
+    if left.ndim == right.ndim == 2 and right.shape[1] > left.shape[0]:
+        return matmul(right.T, left.T).T
+    return matmul(left, right)
+
+
 def matrix_transpose(x):
     """x (..., n, k) -> (..., k, n), a view: NumPy's swapaxes for an array, PyTorch's transpose for a Tensor."""
     return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else x.transpose(-1, -2)
@@ -78,7 +89,7 @@ class Linear(Bilinear):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
-        out = matmul(x, weight.T)
+        out = product_taller_on_the_left(x, weight.T)
         return out if bias is None else out + bias
 
     vjp_formulas = {"x": "g @ weight", "weight": "gᵀ @ x", "bias": "g summed over the batch"}
