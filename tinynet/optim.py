@@ -2,7 +2,6 @@
 import numpy as np
 
 from .kernels import threads
-from .kernels.threads import map_chunks
 from .recorder import caller_outside_engine
 from .tensor import HookHandle
 
@@ -74,7 +73,8 @@ def subtract_scaled(value, step_size, direction):
             flat_value[block] -= step_size * flat_direction[block]
 
     large = flat_value.size >= threads.SPLIT_ELEMENTS
-    map_chunks(subtract_range, threads.one_per_worker(flat_value.size) if large else [slice(0, flat_value.size)])
+    ranges = threads.one_per_worker(flat_value.size) if large else [slice(0, flat_value.size)]
+    threads.map_chunks(subtract_range, ranges)
 
 
 class SGD(Optimizer):

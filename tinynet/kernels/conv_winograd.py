@@ -376,22 +376,21 @@ def correlate(x, weight, offsets, out_hw, groups):
     columns of x are skipped).
     """
     (n_images, channels), out_channels = x.shape[:2], weight.shape[0]
-    transform = TRANSFORMS[tile_size(out_hw)]
-    tiles_hw, size_t = tile_counts(out_hw, transform.m), transform.m + 2
+    transform, tiles_hw, tile_bytes = tiling(out_hw, channels, out_channels, x.itemsize)
     input_t, output_t = transform.input_t.astype(x.dtype), transform.output_t.astype(x.dtype)
     weight_tiles = transformed_weight(weight, transform, groups)
-    row_bytes = size_t * size_t * tiles_hw[1] * x.itemsize  # of one image's row of tiles, per channel
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
     take_the_cores()  # the kernels' products run on BLAS's one thread
     in_the_cache = weight_tiles.nbytes <= FUSED_WEIGHT_BYTES
     if in_the_cache:
         weight_tiles = np.ascontiguousarray(weight_tiles)  # (for np.dot in the kernel)
+        per_block = images_per_block((transform.m + 2) ** 2 * tiles_hw[1] * channels * x.itemsize)  # a row's tiles
 
     def convolve(chunk):
         result = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
-        if in_the_cache:  # (a 35 x 35 x 32 image: serial is faster)
+        if in_the_cache:
             convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, input_t, output_t, *offsets,
-                                  *tiles_hw, images_per_block(row_bytes * channels), work=result.size)
+                                  *tiles_hw, per_block, work=result.size)  # (batch 1, 35 x 35 x 32: serial is faster)
         else:
             tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
             products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
@@ -400,7 +399,7 @@ def correlate(x, weight, offsets, out_hw, groups):
         out[chunk] = result.transpose(0, 3, 1, 2)
 
     copies = x.itemsize * (math.prod(x.shape[1:]) + out_channels * math.prod(out_hw))  # per image (channels last)
-    bytes_per_image = copies if in_the_cache else tiling(out_hw, channels, out_channels, x.itemsize)[2]
+    bytes_per_image = copies if in_the_cache else tile_bytes
     map_chunks(convolve, batch_chunks(n_images, bytes_per_image))
     return out
 
