@@ -34,8 +34,12 @@ from threadpoolctl import ThreadpoolController
 # batch 1, two threads, the machine quiet: 30.6 ms median with products from 2^21 on BLAS's threads, 28.0 without;
 # with other jobs running, 239 ms against 31; issue 30).
 SPLIT_MULTIPLY_ADDS = 1 << 24
-# The same for an elementwise op: below this many elements of its result it runs in the calling thread.
-SPLIT_ELEMENTS = 1 << 18
+# The same for an elementwise op: below this many elements of its result it runs in the calling thread. Such an op
+# is bound by memory, which the two cores share: a bias added to (32, 32, 35, 35) took 0.17 ms split, 0.21 not;
+# to (32, 64, 17, 17), 0.10 split, 0.09 not; to (32, 32, 72, 72), 0.82 split, 0.72 not (quiet, issue 30). The
+# face ResNet's forward at batch 32, two threads, alternating: 109-117 ms median splitting from 2^21-2^22 on,
+# 114-128 from 2^18.
+SPLIT_ELEMENTS = 1 << 22
 
 _worker = threading.local()  # .active: this thread is one of the pool's (its kernels run serial)
 
