@@ -27,6 +27,8 @@ import numpy as np
 from numba import config
 from threadpoolctl import ThreadpoolController
 
+from .allocator import keep_freed_memory
+
 # Below this many multiply-adds (~0.3 ms on one core) a product runs in the calling thread: waking a sleeping
 # thread on the course's VM took longer than the half it saved (part 8's input gradient at batch 1 ran 38 ms
 # splitting nothing, 41-42 ms splitting from 2^22 or 2^20 on; benchmarks/README.md). Not on BLAS's own threads
@@ -162,7 +164,8 @@ def _blas_controller():
 @functools.cache
 def take_the_cores():
     """Set NumPy's and SciPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's
-    docstring)."""
+    docstring). At the same first product, malloc is told to keep the memory tinynet frees (kernels.allocator)."""
+    keep_freed_memory()
     blas = _blas_controller()
     if blas:
         blas.limit(limits=1)  # a limit set now and kept: nothing restores it
