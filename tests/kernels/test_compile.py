@@ -3,9 +3,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import tinynet.kernels.compile
 from coursedata.paths import PROJECT_ROOT
+from tinynet.kernels.compile import Kernel
 
 # A kernel in a file of its own (Numba caches only functions defined in files), run in a fresh
 # interpreter: it prints whether both compilations agree, then the threading layer's setting and the one used.
@@ -38,7 +41,8 @@ def run_kernel(tmp_path):
 
     def run(**environment):
         env = {key: value for key, value in os.environ.items() if key != "NUMBA_THREADING_LAYER"}
-        env.update(PYTHONPATH=str(PROJECT_ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"), **environment)
+        env.update(PYTHONPATH=str(PROJECT_ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="2",
+                   **environment)  # (with one thread, every kernel runs serial)
         return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                               check=True).stdout.split()
     return run
@@ -66,3 +70,17 @@ def test_the_workqueue_is_chosen_at_the_first_parallel_kernel_unless_the_user_ch
     assert run_kernel() == ["True", "workqueue", "workqueue"]
     agrees, setting, _ = run_kernel(NUMBA_THREADING_LAYER="default")  # Numba's own choice: tbb, omp, workqueue
     assert (agrees, setting) == ("True", "default")
+
+
+def test_with_one_worker_every_kernel_runs_serial(monkeypatch):
+    """With NUMBA_NUM_THREADS=1 a parallel loop would only be handed to Numba's one thread, to wait for a core."""
+    def not_parallel(*arguments):
+        raise AssertionError("the parallel compilation ran")
+
+    kernel = Kernel(lambda out: None)
+    monkeypatch.setattr(kernel, "serial", lambda out: out.fill(1.0))
+    monkeypatch.setattr(kernel, "parallel", not_parallel)
+    monkeypatch.setattr(tinynet.kernels.compile, "workers", lambda: 1)
+    out = np.zeros(3)
+    kernel(out, work=1 << 30)
+    assert out.tolist() == [1.0, 1.0, 1.0]
