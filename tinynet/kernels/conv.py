@@ -101,7 +101,7 @@ def copy_run(target, start, stop, source, origin, step):
 
     The indices are unsigned: Numba then leaves out its wrap-around of negative indices, and at step 1 (a loop of
     its own: the compiler does not split one on the step's value) the compiler turns the loop into vector copies
-    (3-5x faster on the forward's columns, benchmarks/README.md)."""
+    (AlexNet's columns 4-7x faster, benchmarks/README.md)."""
     if step == 1:
         shift = origin - start
         for p in range(start, stop):
