@@ -121,6 +121,16 @@ def test_im2col_forward_in_pieces_matches_the_loop_reference(case, workers, prod
     assert_close_relative(out, conv2d_reference(x, weight, *settings_))
 
 
+@given(case=conv_cases(), workers=st.integers(2, 3), product_columns=st.sampled_from([1, 1 << 30]))
+@settings(max_examples=15)
+def test_conv2d_gradients_through_the_forward_in_pieces(case, workers, product_columns):
+    """gradcheck (float64) through the op with every layer cut into pieces over the workers."""
+    x, weight, (stride, pads, dilation, groups), _ = case
+    inputs = [tn.Tensor(array.astype(np.float64), requires_grad=True) for array in (x, weight)]
+    with workers_and_pieces(workers, product_columns), conv_choice.force_conv_algorithm("im2col"):
+        tn.gradcheck(lambda *ts: F.conv2d(*ts, None, stride, pads, groups=groups, dilation=dilation), inputs)
+
+
 def test_chooser_picks_fft_for_the_seed_004_cnn_and_im2col_elsewhere_and_says_why():
     """As measured on the course's machine (conv_choice's constants): FFT about 4x faster than im2col on the
     CNN's second conv, slower on its first (1 input channel: the transforms of 32 output planes per image dominate)."""
