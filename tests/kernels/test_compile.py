@@ -3,8 +3,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import tinynet.kernels.compile
 from coursedata.paths import PROJECT_ROOT
 from tinynet.kernels.compile import PARALLEL_THRESHOLD, Kernel
 
@@ -39,7 +41,8 @@ def run_kernel(tmp_path):
 
     def run(**environment):
         env = {key: value for key, value in os.environ.items() if key != "NUMBA_THREADING_LAYER"}
-        env.update(PYTHONPATH=str(PROJECT_ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"), **environment)
+        env.update(PYTHONPATH=str(PROJECT_ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="2",
+                   **environment)  # (with one thread, every kernel runs serial)
         return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                               check=True).stdout.split()
     return run
@@ -70,7 +73,22 @@ def test_the_workqueue_is_chosen_at_the_first_parallel_kernel_unless_the_user_ch
 
 
 @pytest.mark.parametrize("work, version", [(PARALLEL_THRESHOLD - 1, "serial"), (PARALLEL_THRESHOLD, "parallel")])
-def test_the_parallel_version_runs_from_the_threshold_on(work, version):
+def test_the_parallel_version_runs_from_the_threshold_on(work, version, monkeypatch):
+    monkeypatch.setattr(tinynet.kernels.compile, "workers", lambda: 2)
     kernel = Kernel(lambda: None)
     kernel.serial, kernel.parallel = (lambda: "serial"), (lambda: "parallel")  # the versions as they would run
     assert kernel(work=work) == version
+
+
+def test_with_one_worker_every_kernel_runs_serial(monkeypatch):
+    """With NUMBA_NUM_THREADS=1 a parallel loop would only be handed to Numba's one thread, to wait for a core."""
+    def not_parallel(*arguments):
+        raise AssertionError("the parallel compilation ran")
+
+    kernel = Kernel(lambda out: None)
+    monkeypatch.setattr(kernel, "serial", lambda out: out.fill(1.0))
+    monkeypatch.setattr(kernel, "parallel", not_parallel)
+    monkeypatch.setattr(tinynet.kernels.compile, "workers", lambda: 1)
+    out = np.zeros(3)
+    kernel(out, work=1 << 30)
+    assert out.tolist() == [1.0, 1.0, 1.0]

@@ -1,4 +1,9 @@
-"""Every convolution algorithm against the plain loop reference; im2col's memory bound; the chooser's every branch."""
+"""Every convolution algorithm against the plain loop reference; im2col's memory bound and pieces; the chooser's
+every branch."""
+import contextlib
+import itertools
+from collections import Counter
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +17,7 @@ from kernels.test_kernels import (  # noqa: F401 (kernel_mode: serial and parall
     kernel_mode,
 )
 from tinynet import functional as F
-from tinynet.kernels import conv, conv_choice, conv_fft
+from tinynet.kernels import conv, conv_choice, conv_fft, threads
 from tinynet.kernels.conv import conv2d_reference
 from tinynet.kernels.windows import resolve_padding
 
@@ -54,19 +59,76 @@ def test_im2col_in_chunks_stays_within_the_budget_and_gives_the_unchunked_number
     whole = run_all(x, weight, grad_out, settings_)
     per_image = conv.columns_bytes_per_image(x.shape, weight.shape[2:], grad_out.shape[2:], x.dtype)
     budget, made = max(int(per_image * budget_images), 1), []
-    im2col, col2im = conv.im2col_kernel, conv.col2im_kernel
 
     def recording(kernel, columns_position):
         return lambda *args, work: (made.append(args[columns_position].nbytes), kernel(*args, work=work))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv, "COLUMNS_BUDGET_BYTES", budget)
-        patch.setattr(conv, "im2col_kernel", recording(im2col, 0))
-        patch.setattr(conv, "col2im_kernel", recording(col2im, 1))
+        for name, columns_position in [("im2col_kernel", 0), ("col2im_kernel", 1), ("im2col_same_width_kernel", 0),
+                                       ("im2col_phases_kernel", 0)]:
+            patch.setattr(conv, name, recording(getattr(conv, name), columns_position))
         chunked = run_all(x, weight, grad_out, settings_)
     assert max(made) <= max(budget, per_image)
     for result, expected in zip(chunked, whole):  # BLAS may round the last bit differently for other widths
         assert_close_relative(result, expected, {np.dtype(np.float64): 1e-13, np.dtype(np.float32): 1e-6})
+
+
+@contextlib.contextmanager
+def workers_and_pieces(workers, product_columns):
+    """conv2d_forward with this many workers, every layer split over them (SPLIT_BYTES 0), and images multiplied
+    together up to product_columns output pixels."""
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (conv, threads):
+            patch.setattr(module, "workers", lambda: workers)
+        patch.setattr(conv, "SPLIT_BYTES", 0)
+        patch.setattr(conv, "PRODUCT_COLUMNS", product_columns)
+        yield
+
+
+@given(n_images=st.integers(0, 9), groups=st.integers(1, 4), out_h=st.integers(1, 6), workers=st.integers(1, 3),
+       product_columns=st.sampled_from([1, 12, 1 << 30]))
+def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_images, groups, out_h, workers,
+                                                                           product_columns):
+    """At most one list of pieces per worker; each (image, group, output row) in exactly one piece; a piece of
+    several images has every group and row; a single image goes to the workers by groups where there are as many,
+    else by rows."""
+    with workers_and_pieces(workers, product_columns):
+        lists = conv.forward_pieces(n_images, groups, (out_h, 2), 1 << 20)
+    assert 1 <= len(lists) <= workers
+    pieces = [piece for part in lists for piece in part]
+    covered = Counter((n, g, y) for piece in pieces for n in range(piece.images.start, piece.images.stop)
+                      for g in range(piece.groups.start, piece.groups.stop)
+                      for y in range(piece.rows.start, piece.rows.stop))
+    assert covered == Counter(itertools.product(range(n_images), range(groups), range(out_h)))
+    for piece in pieces:
+        if piece.images.stop - piece.images.start > 1:
+            assert (piece.groups, piece.rows) == (slice(0, groups), slice(0, out_h))
+    if n_images == 1:
+        split_by = "groups" if groups >= workers else "rows"
+        assert len(pieces) == min(workers, {"groups": groups, "rows": out_h}[split_by])
+
+
+@given(case=conv_cases(), workers=st.integers(1, 3), product_columns=st.sampled_from([1, 12, 1 << 30]))
+@settings(max_examples=60)
+def test_im2col_forward_in_pieces_matches_the_loop_reference(case, workers, product_columns):
+    """An image at a time (its product written into its rows of the output), several at a time (their product
+    copied into place), a single image cut over the workers by groups or by output rows (each piece making the
+    columns of its own rows)."""
+    x, weight, settings_, _ = case
+    with workers_and_pieces(workers, product_columns):
+        out = conv.conv2d_forward(x, weight, *settings_)
+    assert_close_relative(out, conv2d_reference(x, weight, *settings_))
+
+
+@given(case=conv_cases(), workers=st.integers(2, 3), product_columns=st.sampled_from([1, 1 << 30]))
+@settings(max_examples=15)
+def test_conv2d_gradients_through_the_forward_in_pieces(case, workers, product_columns):
+    """gradcheck (float64) through the op with every layer cut into pieces over the workers."""
+    x, weight, (stride, pads, dilation, groups), _ = case
+    inputs = [tn.Tensor(array.astype(np.float64), requires_grad=True) for array in (x, weight)]
+    with workers_and_pieces(workers, product_columns), conv_choice.force_conv_algorithm("im2col"):
+        tn.gradcheck(lambda *ts: F.conv2d(*ts, None, stride, pads, groups=groups, dilation=dilation), inputs)
 
 
 def test_chooser_picks_fft_for_the_seed_004_cnn_and_im2col_elsewhere_and_says_why():

@@ -12,10 +12,17 @@ import tinynet.kernels.compile
 from tinynet.kernels import conv
 from tinynet.kernels.conv import (
     columns_bytes_per_image,
+    columns_reference,
     conv2d_backward_reference,
     conv2d_forward,
     conv2d_reference,
+    im2col_kernel,
+    im2col_phases_kernel,
+    im2col_same_width_kernel,
+    phases_shape,
     release_scratch,
+    split_phases_kernel,
+    split_phases_reference,
 )
 from tinynet.kernels.lrn import lrn_backward, lrn_backward_reference, lrn_forward, lrn_reference
 from tinynet.kernels.pool import (
@@ -97,6 +104,52 @@ def test_conv2d_forward_and_backward_match_the_loop_reference(case):
     """im2col (tinynet.kernels.conv) against the loops; every other algorithm is in test_conv_algorithms.py."""
     x, weight, settings_, rng = case
     check_against_reference(conv, x, weight, settings_, rng)
+
+
+@st.composite
+def columns_cases(draw, same_width=False):
+    """x (N, C, H, W) and the columns of a window over it: kernel, stride, dilation, (top, left) (negative: rows and
+    columns of x left out, as conv2d_forward's pieces of rows see them) and output size (same_width: stride 1 and
+    Wo = W, im2col_same_width's case)."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = (draw(st.integers(0, 2)), draw(st.integers(0, 3)), draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).standard_normal(shape).astype(dtype)
+    kernel, dilation = (draw(st.integers(1, 4)), draw(st.integers(1, 4))), (draw(st.integers(1, 3)), draw(
+        st.integers(1, 3)))
+    stride = (1, 1) if same_width else (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    top_left = (draw(st.integers(-4, 6)), draw(st.integers(-4, 6)))
+    out_hw = (draw(st.integers(1, 7)), shape[3] if same_width else draw(st.integers(1, 7)))
+    return x, kernel, stride, dilation, top_left, out_hw
+
+
+def test_columns_reference_is_im2col_of_the_padded_image():
+    """The forward's kernels are checked against columns_reference, and it against the assignment's im2col."""
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 6))
+    columns = np.zeros((3 * 2 * 3, 2, 3, 2))
+    im2col_kernel(columns, np.pad(x, ((0, 0), (0, 0), (2, 1), (1, 0))), 2, 3, 3, 2, 2, 1, work=columns.size)
+    np.testing.assert_array_equal(columns_reference(x, (2, 3), (3, 2), (2, 1), (2, 1), (3, 2)), columns)
+
+
+@given(case=columns_cases())
+def test_split_phases_and_im2col_phases_make_the_reference_columns(case):
+    """Exactly: they copy numbers. Every element is written (the arrays start as NaN)."""
+    x, kernel, stride, dilation, top_left, out_hw = case
+    phases = np.full(phases_shape(x.shape, kernel, stride, dilation, out_hw), np.nan, x.dtype)
+    split_phases_kernel(phases, x, *top_left, work=phases.size)
+    np.testing.assert_array_equal(phases, split_phases_reference(x, stride, top_left, phases.shape[4:]))
+    expected = columns_reference(x, kernel, stride, dilation, top_left, out_hw)
+    columns = np.full(expected.shape, np.nan, x.dtype)
+    im2col_phases_kernel(columns, phases, *kernel, *dilation, work=columns.size)
+    np.testing.assert_array_equal(columns, expected)
+
+
+@given(case=columns_cases(same_width=True))
+def test_im2col_same_width_makes_the_reference_columns(case):
+    x, kernel, stride, dilation, top_left, out_hw = case
+    expected = columns_reference(x, kernel, stride, dilation, top_left, out_hw)
+    columns = np.full(expected.shape, np.nan, x.dtype)
+    im2col_same_width_kernel(columns, x, *kernel, *dilation, *top_left, work=columns.size)
+    np.testing.assert_array_equal(columns, expected)
 
 
 @st.composite

@@ -8,7 +8,7 @@ import types
 
 from numba import config, njit
 
-from .threads import in_worker
+from .threads import in_worker, workers
 
 # Below this many elements of work, starting threads costs more than it saves (on a loaded
 # 2-core machine a parallel launch can wait a whole scheduler time slice for a thread). Measured on the course's
@@ -48,7 +48,9 @@ def renamed(function, suffix):
 class Kernel:
     """A Python function compiled twice by Numba: serial, and parallel over its prange loop.
 
-    kernel(*arguments, work=n) runs the parallel version when n >= PARALLEL_THRESHOLD.
+    kernel(*arguments, work=n) runs the parallel version when n >= PARALLEL_THRESHOLD and there are two workers or
+    more (kernels.threads): with NUMBA_NUM_THREADS=1 the parallel loop is handed to a thread of Numba's, which on a
+    loaded machine waited for a core (AlexNet's batch-1 convolutions 2-4x slower, median; benchmarks/README.md).
     Both versions are compiled at their first call and cached on disk (separately), so only
     the first run on a machine compiles. Both release the GIL, so that chunks of a batch run side by
     side in Python threads (tinynet.kernels.threads), where the serial version runs.
@@ -62,7 +64,7 @@ class Kernel:
         self.parallel = njit(cache=True, parallel=True, nogil=True)(renamed(function, "_parallel_nogil"))
 
     def __call__(self, *arguments, work):
-        if work < PARALLEL_THRESHOLD or in_worker():  # a chunk's thread already has its core (kernels.threads)
-            return self.serial(*arguments)
+        if work < PARALLEL_THRESHOLD or in_worker() or workers() < 2:  # a chunk's thread already has its core
+            return self.serial(*arguments)  # (kernels.threads); with one worker, Numba's thread would wait for one
         choose_threading_layer()
         return self.parallel(*arguments)

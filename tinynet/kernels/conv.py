@@ -8,6 +8,15 @@ the image. im2col/col2im are Numba kernels, parallel over the rows of the column
 (image, channel) planes of the image respectively, so that no two threads write the same element.
 The batch goes through in chunks whose columns fit COLUMNS_BUDGET_BYTES, and the weight gradient
 makes the columns again rather than keeping them from the forward pass.
+
+The forward pass, the one inference runs, goes a piece of the output at a time (forward_pieces: an image, or
+a few small ones), its columns made and multiplied while they are in the cache and the product written straight
+into the output: no transposed copy of the batch. It makes im2col's columns with two faster kernels, each a
+copy of long runs of consecutive numbers that the compiler turns into vector instructions: im2col_same_width
+where the output rows are as wide as the image (stride 1, 'same' padding; a window element's column is the image
+shifted), else split_phases (the image padded and split by the stride's phases) and im2col_phases (each output row
+then a run). A single image is shared out to the cores by groups or by output rows.
+
 It is the default algorithm of tinynet.kernels.conv_choice (it runs every setting; the others run
 where its cost model expects them faster): NAME, MARGIN, unsupported, forward_seconds and Plan are
 what the chooser reads. benchmarks/README.md has its speed against plain NumPy and PyTorch CPU.
@@ -15,12 +24,13 @@ what the chooser reads. benchmarks/README.md has its speed against plain NumPy a
 import math
 import threading
 import weakref
+from typing import NamedTuple
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from .compile import Kernel
-from .threads import map_chunks, matmul, split, workers
+from .threads import in_worker, map_chunks, matmul, one_per_worker, split, workers
 from .windows import output_shape
 
 NAME = "im2col"
@@ -37,6 +47,9 @@ COPY_RATE = 0.5e9
 # The most bytes of im2col columns made at once: a larger batch goes through in chunks of images
 # (the columns of a 10x10 conv over 46x46 images with 32 channels are 27 MB per float32 image).
 COLUMNS_BUDGET_BYTES = 128 << 20
+# conv2d_forward multiplies images whose output has fewer pixels than this several at a time (one at a time, the
+# products of the face ResNet's 8x8 layers were too narrow for BLAS's kernels).
+PRODUCT_COLUMNS = 2048
 # Below this many bytes of columns in a layer, the batch goes in one piece (a chunk's hand-over costs ~50 us); from it
 # on, in a chunk per core at least (the face ResNet's 1x1 layers at batch 32 hold 295 kB).
 SPLIT_BYTES = 1 << 18
@@ -82,8 +95,128 @@ def col2im(grad_x_padded, columns, kernel_h, kernel_w, stride_h, stride_w, dilat
                         grad_x_padded[n, c, target_y, x * stride_w + j * dilation_w] += columns[row, n, y, x]
 
 
+@njit(cache=True, nogil=True)
+def copy_run(target, start, stop, source, origin, step):
+    """target[start + k] = source[origin + k*step] for k < stop - start, target and source flat arrays.
+
+    The indices are unsigned: Numba then leaves out its wrap-around of negative indices, and at step 1 (a loop of
+    its own: the compiler does not split one on the step's value) the compiler turns the loop into vector copies
+    (AlexNet's columns 4-7x faster, benchmarks/README.md)."""
+    if step == 1:
+        shift = origin - start
+        for p in range(start, stop):
+            target[np.uint64(p)] = source[np.uint64(p + shift)]
+    else:
+        for k in range(stop - start):
+            target[np.uint64(start + k)] = source[np.uint64(origin + k * step)]
+
+
+@njit(cache=True, nogil=True)
+def zero_run(target, start, stop):
+    """target[start:stop] = 0 for a flat array target (unsigned indices, as copy_run)."""
+    for p in range(start, stop):
+        target[np.uint64(p)] = 0
+
+
+@njit(cache=True, nogil=True)
+def inside(offset, step, size, count):
+    """(first, stop): the positions k < count whose source k*step + offset lies in range(size) are first..stop-1."""
+    first = min(count, max(0, (step - 1 - offset) // step))
+    return first, min(count, max(first, (size - 1 - offset) // step + 1))
+
+
+def im2col_same_width(columns, x, kernel_h, kernel_w, dilation_h, dilation_w, top, left):
+    """im2col at stride 1 where the output rows are as wide as x's (Wo == W: 'same' padding): fill columns
+    (C*kh*kw, N, Ho, W) from x (N, C, H, W) zero-padded by top and left,
+
+      columns[(c*kh + i)*kw + j, n, y, x_] = x[n, c, y + i*dh - top, x_ + j*dw - left] (0 outside x).
+
+    Each row of columns is then x's plane shifted by i*dh - top rows and j*dw - left columns, so one run of
+    consecutive numbers (im2col's runs are one output row, Wo numbers: 13 in AlexNet's conv3-5, too short for the
+    compiler's vector loops); the numbers the shift brings in from past the left or right edge are set to 0 by
+    the mask inside_x[j], whether an output's source column lies in x.
+    """
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    n_images, out_h = columns.shape[1], columns.shape[2]
+    plane = out_h * width
+    inside_x = np.empty((kernel_w, plane), np.bool_)  # (filled by loops: an array expression would be a
+    for j in range(kernel_w):                          # parallel loop of its own in the parallel compilation)
+        first_x, stop_x = inside(j * dilation_w - left, 1, width, width)
+        for p in range(plane):
+            inside_x[j, p] = first_x <= p % width < stop_x
+    source, target = x.reshape(-1), columns.reshape(-1)
+    for row in prange(channels * kernel_h * kernel_w):
+        c, i, j = row // (kernel_h * kernel_w), row // kernel_w % kernel_h, row % kernel_w
+        offset_y, offset_x = i * dilation_h - top, j * dilation_w - left
+        first_y, stop_y = inside(offset_y, 1, height, out_h)
+        first_x, stop_x = inside(offset_x, 1, width, width)
+        keep = inside_x[j]
+        for n in range(n_images):
+            first = (row * n_images + n) * plane  # columns[row, n, 0, 0]
+            if first_y == stop_y or first_x == stop_x:
+                zero_run(target, first, first + plane)
+                continue
+            start, stop = first_y * width + first_x, (stop_y - 1) * width + stop_x  # the first and last source in x
+            shift = (n * channels + c) * height * width + offset_y * width + offset_x - first
+            zero_run(target, first, first + start)
+            for p in range(first + start, first + stop):
+                target[np.uint64(p)] = source[np.uint64(p + shift)] if keep[np.uint64(p - first)] else 0
+            zero_run(target, first + stop, first + plane)
+
+
+def split_phases(phases, x, top, left):
+    """Fill phases (N, C, sh, sw, Hs, Ws) with x (N, C, H, W) zero-padded by top and left, split by the stride's
+    phases: phases[n, c, a, b, y, x_] = x[n, c, y*sh + a - top, x_*sw + b - left] (0 outside x).
+
+    A window element's column of a strided convolution then reads consecutive numbers (im2col_phases), where on
+    the padded image it reads every sh-th row and sw-th number; at stride 1 phases is the padded image.
+    """
+    n_images, channels, stride_h, stride_w, size_h, size_w = phases.shape
+    height, width = x.shape[2], x.shape[3]
+    source, target = x.reshape(-1), phases.reshape(-1)
+    for plane in prange(n_images * channels):
+        for a in range(stride_h):
+            first_y, stop_y = inside(a - top, stride_h, height, size_h)
+            for b in range(stride_w):
+                first_x, stop_x = inside(b - left, stride_w, width, size_w)
+                first = ((plane * stride_h + a) * stride_w + b) * size_h * size_w  # phases[n, c, a, b, 0, 0]
+                zero_run(target, first, first + first_y * size_w)
+                for y in range(first_y, stop_y):
+                    start = first + y * size_w
+                    zero_run(target, start, start + first_x)
+                    copy_run(target, start + first_x, start + stop_x, source,
+                             (plane * height + y * stride_h + a - top) * width + first_x * stride_w + b - left,
+                             stride_w)
+                    zero_run(target, start + stop_x, start + size_w)
+                zero_run(target, first + stop_y * size_w, first + size_h * size_w)
+
+
+def im2col_phases(columns, phases, kernel_h, kernel_w, dilation_h, dilation_w):
+    """im2col from split_phases' phases (N, C, sh, sw, Hs, Ws): fill columns (C*kh*kw, N, Ho, Wo) with
+
+      columns[(c*kh + i)*kw + j, n, y, x] = phases[n, c, i*dh % sh, j*dw % sw, y + i*dh // sh, x + j*dw // sw],
+
+    i.e. x_padded[n, c, y*sh + i*dh, x*sw + j*dw]: each output row's Wo numbers are consecutive in phases.
+    """
+    n_images, channels, stride_h, stride_w, size_h, size_w = phases.shape
+    out_h, out_w = columns.shape[2], columns.shape[3]
+    source, target = phases.reshape(-1), columns.reshape(-1)
+    for row in prange(channels * kernel_h * kernel_w):
+        c, i, j = row // (kernel_h * kernel_w), row // kernel_w % kernel_h, row % kernel_w
+        phase_h, phase_w = i * dilation_h % stride_h, j * dilation_w % stride_w
+        for n in range(n_images):
+            first = (row * n_images + n) * out_h * out_w  # columns[row, n, 0, 0]
+            origin = ((((n * channels + c) * stride_h + phase_h) * stride_w + phase_w) * size_h
+                      + i * dilation_h // stride_h) * size_w + j * dilation_w // stride_w
+            for y in range(out_h):
+                copy_run(target, first + y * out_w, first + (y + 1) * out_w, source, origin + y * size_w, 1)
+
+
 im2col_kernel = Kernel(im2col)
 col2im_kernel = Kernel(col2im)
+im2col_same_width_kernel = Kernel(im2col_same_width)
+split_phases_kernel = Kernel(split_phases)
+im2col_phases_kernel = Kernel(im2col_phases)
 
 
 def pad_image(x, pads):
@@ -159,24 +292,88 @@ def columns_bytes_per_image(x_shape, kernel_hw, out_hw, dtype):
     return x_shape[1] * kernel_hw[0] * kernel_hw[1] * out_hw[0] * out_hw[1] * np.dtype(dtype).itemsize
 
 
+class Piece(NamedTuple):
+    """A part of a convolution's output whose columns conv2d_forward makes and multiplies at once: images, groups
+    and output rows (slices)."""
+    images: slice
+    groups: slice
+    rows: slice
+
+
+def forward_pieces(n_images, groups, out_hw, bytes_per_image):
+    """The Pieces of conv2d_forward's output, in workers() lists (fewer when there is little to share out).
+
+    A piece is one image (its product written straight into the output), or as many as PRODUCT_COLUMNS of
+    output pixels hold where images are small (their product then copied into place), within the thread's share
+    of COLUMNS_BUDGET_BYTES of columns. A single image, when the cores share it, is cut into one piece per core: by
+    groups where there are enough, else by output rows (its columns made by each core for its own rows).
+    """
+    parallel = n_images * bytes_per_image >= SPLIT_BYTES and workers() > 1 and not in_worker()
+    per_piece = max(1, min(PRODUCT_COLUMNS // max(math.prod(out_hw), 1),
+                           COLUMNS_BUDGET_BYTES // workers() // max(bytes_per_image, 1)))
+    every = slice(0, groups), slice(0, out_hw[0])
+    pieces = [Piece(images, *every) for images in split(n_images, per_piece, parallel)]
+    if parallel and len(pieces) < workers():
+        if groups >= workers():
+            pieces = [Piece(piece.images, part, every[1]) for piece in pieces for part in one_per_worker(groups)]
+        else:
+            pieces = [Piece(piece.images, every[0], part) for piece in pieces for part in one_per_worker(out_hw[0])]
+    return [pieces[part] for part in one_per_worker(len(pieces))] if parallel else [pieces]
+
+
+def piece_columns(x, kernel_hw, stride, dilation, top_left, out_hw):
+    """The im2col columns (C*kh*kw, n, Ho, Wo) of x (n, C, H, W) zero-padded by top_left = (top, left), in this
+    thread's reused buffer: im2col_same_width where it applies, else split_phases and im2col_phases."""
+    shape = (x.shape[1] * kernel_hw[0] * kernel_hw[1], x.shape[0], *out_hw)
+    columns = scratch(shape, x.dtype)
+    if stride == (1, 1) and out_hw[1] == x.shape[3]:
+        im2col_same_width_kernel(columns, x, *kernel_hw, *dilation, *top_left, work=columns.size)
+    else:
+        phases = scratch(phases_shape(x.shape, kernel_hw, stride, dilation, out_hw), x.dtype, "phases")
+        split_phases_kernel(phases, x, *top_left, work=phases.size)
+        im2col_phases_kernel(columns, phases, *kernel_hw, *dilation, work=columns.size)
+    return columns
+
+
+def phases_shape(x_shape, kernel_hw, stride, dilation, out_hw):
+    """(N, C, sh, sw, Hs, Ws): the phases of x (N, C, H, W) that im2col_phases reads for an output (Ho, Wo)."""
+    size_hw = [out + (kernel - 1) * step // s for out, kernel, step, s in zip(out_hw, kernel_hw, dilation, stride)]
+    return (*x_shape[:2], *stride, *size_hw)
+
+
 def conv2d_forward(x, weight, stride, pads, dilation, groups):
     """Convolve x (N, C, H, W) with weight (O, C/G, kh, kw) -> out (N, O, Ho, Wo).
 
-    stride, dilation: (h, w) pairs; pads: ((top, bottom), (left, right)). The batch goes
-    through in chunks whose columns fit COLUMNS_BUDGET_BYTES.
+    stride, dilation: (h, w) pairs; pads: ((top, bottom), (left, right)). The output goes in pieces (forward_pieces:
+    an image at a time, or a few small ones), each piece's columns made and multiplied by the weight while they are
+    in the cache, the product written straight into out where the piece is one image.
     """
-    n_images, out_channels = x.shape[0], weight.shape[0]
+    x = np.ascontiguousarray(x)
+    n_images, (out_channels, group_channels) = x.shape[0], weight.shape[:2]
     kernel_hw = weight.shape[2:]
     out_hw = output_shape(x.shape[2:], kernel_hw, stride, dilation, pads)
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
+    weights = grouped(weight, groups)  # (G, O/G, C/G*kh*kw)
+    by_group = out.reshape(n_images, groups, out_channels // groups, math.prod(out_hw))
+    (top, _), (left, _) = pads
 
-    def convolve(chunk):
-        columns = grouped(image_columns(pad_image(x[chunk], pads), kernel_hw, stride, dilation, out_hw), groups)
-        product = matmul(grouped(weight, groups), columns,  # (G, O/G, n*Ho*Wo)
-                            out=scratch((groups, out_channels // groups, columns.shape[2]), x.dtype, "product"))
-        out[chunk] = product.reshape(out_channels, chunk.stop - chunk.start, *out_hw).transpose(1, 0, 2, 3)
+    def convolve(piece):
+        images, piece_groups, rows = piece
+        source = x[images, piece_groups.start * group_channels:piece_groups.stop * group_channels]
+        columns = piece_columns(source, kernel_hw, stride, dilation, (top - rows.start * stride[0], left),
+                                (rows.stop - rows.start, out_hw[1]))
+        columns = grouped(columns, piece_groups.stop - piece_groups.start)  # (G', C/G*kh*kw, n*rows*Wo)
+        if images.stop - images.start == 1:
+            matmul(weights[piece_groups], columns, out=by_group[images.start, piece_groups, :,
+                                                               rows.start * out_hw[1]:rows.stop * out_hw[1]])
+        else:  # every group and row: (G, O/G, n*Ho*Wo) to (n, O, Ho, Wo)
+            product = matmul(weights, columns, out=scratch((groups, out_channels // groups, columns.shape[2]),
+                                                           x.dtype, "product"))
+            out[images] = product.reshape(out_channels, images.stop - images.start, *out_hw).transpose(1, 0, 2, 3)
 
-    map_chunks(convolve, batch_chunks(n_images, columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)))
+    bytes_per_image = columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)
+    map_chunks(lambda pieces: [convolve(piece) for piece in pieces],
+               forward_pieces(n_images, groups, out_hw, bytes_per_image))
     return out
 
 
@@ -250,6 +447,36 @@ def forward_seconds(x_shape, weight_shape, stride, pads, dilation, groups, items
     column_elements = x_shape[1] * kernel_h * kernel_w * windows
     flops = 2.0 * out_channels * group_channels * kernel_h * kernel_w * windows
     return column_elements / COPY_RATE + flops / GEMM_RATE[itemsize]
+
+
+def source_indices(out_size, kernel, stride, dilation, before):
+    """(kernel, out_size): along one axis, the source position o*stride + k*dilation - before of window element k
+    at output position o (the caller sees which lie inside the input)."""
+    return np.arange(kernel)[:, None] * dilation + np.arange(out_size)[None, :] * stride - before
+
+
+def columns_reference(x, kernel_hw, stride, dilation, top_left, out_hw):
+    """Plain NumPy: the im2col columns (C*kh*kw, N, Ho, Wo) of x (N, C, H, W) zero-padded by top_left = (top, left)
+    (negative: rows or columns of x left out) and with zeros past its other edges,
+    columns[(c*kh + i)*kw + j, n, y, x_] = x[n, c, y*sh + i*dh - top, x_*sw + j*dw - left] (0 outside x)."""
+    rows = source_indices(out_hw[0], kernel_hw[0], stride[0], dilation[0], top_left[0])  # (kh, Ho)
+    cols = source_indices(out_hw[1], kernel_hw[1], stride[1], dilation[1], top_left[1])  # (kw, Wo)
+    rows, cols = rows[:, None, :, None], cols[None, :, None]  # broadcast to (kh, kw, Ho, Wo)
+    inside = (rows >= 0) & (rows < x.shape[2]) & (cols >= 0) & (cols < x.shape[3])
+    values = x[:, :, np.clip(rows, 0, x.shape[2] - 1), np.clip(cols, 0, x.shape[3] - 1)]
+    columns = np.where(inside, values, 0).astype(x.dtype)  # (N, C, kh, kw, Ho, Wo)
+    return columns.transpose(1, 2, 3, 0, 4, 5).reshape(x.shape[1] * math.prod(kernel_hw), x.shape[0], *out_hw)
+
+
+def split_phases_reference(x, stride, top_left, size_hw):
+    """Plain NumPy: split_phases' phases (N, C, sh, sw, Hs, Ws) of x (N, C, H, W) zero-padded by top_left,
+    phases[n, c, a, b, y, x_] = x[n, c, y*sh + a - top, x_*sw + b - left] (0 outside x): the columns of a
+    1 x 1 window at the stride, for each phase (a, b)."""
+    phases = np.zeros((*x.shape[:2], *stride, *size_hw), x.dtype)
+    for a, b in np.ndindex(*stride):
+        phases[:, :, a, b] = columns_reference(x, (1, 1), stride, (1, 1), (top_left[0] - a, top_left[1] - b),
+                                               size_hw).reshape(x.shape[1], x.shape[0], *size_hw).transpose(1, 0, 2, 3)
+    return phases
 
 
 def conv2d_reference(x, weight, stride, pads, dilation, groups):
