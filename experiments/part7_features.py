@@ -14,6 +14,7 @@ from experiments.common.features import (
     HEAD_BATCH_SIZE,
     HEAD_LEARNING_RATE,
     HEAD_STEPS,
+    QUICK_PER_ACTOR,
     FeatureNetwork,
     split_features,
     train_head,
@@ -99,7 +100,7 @@ def main(argv=None):
         for network in networks:
             dataset = facescrub.load_faces(size=network.crop_size, color=True)
             if args.quick:
-                dataset = dataset.subset(per_actor=6)
+                dataset = dataset.subset(per_actor=QUICK_PER_ACTOR)
             results.metrics["networks"][network.name] = report_network(results, network, dataset, args.seed, steps)
         best_error = 1 - max(m["test_accuracy"] for m in results.metrics["networks"].values())
         results.metrics["test_accuracy"] = 1 - best_error

@@ -22,6 +22,8 @@ from tinynet.models.face_resnet import FaceResNet, input_from_crops
 
 HEAD_STEPS, HEAD_BATCH_SIZE, HEAD_LEARNING_RATE = 1500, 64, 1e-3
 HEAD_FILE = Path("results/part7_features/head_face_resnet.npz")  # where part 7 saves its face-ResNet head
+# crops per actor and split in --quick runs of parts 7-9: one subset, so that their features are computed once
+QUICK_PER_ACTOR = 4
 
 
 class FeatureNetwork:
@@ -106,7 +108,7 @@ def face_network_and_head(args):
     network = FeatureNetwork.face_resnet()
     dataset = facescrub.load_faces(size=network.crop_size, color=True)
     if args.quick:
-        dataset = dataset.subset(per_actor=4)
+        dataset = dataset.subset(per_actor=QUICK_PER_ACTOR)
     steps = 60 if args.quick else HEAD_STEPS
     head, head_source = load_or_train_head(network, dataset, args.seed, args.head, steps=steps)
     return network, dataset, head, head_source
