@@ -426,7 +426,8 @@ def conv2d_weight_grad(grad_out, x, weight_shape, stride, pads, dilation, groups
     out_channels, group_channels = weight_shape[:2]
     transform, tiles_hw, bytes_per_image = tiling(grad_out.shape[2:], x.shape[1], out_channels, x.itemsize)
     size_t = transform.m + 2
-    input_t, output = transform.input_t.astype(x.dtype), transform.output_t.T.astype(x.dtype)
+    input_t = transform.input_t.astype(x.dtype)
+    output = np.ascontiguousarray(transform.output_t.T, dtype=x.dtype)  # (C order: the kernel's one compilation)
     (top, _), (left, _) = pads
 
     def chunk_sums(chunk):
