@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from coursedata.paths import PROJECT_ROOT
+from tinynet.kernels.compile import PARALLEL_THRESHOLD, Kernel
 
 # A kernel in a file of its own (Numba caches only functions defined in files), run in a fresh
 # interpreter: it prints whether both compilations agree, then the threading layer's setting and the one used.
@@ -66,3 +67,10 @@ def test_the_workqueue_is_chosen_at_the_first_parallel_kernel_unless_the_user_ch
     assert run_kernel() == ["True", "workqueue", "workqueue"]
     agrees, setting, _ = run_kernel(NUMBA_THREADING_LAYER="default")  # Numba's own choice: tbb, omp, workqueue
     assert (agrees, setting) == ("True", "default")
+
+
+@pytest.mark.parametrize("work, version", [(PARALLEL_THRESHOLD - 1, "serial"), (PARALLEL_THRESHOLD, "parallel")])
+def test_the_parallel_version_runs_from_the_threshold_on(work, version):
+    kernel = Kernel(lambda: None)
+    kernel.serial, kernel.parallel = (lambda: "serial"), (lambda: "parallel")  # the versions as they would run
+    assert kernel(work=work) == version

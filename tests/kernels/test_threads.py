@@ -4,6 +4,7 @@ import json
 import multiprocessing
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -123,20 +124,16 @@ def test_a_forked_child_runs_its_chunks_in_a_pool_of_its_own(two_workers):
         assert sum(child.apply_async(chunks_in_a_child).get(timeout=30)) == 10
 
 
-def test_a_mid_sized_product_runs_on_blas_threads_and_leaves_blas_on_one(monkeypatch):
-    """Between BLAS_THREADS_MULTIPLY_ADDS and SPLIT_MULTIPLY_ADDS a product runs on BLAS's own threads (they start
-    faster than tinynet's); BLAS is back as it was after it (one thread), so that they go to sleep."""
+def test_a_product_below_the_split_runs_in_the_calling_thread_on_one_blas_thread(monkeypatch):
+    """Below SPLIT_MULTIPLY_ADDS a product is one BLAS call on one thread: neither tinynet's threads nor BLAS's own
+    (which would spin beside the next kernels) take part."""
     from threadpoolctl import threadpool_info
 
     monkeypatch.setattr(threads, "workers", lambda: 2)
-    monkeypatch.setattr(threads, "BLAS_THREADS_MULTIPLY_ADDS", 0)
-    monkeypatch.setattr(threads, "SPLIT_MULTIPLY_ADDS", 1 << 60)
     seen = []
     monkeypatch.setattr(threads.np, "matmul", lambda a, b, out=None: seen.append(
-        {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}) or a @ b)
-    a, b = np.ones((3, 4)), np.ones((4, 2))
-    threads.take_the_cores()
-    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    np.testing.assert_array_equal(threads.matmul(a, b), np.full((3, 2), 4.0))
-    assert seen == [{2}]
-    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before
+        ({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"},
+         threading.current_thread() is threading.main_thread())) or a @ b)
+    a, b = np.ones((64, 64)), np.ones((64, (threads.SPLIT_MULTIPLY_ADDS - 1) // (64 * 64)))
+    np.testing.assert_array_equal(threads.matmul(a, b), np.full((64, b.shape[1]), 64.0))
+    assert seen == [({1}, True)]

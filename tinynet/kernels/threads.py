@@ -13,13 +13,11 @@ A product too large for one core (batch 1's convolutions, a fully-connected laye
 by rows or columns of its result (`matmul`). So at its first product tinynet sets NumPy's BLAS to one thread
 (threadpoolctl; not when imported, which changes no setting): OpenBLAS's own threads spin on a core for
 ~0.1 s after every call they share (measured: 105 ms of CPU time while the caller slept), which on two cores
-took one away from the next layer's chunks. Only a mid-sized product outside a chunk (BLAS_THREADS_MULTIPLY_ADDS
-below) still runs on BLAS's threads, for the microseconds in which they start.
+took one away from the next layer's chunks.
 
 `workers()` is Numba's thread count (NUMBA_NUM_THREADS, default the number of cores), so
 NUMBA_NUM_THREADS=1 runs everything in the calling thread.
 """
-import contextlib
 import functools
 import os
 import threading
@@ -29,17 +27,21 @@ import numpy as np
 from numba import config
 from threadpoolctl import ThreadpoolController
 
+from .allocator import keep_freed_memory
+
 # Below this many multiply-adds (~0.3 ms on one core) a product runs in the calling thread: waking a sleeping
 # thread on the course's VM took longer than the half it saved (part 8's input gradient at batch 1 ran 38 ms
-# splitting nothing, 41-42 ms splitting from 2^22 or 2^20 on; benchmarks/README.md).
+# splitting nothing, 41-42 ms splitting from 2^22 or 2^20 on; benchmarks/README.md). Not on BLAS's own threads
+# either, though they start in microseconds: they spin ~0.1 s after each call, beside the next kernels (part 8 at
+# batch 1, two threads, the machine quiet: 30.6 ms median with products from 2^21 on BLAS's threads, 28.0 without;
+# with other jobs running, 239 ms against 31; issue 30).
 SPLIT_MULTIPLY_ADDS = 1 << 24
-# From this many multiply-adds to SPLIT_MULTIPLY_ADDS a product runs on BLAS's own threads instead, which start in
-# microseconds (they spin): part 8's input gradient at batch 1, whose products are of this size, ran 33 ms instead
-# of 39-40 on one BLAS thread. They spin ~0.1 s after: from 2^18 on, the face ResNet's last layers and head at batch
-# 32 woke them, and its next forward's chunks ran beside them (230-241 ms instead of 183-198).
-BLAS_THREADS_MULTIPLY_ADDS = 1 << 21
-# The same for an elementwise op: below this many elements of its result it runs in the calling thread.
-SPLIT_ELEMENTS = 1 << 18
+# The same for an elementwise op: below this many elements of its result it runs in the calling thread. Such an op
+# is bound by memory, which the two cores share: a bias added to (32, 32, 35, 35) took 0.17 ms split, 0.21 not;
+# to (32, 64, 17, 17), 0.10 split, 0.09 not; to (32, 32, 72, 72), 0.82 split, 0.72 not (quiet, issue 30). The
+# face ResNet's forward at batch 32, two threads, alternating: 109-117 ms median splitting from 2^21-2^22 on,
+# 114-128 from 2^18.
+SPLIT_ELEMENTS = 1 << 22
 
 _worker = threading.local()  # .active: this thread is one of the pool's (its kernels run serial)
 
@@ -108,11 +110,8 @@ def matmul(a, b, out=None):
     run with the same workers()."""
     take_the_cores()
     multiply_adds = max(a.size * b.shape[-1], b.size * a.shape[-2])
-    if multiply_adds < BLAS_THREADS_MULTIPLY_ADDS or in_worker() or workers() < 2:
-        return np.matmul(a, b, out=out)  # (checked first: the per-op cost of small products stays as it was)
-    if multiply_adds < SPLIT_MULTIPLY_ADDS:
-        with _blas_threads():
-            return np.matmul(a, b, out=out)
+    if multiply_adds < SPLIT_MULTIPLY_ADDS or in_worker() or workers() < 2:
+        return np.matmul(a, b, out=out)
     stack = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     n, m = a.shape[-2], b.shape[-1]
     if out is None:
@@ -149,12 +148,6 @@ def elementwise(ufunc, *operands):
     return out
 
 
-def _blas_threads():
-    """A context in which NumPy's BLAS runs on workers() threads (one outside it)."""
-    blas = _blas_controller()
-    return blas.limit(limits=workers()) if blas else contextlib.nullcontext()
-
-
 @functools.cache
 def _blas_controller():
     """threadpoolctl's controller of the BLAS libraries, made once, or None where the process may not read its own
@@ -171,7 +164,8 @@ def _blas_controller():
 @functools.cache
 def take_the_cores():
     """Set NumPy's and SciPy's BLAS to one thread, once: tinynet's threads share the cores out (see the module's
-    docstring)."""
+    docstring). At the same first product, malloc is told to keep the memory tinynet frees (kernels.allocator)."""
+    keep_freed_memory()
     blas = _blas_controller()
     if blas:
         blas.limit(limits=1)  # a limit set now and kept: nothing restores it
