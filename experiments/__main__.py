@@ -28,12 +28,6 @@ from experiments.registry import EXPERIMENTS, RUN_TABLE
 
 RESULTS = Path("results")
 THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-# glibc hands every freed block over 32 MB back to the kernel (its largest mmap threshold), so a block of that size
-# allocated again, as seed 004's 139 MB fc weight gradient is at every step, comes back as fresh pages faulted in and
-# zeroed: 23 of the 36 ms of that product, and 15 of cnn_filters' 68 CPU-s (one thread; peak 796 -> 831 MB). With
-# these two thresholds the experiments keep such blocks for the next step. (Not the benchmarks: their numbers are
-# timings of tinynet as a user's process runs it, and their peak is near 1 GB already.)
-KEEP_LARGE_BLOCKS = (("MALLOC_MMAP_THRESHOLD_", str(1 << 30)), ("MALLOC_TRIM_THRESHOLD_", str(1 << 30)))
 # The report only shows the benchmarks: one round of 0.2 s per implementation and case instead of `python -m
 # benchmarks`' three of 0.6 s (`make bench` keeps those) took their step from ~60 to ~30 s, alone at the end.
 BENCHMARK_OPTIONS = ("--rounds", "1", "--budget", "0.2")
@@ -54,7 +48,7 @@ class StepRun:
 class Step:
     """One child process to run: `python -m module` with `options` (more command-line arguments) writing to out,
     after the modules in `after` have finished, taking about `seconds` (for the order of starting), on `threads`
-    threads (None: the default), with `environment` ((name, value) pairs) added to its environment."""
+    threads (None: the default)."""
 
     module: str
     out: Path
@@ -62,22 +56,20 @@ class Step:
     seconds: float = 0.0
     threads: int | None = None
     options: tuple = ()
-    environment: tuple = ()
 
 
-def child_environment(threads=None, extra=()) -> dict:
-    """The environment of a step: the project importable (environment_importing_project), with threads set,
-    BLAS, OpenMP and Numba each limited to that many threads, and the (name, value) pairs of extra."""
+def child_environment(threads=None) -> dict:
+    """The environment of a step: the project importable (environment_importing_project) and, with
+    threads set, BLAS, OpenMP and Numba each limited to that many threads."""
     environment = environment_importing_project()
     if threads is not None:
         environment.update(dict.fromkeys(THREAD_LIMITS, str(threads)))
-    environment.update(extra)
     return environment
 
 
-def run_child(command, log, threads=None, environment=()) -> StepRun:
-    """Run command (a list) with its stdout and stderr to the open file `log` and wait for it; threads and
-    environment: see child_environment.
+def run_child(command, log, threads=None) -> StepRun:
+    """Run command (a list) with its stdout and stderr to the open file `log` and wait for it; threads: see
+    child_environment.
 
     The peak resident memory is that child's own (os.wait4's rusage; ru_maxrss is in KiB on
     Linux): resource.getrusage(RUSAGE_CHILDREN) would give the largest of all children so far.
@@ -85,20 +77,20 @@ def run_child(command, log, threads=None, environment=()) -> StepRun:
     keeps the runner small: it imports neither NumPy nor tinynet (the report is imported to build it).
     """
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads, environment))
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads))
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait for it again
     return StepRun(child.returncode == 0, time.perf_counter() - started, usage.ru_maxrss * 1024,
                    usage.ru_utime + usage.ru_stime)
 
 
-def run(module, out, seed, options=(), threads=None, environment=()) -> StepRun:
-    """Run `python -m module --seed seed --out out [options]`, its output to out/run.log; threads and environment:
-    see child_environment."""
+def run(module, out, seed, options=(), threads=None) -> StepRun:
+    """Run `python -m module --seed seed --out out [options]`, its output to out/run.log; threads: see
+    child_environment."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "run.log", "w") as log:
         return run_child([sys.executable, "-m", module, "--seed", str(seed), "--out", str(out), *options], log,
-                         threads, environment)
+                         threads)
 
 
 def work_ahead(steps) -> dict:
@@ -164,15 +156,14 @@ def main(argv=None):
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     threads = 1 if args.jobs > 1 else None
     steps = [Step(f"experiments.{e.name}", RESULTS / e.name, tuple(f"experiments.{name}" for name in e.after),
-                  e.seconds, threads, ("--debug",) * args.debug, KEEP_LARGE_BLOCKS)
-             for e in EXPERIMENTS if e.name in (args.only or names)]
+                  e.seconds, threads, ("--debug",) * args.debug) for e in EXPERIMENTS if e.name in (args.only or names)]
     if not args.no_bench:  # after every experiment, so alone, and on the default threads: its numbers are timings
         steps.append(Step("benchmarks", RESULTS / "benchmarks", after=tuple(step.module for step in steps),
                           options=BENCHMARK_OPTIONS))
     started, failed = time.perf_counter(), []
 
     def launch(step):
-        return run(step.module, step.out, args.seed, step.options, step.threads, step.environment)
+        return run(step.module, step.out, args.seed, step.options, step.threads)
 
     for finished, (step, outcome) in enumerate(as_finished(steps, args.jobs, launch), start=1):
         record(RESULTS, step.module, outcome)

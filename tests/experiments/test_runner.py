@@ -77,15 +77,14 @@ def test_only_needs_known_experiment_names(tmp_path, monkeypatch, capsys, argv, 
     assert exit_info.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "results").exists()
 
 
-def test_experiments_get_debug_and_large_blocks_kept_and_the_benchmarks_their_short_round(tmp_path, monkeypatch):
+def test_debug_is_passed_on_to_experiments_and_the_benchmarks_get_their_short_round(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads, environment:
-                        calls.append((module, options, environment)) or runner.StepRun(True, 0.0, 0))
+    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads:
+                        calls.append((module, options)) or runner.StepRun(True, 0.0, 0))
     monkeypatch.setattr(report, "build", lambda results: results / "index.html")
     runner.main(["--only", "part1_mnist", "--debug"])
-    assert calls == [("experiments.part1_mnist", ("--debug",), runner.KEEP_LARGE_BLOCKS),
-                     ("benchmarks", runner.BENCHMARK_OPTIONS, ())]
+    assert calls == [("experiments.part1_mnist", ("--debug",)), ("benchmarks", runner.BENCHMARK_OPTIONS)]
     options = benchmarks_main.parse_arguments(list(runner.BENCHMARK_OPTIONS))
     assert (options.rounds, options.budget) == (1, 0.2)
 
@@ -140,7 +139,7 @@ def test_side_by_side_experiments_get_one_thread_each_and_the_benchmarks_run_las
         tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads, environment:
+    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads:
                         calls.append((module, threads))
                         or runner.StepRun(module != "experiments.part4_weights", 1.0, 10**8))
     monkeypatch.setattr(report, "build", lambda results: results / "index.html")
@@ -161,7 +160,7 @@ def test_side_by_side_experiments_get_one_thread_each_and_the_benchmarks_run_las
 def test_one_job_leaves_the_threads_to_the_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads, environment:
+    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads:
                         calls.append(threads)
                         or runner.StepRun(True, 0.0, 0))
     monkeypatch.setattr(report, "build", lambda results: results / "index.html")
@@ -180,9 +179,8 @@ def test_jobs_must_be_at_least_one(tmp_path, monkeypatch, capsys):
 def test_a_child_sees_its_thread_limits_and_the_project_on_its_path(monkeypatch, threads):
     for name in runner.THREAD_LIMITS:
         monkeypatch.setenv(name, "7")
-    environment = runner.child_environment(threads, runner.KEEP_LARGE_BLOCKS)
+    environment = runner.child_environment(threads)
     assert {environment[name] for name in runner.THREAD_LIMITS} == {"7" if threads is None else "1"}
-    assert environment["MALLOC_MMAP_THRESHOLD_"] == environment["MALLOC_TRIM_THRESHOLD_"] == str(1 << 30)
     assert environment["PYTHONPATH"].split(os.pathsep)[0] == str(Path(runner.__file__).resolve().parents[1])
 
 
