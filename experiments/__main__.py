@@ -6,10 +6,10 @@ oversubscribing them. An experiment starts only after those whose results it rea
 experiments.registry); among those ready, the longest chain of work ahead starts first. Prints a
 progress line per finished step (its wall time and peak resident memory), goes on past a failing
 one, writes each one's log under results/<name>/, then runs the benchmarks alone, on the machine's
-default threads, into results/benchmarks/ (unless --no-bench), records every step's time and
-memory in results/run_table.json, builds results/index.html (experiments.report, failures
-included) and exits non-zero if any step failed. A failing step's log ends with its one-line error
-(with --debug, which is passed on to every experiment, its traceback).
+default threads, in one short round (BENCHMARK_OPTIONS), into results/benchmarks/ (unless --no-bench),
+records every step's time and memory in results/run_table.json, builds results/index.html
+(experiments.report, failures included) and exits non-zero if any step failed. A failing step's log
+ends with its one-line error (with --debug, which is passed on to every experiment, its traceback).
 """
 import argparse
 import json
@@ -28,6 +28,9 @@ from experiments.registry import EXPERIMENTS, RUN_TABLE
 
 RESULTS = Path("results")
 THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+# The report only shows the benchmarks: one round of 0.2 s per implementation and case instead of `python -m
+# benchmarks`' three of 0.6 s (`make bench` keeps those) took their step from ~60 to ~30 s, alone at the end.
+BENCHMARK_OPTIONS = ("--rounds", "1", "--budget", "0.2")
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,16 @@ class StepRun:
 
 @dataclass(frozen=True)
 class Step:
-    """One child process to run: `python -m module` writing to out, after the modules in `after` have
-    finished, taking about `seconds` (for the order of starting), on `threads` threads (None: the default)."""
+    """One child process to run: `python -m module` with `options` (more command-line arguments) writing to out,
+    after the modules in `after` have finished, taking about `seconds` (for the order of starting), on `threads`
+    threads (None: the default)."""
 
     module: str
     out: Path
     after: tuple = ()
     seconds: float = 0.0
     threads: int | None = None
+    options: tuple = ()
 
 
 def child_environment(threads=None) -> dict:
@@ -79,13 +84,13 @@ def run_child(command, log, threads=None) -> StepRun:
                    usage.ru_utime + usage.ru_stime)
 
 
-def run(module, out, seed, debug=False, threads=None) -> StepRun:
-    """Run `python -m module --seed seed --out out [--debug]`, its output to out/run.log; threads: see
+def run(module, out, seed, options=(), threads=None) -> StepRun:
+    """Run `python -m module --seed seed --out out [options]`, its output to out/run.log; threads: see
     child_environment."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "run.log", "w") as log:
-        return run_child([sys.executable, "-m", module, "--seed", str(seed), "--out", str(out)] + ["--debug"] * debug,
-                         log, threads)
+        return run_child([sys.executable, "-m", module, "--seed", str(seed), "--out", str(out), *options], log,
+                         threads)
 
 
 def work_ahead(steps) -> dict:
@@ -151,13 +156,14 @@ def main(argv=None):
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     threads = 1 if args.jobs > 1 else None
     steps = [Step(f"experiments.{e.name}", RESULTS / e.name, tuple(f"experiments.{name}" for name in e.after),
-                  e.seconds, threads) for e in EXPERIMENTS if e.name in (args.only or names)]
+                  e.seconds, threads, ("--debug",) * args.debug) for e in EXPERIMENTS if e.name in (args.only or names)]
     if not args.no_bench:  # after every experiment, so alone, and on the default threads: its numbers are timings
-        steps.append(Step("benchmarks", RESULTS / "benchmarks", after=tuple(step.module for step in steps)))
+        steps.append(Step("benchmarks", RESULTS / "benchmarks", after=tuple(step.module for step in steps),
+                          options=BENCHMARK_OPTIONS))
     started, failed = time.perf_counter(), []
 
     def launch(step):
-        return run(step.module, step.out, args.seed, args.debug and step.module != "benchmarks", step.threads)
+        return run(step.module, step.out, args.seed, step.options, step.threads)
 
     for finished, (step, outcome) in enumerate(as_finished(steps, args.jobs, launch), start=1):
         record(RESULTS, step.module, outcome)

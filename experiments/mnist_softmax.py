@@ -55,10 +55,13 @@ def cost(weights, bias, x, labels):
 
 
 def hand_gradients(weights, bias, x, labels):
-    """dC/dW (784, 10) and dC/db (10,) of the summed cost, vectorized: xᵀ(p - y) and Σ(p - y)."""
+    """dC/dW (784, 10) and dC/db (10,) of the summed cost, vectorized: xᵀ(p - y) and Σ(p - y).
+
+    xᵀ(p - y) is taken as ((p - y)ᵀ x)ᵀ: the same sums, which OpenBLAS ran in 1.9 ms instead of 2.6 for a step's
+    6000 images (x C-ordered; one core), 4000 times in a run."""
     p_minus_y = np.exp(log_probabilities(weights, bias, x))
     p_minus_y[np.arange(len(labels)), labels] -= 1
-    return x.T @ p_minus_y, p_minus_y.sum(axis=0)
+    return (p_minus_y.T @ x).T, p_minus_y.sum(axis=0)
 
 
 def autodiff_gradients(weights, bias, x, labels):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import __main__ as benchmarks_main
 from experiments import __main__ as runner
 from experiments import report
 from experiments.registry import Experiment
@@ -76,14 +77,16 @@ def test_only_needs_known_experiment_names(tmp_path, monkeypatch, capsys, argv, 
     assert exit_info.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "results").exists()
 
 
-def test_debug_is_passed_on_to_experiments_but_not_to_the_benchmarks(tmp_path, monkeypatch, capsys):
+def test_debug_is_passed_on_to_experiments_and_the_benchmarks_get_their_short_round(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(runner, "run", lambda module, out, seed, debug, threads: calls.append((module, debug))
-                        or runner.StepRun(True, 0.0, 0))
+    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads:
+                        calls.append((module, options)) or runner.StepRun(True, 0.0, 0))
     monkeypatch.setattr(report, "build", lambda results: results / "index.html")
     runner.main(["--only", "part1_mnist", "--debug"])
-    assert calls == [("experiments.part1_mnist", True), ("benchmarks", False)]
+    assert calls == [("experiments.part1_mnist", ("--debug",)), ("benchmarks", runner.BENCHMARK_OPTIONS)]
+    options = benchmarks_main.parse_arguments(list(runner.BENCHMARK_OPTIONS))
+    assert (options.rounds, options.budget) == (1, 0.2)
 
 
 def steps(*specs):
@@ -136,7 +139,8 @@ def test_side_by_side_experiments_get_one_thread_each_and_the_benchmarks_run_las
         tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(runner, "run", lambda module, out, seed, debug, threads: calls.append((module, threads))
+    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads:
+                        calls.append((module, threads))
                         or runner.StepRun(module != "experiments.part4_weights", 1.0, 10**8))
     monkeypatch.setattr(report, "build", lambda results: results / "index.html")
     with pytest.raises(SystemExit, match="1 step\\(s\\) failed: experiments.part4_weights"):
@@ -156,7 +160,8 @@ def test_side_by_side_experiments_get_one_thread_each_and_the_benchmarks_run_las
 def test_one_job_leaves_the_threads_to_the_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(runner, "run", lambda module, out, seed, debug, threads: calls.append(threads)
+    monkeypatch.setattr(runner, "run", lambda module, out, seed, options, threads:
+                        calls.append(threads)
                         or runner.StepRun(True, 0.0, 0))
     monkeypatch.setattr(report, "build", lambda results: results / "index.html")
     runner.main(["--only", "part3_mlp", "--jobs", "1"])

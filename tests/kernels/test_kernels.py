@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import tinynet.kernels.compile
 from tinynet.kernels import conv
+from tinynet.kernels.adam import adam_step, adam_step_reference
 from tinynet.kernels.conv import (
     columns_bytes_per_image,
     columns_reference,
@@ -247,6 +248,35 @@ def test_where_of_other_broadcasts_and_dtypes_is_numpys():
     transposed = np.eye(3, dtype=bool)[:, ::-1].T  # a condition that is not contiguous
     np.testing.assert_array_equal(where(transposed, np.arange(9.0).reshape(3, 3), np.zeros(())),
                                   np.where(transposed, np.arange(9.0).reshape(3, 3), 0.0))
+
+
+@given(shape=st.sampled_from([(1,), (7,), (3, 5), (2, 3, 4)]), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.float32, np.float64]), lr=st.sampled_from([1e-4, 1e-3, 0.1]),
+       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9)]), eps=st.sampled_from([1e-8, 1e-3]),
+       transposed_grad=st.booleans())
+def test_adam_step_matches_the_reference_to_the_bit(shape, seed, dtype, lr, betas, eps, transposed_grad):
+    """Three steps from zero moments, the gradient's zeros and large values included; a transposed gradient goes
+    through the kernel too (copied), a transposed parameter through the reference."""
+    rng = np.random.default_rng(seed)
+    value = rng.standard_normal(shape).astype(dtype)
+    ours, theirs = [value.copy(), np.zeros_like(value), np.zeros_like(value)], [value, *np.zeros((2,) + shape, dtype)]
+    for step in (1, 2, 3):
+        grad = (rng.standard_normal(shape[::-1]) * rng.choice([0.0, 1.0, 1e3], shape[::-1])).astype(dtype)
+        grad = grad.T if transposed_grad else grad.reshape(shape)
+        adam_step(*ours, grad, lr, betas, eps, step)
+        adam_step_reference(*theirs, grad, lr, betas, eps, step)
+        for result, expected in zip(ours, theirs):
+            np.testing.assert_array_equal(result, expected)
+            assert result.dtype == dtype
+
+
+def test_adam_step_of_a_transposed_parameter_updates_it_in_place():
+    value = np.arange(6.0).reshape(2, 3).T
+    expected = value.copy()
+    adam_step_reference(expected, np.zeros((3, 2)), np.zeros((3, 2)), np.ones((3, 2)), 0.1, (0.9, 0.999), 1e-8, 1)
+    adam_step(value, np.zeros((3, 2)), np.zeros((3, 2)), np.ones((3, 2)), 0.1, (0.9, 0.999), 1e-8, 1)
+    np.testing.assert_array_equal(value, expected)
+    np.testing.assert_allclose(value, np.arange(6.0).reshape(2, 3).T - 0.1)  # Adam's first step: lr * sign(grad)
 
 
 @given(channels=st.integers(1, 7), radius=st.integers(0, 4), seed=st.integers(0, 2**32 - 1),

@@ -11,6 +11,7 @@ Nothing here knows about Tensor; an op calls its family's functions on arrays. O
   pool.py         max and average pooling and their VJPs
   select.py       np.where(condition, array, number) (a ReLU's VJP) without NumPy's mispredicted branches
   lrn.py          local response normalization across channels, forward and backward
+  adam.py         Adam's update of a parameter in one pass over its elements
   windows.py      kernel, stride, dilation and padding checked, and the output-size formula
   compile.py      Kernel: a Python function compiled serial and parallel (cached on disk); the
                   threading layer, chosen when the first parallel kernel runs

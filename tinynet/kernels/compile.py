@@ -56,12 +56,14 @@ class Kernel:
     side in Python threads (tinynet.kernels.threads), where the serial version runs.
     """
 
-    def __init__(self, function):
+    def __init__(self, function, **options):
+        """options: more of njit's (error_model="numpy": a division by zero gives inf or nan as in NumPy instead of
+        raising, which lets LLVM vectorize the division)."""
         self.function = function
         # Numba's disk cache ignores the options, so each compilation's name says them: a cache written by an
         # older tinynet without nogil must not be loaded (its kernels would hold the GIL, and chunks queue).
-        self.serial = njit(cache=True, nogil=True)(renamed(function, "_serial_nogil"))
-        self.parallel = njit(cache=True, parallel=True, nogil=True)(renamed(function, "_parallel_nogil"))
+        self.serial = njit(cache=True, nogil=True, **options)(renamed(function, "_serial_nogil"))
+        self.parallel = njit(cache=True, parallel=True, nogil=True, **options)(renamed(function, "_parallel_nogil"))
 
     def __call__(self, *arguments, work):
         if work < PARALLEL_THRESHOLD or in_worker() or workers() < 2:  # a chunk's thread already has its core
