@@ -245,8 +245,8 @@ MUTANTS = (
            "batch-chunk bug: Winograd's weight gradient keeps the last chunk's only", KERNELS, "Conv2d",
            "conv_winograd"),
     Mutant("winograd-weight-grad-transform", "kernels/conv_winograd.py",
-           "input_t, output = transform.input_t.astype(x.dtype), transform.output_t.T.astype(x.dtype)",
-           "input_t, output = transform.input_t.T.astype(x.dtype), transform.output_t.T.astype(x.dtype)",
+           "    input_t = transform.input_t.astype(x.dtype)\n",
+           "    input_t = transform.input_t.T.astype(x.dtype)\n",
            "transform bug: Winograd's weight gradient transforms x's tiles by B, not B^T", KERNELS,
            "Conv2d", "conv_winograd"),
     # ---- the reverse pass -------------------------------------------------------------------------------------
