@@ -9,8 +9,8 @@ thread (both release the GIL): one barrier per layer. Measured on the course's 2
 (benchmarks/README.md, "Threads"): the face ResNet's forward at batch 32 took 185 ms against 311-359 ms
 with two BLAS threads per product.
 
-A product too large for one core (batch 1's convolutions, a fully-connected layer) is split the same way,
-by rows or columns of its result (`matmul`). So at its first product tinynet sets NumPy's BLAS to one thread
+A product too large for one core (2^24 multiply-adds and more: a fully-connected layer at batch 500) is split the
+same way, by rows or columns of its result (`matmul`). So at its first product tinynet sets NumPy's BLAS to one thread
 (threadpoolctl; not when imported, which changes no setting): OpenBLAS's own threads spin on a core for
 ~0.1 s after every call they share (measured: 105 ms of CPU time while the caller slept), which on two cores
 took one away from the next layer's chunks.
