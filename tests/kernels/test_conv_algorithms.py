@@ -77,36 +77,60 @@ def test_im2col_in_chunks_stays_within_the_budget_and_gives_the_unchunked_number
 @contextlib.contextmanager
 def workers_and_pieces(workers, product_columns):
     """conv2d_forward with this many workers, every layer split over them (SPLIT_BYTES 0), and images multiplied
-    together up to product_columns output pixels."""
+    together up to product_columns output pixels (or as many multiply-adds)."""
     with pytest.MonkeyPatch.context() as patch:
         for module in (conv, threads):
             patch.setattr(module, "workers", lambda: workers)
         patch.setattr(conv, "SPLIT_BYTES", 0)
         patch.setattr(conv, "PRODUCT_COLUMNS", product_columns)
+        patch.setattr(conv, "PRODUCT_MULTIPLY_ADDS", product_columns)
         yield
 
 
-@given(n_images=st.integers(0, 9), groups=st.integers(1, 4), out_h=st.integers(1, 6), workers=st.integers(1, 3),
-       product_columns=st.sampled_from([1, 12, 1 << 30]))
-def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_images, groups, out_h, workers,
-                                                                           product_columns):
-    """At most one list of pieces per worker; each (image, group, output row) in exactly one piece; a piece of
-    several images has every group and row; a single image goes to the workers by groups where there are as many,
-    else by rows."""
+@given(n_images=st.integers(0, 9), groups=st.integers(1, 4), group_channels=st.integers(1, 5),
+       out_h=st.integers(1, 6), workers=st.integers(1, 3), product_columns=st.sampled_from([1, 12, 1 << 30]),
+       multiply_adds=st.sampled_from([1, 100, 1 << 30]))
+def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_images, groups, group_channels, out_h,
+                                                                           workers, product_columns, multiply_adds):
+    """At most one list of pieces per worker; each (image, group, output row, channel of the group) in exactly one
+    piece; a piece of several images has every group, row and channel; a single image goes to the workers by groups
+    where there are as many, else by rows where its output has PRODUCT_COLUMNS pixels, else by output channels."""
     with workers_and_pieces(workers, product_columns):
-        lists = conv.forward_pieces(n_images, groups, (out_h, 2), 1 << 20)
+        lists = conv.forward_pieces(n_images, groups, group_channels, (out_h, 2), 1 << 20, multiply_adds)
     assert 1 <= len(lists) <= workers
     pieces = [piece for part in lists for piece in part]
-    covered = Counter((n, g, y) for piece in pieces for n in range(piece.images.start, piece.images.stop)
+    covered = Counter((n, g, y, o) for piece in pieces for n in range(piece.images.start, piece.images.stop)
                       for g in range(piece.groups.start, piece.groups.stop)
-                      for y in range(piece.rows.start, piece.rows.stop))
-    assert covered == Counter(itertools.product(range(n_images), range(groups), range(out_h)))
+                      for y in range(piece.rows.start, piece.rows.stop)
+                      for o in range(piece.channels.start, piece.channels.stop))
+    assert covered == Counter(itertools.product(range(n_images), range(groups), range(out_h), range(group_channels)))
     for piece in pieces:
         if piece.images.stop - piece.images.start > 1:
-            assert (piece.groups, piece.rows) == (slice(0, groups), slice(0, out_h))
+            assert piece[1:] == (slice(0, groups), slice(0, out_h), slice(0, group_channels))
     if n_images == 1:
-        split_by = "groups" if groups >= workers else "rows"
-        assert len(pieces) == min(workers, {"groups": groups, "rows": out_h}[split_by])
+        split_by = "groups" if groups >= workers else "rows" if 2 * out_h >= product_columns else "channels"
+        assert len(pieces) == min(workers, {"groups": groups, "rows": out_h, "channels": group_channels}[split_by])
+
+
+@given(n_images=st.integers(2, 40), per_image=st.integers(1, 50), workers=st.integers(2, 3))
+def test_forward_pieces_of_small_images_fill_a_product(n_images, per_image, workers):
+    """Images of few multiply-adds go together up to PRODUCT_MULTIPLY_ADDS (here 100) a product, every worker
+    given some."""
+    with workers_and_pieces(workers, 1), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "PRODUCT_MULTIPLY_ADDS", 100)
+        lists = conv.forward_pieces(n_images, 1, 1, (1, 1), 1 << 20, per_image)
+    sizes = [piece.images.stop - piece.images.start for part in lists for piece in part]
+    assert sum(sizes) == n_images and len(lists) == min(workers, n_images)
+    assert max(sizes) <= max(1, 100 // per_image)
+
+
+def test_forward_pieces_give_every_core_as_many():
+    """64 images of which 26 fill a product: not 3 pieces (two on one core, one on the other) but 4 of 16."""
+    with workers_and_pieces(2, 1), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "PRODUCT_MULTIPLY_ADDS", 26)
+        lists = conv.forward_pieces(64, 1, 1, (1, 1), 1 << 20, 1)
+    assert [[piece.images for piece in part] for part in lists] == [[slice(0, 16), slice(16, 32)],
+                                                                    [slice(32, 48), slice(48, 64)]]
 
 
 @given(case=conv_cases(), workers=st.integers(1, 3), product_columns=st.sampled_from([1, 12, 1 << 30]))

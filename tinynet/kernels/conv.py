@@ -15,7 +15,8 @@ into the output: no transposed copy of the batch. It makes im2col's columns with
 copy of long runs of consecutive numbers that the compiler turns into vector instructions: im2col_same_width
 where the output rows are as wide as the image (stride 1, 'same' padding; a window element's column is the image
 shifted), else split_phases (the image padded and split by the stride's phases) and im2col_phases (each output row
-then a run). A single image is shared out to the cores by groups or by output rows.
+then a run). A single image is shared out to the cores by groups, by output rows or by output
+channels.
 
 It is the default algorithm of tinynet.kernels.conv_choice (it runs every setting; the others run
 where its cost model expects them faster): NAME, MARGIN, unsupported, forward_seconds and Plan are
@@ -48,8 +49,12 @@ COPY_RATE = 0.5e9
 # (the columns of a 10x10 conv over 46x46 images with 32 channels are 27 MB per float32 image).
 COLUMNS_BUDGET_BYTES = 128 << 20
 # conv2d_forward multiplies images whose output has fewer pixels than this several at a time (one at a time, the
-# products of the face ResNet's 8x8 layers were too narrow for BLAS's kernels).
+# products of the face ResNet's 8x8 layers were too narrow for BLAS's kernels),
 PRODUCT_COLUMNS = 2048
+# and images of fewer multiply-adds than this: a product has a cost of its own besides its arithmetic (the 1-channel
+# 5x5 conv's 64 images of 32x32, 0.6M multiply-adds each, took 2.81 ms in products of 2048 columns, 2.18 in products
+# of 16384, one thread; benchmarks/README.md).
+PRODUCT_MULTIPLY_ADDS = 1 << 23
 # Below this many bytes of columns in a layer, the batch goes in one piece (a chunk's hand-over costs ~50 us); from it
 # on, in a chunk per core at least (the face ResNet's 1x1 layers at batch 32 hold 295 kB).
 SPLIT_BYTES = 1 << 18
@@ -293,31 +298,42 @@ def columns_bytes_per_image(x_shape, kernel_hw, out_hw, dtype):
 
 
 class Piece(NamedTuple):
-    """A part of a convolution's output whose columns conv2d_forward makes and multiplies at once: images, groups
-    and output rows (slices)."""
+    """A part of a convolution's output whose columns conv2d_forward makes and multiplies at once: images, groups,
+    output rows and, within each group, output channels (slices)."""
     images: slice
     groups: slice
     rows: slice
+    channels: slice
 
 
-def forward_pieces(n_images, groups, out_hw, bytes_per_image):
-    """The Pieces of conv2d_forward's output, in workers() lists (fewer when there is little to share out).
+def forward_pieces(n_images, groups, group_channels, out_hw, bytes_per_image, multiply_adds_per_image):
+    """The Pieces of conv2d_forward's output, in workers() lists (fewer when there is little to share out), for
+    groups of group_channels output channels each.
 
     A piece is one image (its product written straight into the output), or as many as PRODUCT_COLUMNS of
-    output pixels hold where images are small (their product then copied into place), within the thread's share
-    of COLUMNS_BUDGET_BYTES of columns. A single image, when the cores share it, is cut into one piece per core: by
-    groups where there are enough, else by output rows (its columns made by each core for its own rows).
+    output pixels or PRODUCT_MULTIPLY_ADDS hold where images are small (their product then copied into place),
+    within the thread's share of COLUMNS_BUDGET_BYTES of columns; as many pieces for every core. A single image,
+    when the cores share it, is cut into one piece per core: by groups where there are enough; else, where its
+    output has PRODUCT_COLUMNS pixels or more, by output rows (each core the columns of its own rows); else by
+    output channels (each core all of the columns, cheap for so small an output, and a product of their full
+    width: AlexNet conv3's 169 columns cut in two ran 2.46 ms at two threads, its 384 channels cut in two 2.17).
     """
     parallel = n_images * bytes_per_image >= SPLIT_BYTES and workers() > 1 and not in_worker()
-    per_piece = max(1, min(PRODUCT_COLUMNS // max(math.prod(out_hw), 1),
+    per_piece = max(1, min(max(PRODUCT_COLUMNS // max(math.prod(out_hw), 1),
+                               PRODUCT_MULTIPLY_ADDS // max(multiply_adds_per_image, 1)),
                            COLUMNS_BUDGET_BYTES // workers() // max(bytes_per_image, 1)))
-    every = slice(0, groups), slice(0, out_hw[0])
-    pieces = [Piece(images, *every) for images in split(n_images, per_piece, parallel)]
+    if parallel:  # as many pieces for every core
+        count = math.ceil(math.ceil(n_images / per_piece) / workers()) * workers()
+        per_piece = max(1, math.ceil(n_images / max(count, 1)))
+    every = Piece(slice(None), slice(0, groups), slice(0, out_hw[0]), slice(0, group_channels))
+    pieces = [every._replace(images=images) for images in split(n_images, per_piece, parallel)]
     if parallel and len(pieces) < workers():
         if groups >= workers():
-            pieces = [Piece(piece.images, part, every[1]) for piece in pieces for part in one_per_worker(groups)]
+            pieces = [piece._replace(groups=part) for piece in pieces for part in one_per_worker(groups)]
+        elif math.prod(out_hw) >= PRODUCT_COLUMNS:
+            pieces = [piece._replace(rows=part) for piece in pieces for part in one_per_worker(out_hw[0])]
         else:
-            pieces = [Piece(piece.images, every[0], part) for piece in pieces for part in one_per_worker(out_hw[0])]
+            pieces = [piece._replace(channels=part) for piece in pieces for part in one_per_worker(group_channels)]
     return [pieces[part] for part in one_per_worker(len(pieces))] if parallel else [pieces]
 
 
@@ -358,22 +374,24 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
     (top, _), (left, _) = pads
 
     def convolve(piece):
-        images, piece_groups, rows = piece
+        images, piece_groups, rows, channels = piece
         source = x[images, piece_groups.start * group_channels:piece_groups.stop * group_channels]
         columns = piece_columns(source, kernel_hw, stride, dilation, (top - rows.start * stride[0], left),
                                 (rows.stop - rows.start, out_hw[1]))
         columns = grouped(columns, piece_groups.stop - piece_groups.start)  # (G', C/G*kh*kw, n*rows*Wo)
         if images.stop - images.start == 1:
-            matmul(weights[piece_groups], columns, out=by_group[images.start, piece_groups, :,
-                                                               rows.start * out_hw[1]:rows.stop * out_hw[1]])
+            matmul(weights[piece_groups, channels], columns,
+                   out=by_group[images.start, piece_groups, channels, rows.start * out_hw[1]:rows.stop * out_hw[1]])
         else:  # every group and row: (G, O/G, n*Ho*Wo) to (n, O, Ho, Wo)
             product = matmul(weights, columns, out=scratch((groups, out_channels // groups, columns.shape[2]),
                                                            x.dtype, "product"))
             out[images] = product.reshape(out_channels, images.stop - images.start, *out_hw).transpose(1, 0, 2, 3)
 
     bytes_per_image = columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)
+    multiply_adds_per_image = out_channels * weights.shape[2] * math.prod(out_hw)
     map_chunks(lambda pieces: [convolve(piece) for piece in pieces],
-               forward_pieces(n_images, groups, out_hw, bytes_per_image))
+               forward_pieces(n_images, groups, out_channels // groups, out_hw, bytes_per_image,
+                              multiply_adds_per_image))
     return out
 
 
