@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinynet as tn
@@ -90,6 +90,7 @@ def workers_and_pieces(workers, product_columns):
 @given(n_images=st.integers(0, 9), groups=st.integers(1, 4), group_channels=st.integers(1, 5),
        out_h=st.integers(1, 6), workers=st.integers(1, 3), product_columns=st.sampled_from([1, 12, 1 << 30]),
        multiply_adds=st.sampled_from([1, 100, 1 << 30]))
+@example(n_images=1, groups=4, group_channels=1, out_h=1, workers=3, product_columns=1, multiply_adds=1)
 def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_images, groups, group_channels, out_h,
                                                                            workers, product_columns, multiply_adds):
     """At most one list of pieces per worker; each (image, group, output row, channel of the group) in exactly one
@@ -97,6 +98,8 @@ def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_ima
     where there are as many, else by rows where its output has PRODUCT_COLUMNS pixels, else by output channels."""
     with workers_and_pieces(workers, product_columns):
         lists = conv.forward_pieces(n_images, groups, group_channels, (out_h, 2), 1 << 20, multiply_adds)
+        shares = {name: len(threads.one_per_worker(count))  # how many parts the workers share: 4 groups on 3, 2+2
+                  for name, count in [("groups", groups), ("rows", out_h), ("channels", group_channels)]}
     assert 1 <= len(lists) <= workers
     pieces = [piece for part in lists for piece in part]
     covered = Counter((n, g, y, o) for piece in pieces for n in range(piece.images.start, piece.images.stop)
@@ -109,7 +112,7 @@ def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_ima
             assert piece[1:] == (slice(0, groups), slice(0, out_h), slice(0, group_channels))
     if n_images == 1:
         split_by = "groups" if groups >= workers else "rows" if 2 * out_h >= product_columns else "channels"
-        assert len(pieces) == min(workers, {"groups": groups, "rows": out_h, "channels": group_channels}[split_by])
+        assert len(pieces) == shares[split_by]
 
 
 @given(n_images=st.integers(2, 40), per_image=st.integers(1, 50), workers=st.integers(2, 3))
