@@ -75,15 +75,17 @@ def test_im2col_in_chunks_stays_within_the_budget_and_gives_the_unchunked_number
 
 
 @contextlib.contextmanager
-def workers_and_pieces(workers, product_columns):
+def workers_and_pieces(workers, product_columns, own_product_columns=1 << 30):
     """conv2d_forward with this many workers, every layer split over them (SPLIT_BYTES 0), and images multiplied
-    together up to product_columns output pixels (or as many multiply-adds)."""
+    together up to product_columns output pixels (or as many multiply-adds), each image of own_product_columns
+    pixels or more by a product of its own."""
     with pytest.MonkeyPatch.context() as patch:
         for module in (conv, threads):
             patch.setattr(module, "workers", lambda: workers)
         patch.setattr(conv, "SPLIT_BYTES", 0)
         patch.setattr(conv, "PRODUCT_COLUMNS", product_columns)
         patch.setattr(conv, "PRODUCT_MULTIPLY_ADDS", product_columns)
+        patch.setattr(conv, "OWN_PRODUCT_COLUMNS", own_product_columns)
         yield
 
 
@@ -136,25 +138,28 @@ def test_forward_pieces_give_every_core_as_many():
                                                                     [slice(32, 48), slice(48, 64)]]
 
 
-@given(case=conv_cases(), workers=st.integers(1, 3), product_columns=st.sampled_from([1, 12, 1 << 30]))
+@given(case=conv_cases(), workers=st.integers(1, 3), product_columns=st.sampled_from([1, 12, 1 << 30]),
+       own_product_columns=st.sampled_from([1, 1 << 30]))
 @settings(max_examples=60)
-def test_im2col_forward_in_pieces_matches_the_loop_reference(case, workers, product_columns):
+def test_im2col_forward_in_pieces_matches_the_loop_reference(case, workers, product_columns, own_product_columns):
     """An image at a time (its product written into its rows of the output), several at a time (their product
-    copied into place), a single image cut over the workers by groups or by output rows (each piece making the
-    columns of its own rows)."""
+    copied into place, or a product per image written into place), a single image cut over the workers by groups,
+    by output rows (each piece making the columns of its own rows) or by output channels."""
     x, weight, settings_, _ = case
-    with workers_and_pieces(workers, product_columns):
+    with workers_and_pieces(workers, product_columns, own_product_columns):
         out = conv.conv2d_forward(x, weight, *settings_)
     assert_close_relative(out, conv2d_reference(x, weight, *settings_))
 
 
-@given(case=conv_cases(), workers=st.integers(2, 3), product_columns=st.sampled_from([1, 1 << 30]))
+@given(case=conv_cases(), workers=st.integers(2, 3), product_columns=st.sampled_from([1, 1 << 30]),
+       own_product_columns=st.sampled_from([1, 1 << 30]))
 @settings(max_examples=15)
-def test_conv2d_gradients_through_the_forward_in_pieces(case, workers, product_columns):
+def test_conv2d_gradients_through_the_forward_in_pieces(case, workers, product_columns, own_product_columns):
     """gradcheck (float64) through the op with every layer cut into pieces over the workers."""
     x, weight, (stride, pads, dilation, groups), _ = case
     inputs = [tn.Tensor(array.astype(np.float64), requires_grad=True) for array in (x, weight)]
-    with workers_and_pieces(workers, product_columns), conv_choice.force_conv_algorithm("im2col"):
+    with workers_and_pieces(workers, product_columns, own_product_columns), \
+            conv_choice.force_conv_algorithm("im2col"):
         tn.gradcheck(lambda *ts: F.conv2d(*ts, None, stride, pads, groups=groups, dilation=dilation), inputs)
 
 
