@@ -210,14 +210,19 @@ def transformed_row(image, m, offset_h, offset_w, ty, first, count, tiles_w):
     size_t = m + 2
     height, width, channels = image.shape[1:]
     rows_width = (tiles_w - 1) * m + size_t
-    rows = np.zeros((size_t * rows_width, count * channels), dtype=image.dtype)
+    rows = np.empty((size_t * rows_width, count * channels), dtype=image.dtype)
     for a in range(size_t):
         y = ty * m - offset_h + a
-        if 0 <= y < height:
-            for column in range(max(offset_w, 0), min(rows_width, width + offset_w)):
+        for column in range(rows_width):
+            x = column - offset_w
+            target = rows[a * rows_width + column]
+            if 0 <= y < height and 0 <= x < width:
                 for k in range(count):
-                    rows[a * rows_width + column, k * channels:(k + 1) * channels] = image[first + k, y,
-                                                                                           column - offset_w]
+                    source = image[first + k, y, x]
+                    for c in range(channels):
+                        target[k * channels + c] = source[c]
+            else:
+                target[:] = 0.0
     tiles = np.empty((size_t * size_t * tiles_w, count * channels), dtype=image.dtype)
     left_columns = np.empty((size_t * size_t, count * channels), dtype=image.dtype)
     for tx in range(tiles_w):
