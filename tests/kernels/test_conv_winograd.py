@@ -125,7 +125,8 @@ def test_convolve_tiles_kernel_matches_its_reference(seed, m, n_images, groups, 
     weight_tiles = rng.standard_normal(((m + 2) ** 2, groups, channels, per_group)).astype(dtype)
     tiles_hw = conv_winograd.tile_counts(out_hw, m)
     out = np.full((n_images, *out_hw, groups * per_group), np.nan, dtype)
-    conv_winograd.convolve_tiles_kernel(out, image, weight_tiles, m, *offsets, *tiles_hw, per_block, work=out.size)
+    conv_winograd.convolve_tiles_kernel(out, image, np.ascontiguousarray(weight_tiles.transpose(0, 1, 3, 2)), m,
+                                        *offsets, *tiles_hw, per_block, work=out.size)
     expected = conv_winograd.convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw)
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * max(1, np.abs(expected).max(initial=0)))

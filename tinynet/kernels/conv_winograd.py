@@ -245,8 +245,11 @@ def write_output_row(out, products, m, ty, first, count, tiles_w):
                  left_columns)
     for i in range(min(m, height - ty * m)):
         for x in range(width):
+            source = row[i * tiles_w * m + x]
             for k in range(count):
-                out[first + k, ty * m + i, x] = row[i * tiles_w * m + x, k * out_channels:(k + 1) * out_channels]
+                target = out[first + k, ty * m + i, x]
+                for o in range(out_channels):
+                    target[o] = source[k * out_channels + o]
 
 
 def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w):
@@ -320,9 +323,10 @@ def inverse_transform_tiles(out, products, matrix, tiles_h, tiles_w):
                                 target[c] += coefficient * left_columns[i, b, c]
 
 
-def convolve_tiles(out, image, weight_tiles, m, offset_h, offset_w, tiles_h, tiles_w, per_block):
+def convolve_tiles(out, image, weight_tiles_t, m, offset_h, offset_w, tiles_h, tiles_w, per_block):
     """Winograd's correlation, a row of tiles of per_block images at a time, each in the core's cache:
-    out (n, Ho, Wo, O) from image (n, H, W, C) and weight_tiles U (t*t, G, C/G, O/G).
+    out (n, Ho, Wo, O) from image (n, H, W, C) and the weight's tiles U (t*t, G, C/G, O/G), each transposed:
+    weight_tiles_t (t*t, G, O/G, C/G) (as transformed_weight makes them: no copy).
 
     Per row and block: the input tiles V of F(m x m, 3x3) (transformed_row), per position p and group the product
     V[p] (tw*count, C/G) @ U[p] (C/G, O/G) through BLAS (np.dot), then out's tiles A^T P A (write_output_row); the
@@ -330,7 +334,7 @@ def convolve_tiles(out, image, weight_tiles, m, offset_h, offset_w, tiles_h, til
     """
     size_t = m + 2
     n_images, out_channels = out.shape[0], out.shape[3]
-    groups, group_channels, per_group = weight_tiles.shape[1:]
+    groups, per_group, group_channels = weight_tiles_t.shape[1:]
     n_blocks = -(-n_images // per_block)
     for work in prange(tiles_h * n_blocks):
         ty, first = work // n_blocks, work % n_blocks * per_block
@@ -341,12 +345,12 @@ def convolve_tiles(out, image, weight_tiles, m, offset_h, offset_w, tiles_h, til
             inputs = tiles[p * tiles_w:(p + 1) * tiles_w].reshape(tiles_w * count, groups * group_channels)
             outputs = products[p * tiles_w:(p + 1) * tiles_w].reshape(tiles_w * count, out_channels)
             if groups == 1:
-                np.dot(inputs, weight_tiles[p, 0], outputs)
+                np.dot(inputs, weight_tiles_t[p, 0].T, outputs)
             else:
                 for g in range(groups):
                     outputs[:, g * per_group:(g + 1) * per_group] = np.dot(
                         np.ascontiguousarray(inputs[:, g * group_channels:(g + 1) * group_channels]),
-                        weight_tiles[p, g])
+                        weight_tiles_t[p, g].T)
         write_output_row(out, products, m, ty, first, count, tiles_w)
 
 
@@ -458,14 +462,14 @@ def correlate(x, weight, offsets, out_hw, groups):
     take_the_cores()  # the kernels' products run on BLAS's one thread
     in_the_cache = weight_tiles.nbytes <= FUSED_WEIGHT_BYTES
     if in_the_cache:
-        weight_tiles = np.ascontiguousarray(weight_tiles)  # (for np.dot in the kernel)
         per_block = images_per_block((transform.m + 2) ** 2 * tiles_hw[1] * channels * x.itemsize)  # a row's tiles
 
     def convolve(chunk):
         result = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
         if in_the_cache:
-            convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, transform.m, *offsets,
-                                  *tiles_hw, per_block, work=result.size)  # (batch 1, 35 x 35 x 32: serial is faster)
+            convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles.transpose(0, 1, 3, 2),
+                                  transform.m, *offsets, *tiles_hw, per_block,
+                                  work=result.size)  # (batch 1, 35 x 35 x 32: serial is faster)
         else:
             tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
             products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
