@@ -110,11 +110,23 @@ class Rows(NamedTuple):
 # as long (benchmarks/README.md, session 8).
 
 @njit(cache=True, nogil=True)
+def four_rows(source, of, lane):
+    """The lane's numbers in source's rows `of`, the first four."""
+    return (source[of.first, lane], source[of.first + of.step, lane], source[of.first + 2 * of.step, lane],
+            source[of.first + 3 * of.step, lane])
+
+
+@njit(cache=True, nogil=True)
+def six_rows(source, of, lane):
+    """The lane's numbers in source's rows `of`, the first six."""
+    return four_rows(source, of, lane) + (source[of.first + 4 * of.step, lane], source[of.first + 5 * of.step, lane])
+
+
+@njit(cache=True, nogil=True)
 def input_rows_2(target, to, source, of):
     """target's rows `to` = B^T (4, 4) of F(2x2, 3x3) times source's rows `of` (4 rows each), lane by lane."""
     for lane in range(source.shape[1]):
-        d0, d1 = source[of.first, lane], source[of.first + of.step, lane]
-        d2, d3 = source[of.first + 2 * of.step, lane], source[of.first + 3 * of.step, lane]
+        d0, d1, d2, d3 = four_rows(source, of, lane)
         target[to.first, lane] = d0 - d2
         target[to.first + to.step, lane] = d1 + d2
         target[to.first + 2 * to.step, lane] = d2 - d1
@@ -125,9 +137,7 @@ def input_rows_2(target, to, source, of):
 def input_rows_4(target, to, source, of):
     """target's rows `to` = B^T (6, 6) of F(4x4, 3x3) times source's rows `of` (6 rows each), lane by lane."""
     for lane in range(source.shape[1]):
-        d0, d1 = source[of.first, lane], source[of.first + of.step, lane]
-        d2, d3 = source[of.first + 2 * of.step, lane], source[of.first + 3 * of.step, lane]
-        d4, d5 = source[of.first + 4 * of.step, lane], source[of.first + 5 * of.step, lane]
+        d0, d1, d2, d3, d4, d5 = six_rows(source, of, lane)
         even, odd = d4 - 4 * d2, d3 - 4 * d1  # rows 1 and 2: even + odd, even - odd
         even_half, odd_double = d4 - d2, 2 * (d3 - d1)  # rows 3 and 4
         target[to.first, lane] = 4 * d0 - 5 * d2 + d4
@@ -142,8 +152,7 @@ def input_rows_4(target, to, source, of):
 def output_rows_2(target, to, source, of):
     """target's rows `to` = A^T (2, 4) of F(2x2, 3x3) times source's rows `of` (2 and 4 rows), lane by lane."""
     for lane in range(source.shape[1]):
-        p0, p1 = source[of.first, lane], source[of.first + of.step, lane]
-        p2, p3 = source[of.first + 2 * of.step, lane], source[of.first + 3 * of.step, lane]
+        p0, p1, p2, p3 = four_rows(source, of, lane)
         target[to.first, lane] = p0 + p1 + p2
         target[to.first + to.step, lane] = p1 - p2 - p3
 
@@ -152,9 +161,7 @@ def output_rows_2(target, to, source, of):
 def output_rows_4(target, to, source, of):
     """target's rows `to` = A^T (4, 6) of F(4x4, 3x3) times source's rows `of` (4 and 6 rows), lane by lane."""
     for lane in range(source.shape[1]):
-        p0, p1 = source[of.first, lane], source[of.first + of.step, lane]
-        p2, p3 = source[of.first + 2 * of.step, lane], source[of.first + 3 * of.step, lane]
-        p4, p5 = source[of.first + 4 * of.step, lane], source[of.first + 5 * of.step, lane]
+        p0, p1, p2, p3, p4, p5 = six_rows(source, of, lane)
         sum12, difference12 = p1 + p2, p1 - p2
         sum34, difference34 = p3 + p4, p3 - p4
         target[to.first, lane] = p0 + sum12 + sum34
