@@ -167,6 +167,17 @@ def test_sandwich_formulas_compute_their_matrices(m, inverse, seed, lanes, dtype
     assert np.isnan(written[:, 1:]).all() and np.isnan(result[0]).all()
 
 
+@given(n_images=st.integers(0, 100), tile_bytes=st.integers(1, 1 << 22))
+def test_images_per_block_takes_the_fewest_blocks_within_the_budget_as_even_as_they_can_be(n_images, tile_bytes):
+    per_block = conv_winograd.images_per_block(n_images, tile_bytes)
+    most = max(1, conv_winograd.BLOCK_BYTES // tile_bytes)  # images within BLOCK_BYTES (one at least)
+    blocks = -(-n_images // per_block)
+    assert 1 <= per_block <= most
+    assert blocks == -(-n_images // most)  # no more blocks than the budget needs
+    if n_images:
+        assert n_images - (blocks - 1) * per_block >= per_block - (blocks - 1)  # the last at most blocks - 1 short
+
+
 def test_tile_size_takes_the_transform_with_fewer_products():
     assert conv_winograd.tile_size((13, 13)) == 4  # 36 * 16 tiles against 16 * 49
     assert conv_winograd.tile_size((35, 35)) == 4

@@ -55,12 +55,14 @@ WINOGRAD_OVERHEAD = 50e-6
 
 KERNEL_SIZE = 3
 
-# convolve_tiles works a row of tiles of several images at a time, as many images as this many bytes of transformed
-# tiles hold: their image rows, tiles and products then stay in the core's cache (benchmarks/README.md). With the
-# transforms as formulas (session 8), the products gain more from longer blocks than the cache costs: 640 kB (13-17
-# images of the face ResNet's layers) against 320 kB, one thread: 11.5 / 8.0 / 5.8 ms against 11.6 / 9.3 / 7.0 for its
-# 32, 64 and 128-channel layers at batch 32; 1 MB: 14.1 / 7.5 / 5.6.
-BLOCK_BYTES = 640 << 10
+# convolve_tiles works a row of tiles of several images at a time, at most as many images as this many bytes of
+# transformed tiles hold, in blocks as even as they can be: their image rows, tiles and products then stay in the
+# core's cache (benchmarks/README.md). With the transforms as formulas (session 8) the products gain more from longer
+# blocks than the cache costs: 1 MB (blocks of 16 images in the face ResNet's layers at batch 32) against 640 kB
+# (11-15) and 320 kB (7-8), one thread, each layer's kernel at 32 images: 6.50 / 6.10 / 4.54 ms against 6.64-7.13 /
+# 6.49 / 4.77 for its 32, 64 and 128-channel layers, at 16 images 3.42 / 3.10 / 2.23 against 3.48-3.91 / 3.45-3.71 /
+# 2.93 (a last block of one or two images cost the most).
+BLOCK_BYTES = 1 << 20
 # convolve_tiles reads all of the weight's transformed tiles (t*t, C, O/G) for each block: up to this many bytes (the
 # face ResNet's 128 -> 128 layers: 2.4 MB, as fast as the whole chunks) that costs less than it saves. Larger ones
 # (AlexNet's 3x3 layers: 7-14 MB, twice as slow in blocks) go through the whole chunk's tiles at once
@@ -366,10 +368,11 @@ inverse_transform_tiles_kernel = Kernel(inverse_transform_tiles)
 convolve_tiles_kernel = Kernel(convolve_tiles)
 
 
-def images_per_block(tile_bytes_per_image):
-    """How many images convolve_tiles takes side by side: as many as BLOCK_BYTES of transformed tiles hold, one at
-    least."""
-    return max(1, BLOCK_BYTES // max(tile_bytes_per_image, 1))
+def images_per_block(n_images, tile_bytes_per_image):
+    """How many of n_images convolve_tiles takes side by side: the fewest blocks in which each holds at most
+    BLOCK_BYTES of transformed tiles (one image at least), as even as they can be."""
+    blocks = -(-n_images // max(1, BLOCK_BYTES // max(tile_bytes_per_image, 1)))
+    return max(1, -(-n_images // max(blocks, 1)))
 
 
 def transform_tiles_reference(image, matrix, step, offsets, tiles_hw):
@@ -468,14 +471,14 @@ def correlate(x, weight, offsets, out_hw, groups):
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
     take_the_cores()  # the kernels' products run on BLAS's one thread
     in_the_cache = weight_tiles.nbytes <= FUSED_WEIGHT_BYTES
-    if in_the_cache:
-        per_block = images_per_block((transform.m + 2) ** 2 * tiles_hw[1] * channels * x.itemsize)  # a row's tiles
+    row_tile_bytes = (transform.m + 2) ** 2 * tiles_hw[1] * channels * x.itemsize  # an image's row of tiles
 
     def convolve(chunk):
         result = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
         if in_the_cache:
             convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles.transpose(0, 1, 3, 2),
-                                  transform.m, *offsets, *tiles_hw, per_block,
+                                  transform.m, *offsets, *tiles_hw,
+                                  images_per_block(chunk.stop - chunk.start, row_tile_bytes),
                                   work=result.size)  # (batch 1, 35 x 35 x 32: serial is faster)
         else:
             tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
