@@ -110,6 +110,9 @@ class Rows(NamedTuple):
 # pass over the lanes, sharing the sums that rows of M have in common (Lavin & Gray's B^T and A^T). The tests check
 # each against its matrix in TRANSFORMS. Loops over the nonzeros of M instead, one pass per coefficient, took twice
 # as long (benchmarks/README.md, session 8).
+# Their constants are float32 (and exact): a Python int times a float32 is a float64 in Numba, and float32 images
+# were transformed in float64, half as many lanes to a vector instruction; float64 ones stay float64.
+TWO, FOUR, FIVE, EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 @njit(cache=True, nogil=True)
 def four_rows(source, of, lane):
@@ -140,14 +143,14 @@ def input_rows_4(target, to, source, of):
     """target's rows `to` = B^T (6, 6) of F(4x4, 3x3) times source's rows `of` (6 rows each), lane by lane."""
     for lane in range(source.shape[1]):
         d0, d1, d2, d3, d4, d5 = six_rows(source, of, lane)
-        even, odd = d4 - 4 * d2, d3 - 4 * d1  # rows 1 and 2: even + odd, even - odd
-        even_half, odd_double = d4 - d2, 2 * (d3 - d1)  # rows 3 and 4
-        target[to.first, lane] = 4 * d0 - 5 * d2 + d4
+        even, odd = d4 - FOUR * d2, d3 - FOUR * d1  # rows 1 and 2: even + odd, even - odd
+        even_half, odd_double = d4 - d2, TWO * (d3 - d1)  # rows 3 and 4
+        target[to.first, lane] = FOUR * d0 - FIVE * d2 + d4
         target[to.first + to.step, lane] = even + odd
         target[to.first + 2 * to.step, lane] = even - odd
         target[to.first + 3 * to.step, lane] = even_half + odd_double
         target[to.first + 4 * to.step, lane] = even_half - odd_double
-        target[to.first + 5 * to.step, lane] = 4 * d1 - 5 * d3 + d5
+        target[to.first + 5 * to.step, lane] = FOUR * d1 - FIVE * d3 + d5
 
 
 @njit(cache=True, nogil=True)
@@ -167,9 +170,9 @@ def output_rows_4(target, to, source, of):
         sum12, difference12 = p1 + p2, p1 - p2
         sum34, difference34 = p3 + p4, p3 - p4
         target[to.first, lane] = p0 + sum12 + sum34
-        target[to.first + to.step, lane] = difference12 + 2 * difference34
-        target[to.first + 2 * to.step, lane] = sum12 + 4 * sum34
-        target[to.first + 3 * to.step, lane] = difference12 + 8 * difference34 + p5
+        target[to.first + to.step, lane] = difference12 + TWO * difference34
+        target[to.first + 2 * to.step, lane] = sum12 + FOUR * sum34
+        target[to.first + 3 * to.step, lane] = difference12 + EIGHT * difference34 + p5
 
 
 @njit(cache=True, nogil=True)
