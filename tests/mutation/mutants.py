@@ -250,7 +250,7 @@ MUTANTS = (
            "transform bug: Winograd's weight gradient transforms x's tiles by B, not B^T", KERNELS,
            "Conv2d", "conv_winograd"),
     Mutant("winograd-input-formula", "kernels/conv_winograd.py",
-           "even, odd = d4 - 4 * d2, d3 - 4 * d1", "even, odd = d4 - 4 * d2, d3 - 4 * d2",
+           "even, odd = d4 - FOUR * d2, d3 - FOUR * d1", "even, odd = d4 - FOUR * d2, d3 - FOUR * d2",
            "transform bug: F(4x4)'s input formulas read the wrong row for B^T's rows 1 and 2", KERNELS, "Conv2d",
            "conv_winograd"),
     # ---- the reverse pass -------------------------------------------------------------------------------------
