@@ -125,9 +125,8 @@ def test_convolve_tiles_kernel_matches_its_reference(seed, m, n_images, groups, 
     weight_tiles = rng.standard_normal(((m + 2) ** 2, groups, channels, per_group)).astype(dtype)
     tiles_hw = conv_winograd.tile_counts(out_hw, m)
     out = np.full((n_images, *out_hw, groups * per_group), np.nan, dtype)
-    conv_winograd.convolve_tiles_kernel(out, image, weight_tiles, transform.input_t.astype(dtype),
-                                        transform.output_t.astype(dtype), *offsets, *tiles_hw, per_block,
-                                        work=out.size)
+    conv_winograd.convolve_tiles_kernel(out, image, np.ascontiguousarray(weight_tiles.transpose(0, 1, 3, 2)), m,
+                                        *offsets, *tiles_hw, per_block, work=out.size)
     expected = conv_winograd.convolve_tiles_reference(image, weight_tiles, transform, offsets, out_hw)
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * max(1, np.abs(expected).max(initial=0)))
@@ -144,6 +143,39 @@ def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images,
     conv_winograd.inverse_transform_tiles_kernel(out, products, matrix, *tiles_hw, work=products.size)
     expected = conv_winograd.inverse_transform_tiles_reference(products, matrix, out.shape, tiles_hw)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@each_transform
+@pytest.mark.parametrize("inverse", [False, True])
+@given(seed=st.integers(0, 2**32 - 1), lanes=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]))
+def test_sandwich_formulas_compute_their_matrices(m, inverse, seed, lanes, dtype):
+    """sandwich's M P M^T (transform_rows' formulas, on a patch at a grid of rows) against B^T or A^T of
+    TRANSFORMS, lane by lane; rows outside the result's grid stay untouched."""
+    transform, rng = conv_winograd.TRANSFORMS[m], np.random.default_rng(seed)
+    matrix = transform.output_t if inverse else transform.input_t
+    size_out, size_t = matrix.shape
+    patch = rng.standard_normal((3 + size_t * size_t * 2, lanes)).astype(dtype)  # grid: row 3 + 2*(i*t + j)
+    result = np.full((1 + size_out * size_out * 3, lanes), np.nan, dtype)  # grid: row 1 + i + j*3*out
+    conv_winograd.sandwich(result, conv_winograd.Grid(1, 1, size_out * 3), patch,
+                           conv_winograd.Grid(3, 2 * size_t, 2), m, inverse,
+                           np.empty((size_t * size_t, lanes), dtype))
+    grid = patch[3:].reshape(size_t, size_t, 2, lanes)[:, :, 0]  # P[i, j] at row 3 + 2*(i*t + j)
+    expected = np.einsum("ia,abl,jb->ijl", matrix, grid.astype(np.float64), matrix)
+    written = result[1:].reshape(size_out, 3, size_out, lanes)  # result[i, j] at row 1 + i + j*out*3
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(written[:, 0].transpose(1, 0, 2), expected, rtol=tolerance, atol=tolerance * 50)
+    assert np.isnan(written[:, 1:]).all() and np.isnan(result[0]).all()
+
+
+@given(n_images=st.integers(0, 100), tile_bytes=st.integers(1, 1 << 22))
+def test_images_per_block_takes_the_fewest_blocks_within_the_budget_as_even_as_they_can_be(n_images, tile_bytes):
+    per_block = conv_winograd.images_per_block(n_images, tile_bytes)
+    most = max(1, conv_winograd.BLOCK_BYTES // tile_bytes)  # images within BLOCK_BYTES (one at least)
+    blocks = -(-n_images // per_block)
+    assert 1 <= per_block <= most
+    assert blocks == -(-n_images // most)  # no more blocks than the budget needs
+    if n_images:
+        assert n_images - (blocks - 1) * per_block >= per_block - (blocks - 1)  # the last at most blocks - 1 short
 
 
 def test_tile_size_takes_the_transform_with_fewer_products():

@@ -249,6 +249,10 @@ MUTANTS = (
            "    input_t = transform.input_t.T.astype(x.dtype)\n",
            "transform bug: Winograd's weight gradient transforms x's tiles by B, not B^T", KERNELS,
            "Conv2d", "conv_winograd"),
+    Mutant("winograd-input-formula", "kernels/conv_winograd.py",
+           "even, odd = d4 - FOUR * d2, d3 - FOUR * d1", "even, odd = d4 - FOUR * d2, d3 - FOUR * d2",
+           "transform bug: F(4x4)'s input formulas read the wrong row for B^T's rows 1 and 2", KERNELS, "Conv2d",
+           "conv_winograd"),
     # ---- the reverse pass -------------------------------------------------------------------------------------
     Mutant("unbroadcast-mean", "tensor.py", "return grad.sum(axis=broadcast_axes(grad.shape, shape), keepdims=True)",
            "return grad.mean(axis=broadcast_axes(grad.shape, shape), keepdims=True)",

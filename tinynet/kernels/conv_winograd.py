@@ -55,9 +55,14 @@ WINOGRAD_OVERHEAD = 50e-6
 
 KERNEL_SIZE = 3
 
-# convolve_tiles works a row of tiles of several images at a time, as many images as this many bytes of transformed
-# tiles hold: their image rows, tiles and products then stay in the core's cache (benchmarks/README.md).
-BLOCK_BYTES = 320 << 10
+# convolve_tiles works a row of tiles of several images at a time, at most as many images as this many bytes of
+# transformed tiles hold, in blocks as even as they can be: their image rows, tiles and products then stay in the
+# core's cache (benchmarks/README.md). With the transforms as formulas (session 8) the products gain more from longer
+# blocks than the cache costs: 1 MB (blocks of 16 images in the face ResNet's layers at batch 32) against 640 kB
+# (11-15) and 320 kB (7-8), one thread, each layer's kernel at 32 images: 6.50 / 6.10 / 4.54 ms against 6.64-7.13 /
+# 6.49 / 4.77 for its 32, 64 and 128-channel layers, at 16 images 3.42 / 3.10 / 2.23 against 3.48-3.91 / 3.45-3.71 /
+# 2.93 (a last block of one or two images cost the most).
+BLOCK_BYTES = 1 << 20
 # convolve_tiles reads all of the weight's transformed tiles (t*t, C, O/G) for each block: up to this many bytes (the
 # face ResNet's 128 -> 128 layers: 2.4 MB, as fast as the whole chunks) that costs less than it saves. Larger ones
 # (AlexNet's 3x3 layers: 7-14 MB, twice as slow in blocks) go through the whole chunk's tiles at once
@@ -95,83 +100,168 @@ class Grid(NamedTuple):
     across: int
 
 
-@njit(cache=True, nogil=True)
-def sandwich(result, result_grid, patch, patch_grid, matrix, left_columns):
-    """The t x t grid result_grid of result (rows of L lanes) = M P M^T lane by lane, for M = matrix (t, s) and P
-    the s x s grid patch_grid of patch.
+class Rows(NamedTuple):
+    """Rows first, first + step, first + 2*step, ... of a 2-D array (rows of L lanes)."""
+    first: int
+    step: int
 
-    left_columns (t, s, L) is scratch for M P. The innermost loops run along the L lanes (several images' channels
-    side by side: one image's 32 channels are too short a loop for the compiler's vectors, see benchmarks/README.md)
-    and skip the matrix's zeros. (Rows of contiguous 2-D arrays: the compiler vectorizes slices of 3-D views worse.)
+
+# The transforms' matrices as formulas: each computes M x for a column x of rows (a vector of L lanes each) in one
+# pass over the lanes, sharing the sums that rows of M have in common (Lavin & Gray's B^T and A^T). The tests check
+# each against its matrix in TRANSFORMS. Loops over the nonzeros of M instead, one pass per coefficient, took twice
+# as long (benchmarks/README.md, session 8).
+# Their constants are float32 (and exact): a Python int times a float32 is a float64 in Numba, and float32 images
+# were transformed in float64, half as many lanes to a vector instruction; float64 ones stay float64.
+TWO, FOUR, FIVE, EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
+@njit(cache=True, nogil=True)
+def four_rows(source, of, lane):
+    """The lane's numbers in source's rows `of`, the first four."""
+    return (source[of.first, lane], source[of.first + of.step, lane], source[of.first + 2 * of.step, lane],
+            source[of.first + 3 * of.step, lane])
+
+
+@njit(cache=True, nogil=True)
+def six_rows(source, of, lane):
+    """The lane's numbers in source's rows `of`, the first six."""
+    return four_rows(source, of, lane) + (source[of.first + 4 * of.step, lane], source[of.first + 5 * of.step, lane])
+
+
+@njit(cache=True, nogil=True)
+def input_rows_2(target, to, source, of):
+    """target's rows `to` = B^T (4, 4) of F(2x2, 3x3) times source's rows `of` (4 rows each), lane by lane."""
+    for lane in range(source.shape[1]):
+        d0, d1, d2, d3 = four_rows(source, of, lane)
+        target[to.first, lane] = d0 - d2
+        target[to.first + to.step, lane] = d1 + d2
+        target[to.first + 2 * to.step, lane] = d2 - d1
+        target[to.first + 3 * to.step, lane] = d1 - d3
+
+
+@njit(cache=True, nogil=True)
+def input_rows_4(target, to, source, of):
+    """target's rows `to` = B^T (6, 6) of F(4x4, 3x3) times source's rows `of` (6 rows each), lane by lane."""
+    for lane in range(source.shape[1]):
+        d0, d1, d2, d3, d4, d5 = six_rows(source, of, lane)
+        even, odd = d4 - FOUR * d2, d3 - FOUR * d1  # rows 1 and 2: even + odd, even - odd
+        even_half, odd_double = d4 - d2, TWO * (d3 - d1)  # rows 3 and 4
+        target[to.first, lane] = FOUR * d0 - FIVE * d2 + d4
+        target[to.first + to.step, lane] = even + odd
+        target[to.first + 2 * to.step, lane] = even - odd
+        target[to.first + 3 * to.step, lane] = even_half + odd_double
+        target[to.first + 4 * to.step, lane] = even_half - odd_double
+        target[to.first + 5 * to.step, lane] = FOUR * d1 - FIVE * d3 + d5
+
+
+@njit(cache=True, nogil=True)
+def output_rows_2(target, to, source, of):
+    """target's rows `to` = A^T (2, 4) of F(2x2, 3x3) times source's rows `of` (2 and 4 rows), lane by lane."""
+    for lane in range(source.shape[1]):
+        p0, p1, p2, p3 = four_rows(source, of, lane)
+        target[to.first, lane] = p0 + p1 + p2
+        target[to.first + to.step, lane] = p1 - p2 - p3
+
+
+@njit(cache=True, nogil=True)
+def output_rows_4(target, to, source, of):
+    """target's rows `to` = A^T (4, 6) of F(4x4, 3x3) times source's rows `of` (4 and 6 rows), lane by lane."""
+    for lane in range(source.shape[1]):
+        p0, p1, p2, p3, p4, p5 = six_rows(source, of, lane)
+        sum12, difference12 = p1 + p2, p1 - p2
+        sum34, difference34 = p3 + p4, p3 - p4
+        target[to.first, lane] = p0 + sum12 + sum34
+        target[to.first + to.step, lane] = difference12 + TWO * difference34
+        target[to.first + 2 * to.step, lane] = sum12 + FOUR * sum34
+        target[to.first + 3 * to.step, lane] = difference12 + EIGHT * difference34 + p5
+
+
+@njit(cache=True, nogil=True)
+def transform_rows(m, inverse, target, to, source, of):
+    """target's rows `to` = M times source's rows `of`, lane by lane: M = A^T (m, m + 2) of F(m x m, 3x3) if
+    inverse, else its B^T (m + 2, m + 2)."""
+    if inverse:
+        if m == 2:
+            output_rows_2(target, to, source, of)
+        else:
+            output_rows_4(target, to, source, of)
+    elif m == 2:
+        input_rows_2(target, to, source, of)
+    else:
+        input_rows_4(target, to, source, of)
+
+
+@njit(cache=True, nogil=True)
+def sandwich(result, result_grid, patch, patch_grid, m, inverse, left_columns):
+    """The grid result_grid of result (rows of L lanes) = M P M^T lane by lane, for P the grid patch_grid of patch
+    and M the F(m x m, 3x3) matrix of transform_rows: B^T (t x t from t x t, t = m + 2), or A^T if inverse (m x m
+    from t x t).
+
+    left_columns (t*t rows of L lanes) is scratch for M P, its (i, b) in row i*t + b. The innermost loops run
+    along the L lanes (several images' channels side by side: one image's 32 channels are too short a loop for the
+    compiler's vectors, see benchmarks/README.md). (Rows of contiguous 2-D arrays: the compiler vectorizes slices of
+    3-D views worse.)
     """
-    size_t, size_s = matrix.shape
-    lanes = patch.shape[1]
-    for i in range(size_t):
-        for b in range(size_s):
-            target = left_columns[i, b]
-            target[:] = 0.0
-            for a in range(size_s):
-                coefficient = matrix[i, a]
-                if coefficient != 0.0:
-                    source = patch[patch_grid.first + a * patch_grid.down + b * patch_grid.across]
-                    for lane in range(lanes):
-                        target[lane] += coefficient * source[lane]
-    for i in range(size_t):
-        for j in range(size_t):
-            target = result[result_grid.first + i * result_grid.down + j * result_grid.across]
-            target[:] = 0.0
-            for b in range(size_s):
-                coefficient = matrix[j, b]
-                if coefficient != 0.0:
-                    source = left_columns[i, b]
-                    for lane in range(lanes):
-                        target[lane] += coefficient * source[lane]
+    size_t = m + 2
+    size_out = m if inverse else size_t
+    for b in range(size_t):  # column b of M P
+        transform_rows(m, inverse, left_columns, Rows(b, size_t), patch,
+                       Rows(patch_grid.first + b * patch_grid.across, patch_grid.down))
+    for i in range(size_out):  # row i of (M P) M^T
+        transform_rows(m, inverse, result, Rows(result_grid.first + i * result_grid.down, result_grid.across),
+                       left_columns, Rows(i * size_t, 1))
 
 
 @njit(cache=True, nogil=True)
-def transformed_row(image, matrix, step, offset_h, offset_w, ty, first, count, tiles_w):
-    """The tiles (t*t*tw, count*C) of row ty of tiles of images first..first+count of image (n, H, W, C): M d M^T
-    for each s x s patch d, which starts at row ty*step - offset_h, column tx*step - offset_w, zero outside the image;
-    position (i, j) of tile tx is row (i*t + j)*tw + tx.
+def transformed_row(image, m, offset_h, offset_w, ty, first, count, tiles_w):
+    """The tiles (t*t*tw, count*C) of row ty of tiles of images first..first+count of image (n, H, W, C): B^T d B
+    of F(m x m, 3x3) for each t x t patch d (t = m + 2), which starts at row ty*m - offset_h, column tx*m - offset_w,
+    zero outside the image; position (i, j) of tile tx is row (i*t + j)*tw + tx.
 
     The image rows under the row of tiles are copied first, with the images side by side: rows[a*width + x, k*C + c].
     """
-    size_t, size_s = matrix.shape
+    size_t = m + 2
     height, width, channels = image.shape[1:]
-    rows_width = (tiles_w - 1) * step + size_s
-    rows = np.zeros((size_s * rows_width, count * channels), dtype=image.dtype)
-    for a in range(size_s):
-        y = ty * step - offset_h + a
-        if 0 <= y < height:
-            for column in range(max(offset_w, 0), min(rows_width, width + offset_w)):
+    rows_width = (tiles_w - 1) * m + size_t
+    rows = np.empty((size_t * rows_width, count * channels), dtype=image.dtype)
+    for a in range(size_t):
+        y = ty * m - offset_h + a
+        for column in range(rows_width):
+            x = column - offset_w
+            target = rows[a * rows_width + column]
+            if 0 <= y < height and 0 <= x < width:
                 for k in range(count):
-                    rows[a * rows_width + column, k * channels:(k + 1) * channels] = image[first + k, y,
-                                                                                           column - offset_w]
+                    source = image[first + k, y, x]
+                    for c in range(channels):
+                        target[k * channels + c] = source[c]
+            else:
+                target[:] = 0.0
     tiles = np.empty((size_t * size_t * tiles_w, count * channels), dtype=image.dtype)
-    left_columns = np.empty((size_t, size_s, count * channels), dtype=image.dtype)
+    left_columns = np.empty((size_t * size_t, count * channels), dtype=image.dtype)
     for tx in range(tiles_w):
-        sandwich(tiles, Grid(tx, size_t * tiles_w, tiles_w), rows, Grid(tx * step, rows_width, 1), matrix,
+        sandwich(tiles, Grid(tx, size_t * tiles_w, tiles_w), rows, Grid(tx * m, rows_width, 1), m, False,
                  left_columns)
     return tiles
 
 
 @njit(cache=True, nogil=True)
-def write_output_row(out, products, output_t, ty, first, count, tiles_w):
-    """Write row ty of output tiles of images first..first+count into out (n, Ho, Wo, O): A^T P A (A^T = output_t
-    (m, t)) of each tile's products P in products (t*t*tw, count*O), position p of tile tx in row p*tw + tx; the
-    last tiles are cut at out's edges."""
-    size_m, size_t = output_t.shape
+def write_output_row(out, products, m, ty, first, count, tiles_w):
+    """Write row ty of output tiles of images first..first+count into out (n, Ho, Wo, O): A^T P A of F(m x m, 3x3)
+    for each tile's products P in products (t*t*tw, count*O), position p of tile tx in row p*tw + tx; the last tiles
+    are cut at out's edges."""
+    size_t = m + 2
     height, width, out_channels = out.shape[1:]
-    row = np.empty((size_m * tiles_w * size_m, count * out_channels), dtype=out.dtype)  # out's rows, images side
-    left_columns = np.empty((size_m, size_t, count * out_channels), dtype=out.dtype)  # by side
+    row = np.empty((m * tiles_w * m, count * out_channels), dtype=out.dtype)  # out's rows, images side by side
+    left_columns = np.empty((size_t * size_t, count * out_channels), dtype=out.dtype)
     for tx in range(tiles_w):
-        sandwich(row, Grid(tx * size_m, tiles_w * size_m, 1), products, Grid(tx, size_t * tiles_w, tiles_w), output_t,
+        sandwich(row, Grid(tx * m, tiles_w * m, 1), products, Grid(tx, size_t * tiles_w, tiles_w), m, True,
                  left_columns)
-    for i in range(min(size_m, height - ty * size_m)):
+    for i in range(min(m, height - ty * m)):
         for x in range(width):
+            source = row[i * tiles_w * m + x]
             for k in range(count):
-                out[first + k, ty * size_m + i, x] = row[i * tiles_w * size_m + x,
-                                                         k * out_channels:(k + 1) * out_channels]
+                target = out[first + k, ty * m + i, x]
+                for o in range(out_channels):
+                    target[o] = source[k * out_channels + o]
 
 
 def transform_tiles(tiles, image, matrix, step, offset_h, offset_w, tiles_h, tiles_w):
@@ -245,34 +335,35 @@ def inverse_transform_tiles(out, products, matrix, tiles_h, tiles_w):
                                 target[c] += coefficient * left_columns[i, b, c]
 
 
-def convolve_tiles(out, image, weight_tiles, input_t, output_t, offset_h, offset_w, tiles_h, tiles_w, per_block):
+def convolve_tiles(out, image, weight_tiles_t, m, offset_h, offset_w, tiles_h, tiles_w, per_block):
     """Winograd's correlation, a row of tiles of per_block images at a time, each in the core's cache:
-    out (n, Ho, Wo, O) from image (n, H, W, C) and weight_tiles U (t*t, G, C/G, O/G).
+    out (n, Ho, Wo, O) from image (n, H, W, C) and the weight's tiles U (t*t, G, C/G, O/G), each transposed:
+    weight_tiles_t (t*t, G, O/G, C/G) (as transformed_weight makes them: no copy).
 
-    Per row and block: the input tiles V (transformed_row with B^T = input_t, step m), per position p and group
-    the product V[p] (tw*count, C/G) @ U[p] (C/G, O/G) through BLAS (np.dot), then out's tiles A^T P A with A^T =
-    output_t (m, t); the last tiles are cut at out's edges. Parallel over rows of tiles and blocks of images.
+    Per row and block: the input tiles V of F(m x m, 3x3) (transformed_row), per position p and group the product
+    V[p] (tw*count, C/G) @ U[p] (C/G, O/G) through BLAS (np.dot), then out's tiles A^T P A (write_output_row); the
+    last tiles are cut at out's edges. Parallel over rows of tiles and blocks of images.
     """
-    size_m, size_t = output_t.shape
+    size_t = m + 2
     n_images, out_channels = out.shape[0], out.shape[3]
-    groups, group_channels, per_group = weight_tiles.shape[1:]
+    groups, per_group, group_channels = weight_tiles_t.shape[1:]
     n_blocks = -(-n_images // per_block)
     for work in prange(tiles_h * n_blocks):
         ty, first = work // n_blocks, work % n_blocks * per_block
         count = min(per_block, n_images - first)
-        tiles = transformed_row(image, input_t, size_m, offset_h, offset_w, ty, first, count, tiles_w)
+        tiles = transformed_row(image, m, offset_h, offset_w, ty, first, count, tiles_w)
         products = np.empty((size_t * size_t * tiles_w, count * out_channels), dtype=out.dtype)
         for p in range(size_t * size_t):
             inputs = tiles[p * tiles_w:(p + 1) * tiles_w].reshape(tiles_w * count, groups * group_channels)
             outputs = products[p * tiles_w:(p + 1) * tiles_w].reshape(tiles_w * count, out_channels)
             if groups == 1:
-                np.dot(inputs, weight_tiles[p, 0], outputs)
+                np.dot(inputs, weight_tiles_t[p, 0].T, outputs)
             else:
                 for g in range(groups):
                     outputs[:, g * per_group:(g + 1) * per_group] = np.dot(
                         np.ascontiguousarray(inputs[:, g * group_channels:(g + 1) * group_channels]),
-                        weight_tiles[p, g])
-        write_output_row(out, products, output_t, ty, first, count, tiles_w)
+                        weight_tiles_t[p, g].T)
+        write_output_row(out, products, m, ty, first, count, tiles_w)
 
 
 transform_tiles_kernel = Kernel(transform_tiles)
@@ -280,10 +371,11 @@ inverse_transform_tiles_kernel = Kernel(inverse_transform_tiles)
 convolve_tiles_kernel = Kernel(convolve_tiles)
 
 
-def images_per_block(tile_bytes_per_image):
-    """How many images convolve_tiles takes side by side: as many as BLOCK_BYTES of transformed tiles hold, one at
-    least."""
-    return max(1, BLOCK_BYTES // max(tile_bytes_per_image, 1))
+def images_per_block(n_images, tile_bytes_per_image):
+    """How many of n_images convolve_tiles takes side by side: the fewest blocks in which each holds at most
+    BLOCK_BYTES of transformed tiles (one image at least), as even as they can be."""
+    blocks = -(-n_images // max(1, BLOCK_BYTES // max(tile_bytes_per_image, 1)))
+    return max(1, -(-n_images // max(blocks, 1)))
 
 
 def transform_tiles_reference(image, matrix, step, offsets, tiles_hw):
@@ -382,15 +474,15 @@ def correlate(x, weight, offsets, out_hw, groups):
     out = np.empty((n_images, out_channels, *out_hw), dtype=x.dtype)
     take_the_cores()  # the kernels' products run on BLAS's one thread
     in_the_cache = weight_tiles.nbytes <= FUSED_WEIGHT_BYTES
-    if in_the_cache:
-        weight_tiles = np.ascontiguousarray(weight_tiles)  # (for np.dot in the kernel)
-        per_block = images_per_block((transform.m + 2) ** 2 * tiles_hw[1] * channels * x.itemsize)  # a row's tiles
+    row_tile_bytes = (transform.m + 2) ** 2 * tiles_hw[1] * channels * x.itemsize  # an image's row of tiles
 
     def convolve(chunk):
         result = scratch((chunk.stop - chunk.start, *out_hw, out_channels), x.dtype, "out")
         if in_the_cache:
-            convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles, input_t, output_t, *offsets,
-                                  *tiles_hw, per_block, work=result.size)  # (batch 1, 35 x 35 x 32: serial is faster)
+            convolve_tiles_kernel(result, channels_last(x[chunk], "image"), weight_tiles.transpose(0, 1, 3, 2),
+                                  transform.m, *offsets, *tiles_hw,
+                                  images_per_block(chunk.stop - chunk.start, row_tile_bytes),
+                                  work=result.size)  # (batch 1, 35 x 35 x 32: serial is faster)
         else:
             tiles = by_group(transformed_tiles(x[chunk], input_t, transform.m, offsets, tiles_hw), groups)
             products = matmul(tiles, weight_tiles, out=scratch(tiles.shape[:3] + weight_tiles.shape[3:], x.dtype,
