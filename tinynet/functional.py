@@ -414,7 +414,7 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, reduction="
     n, classes = logits.shape
     if target.shape == (n,) and np.issubdtype(target.dtype, np.integer):
         plain = weight is None and not label_smoothing and reduction in ("mean", "sum")
-        if plain and not np.any(target == ignore_index):  # the common case, one op with the same arithmetic
+        if plain and ignore_index not in target:  # the common case, one op with the same arithmetic
             return CrossEntropy.apply(logits, target=target, reduction=reduction)
         log_probs = log_softmax(logits, axis=1)
         loss, sample_weight, class_weight, kept = negative_log_likelihood(log_probs, target, weight, ignore_index)

@@ -494,7 +494,8 @@ def seed_gradient(output, grad, create_graph):
         if output.size != 1:
             raise RuntimeError(f"backward() without a grad needs a one-element tensor, got shape {output.shape}; "
                                "pass grad= of the same shape")
-        grad = np.ones(output.shape, output.dtype)
+        ones = np.ones(output.shape, output.dtype)  # of output's shape and dtype: nothing to check
+        return Tensor(ones) if create_graph else ones
     grad = as_gradient(grad, output.dtype, create_graph)
     if grad.shape != output.shape:
         raise ValueError(f"grad has shape {grad.shape}, expected {output.shape}")

@@ -51,8 +51,9 @@ class CrossEntropy(Function):
     """Softmax cross-entropy of class indices, fused: logits (N, C), target (N,) integers in [0, C) -> ().
 
     The sum over the batch of -log softmax(logits)[i, target[i]], divided by N for reduction="mean".
-    VJP: (softmax(logits) - one_hot(target)) * grad_out / N (no / N for "sum"). Its softmax is computed
-    from the saved logits by ops (run), so that the VJP is itself differentiable.
+    VJP: (softmax(logits) - one_hot(target)) * grad_out / N (no / N for "sum"), softmax(logits) being
+    exp(log softmax(logits)): the forward's log-probabilities (ctx.log_probs) in a first-order backward; in a
+    double backward, recomputed from the saved logits by ops (run), so that the VJP is itself differentiable.
     """
 
     @staticmethod
@@ -64,7 +65,8 @@ class CrossEntropy(Function):
             raise ValueError(f"CrossEntropy reduces by 'mean' or 'sum', got {reduction!r}")
         ctx.save_for_backward(logits)
         ctx.target, ctx.divisor = target, n if reduction == "mean" else 1
-        losses = -log_softmax(logits, axis=1)[np.arange(n), target]
+        ctx.log_probs = log_softmax(logits, axis=1)
+        losses = -ctx.log_probs[np.arange(n), target]
         return np.asarray(losses.sum() / ctx.divisor)
 
     vjp_formulas = {"logits": "(softmax(logits) − one_hot(target)) · g / N"}
@@ -72,7 +74,10 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (logits,) = ctx.saved_tensors
-        softmax = run(Exp, run(LogSoftmax, logits, axis=1))
+        if isinstance(logits, np.ndarray):  # first order: the forward's log-probabilities, not computed again
+            softmax = np.exp(ctx.log_probs)
+        else:  # a double backward: recomputed by ops, so that the graph records how they depend on the logits
+            softmax = run(Exp, run(LogSoftmax, logits, axis=1))
         one_hot = np.zeros(logits.shape, logits.dtype)
         one_hot[np.arange(len(ctx.target)), ctx.target] = 1
         scale = grad_out / ctx.divisor
