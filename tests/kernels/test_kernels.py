@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import tinynet.kernels.compile
 from tinynet.kernels import conv
 from tinynet.kernels.adam import adam_step, adam_step_reference
+from tinynet.kernels.compile import Kernel
 from tinynet.kernels.conv import (
     columns_bytes_per_image,
     columns_reference,
@@ -41,10 +42,27 @@ from tinynet.kernels.windows import resolve_padding
 
 @pytest.fixture(autouse=True, params=["serial", "parallel"])
 def kernel_mode(request, monkeypatch):
-    """Run every test here twice: with the serial and with the parallel (prange) compilation."""
+    """Run every test here twice: with the serial and with the parallel (prange) compilation.
+
+    The parallel runs are double precision's: there a kernel given a float32 (or complex64) array runs its serial
+    compilation, as in the serial runs. The parallel compilation is the serial one's code with its outer loop split
+    over threads, so what only it can get wrong (a race, a plane written twice or not at all) shows in either
+    precision, and what a precision gets wrong shows in the serial runs. Each kernel's parallel compilation for
+    single precision too cost 0.5-7 CPU-s more in a fresh clone's suite (Winograd's three kernels 14; issue 30).
+    """
     if request.param == "parallel":
         monkeypatch.setattr(tinynet.kernels.compile, "PARALLEL_THRESHOLD", 0)
+        monkeypatch.setattr(Kernel, "__call__", parallel_in_double_precision(Kernel.__call__))
     return request.param
+
+
+def parallel_in_double_precision(call):
+    """Kernel.__call__ (call) for a kernel given only double-precision arrays; the serial compilation otherwise."""
+    def __call__(kernel, *arguments, work):
+        if any(getattr(a, "dtype", None) in (np.float32, np.complex64) for a in arguments):
+            return kernel.serial(*arguments)
+        return call(kernel, *arguments, work=work)
+    return __call__
 
 
 paddings = st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
