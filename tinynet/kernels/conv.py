@@ -400,7 +400,7 @@ def conv2d_forward(x, weight, stride, pads, dilation, groups):
         else:  # every group and row: (G, O/G, n*Ho*Wo) to (n, O, Ho, Wo)
             product = matmul(weights, columns, out=scratch((groups, out_channels // groups, columns.shape[2]),
                                                            x.dtype, "product"))
-            out[images] = product.reshape(out_channels, images.stop - images.start, *out_hw).transpose(1, 0, 2, 3)
+            out[images] = product.reshape(out_channels, n_piece, *out_hw).transpose(1, 0, 2, 3)
 
     bytes_per_image = columns_bytes_per_image(x.shape, kernel_hw, out_hw, x.dtype)
     multiply_adds_per_image = out_channels * weights.shape[2] * math.prod(out_hw)
