@@ -83,7 +83,7 @@ def workers_and_pieces(workers, product_columns, own_product_columns=1 << 30):
         for module in (conv, threads):
             patch.setattr(module, "workers", lambda: workers)
         patch.setattr(conv, "SPLIT_BYTES", 0)
-        patch.setattr(conv, "SPLIT_IMAGE_MULTIPLY_ADDS", 0)
+        patch.setattr(conv, "SPLIT_MULTIPLY_ADDS", 0)
         patch.setattr(conv, "PRODUCT_COLUMNS", product_columns)
         patch.setattr(conv, "PRODUCT_MULTIPLY_ADDS", product_columns)
         patch.setattr(conv, "OWN_PRODUCT_COLUMNS", own_product_columns)
@@ -120,10 +120,10 @@ def test_forward_pieces_cover_the_output_once_and_share_a_single_image_out(n_ima
 
 @given(groups=st.integers(1, 4), group_channels=st.integers(1, 5), out_h=st.integers(1, 6), workers=st.integers(2, 3))
 def test_a_single_image_of_few_multiply_adds_is_not_cut(groups, group_channels, out_h, workers):
-    """Below SPLIT_IMAGE_MULTIPLY_ADDS (here 1000) a single image is one piece on the calling thread; from it on, cut
+    """Below SPLIT_MULTIPLY_ADDS (here 1000) a single image is one piece on the calling thread; from it on, cut
     over the workers."""
     with workers_and_pieces(workers, 1), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv, "SPLIT_IMAGE_MULTIPLY_ADDS", 1000)
+        patch.setattr(conv, "SPLIT_MULTIPLY_ADDS", 1000)
         few, many = (conv.forward_pieces(1, groups, group_channels, (out_h, 2), 1 << 20, multiply_adds)
                      for multiply_adds in (999, 1000))
         cut = groups if groups >= workers else out_h  # by groups, else by rows (PRODUCT_COLUMNS is 1 pixel here)

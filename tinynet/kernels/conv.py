@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from .compile import Kernel
-from .threads import in_worker, map_chunks, matmul, one_per_worker, split, workers
+from .threads import SPLIT_MULTIPLY_ADDS, in_worker, map_chunks, matmul, one_per_worker, split, workers
 from .windows import output_shape
 
 NAME = "im2col"
@@ -62,11 +62,6 @@ OWN_PRODUCT_COLUMNS = 256
 # Below this many bytes of columns in a layer, the batch goes in one piece (a chunk's hand-over costs ~50 us); from it
 # on, in a chunk per core at least (the face ResNet's 1x1 layers at batch 32 hold 295 kB).
 SPLIT_BYTES = 1 << 18
-# A layer of fewer multiply-adds than this is not cut over the cores when it is one image (or a few sharing a piece):
-# as with threads.matmul's products, waking the other core cost more than the half it saved. Part 8's face ResNet at
-# batch 1, two threads: its 3x3 layers of 64 channels at 17x17 (10.6M multiply-adds) took 2.54 ms in all serial,
-# 3.72 cut by output channels; the whole input gradient 36.8-37.2 ms on one worker, 39.9-41.8 on two (issue 30).
-SPLIT_IMAGE_MULTIPLY_ADDS = 1 << 24
 _scratch = threading.local()  # .buffers: this thread's reused buffers, by use (see scratch)
 _every_thread_buffers = weakref.WeakSet()  # every thread's Buffers, for release_scratch (gone with its thread)
 
@@ -322,11 +317,13 @@ def forward_pieces(n_images, groups, group_channels, out_hw, bytes_per_image, mu
     A piece is one image (its product written straight into the output), or as many as PRODUCT_COLUMNS of
     output pixels or PRODUCT_MULTIPLY_ADDS hold where images are small (their product then copied into place),
     within the thread's share of COLUMNS_BUDGET_BYTES of columns; as many pieces for every core. A single image
-    of SPLIT_IMAGE_MULTIPLY_ADDS or more, when the cores share it, is cut into one piece per core: by groups where
-    there are enough; else, where its output has PRODUCT_COLUMNS pixels or more, by output rows (each core the
-    columns of its own rows); else by output channels (each core all of the columns, cheap for so small an output,
-    and a product of their full width: AlexNet conv3's 169 columns cut in two ran 2.46 ms at two threads, its 384
-    channels cut in two 2.17).
+    of threads.SPLIT_MULTIPLY_ADDS or more (below, as for a product, waking the other core cost more than the half it
+    saved: part 8's face ResNet at batch 1 took 36.8-37.2 ms on one worker, 39.9-41.8 on two with its 10.6M
+    multiply-add layers cut), when the cores share it, is cut into one piece per core: by groups where there are
+    enough; else, where its output has PRODUCT_COLUMNS pixels or more, by output rows (each core the columns of its
+    own rows); else by output channels (each core all of the columns, cheap for so small an output, and a product
+    of their full width: AlexNet conv3's 169 columns cut in two ran 2.46 ms at two threads, its 384 channels cut in
+    two 2.17).
     """
     parallel = n_images * bytes_per_image >= SPLIT_BYTES and workers() > 1 and not in_worker()
     per_piece = max(1, min(max(PRODUCT_COLUMNS // max(math.prod(out_hw), 1),
@@ -337,7 +334,7 @@ def forward_pieces(n_images, groups, group_channels, out_hw, bytes_per_image, mu
         per_piece = max(1, math.ceil(n_images / max(count, 1)))
     every = Piece(slice(None), slice(0, groups), slice(0, out_hw[0]), slice(0, group_channels))
     pieces = [every._replace(images=images) for images in split(n_images, per_piece, parallel)]
-    if parallel and len(pieces) < workers() and n_images * multiply_adds_per_image >= SPLIT_IMAGE_MULTIPLY_ADDS:
+    if parallel and len(pieces) < workers() and n_images * multiply_adds_per_image >= SPLIT_MULTIPLY_ADDS:
         if groups >= workers():
             pieces = [piece._replace(groups=part) for piece in pieces for part in one_per_worker(groups)]
         elif math.prod(out_hw) >= PRODUCT_COLUMNS:

@@ -34,7 +34,8 @@ from .allocator import keep_freed_memory
 # splitting nothing, 41-42 ms splitting from 2^22 or 2^20 on; benchmarks/README.md). Not on BLAS's own threads
 # either, though they start in microseconds: they spin ~0.1 s after each call, beside the next kernels (part 8 at
 # batch 1, two threads, the machine quiet: 30.6 ms median with products from 2^21 on BLAS's threads, 28.0 without;
-# with other jobs running, 239 ms against 31; issue 30).
+# with other jobs running, 239 ms against 31; issue 30). The im2col forward cuts a single image over the cores from
+# the same size on (kernels.conv.forward_pieces).
 SPLIT_MULTIPLY_ADDS = 1 << 24
 # The same for an elementwise op: below this many elements of its result it runs in the calling thread. Such an op
 # is bound by memory, which the two cores share: a bias added to (32, 32, 35, 35) took 0.17 ms split, 0.21 not;
