@@ -81,6 +81,7 @@ def test_indexing_slices_integers_and_repeated_fancy_indices(shape, seed):
     rows = np.random.default_rng(seed).integers(0, shape[0], size=5)  # repeats: gradients must add up
     tn.gradcheck(lambda t: t[1:, ::2], [x])
     tn.gradcheck(lambda t: t[rows], [x])
+    tn.gradcheck(lambda t: t[..., rows % shape[-1]], [x])  # an array beside basic indices: repeats add up too
     tn.gradcheck(lambda t: t[0, -1], [x])
     tn.gradcheck(lambda t: t[t.data > 0], [x])
 

@@ -70,6 +70,8 @@ class GetItem(LinearOp):
 class ScatterAdd(LinearOp):
     """zeros(shape) with values added at index (np.add.at: repeated indices add up); GetItem's VJP.
 
+    An index that picks no element twice (slices, integers, a boolean mask) writes the values in one assignment:
+    np.add.at, element by element, took 4 of the RPN experiment's 50 s for `outputs[..., :4]` alone.
     Its own VJP is GetItem: each value's gradient is grad_out[index].
     """
 
@@ -77,7 +79,10 @@ class ScatterAdd(LinearOp):
     def forward(ctx, values, shape, index):
         ctx.index = index
         out = np.zeros(shape, dtype=values.dtype)
-        np.add.at(out, index, values)
+        if picks_each_element_once(index):
+            out[index] = values
+        else:
+            np.add.at(out, index, values)
         return out
 
     vjp_formulas = {"values": "g[index]"}
@@ -85,6 +90,14 @@ class ScatterAdd(LinearOp):
     @staticmethod
     def backward(ctx, grad_out):
         return (grad_out[ctx.index],)
+
+
+def picks_each_element_once(index) -> bool:
+    """Whether x[index] can name no element of x twice: basic indexing (integers, slices, None, Ellipsis) and at
+    most one array index, a boolean mask. An integer array may repeat an element."""
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = [part for part in parts if isinstance(part, (np.ndarray, list))]
+    return not arrays or (len(arrays) == 1 and np.asarray(arrays[0]).dtype == bool)
 
 
 class Concatenate(Function):
