@@ -17,6 +17,14 @@ from coursedata.paths import data_dir
 from experiments.common.cli import experiment_parser
 from experiments.common.plots import image_grid, plt
 from experiments.common.results import Results
+from facescrub.prepare import CropSpec
+
+# Part 2 prepares the dataset: the crops it shows, and (except with --quick) the sets the later parts read, all in
+# one pass over the photos, each decoded once (the decoding was nine tenths of each set's cropping; make report
+# starts those parts after this one): parts 3-6 at 32x32 gray and 64x64 RGB and gray, seed 004's CNN at 91x91
+# gray, the face ResNet of parts 7-9 at 150x150 RGB.
+OWN_CROPS = [CropSpec(32), CropSpec(64, color=True)]
+CROPS_FOR_LATER_PARTS = [CropSpec(64), CropSpec(91), CropSpec(150, color=True)]
 
 EXAMPLES_PER_ACTOR = 1
 SHOWN_PIXELS = 400  # originals are drawn downsampled to at most this many pixels a side
@@ -218,8 +226,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     report = facescrub.read_lists()
     photos = facescrub.originals()
-    gray = facescrub.load_faces(size=32, color=False)
-    color = facescrub.load_faces(size=64, color=True)
+    gray, color, *_ = facescrub.load_face_sets(OWN_CROPS if args.quick else OWN_CROPS + CROPS_FOR_LATER_PARTS)
     with Results(args.out, args) as results:
         rows = count_table(gray.actors, report.faces, replay_answers(), Counter(p.actor for p in photos), gray)
         results.write_json("counts.json", rows)

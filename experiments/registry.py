@@ -12,8 +12,8 @@ class Experiment:
     references: {metric key in metrics.json: (the course's number, where it comes from)}.
     after: the experiments whose results this one reads (`make report` starts it once they have finished).
     seconds: about how long it runs on one core (its processor seconds in make report's run table on the course
-    machine; part 2's include cropping the faces, which whichever experiment comes first does): make report starts
-    the longest chains of work first.
+    machine; part 2's include cropping every set of faces the later parts read): make report starts the longest
+    chains of work first.
     """
 
     name: str
@@ -42,11 +42,13 @@ EXPERIMENTS = [
                                                                  "over 5 training seeds (course reports 77-90%)"),
                 "test_accuracy": (0.85, "the same, the --seed run alone"),
                 "seed002_variant.test_accuracy": (0.8333, "seed 002: 83.33% test, 64x64 RGB, 600 ReLU, Adam 1e-4")},
-               seconds=48),
-    Experiment("part4_weights", "Part 4: the weights of a face classifier with no hidden layer", "000", seconds=2),
-    Experiment("part5_hidden_units", "Part 5: hidden units for two actors under L2 and input size", "000", seconds=12),
+               after=("part2_faces",), seconds=48),
+    Experiment("part4_weights", "Part 4: the weights of a face classifier with no hidden layer", "000",
+               after=("part2_faces",), seconds=2),
+    Experiment("part5_hidden_units", "Part 5: hidden units for two actors under L2 and input size", "000",
+               after=("part2_faces",), seconds=12),
     Experiment("part6_overfitting", "Part 6: overfitting with many hidden units, and units that memorize photos",
-               "000", seconds=13),
+               "000", after=("part2_faces",), seconds=13),
     Experiment("part7_features", "Part 7: classifying actors from a pretrained network's features", "000",
                {"error_reduction_vs_part3": (0.30, "seed 000 part 7: at least 30% lower test error than part 3")},
                note="AlexNet conv4 features are added with --alexnet-weights bvlc_alexnet.npy (233 MB, not "
@@ -71,5 +73,5 @@ EXPERIMENTS = [
                note="The seed publishes no detection accuracy; its untrained BCE is for one image, ours is the "
                     "test-split mean, so that comparison is loose.", seconds=51),
     Experiment("cnn_filters", "Seed 004: the 91x91 filter CNN, its filters, and an occlusion test", "004",
-               seconds=66),
+               after=("part2_faces",), seconds=66),
 ]

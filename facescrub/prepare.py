@@ -56,14 +56,23 @@ def open_rgb(path) -> Image.Image:
         raise BadImage(f"{path}: not a readable image ({type(error).__name__}: {error})") from None
 
 
-def crop_face(path, bbox, spec: CropSpec) -> np.ndarray:
-    """The face in bbox (clipped to the image), resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1].
+def face_region(path, bbox) -> Image.Image:
+    """The RGB face in bbox (clipped to the image), at the photo's resolution: decoded once for every crop of it."""
+    rgb = open_rgb(path)
+    return rgb.crop(clip_box(bbox, *rgb.size))
+
+
+def resized_face(face: Image.Image, spec: CropSpec) -> np.ndarray:
+    """A face_region resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1].
 
     FaceScrub's boxes are square; a box clipped at the border is not, and is stretched to a square.
     """
-    rgb = open_rgb(path)
-    face = rgb.crop(clip_box(bbox, *rgb.size))
     if not spec.color:
         face = face.convert("L")
     face = face.resize((spec.size, spec.size), Image.LANCZOS)
     return np.asarray(face, dtype=np.float32) / 255
+
+
+def crop_face(path, bbox, spec: CropSpec) -> np.ndarray:
+    """The face in bbox (clipped to the image) resized to spec (resized_face of face_region)."""
+    return resized_face(face_region(path, bbox), spec)

@@ -10,6 +10,7 @@ from conftest import require_data
 from facescrub import dataset as dataset_module
 from facescrub.__main__ import main
 from facescrub.dataset import FaceDataset, Split, available_faces
+from facescrub.prepare import CropSpec
 from facescrub.splits import split_of
 from facescrub.store import Store
 from tests.coursedata.test_files import lock_is_free
@@ -95,6 +96,29 @@ def test_load_faces_crops_under_a_lock_beside_its_cache(empty_cache, monkeypatch
     assert cropped_under_lock == [True]
     [lock] = empty_cache.rglob("faces-*.lock")
     assert lock_is_free(lock)
+
+def test_face_sets_decode_each_photo_once_and_equal_their_one_size_loads(empty_cache, monkeypatch):
+    mirror, decoded = Store(require_data("facescrub/images")), []
+    face_region = dataset_module.face_region
+
+    def counted(path, bbox):
+        decoded.append(path)
+        return face_region(path, bbox)
+
+    monkeypatch.setattr(dataset_module, "face_region", counted)
+    specs = [CropSpec(16), CropSpec(8, color=True)]
+    alone = [facescrub.load_faces(spec.size, spec.color, actors=ACTOR_PAIR[:1], stores=[mirror]) for spec in specs]
+    decoded_alone = len(decoded)
+    for cache in empty_cache.rglob("faces-*.npz"):
+        cache.unlink()
+    together = facescrub.load_face_sets(specs, actors=ACTOR_PAIR[:1], stores=[mirror])
+    assert len(decoded) - decoded_alone == decoded_alone / 2 > 0
+    assert together[0].train.x.shape[1:] == (16, 16) and together[1].train.x.shape[1:] == (8, 8, 3)
+    for one, both in zip(alone, together):
+        for split in ("train", "val", "test"):
+            np.testing.assert_array_equal(getattr(one, split).x, getattr(both, split).x)
+            np.testing.assert_array_equal(getattr(one, split).sha256, getattr(both, split).sha256)
+
 
 def test_cli_prepare_and_stats_use_the_given_store(empty_cache, tmp_path, capsys):
     images = require_data("facescrub/images")

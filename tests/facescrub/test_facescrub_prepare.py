@@ -113,7 +113,7 @@ def test_bad_files_are_reported_one_by_one_and_the_others_kept(tmp_path):
     photos = [Original(good, (0, 0, 20, 20), "A", "1"), Original(png_claiming(tmp_path / "bomb.png", 50_000, 50_000),
               (0, 0, 9, 9), "A", "2"), Original(truncated_jpeg(tmp_path / "cut.jpg"), (0, 0, 9, 9), "A", "3"),
               Original(tmp_path / "html.jpg", (0, 0, 9, 9), "A", "4"), Original(good, (20, 0, 40, 20), "A", "1")]
-    images, kept, unreadable = crop_all(photos, CropSpec(8), progress=False)
+    [images], kept, unreadable = crop_all(photos, [CropSpec(8)], progress=False)
     assert images.shape == (2, 8, 8) and kept.tolist() == [0, 4] and images[0].max() == 0 and images[1].min() == 1
     assert sorted(unreadable) == sorted(str(tmp_path / name) for name in ("bomb.png", "cut.jpg", "html.jpg"))
     assert "decompression bomb" in unreadable[str(tmp_path / "bomb.png")]
