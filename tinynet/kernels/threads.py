@@ -24,7 +24,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import config
 from threadpoolctl import ThreadpoolController
 
 from .allocator import keep_freed_memory
@@ -48,7 +47,9 @@ _worker = threading.local()  # .active: this thread is one of the pool's (its ke
 
 
 def workers() -> int:
-    """How many chunks run at once: Numba's thread count (NUMBA_NUM_THREADS; the number of cores by default)."""
+    """How many chunks run at once: Numba's thread count (NUMBA_NUM_THREADS; the number of cores by default).
+    Numba is imported here, not with tinynet (kernels.compile): the ops ask only about work large enough to split."""
+    from numba import config
     return config.NUMBA_NUM_THREADS
 
 
