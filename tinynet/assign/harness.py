@@ -17,7 +17,6 @@ import sys
 import traceback
 from pathlib import Path
 
-import numba  # noqa: F401  (loaded before confinement: it reads much of the machine once)
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,6 +40,8 @@ def main(task_dir: Path):
         arrays = {name: archive[name] for name in archive.files}
     for folder in ("home", "tmp", "numba"):  # HOME, TMPDIR and NUMBA_CACHE_DIR (sandbox.child_environment)
         (scratch / folder).mkdir(exist_ok=True)
+    if any(case["kind"] == "kernel" for case in setup["cases"]):
+        import numba  # noqa: F401  (before confinement: it reads much of the machine once; tinynet loads it lazily)
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     confine([tree, task_dir / "cases.json", task_dir / "inputs.npz"], [scratch], Limits(**setup["limits"]))

@@ -113,9 +113,8 @@ def grading_tree(instructor_package: Path, submission: Path, strip, out: Path, s
         if not path.is_file():
             raise ValueError(f"a task strips {file}, which is not in {instructor_package}")
         source = path.read_text()
-        for name, message in targets:
-            if message is not None:
-                source = strip_functions(source, [name], message)
+        for message in dict.fromkeys(message for _, message in targets if message is not None):  # a parse per task
+            source = strip_functions(source, [name for name, said in targets if said == message], message)
         mine = [name for name, message in targets if message is None]
         path.write_text(splice(source, student_functions(submission, file, mine)) if mine else source)
     return out

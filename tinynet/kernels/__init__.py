@@ -13,8 +13,8 @@ Nothing here knows about Tensor; an op calls its family's functions on arrays. O
   lrn.py          local response normalization across channels, forward and backward
   adam.py         Adam's update of a parameter in one pass over its elements
   windows.py      kernel, stride, dilation and padding checked, and the output-size formula
-  compile.py      Kernel: a Python function compiled serial and parallel (cached on disk); the
-                  threading layer, chosen when the first parallel kernel runs
+  compile.py      Kernel: a Python function compiled serial and parallel (cached on disk), Numba loaded at
+                  the first kernel's call; the threading layer, chosen when the first parallel kernel runs
   threads.py      the cores: a batch in chunks side by side, large products and elementwise ops split
                   over them, NumPy's BLAS on one thread
 """

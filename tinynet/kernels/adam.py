@@ -10,9 +10,8 @@ to the bit: every operation in the parameter's dtype, the hyperparameters cast t
 numbers), except the division by sqrt(1 - b2^t), which NumPy does in float64 (that square root is a NumPy float64).
 """
 import numpy as np
-from numba import prange
 
-from .compile import Kernel
+from .compile import Kernel, prange
 
 
 def adam(value, m, v, grad, beta1, one_minus_beta1, beta2, one_minus_beta2, root_bias2, eps, step_size):

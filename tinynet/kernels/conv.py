@@ -28,9 +28,8 @@ import weakref
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
 
-from .compile import Kernel
+from .compile import Helper, Kernel, prange
 from .threads import SPLIT_MULTIPLY_ADDS, in_worker, map_chunks, matmul, one_per_worker, split, workers
 from .windows import output_shape
 
@@ -104,7 +103,7 @@ def col2im(grad_x_padded, columns, kernel_h, kernel_w, stride_h, stride_w, dilat
                         grad_x_padded[n, c, target_y, x * stride_w + j * dilation_w] += columns[row, n, y, x]
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def copy_run(target, start, stop, source, origin, step):
     """target[start + k] = source[origin + k*step] for k < stop - start, target and source flat arrays.
 
@@ -120,14 +119,14 @@ def copy_run(target, start, stop, source, origin, step):
             target[np.uint64(start + k)] = source[np.uint64(origin + k * step)]
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def zero_run(target, start, stop):
     """target[start:stop] = 0 for a flat array target (unsigned indices, as copy_run)."""
     for p in range(start, stop):
         target[np.uint64(p)] = 0
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def inside(offset, step, size, count):
     """(first, stop): the positions k < count whose source k*step + offset lies in range(size) are first..stop-1."""
     first = min(count, max(0, (step - 1 - offset) // step))

@@ -23,9 +23,8 @@ import functools
 import math
 
 import numpy as np
-from numba import prange
 
-from .compile import Kernel
+from .compile import Kernel, prange
 from .conv import COPY_RATE, batch_chunks
 from .threads import in_worker, matmul, workers
 

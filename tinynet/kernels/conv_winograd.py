@@ -38,10 +38,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
 
 from . import conv
-from .compile import Kernel
+from .compile import Helper, Kernel, prange
 from .conv import COPY_RATE, GEMM_RATE, batch_chunks, scratch, sum_in_order
 from .threads import map_chunks, matmul, take_the_cores
 from .windows import output_shape
@@ -114,20 +113,20 @@ class Rows(NamedTuple):
 # were transformed in float64, half as many lanes to a vector instruction; float64 ones stay float64.
 TWO, FOUR, FIVE, EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
-@njit(cache=True, nogil=True)
+@Helper
 def four_rows(source, of, lane):
     """The lane's numbers in source's rows `of`, the first four."""
     return (source[of.first, lane], source[of.first + of.step, lane], source[of.first + 2 * of.step, lane],
             source[of.first + 3 * of.step, lane])
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def six_rows(source, of, lane):
     """The lane's numbers in source's rows `of`, the first six."""
     return four_rows(source, of, lane) + (source[of.first + 4 * of.step, lane], source[of.first + 5 * of.step, lane])
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def input_rows_2(target, to, source, of):
     """target's rows `to` = B^T (4, 4) of F(2x2, 3x3) times source's rows `of` (4 rows each), lane by lane."""
     for lane in range(source.shape[1]):
@@ -138,7 +137,7 @@ def input_rows_2(target, to, source, of):
         target[to.first + 3 * to.step, lane] = d1 - d3
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def input_rows_4(target, to, source, of):
     """target's rows `to` = B^T (6, 6) of F(4x4, 3x3) times source's rows `of` (6 rows each), lane by lane."""
     for lane in range(source.shape[1]):
@@ -153,7 +152,7 @@ def input_rows_4(target, to, source, of):
         target[to.first + 5 * to.step, lane] = FOUR * d1 - FIVE * d3 + d5
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def output_rows_2(target, to, source, of):
     """target's rows `to` = A^T (2, 4) of F(2x2, 3x3) times source's rows `of` (2 and 4 rows), lane by lane."""
     for lane in range(source.shape[1]):
@@ -162,7 +161,7 @@ def output_rows_2(target, to, source, of):
         target[to.first + to.step, lane] = p1 - p2 - p3
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def output_rows_4(target, to, source, of):
     """target's rows `to` = A^T (4, 6) of F(4x4, 3x3) times source's rows `of` (4 and 6 rows), lane by lane."""
     for lane in range(source.shape[1]):
@@ -175,7 +174,7 @@ def output_rows_4(target, to, source, of):
         target[to.first + 3 * to.step, lane] = difference12 + EIGHT * difference34 + p5
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def transform_rows(m, inverse, target, to, source, of):
     """target's rows `to` = M times source's rows `of`, lane by lane: M = A^T (m, m + 2) of F(m x m, 3x3) if
     inverse, else its B^T (m + 2, m + 2)."""
@@ -190,7 +189,7 @@ def transform_rows(m, inverse, target, to, source, of):
         input_rows_4(target, to, source, of)
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def sandwich(result, result_grid, patch, patch_grid, m, inverse, left_columns):
     """The grid result_grid of result (rows of L lanes) = M P M^T lane by lane, for P the grid patch_grid of patch
     and M the F(m x m, 3x3) matrix of transform_rows: B^T (t x t from t x t, t = m + 2), or A^T if inverse (m x m
@@ -211,7 +210,7 @@ def sandwich(result, result_grid, patch, patch_grid, m, inverse, left_columns):
                        left_columns, Rows(i * size_t, 1))
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def transformed_row(image, m, offset_h, offset_w, ty, first, count, tiles_w):
     """The tiles (t*t*tw, count*C) of row ty of tiles of images first..first+count of image (n, H, W, C): B^T d B
     of F(m x m, 3x3) for each t x t patch d (t = m + 2), which starts at row ty*m - offset_h, column tx*m - offset_w,
@@ -243,7 +242,7 @@ def transformed_row(image, m, offset_h, offset_w, ty, first, count, tiles_w):
     return tiles
 
 
-@njit(cache=True, nogil=True)
+@Helper
 def write_output_row(out, products, m, ty, first, count, tiles_w):
     """Write row ty of output tiles of images first..first+count into out (n, Ho, Wo, O): A^T P A of F(m x m, 3x3)
     for each tile's products P in products (t*t*tw, count*O), position p of tile tx in row p*tw + tx; the last tiles

@@ -8,12 +8,11 @@
 import math
 
 import numpy as np
-from numba import njit, prange
 
-from .compile import Kernel
+from .compile import Helper, Kernel, prange
 
 
-@njit(cache=True)
+@Helper
 def negative_power(d, beta):
     """d^-beta, by square roots for AlexNet's beta = 0.75 and for 0.5: several times faster than pow."""
     if beta == 0.75:

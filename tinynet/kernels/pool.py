@@ -10,9 +10,8 @@ own plane. The ops (tinynet.ops.pool) call the functions on NCHW arrays below th
 max_unpool2d, avg_pool2d and avg_pool2d_transpose.
 """
 import numpy as np
-from numba import prange
 
-from .compile import Kernel
+from .compile import Kernel, prange
 from .windows import output_shape
 
 

@@ -6,9 +6,8 @@ core), where this kernel's compare-and-select (vectorised by LLVM) takes 1 ms. A
 np.where, which is also the reference the tests compare with.
 """
 import numpy as np
-from numba import prange
 
-from .compile import Kernel
+from .compile import Kernel, prange
 
 
 def select_or_number(out, condition, values, number, where_true):
