@@ -179,9 +179,13 @@ def part1_network(rng):
     return nn.Sequential(nn.Linear(784, 300, rng=rng), nn.Tanh(), nn.Linear(300, 10, rng=rng)).to(np.float64)
 
 
+SEED004_SIZE = 23  # the seed's images are 91 x 91; 23 is odd too and pools to an even 12 as 91 to 46: 1/16 the pixels
+
+
 def seed004_network(rng):
-    """Seed 004's CNN (experiments/cnn_filters.py) on its 91 x 91 gray images, float64, dropout off."""
-    return make_cnn(rng).to(np.float64).eval()
+    """Seed 004's CNN (experiments/cnn_filters.py) for SEED004_SIZE x SEED004_SIZE gray images, float64, dropout
+    off: its layers (10 x 10 'same' convolutions, 'same' poolings, dropout) as they are for 91 x 91."""
+    return make_cnn(rng, SEED004_SIZE).to(np.float64).eval()
 
 
 def per_example_gradients_equal_the_loop(model, x, labels):
@@ -207,8 +211,8 @@ def test_per_example_gradients_of_part1_network():
 
 def test_per_example_gradients_of_seed004_cnn():
     rng = np.random.default_rng(7)
-    gradients = per_example_gradients_equal_the_loop(seed004_network(rng), rng.standard_normal((2, 1, 91, 91)),
-                                                     rng.integers(0, 2, 2))
+    x = rng.standard_normal((2, 1, SEED004_SIZE, SEED004_SIZE))
+    gradients = per_example_gradients_equal_the_loop(seed004_network(rng), x, rng.integers(0, 2, 2))
     assert gradients["layers.0.weight"].shape == (2, 32, 1, 10, 10)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 from ops.test_conv_algorithm_gradients import gradcheck_conv
 
 import tinynet as tn
@@ -145,6 +146,16 @@ def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images,
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@njit
+def sandwich_as_the_kernels_call_it(result, result_grid, patch, patch_grid, m, inverse, left_columns):
+    """sandwich with inverse a constant, as transformed_row and write_output_row pass it: the compilations they run
+    (Numba specializes on a literal bool), not one for a bool argument, which only a call from Python makes."""
+    if inverse:
+        conv_winograd.sandwich(result, result_grid, patch, patch_grid, m, True, left_columns)
+    else:
+        conv_winograd.sandwich(result, result_grid, patch, patch_grid, m, False, left_columns)
+
+
 @each_transform
 @pytest.mark.parametrize("inverse", [False, True])
 @given(seed=st.integers(0, 2**32 - 1), lanes=st.integers(1, 40), dtype=st.sampled_from([np.float32, np.float64]))
@@ -156,9 +167,9 @@ def test_sandwich_formulas_compute_their_matrices(m, inverse, seed, lanes, dtype
     size_out, size_t = matrix.shape
     patch = rng.standard_normal((3 + size_t * size_t * 2, lanes)).astype(dtype)  # grid: row 3 + 2*(i*t + j)
     result = np.full((1 + size_out * size_out * 3, lanes), np.nan, dtype)  # grid: row 1 + i + j*3*out
-    conv_winograd.sandwich(result, conv_winograd.Grid(1, 1, size_out * 3), patch,
-                           conv_winograd.Grid(3, 2 * size_t, 2), m, inverse,
-                           np.empty((size_t * size_t, lanes), dtype))
+    sandwich_as_the_kernels_call_it(result, conv_winograd.Grid(1, 1, size_out * 3), patch,
+                                    conv_winograd.Grid(3, 2 * size_t, 2), m, inverse,
+                                    np.empty((size_t * size_t, lanes), dtype))
     grid = patch[3:].reshape(size_t, size_t, 2, lanes)[:, :, 0]  # P[i, j] at row 3 + 2*(i*t + j)
     expected = np.einsum("ia,abl,jb->ijl", matrix, grid.astype(np.float64), matrix)
     written = result[1:].reshape(size_out, 3, size_out, lanes)  # result[i, j] at row 1 + i + j*out*3
