@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numba import njit
 from ops.test_conv_algorithm_gradients import gradcheck_conv
 
 import tinynet as tn
@@ -18,6 +17,8 @@ from kernels.test_kernels import (  # noqa: F401 (kernel_mode: serial and parall
 )
 from tinynet import functional as F
 from tinynet.kernels import conv, conv_winograd
+from tinynet.kernels.compile import Helper
+from tinynet.kernels.conv_winograd import sandwich
 from tinynet.kernels.windows import resolve_padding
 
 each_transform = pytest.mark.parametrize("m", sorted(conv_winograd.TRANSFORMS))
@@ -146,14 +147,14 @@ def test_inverse_transform_tiles_kernel_matches_its_reference(seed, m, n_images,
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
-@njit
+@Helper
 def sandwich_as_the_kernels_call_it(result, result_grid, patch, patch_grid, m, inverse, left_columns):
     """sandwich with inverse a constant, as transformed_row and write_output_row pass it: the compilations they run
     (Numba specializes on a literal bool), not one for a bool argument, which only a call from Python makes."""
     if inverse:
-        conv_winograd.sandwich(result, result_grid, patch, patch_grid, m, True, left_columns)
+        sandwich(result, result_grid, patch, patch_grid, m, True, left_columns)
     else:
-        conv_winograd.sandwich(result, result_grid, patch, patch_grid, m, False, left_columns)
+        sandwich(result, result_grid, patch, patch_grid, m, False, left_columns)
 
 
 @each_transform
