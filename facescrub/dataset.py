@@ -9,6 +9,7 @@ two), and crops are cached per size, color and set of faces as .npz, made by one
 """
 import contextlib
 import hashlib
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -127,8 +128,7 @@ def crop_all(photos, specs, progress=True):
     and skipped; it does not stop the others. The crops are written into arrays made up
     front, so the peak memory is one copy of them.
     """
-    images = [np.empty((len(photos), spec.size, spec.size) + ((3,) if spec.color else ()), np.float32)
-              for spec in specs]
+    images = [np.empty((len(photos), *spec.shape), np.float32) for spec in specs]
     kept, unreadable = [], {}
     names = ", ".join(spec.name for spec in specs)
     for i, photo in enumerate(tqdm(photos, desc=f"cropping {names}", mininterval=1.0, disable=not progress)):
@@ -158,7 +158,7 @@ def check_memory(count, specs):
     The crops of a spec are float32 in one array (the splits are slices of it), plus one decoded original
     (at most MAX_PIXELS RGB pixels, as bytes and as a crop source).
     """
-    needed = count * sum(spec.size ** 2 * (3 if spec.color else 1) for spec in specs) * 4 + 2 * 3 * MAX_PIXELS
+    needed = count * sum(math.prod(spec.shape) for spec in specs) * 4 + 2 * 3 * MAX_PIXELS
     available = available_memory()
     if needed > available:
         names = ", ".join(spec.name for spec in specs)
@@ -188,23 +188,22 @@ def load_face_sets(specs, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=Non
         raise FileNotFoundError("no FaceScrub originals found: run `python -m facescrub download` or set "
                                 "TINYNET_DATA to a folder with facescrub/images")
     key = hashlib.sha256(repr([(p.sha256, p.bbox, p.actor) for p in photos]).encode()).hexdigest()[:16]
-    caches = [cache_dir() / "facescrub" / f"faces-{spec.name}-{key}.npz" for spec in specs]
+    caches = {spec: cache_dir() / "facescrub" / f"faces-{spec.name}-{key}.npz" for spec in specs}
     with contextlib.ExitStack() as locks:  # experiments run side by side crop each set once
-        for cache in sorted(set(caches)):  # always in one order: no two processes each wait for the other's lock
+        for cache in sorted(caches.values()):  # always in one order: no two processes each wait for the other's lock
             locks.enter_context(locked(cache.with_name(cache.name + ".lock")))
-        missing = [spec for spec, cache in zip(specs, caches) if not cache.exists()]
+        missing = [spec for spec, cache in caches.items() if not cache.exists()]
         made = {}
         if missing:
             check_memory(len(photos), missing)
             cropped, kept, unreadable = crop_all(photos, missing)
             for spec, images in zip(missing, cropped):
                 made[spec] = images, kept, unreadable
-                with atomic_write(caches[specs.index(spec)]) as file:
+                with atomic_write(caches[spec]) as file:
                     np.savez(file, images=images, kept=kept, unreadable_paths=np.array(list(unreadable), str),
                              unreadable_errors=np.array(list(unreadable.values()), str))
-        crops = [made[spec] if spec in made else read_crops(cache) for spec, cache in zip(specs, caches)]
+        crops = [made[spec] if spec in made else read_crops(caches[spec]) for spec in specs]
     return [face_dataset(photos, actors, fractions, corrupted, *set_crops) for set_crops in crops]
-
 
 def read_crops(cache):
     """(images, kept, unreadable) as load_face_sets cached them."""

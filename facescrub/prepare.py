@@ -30,6 +30,11 @@ class CropSpec:
     def name(self):
         return f"{self.size}x{self.size}-{'rgb' if self.color else 'gray'}"
 
+    @property
+    def shape(self):
+        """One crop's array shape: (S, S) gray, (S, S, 3) RGB."""
+        return (self.size, self.size, 3) if self.color else (self.size, self.size)
+
 
 def clip_box(bbox, width, height):
     """(x1, y1, x2, y2) clipped to a width x height image; BadImage if nothing of the box is inside."""
@@ -63,7 +68,7 @@ def face_region(path, bbox) -> Image.Image:
 
 
 def resized_face(face: Image.Image, spec: CropSpec) -> np.ndarray:
-    """A face_region resized to spec.size: (S, S) gray or (S, S, 3) RGB, float32 in [0, 1].
+    """A face_region resized to spec.size: an array of spec.shape, float32 in [0, 1].
 
     FaceScrub's boxes are square; a box clipped at the border is not, and is stretched to a square.
     """
