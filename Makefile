@@ -10,10 +10,12 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: test lint report bench report-screenshot clean
 
+# uv installs the same packages as pip in a fifth of the time (parallel downloads); pip where uv cannot be had
+# or cannot reach an index (uv does not read pip.conf: a machine with only a private mirror falls back to pip).
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[experiments,test]'
+	( $(PYTHON) -m pip install --quiet uv && VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet -e '.[experiments,test]' ) \
+		|| $(PYTHON) -m pip install --quiet -e '.[experiments,test]'
 	touch $(INSTALLED)
 
 test: $(INSTALLED)
