@@ -31,12 +31,17 @@ from facescrub.lists import ACTORS
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIDE = 16
 IDLE_SECONDS = 60
+# PLUS[y] maps each byte value v to (v + y) mod 256 (bytes.translate): 5x faster than a generator per row, which was
+# ~1 CPU-s of the 22,000 images test_download_memory_does_not_grow_with_the_list stores (issue 30).
+PLUS = [bytes((value + y) & 0xFF for value in range(256)) for y in range(SIDE)]
 
 
 def bmp(index: int) -> bytes:
-    """A SIDE x SIDE 24-bit BMP whose pixels spell out index: a distinct decodable image per index."""
+    """A SIDE x SIDE 24-bit BMP whose pixels spell out index: a distinct decodable image per index.
+
+    Row y is the first row with y added to each byte (mod 256)."""
     row = bytes(((index >> (8 * (x % 3))) ^ (x * 16)) & 0xFF for x in range(SIDE * 3))
-    pixels = b"".join(bytes((value + y) & 0xFF for value in row) for y in range(SIDE))
+    pixels = b"".join(row.translate(PLUS[y]) for y in range(SIDE))
     header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
     info = struct.pack("<IiiHHIIiiII", 40, SIDE, SIDE, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
     return header + info + pixels

@@ -359,9 +359,11 @@ def convolve_tiles(out, image, weight_tiles_t, m, offset_h, offset_w, tiles_h, t
                 np.dot(inputs, weight_tiles_t[p, 0].T, outputs)
             else:
                 for g in range(groups):
-                    outputs[:, g * per_group:(g + 1) * per_group] = np.dot(
-                        np.ascontiguousarray(inputs[:, g * group_channels:(g + 1) * group_channels]),
-                        weight_tiles_t[p, g].T)
+                    product = np.dot(np.ascontiguousarray(inputs[:, g * group_channels:(g + 1) * group_channels]),
+                                     weight_tiles_t[p, g].T)
+                    for r in range(tiles_w * count):  # a loop, not a slice assignment: see compile.py
+                        for k in range(per_group):
+                            outputs[r, g * per_group + k] = product[r, k]
         write_output_row(out, products, m, ty, first, count, tiles_w)
 
 

@@ -30,7 +30,8 @@ def max_pool(out, argmax, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
         rows_arg = np.empty(width, dtype=np.int64)  # and its row
         for oy in range(out_h):
             y_start, y_stop = max(oy * stride_h - top, 0), min(oy * stride_h - top + kernel_h, height)
-            rows_max[:] = x[p, y_start]
+            for column in range(width):  # a loop, not rows_max[:] = x[p, y_start]: see compile.py
+                rows_max[column] = x[p, y_start, column]
             rows_arg[:] = y_start
             for y in range(y_start + 1, y_stop):
                 for column in range(width):
@@ -66,7 +67,8 @@ def max_pool_values(out, x, kernel_h, kernel_w, stride_h, stride_w, top, left):
         rows_max = np.empty(width, dtype=x.dtype)  # the max over the current window's rows, per column
         for oy in range(out_h):
             y_start, y_stop = max(oy * stride_h - top, 0), min(oy * stride_h - top + kernel_h, height)
-            rows_max[:] = x[p, y_start]
+            for column in range(width):  # a loop, not rows_max[:] = x[p, y_start]: see compile.py
+                rows_max[column] = x[p, y_start, column]
             for y in range(y_start + 1, y_stop):
                 for column in range(width):
                     value, best = x[p, y, column], rows_max[column]
