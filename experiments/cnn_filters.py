@@ -18,7 +18,7 @@ import tinynet as tn
 from coursedata.cli import bounded, run_main
 from experiments.common.cli import experiment_parser
 from experiments.common.faces import final_accuracies
-from experiments.common.plots import plt
+from experiments.common.plots import blank, plt
 from experiments.common.results import Results
 from experiments.common.training import predict, train
 from tinynet import functional as F
@@ -116,7 +116,7 @@ def main(argv=None):
         for name, layer in (("conv1", model.layers[0]), ("conv2", model.layers[3])):
             fig = plt.figure(figsize=(10, 10))
             plt.imshow(filter_grid(layer.weight.data), cmap="gray", interpolation="nearest")
-            plt.axis("off")
+            blank(plt.gca())
             plt.title(f"{name}: {layer.weight.shape[0] * layer.weight.shape[1]} filters of "
                       f"{layer.weight.shape[2]}x{layer.weight.shape[3]}")
             results.figure(fig, f"filters_{name}")
@@ -144,7 +144,7 @@ def occlusion_report(results, model, x, y, faces, stride):
         axes[1, column].set_title("drop in p(true) when occluded", fontsize=9)
         fig.colorbar(shown, ax=axes[1, column], fraction=0.046, pad=0.04)
     for ax in axes.flat:
-        ax.axis("off")
+        blank(ax)
     fig.tight_layout()
     results.figure(fig, "occlusion")
     results.metrics.update(occlusion_border_drop=float(np.mean(border)), occlusion_centre_drop=float(np.mean(centre)))

@@ -15,7 +15,7 @@ import facescrub
 from coursedata.cli import run_main
 from coursedata.paths import data_dir
 from experiments.common.cli import experiment_parser
-from experiments.common.plots import image_grid, plt
+from experiments.common.plots import blank, image_grid, plt
 from experiments.common.results import Results
 from facescrub.prepare import CropSpec
 
@@ -121,7 +121,7 @@ def originals_figure(examples, crops):
         axes[0, column].tick_params(labelsize=6)
         axes[1, column].imshow(crop)
         axes[1, column].set_title("crop, 64x64", fontsize=8)
-        axes[1, column].axis("off")
+        blank(axes[1, column])
     fig.suptitle("uncropped originals with their FaceScrub boxes, and the crops")
     fig.tight_layout()
     return fig

@@ -15,7 +15,7 @@ import numpy as np
 from coursedata.cli import run_main
 from experiments.common.cli import experiment_parser
 from experiments.common.faces import Setting, as_images, final_accuracies, fit, gray_inputs, make_mlp
-from experiments.common.plots import plt
+from experiments.common.plots import blank, plt
 from experiments.common.results import Results
 from experiments.common.training import predict
 
@@ -89,7 +89,7 @@ def units_figure(model, untrained, x_train, best, correlation, actors, labels, c
             shown = axes[row, column].imshow(images[column], cmap=cmap, vmin=-bound if bound else None, vmax=bound)
             fig.colorbar(shown, ax=axes[row, column], fraction=0.046, pad=0.04)
             axes[row, column].set_title(title(unit), fontsize=8)
-            axes[row, column].axis("off")
+            blank(axes[row, column])
     fig.suptitle("units that copy their most-activating training image: what training changed in the incoming "
                  "weights, the weights, and the image (minus the mean face)")
     fig.tight_layout()

@@ -35,7 +35,7 @@ from coursedata.cli import bounded, run_main
 from experiments.common.cli import experiment_parser
 from experiments.common.features import HEAD_FILE, face_network_and_head
 from experiments.common.gradient_checks import check_table, relative_errors, step_sweep_figure, step_sweep_table
-from experiments.common.plots import plt
+from experiments.common.plots import blank, plt
 from experiments.common.results import Results
 from tinynet.gradcheck import SWEEP_STEPS, step_sweep
 from tinynet.models.face_resnet import input_from_crops
@@ -83,7 +83,7 @@ def gradient_figure(photo, gradient, actor):
         ax.set_title(f"positive gradient, {'RGB'[c]} channel")
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
     for ax in axes:
-        ax.axis("off")
+        blank(ax)
     fig.tight_layout()
     return fig
 

@@ -16,7 +16,7 @@ import tinynet as tn
 from coursedata.cli import run_main
 from experiments.common.cli import experiment_parser
 from experiments.common.features import HEAD_FILE, face_network_and_head
-from experiments.common.plots import plt
+from experiments.common.plots import blank, plt
 from experiments.common.results import Results
 from tinynet import functional as F
 from tinynet.models.face_resnet import input_from_crops
@@ -59,7 +59,7 @@ def actor_figure(actor, photo, rows):
         ax_row[2].imshow(as_picture(np.maximum(guided, 0)))
         ax_row[2].set_title("guided backprop (positive)", fontsize=9)
         for ax in ax_row:
-            ax.axis("off")
+            blank(ax)
     fig.tight_layout()
     return fig
 

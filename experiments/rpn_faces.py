@@ -20,7 +20,7 @@ import facescrub
 import tinynet as tn
 from coursedata.cli import run_main
 from experiments.common.cli import experiment_parser
-from experiments.common.plots import plt
+from experiments.common.plots import blank, plt
 from experiments.common.results import Results
 from experiments.common.training import minibatches, monitored, predict
 from experiments.rpn.anchors import make_anchors, target
@@ -112,7 +112,7 @@ def show_photo(ax, image):
     """The photo alone on ax; rectangles drawn later are cut at its border."""
     ax.imshow(image)
     ax.set(xlim=(-0.5, image.shape[1] - 0.5), ylim=(image.shape[0] - 0.5, -0.5))
-    ax.axis("off")
+    blank(ax)
 
 
 def draw_rect(ax, rect, color, label=None, width=2):
@@ -127,7 +127,7 @@ def detections_figure(photos, found, count=12, cols=4):
     rows = -(-min(count, len(found)) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
     for k, ax in enumerate(axes.flat):
-        ax.axis("off")
+        blank(ax)
         if k >= min(count, len(found)):
             continue
         show_photo(ax, photos.images[k])

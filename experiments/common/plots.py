@@ -22,18 +22,22 @@ def learning_curves(curves, title):
     return fig
 
 
+def blank(ax):
+    """Turn ax's axis off, ticks included: tight_layout (and a tight bounding box) computes the ticks of every axes,
+    drawn or not: the same PNG in about half the time (a 6 x 10 image grid with savefig 2.0 -> 1.1 CPU-s; issue 30)."""
+    ax.axis("off")
+    ax.set(xticks=[], yticks=[])
+
+
 def image_grid(images, rows, cols, titles=None, cmap="gray", colorbar=False, suptitle=None, symmetric=False):
     """Show images (K, H, W) or (K, H, W, 3) in a rows x cols grid; optional titles and colorbars.
 
     symmetric: a diverging color scale centred on zero for each image (for weights).
-    The axes are off and have no ticks: tight_layout would compute the ticks of every axes, drawn or not (the same
-    PNG in half the CPU time: 60 images 2.0 -> 1.1 CPU-s with savefig; issue 30).
     """
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + (0.6 * cols if colorbar else 0), 1.7 * rows),
                              squeeze=False)
     for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        ax.set(xticks=[], yticks=[])
+        blank(ax)
         if k >= len(images):
             continue
         image = images[k]
