@@ -167,8 +167,9 @@ def grading_tree(instructor_package: Path, submission: Path, strip, out: Path, s
     changed = {os.path.normpath(file) for file in rewritten}  # the tree has no symlinks (copytree copies files)
     for file, pyc in package_bytecode(instructor_package).items():
         if file not in changed:
-            bytecode_path(out / file).parent.mkdir(exist_ok=True)
-            bytecode_path(out / file).write_bytes(pyc)
+            path = bytecode_path(out / file)
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(pyc)
     return out
 
 
