@@ -20,7 +20,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from .stubs import function_nodes, parse, parsing, strip_functions
+from .stubs import function_nodes, parse, parsing, strip_tasks
 
 MAX_SOURCE_BYTES = 1 << 20
 
@@ -159,9 +159,7 @@ def grading_tree(instructor_package: Path, submission: Path, strip, out: Path, s
         path = out / file
         if not path.is_file():
             raise ValueError(f"a task strips {file}, which is not in {instructor_package}")
-        source = path.read_text()
-        for message in dict.fromkeys(message for _, message in targets if message is not None):  # a parse per task
-            source = strip_functions(source, [name for name, said in targets if said == message], message)
+        source = strip_tasks(path.read_text(), [(name, message) for name, message in targets if message is not None])
         mine = [name for name, message in targets if message is None]
         path.write_text(splice(source, student_functions(submission, file, mine)) if mine else source)
     changed = {os.path.normpath(file) for file in rewritten}  # the tree has no symlinks (copytree copies files)
