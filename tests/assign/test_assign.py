@@ -1,6 +1,7 @@
 """Assignment mode: stubs, splicing a submission's functions, judging values, the score table and the
 command line. (tests/assign/test_hostile_submissions.py tries to cheat and to break the grader.)"""
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 
 from submissions import TASK_IDS, TASKS, complete_tasks, grader, student_copy
 from tinynet.assign.probes import expected_values, judge, make_case, run_case
-from tinynet.assign.splice import SubmissionProblem, grading_tree, splice, student_functions
+from tinynet.assign.splice import SubmissionProblem, bytecode_path, grading_tree, splice, student_functions
 from tinynet.assign.stubs import function_nodes, strip_functions
 from tinynet.assign.student import PROJECT_ROOT
 from tinynet.backprop_ninja import GRADIENT_NAMES
@@ -115,6 +116,25 @@ def test_the_grading_tree_is_the_instructors_package_with_the_submissions_functi
     assert (tree / "tinynet" / "ops" / "elementwise.py").read_text() == \
         (PROJECT_ROOT / "tinynet" / "ops" / "elementwise.py").read_text()
     assert not (tree / "tests").exists()
+
+
+def test_a_grading_tree_holds_bytecode_for_the_files_it_copies_unchanged_and_for_no_other(tmp_path):
+    """A .pyc beside a file the grading rewrites (the task's functions spliced in, the other tasks' stubbed
+    out) could run the instructor's functions instead of the student's, a free score: only the files copied as
+    they are have one, each checked against its source's hash at import (not its mtime and size)."""
+    task = TASKS[TASK_IDS.index("3.1")]
+    stubs = [(target, other.stub_message()) for other in TASKS if other is not task for target in other.strip]
+    tree = grading_tree(PROJECT_ROOT / "tinynet", student_copy(tmp_path / "copy"), task.strip, tmp_path / "tree",
+                        stubs)
+    sources = [path.relative_to(tree).as_posix() for path in tree.rglob("*.py")]
+    unchanged = {name for name in sources if (tree / name).read_bytes() == (PROJECT_ROOT / name).read_bytes()}
+    rewritten = {target.partition(":")[0] for target in [*task.strip, *(target for target, _ in stubs)]}
+    assert rewritten and not rewritten & unchanged and "tinynet/functional.py" in unchanged
+    assert set(tree.rglob("*.pyc")) == {bytecode_path(tree / name) for name in unchanged}
+    for name in unchanged:
+        pyc = bytecode_path(tree / name).read_bytes()
+        assert pyc[4:8] == (0b11).to_bytes(4, "little"), name  # hash-based, checked
+        assert pyc[8:16] == importlib.util.source_hash((tree / name).read_bytes()), name
 
 
 def vjp_case(op="elementwise.Mul", shapes=((2, 3), (2, 3)), **spec):

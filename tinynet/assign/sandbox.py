@@ -326,15 +326,13 @@ def run_confined(argv, scratch: Path, limits: Limits) -> Outcome:
         output = bytearray()
         reader = threading.Thread(target=_read_at_most, args=(process.stdout, output, limits.output_bytes))
         reader.start()
-        deadline, timed_out = time.monotonic() + limits.seconds, False
-        while process.poll() is None:
-            if time.monotonic() > deadline:
-                timed_out = True
-                break
-            time.sleep(0.05)
-        if process.poll() is None:
+        deadline = time.monotonic() + limits.seconds
+        reader.join(limits.seconds)  # its stdout ends with it: waiting so sees its end at once, unlike polling
+        try:
+            returncode, timed_out = process.wait(max(deadline - time.monotonic(), 0)), False
+        except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-        returncode = process.wait()
+            returncode, timed_out = process.wait(), True
         reader.join()
         return Outcome(returncode, timed_out, bytes(output) if len(output) <= limits.output_bytes else None)
 

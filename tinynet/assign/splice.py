@@ -5,14 +5,22 @@ A submission is a folder laid out like the student copy. Only the files a task s
 as text and parsed (never imported here): a path through a symlink, a file that is not a regular
 file or one over MAX_SOURCE_BYTES is refused. From each, only the stripped functions' source is
 taken (decorators, signature and body, by the AST) and it replaces the same function in the copy.
+
+The files the copy leaves as they are get their bytecode, compiled here once per process (each
+child would otherwise compile every module it imports: it runs with -B on a fresh tree); a file
+the copy rewrites (a task's functions spliced in or stubbed out) gets none, and compiles from its
+source in the child.
 """
 import os
+import py_compile
 import shutil
 import stat
+import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
-from .stubs import function_nodes, parse, strip_functions
+from .stubs import function_nodes, parse, parsing, strip_tasks
 
 MAX_SOURCE_BYTES = 1 << 20
 
@@ -98,25 +106,68 @@ def splice(source: str, functions: dict) -> str:
     return "".join(lines)
 
 
+_BYTECODE = {}  # {package: package_bytecode(package)}, filled under stubs.parsing
+
+
+def package_bytecode(package: Path) -> dict:
+    """{source path relative to package's parent ("tinynet/ops/conv.py"): its .pyc's bytes}, compiled once per
+    process by this interpreter (the children's) without optimization, naming its source by that relative path.
+
+    Each .pyc holds its source's hash and is checked against it at import (not against the source's mtime
+    and size): a .pyc whose file has changed since is not used. A file that does not compile gets none.
+    Compiled under `parsing` (the grader's threads parse too, and compile builds an AST)."""
+    with parsing:
+        if package not in _BYTECODE:
+            _BYTECODE[package] = _compiled(package)
+        return _BYTECODE[package]
+
+
+def _compiled(package: Path) -> dict:
+    """package_bytecode's value, compiled anew (in a folder of its own, removed after)."""
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="tinynet-bytecode-") as folder:
+        pyc = Path(folder) / "module.pyc"
+        for source in sorted(package.rglob("*.py")):
+            relative = source.relative_to(package.parent).as_posix()
+            try:
+                py_compile.compile(str(source), cfile=str(pyc), dfile=relative, doraise=True, optimize=0,
+                                   invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+            except py_compile.PyCompileError:
+                continue
+            found[relative] = pyc.read_bytes()
+    return found
+
+
+def bytecode_path(source: Path) -> Path:
+    """Where Python looks for source's .pyc (in its folder's __pycache__; the children set no pycache prefix)."""
+    return source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+
+
 def grading_tree(instructor_package: Path, submission: Path, strip, out: Path, stubs=()) -> Path:
     """Copy the instructor's package to out/<its name> (without hidden cases), replace the functions
     strip names ("tinynet/ops/elementwise.py:Mul.backward") by the submission's, and the functions
     of stubs ((target, message) pairs: the other tasks') by stubs raising NotImplementedError(message),
-    so that the tree holds no solution. Returns out.
+    so that the tree holds no solution; every file left as it was gets its .pyc (package_bytecode),
+    no rewritten one. Returns out.
 
     Raises SubmissionProblem when the submission lacks a file or function, or does not parse.
     """
     shutil.copytree(instructor_package, out / instructor_package.name,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.hidden.toml"))
-    for file, targets in _by_file([(target, None) for target in strip] + list(stubs)).items():
+    rewritten = _by_file([(target, None) for target in strip] + list(stubs))
+    for file, targets in rewritten.items():
         path = out / file
         if not path.is_file():
             raise ValueError(f"a task strips {file}, which is not in {instructor_package}")
-        source = path.read_text()
-        for message in dict.fromkeys(message for _, message in targets if message is not None):  # a parse per task
-            source = strip_functions(source, [name for name, said in targets if said == message], message)
+        source = strip_tasks(path.read_text(), [(name, message) for name, message in targets if message is not None])
         mine = [name for name, message in targets if message is None]
         path.write_text(splice(source, student_functions(submission, file, mine)) if mine else source)
+    changed = {os.path.normpath(file) for file in rewritten}  # the tree has no symlinks (copytree copies files)
+    for file, pyc in package_bytecode(instructor_package).items():
+        if file not in changed:
+            path = bytecode_path(out / file)
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(pyc)
     return out
 
 

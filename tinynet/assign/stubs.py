@@ -50,3 +50,11 @@ def strip_functions(source: str, names, message: str) -> str:
         else:
             lines[first.lineno - 1:node.end_lineno] = [stub]
     return "".join(lines)
+
+
+def strip_tasks(source: str, targets) -> str:
+    """source with the functions of targets ((qualified name, message) pairs) stripped as strip_functions does,
+    in one parse per message (a task's functions share theirs)."""
+    for message in dict.fromkeys(message for _, message in targets):
+        source = strip_functions(source, [name for name, said in targets if said == message], message)
+    return source

@@ -2,7 +2,7 @@
 import shutil
 from pathlib import Path
 
-from .stubs import strip_functions
+from .stubs import strip_tasks
 from .tasks import write_task_list
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -28,15 +28,12 @@ def make_student_copy(tasks, out, root=PROJECT_ROOT) -> Path:
     for task in tasks:
         for target in task.strip:
             file, _, name = target.partition(":")
-            by_file.setdefault(file, []).append((name, task))
+            by_file.setdefault(file, []).append((name, task.stub_message()))
     for file, targets in by_file.items():
         path = out / file
         if not path.exists():
             raise FileNotFoundError(f"a task strips {file}, which is not in {root}")
-        source = path.read_text()
-        for name, task in targets:
-            source = strip_functions(source, [name], task.stub_message())
-        path.write_text(source)
+        path.write_text(strip_tasks(path.read_text(), targets))
     write_task_list(tasks, out / TASK_LIST)
     with open(out / "tests" / "conftest.py", "a") as conftest:
         conftest.write(CONFTEST_LINES)
