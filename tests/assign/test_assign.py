@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from submissions import TASK_IDS, TASKS, complete_tasks, grader, student_copy
+from tinynet.assign.bytecode import bytecode_path
 from tinynet.assign.probes import expected_values, judge, make_case, run_case
-from tinynet.assign.splice import SubmissionProblem, bytecode_path, grading_tree, splice, student_functions
+from tinynet.assign.splice import SubmissionProblem, grading_tree, splice, student_functions
 from tinynet.assign.stubs import function_nodes, strip_functions
 from tinynet.assign.student import PROJECT_ROOT
 from tinynet.backprop_ninja import GRADIENT_NAMES

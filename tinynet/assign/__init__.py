@@ -10,6 +10,7 @@ A task names functions to strip (`tinynet/ops/elementwise.py:Mul.backward`), the
 runs in the copy (`pytest -m task2_1`), and the cases that grade it. In the copy, each stripped
 function keeps its signature and docstring and raises `NotImplementedError("Task 2.1: ...")`.
 Grading trusts nothing of the submission but the text of the stripped functions: splice.py puts
-them into a copy of the grader's own package, harness.py runs the task's cases in a child confined
-by sandbox.py, and grade.py judges the arrays the child returns with probes.py.
+them into a copy of the grader's own package (bytecode.py gives the files it leaves as they are
+their .pyc), harness.py runs the task's cases in a child confined by sandbox.py, and grade.py
+judges the arrays the child returns with probes.py.
 """

@@ -6,21 +6,18 @@ as text and parsed (never imported here): a path through a symlink, a file that 
 file or one over MAX_SOURCE_BYTES is refused. From each, only the stripped functions' source is
 taken (decorators, signature and body, by the AST) and it replaces the same function in the copy.
 
-The files the copy leaves as they are get their bytecode, compiled here once per process (each
-child would otherwise compile every module it imports: it runs with -B on a fresh tree); a file
-the copy rewrites (a task's functions spliced in or stubbed out) gets none, and compiles from its
-source in the child.
+The files the copy leaves as they are get their bytecode (tinynet.assign.bytecode); a file the copy
+rewrites (a task's functions spliced in or stubbed out) gets none, and compiles from its source in
+the child.
 """
 import os
-import py_compile
 import shutil
 import stat
-import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
-from .stubs import function_nodes, parse, parsing, strip_tasks
+from .bytecode import bytecode_path, package_bytecode
+from .stubs import function_nodes, parse, strip_tasks
 
 MAX_SOURCE_BYTES = 1 << 20
 
@@ -104,43 +101,6 @@ def splice(source: str, functions: dict) -> str:
             definition = textwrap.indent(textwrap.dedent(definition), " " * nodes[name].col_offset, lambda line: True)
         lines[first - 1:last] = [definition if definition.endswith("\n") else definition + "\n"]
     return "".join(lines)
-
-
-_BYTECODE = {}  # {package: package_bytecode(package)}, filled under stubs.parsing
-
-
-def package_bytecode(package: Path) -> dict:
-    """{source path relative to package's parent ("tinynet/ops/conv.py"): its .pyc's bytes}, compiled once per
-    process by this interpreter (the children's) without optimization, naming its source by that relative path.
-
-    Each .pyc holds its source's hash and is checked against it at import (not against the source's mtime
-    and size): a .pyc whose file has changed since is not used. A file that does not compile gets none.
-    Compiled under `parsing` (the grader's threads parse too, and compile builds an AST)."""
-    with parsing:
-        if package not in _BYTECODE:
-            _BYTECODE[package] = _compiled(package)
-        return _BYTECODE[package]
-
-
-def _compiled(package: Path) -> dict:
-    """package_bytecode's value, compiled anew (in a folder of its own, removed after)."""
-    found = {}
-    with tempfile.TemporaryDirectory(prefix="tinynet-bytecode-") as folder:
-        pyc = Path(folder) / "module.pyc"
-        for source in sorted(package.rglob("*.py")):
-            relative = source.relative_to(package.parent).as_posix()
-            try:
-                py_compile.compile(str(source), cfile=str(pyc), dfile=relative, doraise=True, optimize=0,
-                                   invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-            except py_compile.PyCompileError:
-                continue
-            found[relative] = pyc.read_bytes()
-    return found
-
-
-def bytecode_path(source: Path) -> Path:
-    """Where Python looks for source's .pyc (in its folder's __pycache__; the children set no pycache prefix)."""
-    return source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
 
 
 def grading_tree(instructor_package: Path, submission: Path, strip, out: Path, stubs=()) -> Path:
