@@ -40,7 +40,7 @@ from facescrub.network import EVERYWHERE, USER_AGENT
 from facescrub.store import Store, sha256_of
 from facescrub_replay import ESCAPING_FILENAME, ReplayServer, Route, read_replay, replay_routes, replay_session
 
-SETTINGS = DownloadSettings(workers=8, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01,
+SETTINGS = DownloadSettings(workers=16, connect_timeout=2.0, read_timeout=1.0, deadline=4.0, retries=2, backoff=0.01,
                             allowed_networks=EVERYWHERE)  # the replay proxy is on 127.0.0.1
 FAILURE_STATUS = {"404": "http_404", "500": "http_500", "TIMEOUT": "timeout", "RESET": "connection_error"}
 EDGE = "http://edge.replay.invalid/"
@@ -76,7 +76,7 @@ class Run:
 def start_and_kill(proxy_url, store, images_before_kill=50):
     """Run `python -m facescrub download` into store through the proxy; SIGKILL it once it stored some images."""
     command = [sys.executable, "-m", "facescrub", "download", "--store", str(store), "--proxy", proxy_url,
-               "--workers", "2", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4",
+               "--workers", "8", "--connect-timeout", "2", "--timeout", "1", "--deadline", "4",
                "--allow-private-addresses"]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
