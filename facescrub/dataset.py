@@ -205,6 +205,7 @@ def load_face_sets(specs, actors=ACTORS, fractions=DEFAULT_FRACTIONS, stores=Non
         crops = [made[spec] if spec in made else read_crops(caches[spec]) for spec in specs]
     return [face_dataset(photos, actors, fractions, corrupted, *set_crops) for set_crops in crops]
 
+
 def read_crops(cache):
     """(images, kept, unreadable) as load_face_sets cached them."""
     with np.load(cache, allow_pickle=False) as archive:

@@ -76,8 +76,3 @@ def resized_face(face: Image.Image, spec: CropSpec) -> np.ndarray:
         face = face.convert("L")
     face = face.resize((spec.size, spec.size), Image.LANCZOS)
     return np.asarray(face, dtype=np.float32) / 255
-
-
-def crop_face(path, bbox, spec: CropSpec) -> np.ndarray:
-    """The face in bbox (clipped to the image) resized to spec (resized_face of face_region)."""
-    return resized_face(face_region(path, bbox), spec)

@@ -97,6 +97,7 @@ def test_load_faces_crops_under_a_lock_beside_its_cache(empty_cache, monkeypatch
     [lock] = empty_cache.rglob("faces-*.lock")
     assert lock_is_free(lock)
 
+
 def test_face_sets_decode_each_photo_once_and_equal_their_one_size_loads(empty_cache, monkeypatch):
     mirror, decoded = Store(require_data("facescrub/images")), []
     face_region = dataset_module.face_region

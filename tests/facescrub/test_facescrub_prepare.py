@@ -8,7 +8,12 @@ import pytest
 from PIL import Image
 
 from facescrub.dataset import Original, crop_all
-from facescrub.prepare import MAX_PIXELS, BadImage, CropSpec, clip_box, crop_face
+from facescrub.prepare import MAX_PIXELS, BadImage, CropSpec, clip_box, face_region, resized_face
+
+
+def crop_face(path, bbox, spec):
+    """The face in bbox of the photo at path, resized to spec, as crop_all makes each of its crops."""
+    return resized_face(face_region(path, bbox), spec)
 
 
 def halves(width=40, height=20):
